@@ -1,0 +1,1 @@
+//! Thin drivers that move bytes between sockets and the sans-IO machines.
