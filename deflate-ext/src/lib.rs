@@ -4,7 +4,14 @@
 //! This crate links `std`: its DEFLATE backend (flate2 over zlib-rs) needs it.
 
 pub mod backend;
+pub mod codec;
+pub mod element;
 pub mod error;
+pub mod pmd;
 
 pub use backend::{Compressor, DEFLATE_TAIL, Decompressor, Flush, Level, WindowBits};
+pub use codec::{FrameKind, Role, Transform};
+pub use element::{Element, ExtensionElement};
 pub use error::{CodecError, NegotiationError};
+pub use pmd::negotiate::{PmdClientConfig, PmdServerPolicy};
+pub use pmd::{PerMessageDeflate, PmdAgreed, PmdConfig, PmdOffer};

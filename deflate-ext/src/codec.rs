@@ -1,0 +1,40 @@
+//! Types shared by the three codecs: which endpoint we are, what kind of
+//! frame is being transformed, and what the transformation did.
+
+/// The endpoint an extension instance serves. Selects which of the agreed
+/// `client_*` / `server_*` parameters configure the compressor and which the
+/// decompressor (RFC 7692 §7: "The extension parameters with the "client_"
+/// prefix are used by the client to configure its compressor and by the
+/// server to configure its decompressor").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The endpoint that sent the opening handshake request.
+    Client,
+    /// The endpoint that answered it.
+    Server,
+}
+
+/// Where a frame stands in the message sequence (RFC 6455 §5.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FrameKind {
+    /// A control frame (close, ping, pong): never compressed (RFC 7692 §6).
+    Control,
+    /// The first frame of a data message (text or binary opcode).
+    First,
+    /// A continuation frame of a data message.
+    Continuation,
+}
+
+/// What an encoder or decoder did with a frame's payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transform {
+    /// The payload goes on as it is, RSV1 clear.
+    Unchanged,
+    /// The payload was replaced by the output buffer's contents. On the send
+    /// side `rsv1` is the bit to set on this frame; on the receive side it
+    /// is always false (the bit is consumed).
+    Replaced {
+        /// RSV1 for the outgoing frame.
+        rsv1: bool,
+    },
+}
