@@ -1,0 +1,105 @@
+//! Connection settings, with defaults a server can face the internet with.
+
+use core::time::Duration;
+
+use crate::Dialect;
+
+/// Which side of the connection this endpoint is (§5.1: clients mask).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Masks every frame it sends; refuses masked frames.
+    Client,
+    /// Sends unmasked frames; refuses unmasked frames.
+    Server,
+}
+
+/// How received data messages are handed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReceiveMode {
+    /// Whole messages as [`Event::Text`](crate::Event::Text) /
+    /// [`Event::Binary`](crate::Event::Binary), bounded by
+    /// `max_message_size`.
+    Whole,
+    /// Every message as `MessageStart`, `MessageChunk`s delivered as data
+    /// arrives (even in the middle of a frame), `MessageEnd`.
+    Stream,
+    /// Whole messages up to this many bytes; a message that grows past it is
+    /// switched to streaming (what was buffered becomes its first chunk).
+    Threshold(usize),
+}
+
+/// Settings of a [`Connection`](crate::Connection).
+///
+/// | field | default | |
+/// |---|---|---|
+/// | `dialect` | `Rfc6455` | framing per RFC 6455 §5; also serves hybi-07/08 |
+/// | `max_frame_size` | 16 MiB | larger frames → close 1009 |
+/// | `max_message_size` | 64 MiB | larger messages → close 1009 |
+/// | `max_fragments` | 131 072 | more frames in one message → 1009 (Autobahn 9.4.x needs 65 536) |
+/// | `fragment_size` | `None` | split outgoing messages into frames of at most this payload |
+/// | `receive_mode` | `Whole` | |
+/// | `auto_pong` | `true` | answer pings (§5.5.2) |
+/// | `close_timeout` | 5 s | wait for the close echo, and (client) for the server's TCP close |
+/// | `keep_alive` | `None` | send a ping after this long without receiving anything |
+/// | `idle_timeout` | `None` | close with 1001 after this long without receiving anything |
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The dialect the handshake negotiated. Only the RFC 6455 framing
+    /// (`Rfc6455`, `Hybi08`, `Hybi07`) is implemented so far.
+    pub dialect: Dialect,
+    /// Largest accepted frame payload, checked on the header (§5.2).
+    pub max_frame_size: u64,
+    /// Largest accepted message (sum of its frames, after extension decoding).
+    pub max_message_size: u64,
+    /// Most frames accepted in one message.
+    pub max_fragments: u64,
+    /// Largest payload of an outgoing data frame; `None` sends each message
+    /// (or each streamed part) as one frame.
+    pub fragment_size: Option<usize>,
+    /// Whole messages or streamed chunks.
+    pub receive_mode: ReceiveMode,
+    /// Queue a pong for every ping (only the latest pending pong is kept,
+    /// §5.5.3).
+    pub auto_pong: bool,
+    /// Close handshake timeout (§7.1.1, §7.1.7).
+    pub close_timeout: Duration,
+    /// Ping interval when nothing is received.
+    pub keep_alive: Option<Duration>,
+    /// Start a close (1001) when nothing is received for this long.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            dialect: Dialect::Rfc6455,
+            max_frame_size: 16 << 20,
+            max_message_size: 64 << 20,
+            max_fragments: 131_072,
+            fragment_size: None,
+            receive_mode: ReceiveMode::Whole,
+            auto_pong: true,
+            close_timeout: Duration::from_secs(5),
+            keep_alive: None,
+            idle_timeout: None,
+        }
+    }
+}
+
+impl Config {
+    /// The default settings for `dialect`.
+    pub fn for_dialect(dialect: Dialect) -> Self {
+        Config {
+            dialect,
+            ..Config::default()
+        }
+    }
+
+    pub(crate) fn stream_threshold(&self) -> u64 {
+        match self.receive_mode {
+            ReceiveMode::Whole => u64::MAX,
+            ReceiveMode::Stream => 0,
+            ReceiveMode::Threshold(n) => n as u64,
+        }
+    }
+}

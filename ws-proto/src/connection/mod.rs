@@ -1,0 +1,427 @@
+//! The connection state machine after the opening handshake (RFC 6455 §5-§7).
+
+mod recv;
+mod send;
+mod timers;
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::fmt;
+
+use bytes::{Bytes, BytesMut};
+use rand_core::Rng;
+
+use crate::config::{Config, Role};
+use crate::error::{Error, PeerError, UsageError};
+use crate::event::MessageKind;
+use crate::extension::{Extension, Granularity};
+use crate::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, RSV_BITS, Status};
+use crate::utf8::Utf8Validator;
+use crate::{Dialect, Instant};
+
+/// A mask-key source for client connections (§5.3 asks for unpredictable
+/// keys: inject a cryptographic RNG in production).
+pub type MaskRng = Box<dyn Rng + Send>;
+
+/// Where the connection is in the closing handshake (§7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Data flows both ways.
+    Open,
+    /// We sent a close frame and wait for the peer's (§7.1.2). Incoming data
+    /// is still delivered; sending data is refused.
+    Closing,
+    /// The close handshake completed, failed, timed out, or the transport
+    /// ended. See [`Connection::wants_transport_close`].
+    Closed,
+}
+
+/// A WebSocket connection after the handshake, for either role: bytes in,
+/// events and bytes out, no I/O, no clock, no ambient randomness.
+///
+/// # Driving it
+///
+/// A driver (see the `adapters` crate) repeats, in this order:
+///
+/// 1. **Input.** Read from the transport straight into
+///    [`recv_buf`](Connection::recv_buf) and [`recv_commit`]
+///    (Connection::recv_commit) the count read (zero copy), or pass a slice to
+///    [`receive`](Connection::receive). On end of stream call
+///    [`receive_eof`](Connection::receive_eof). Each takes `now`.
+/// 2. **Events.** Call [`poll_event`](Connection::poll_event) until it
+///    returns `Ok(None)`. Parsing happens here, lazily. An `Err` is final:
+///    the right close frame is already queued and every later call returns
+///    the same error; stop polling events.
+/// 3. **Commands.** The application may call [`send_text`]
+///    (Connection::send_text), [`send_binary`](Connection::send_binary),
+///    [`send_fragment`](Connection::send_fragment),
+///    [`send_ping`](Connection::send_ping), [`send_pong`]
+///    (Connection::send_pong), [`close`](Connection::close) at any time.
+/// 4. **Output.** Drain the transmit queue: [`poll_transmit`]
+///    (Connection::poll_transmit) appends it to a `Vec`, or
+///    [`transmit_slices`](Connection::transmit_slices) /
+///    `fill_io_slices` (with `std`) expose it for a vectored write followed
+///    by [`advance_transmit`](Connection::advance_transmit).
+///    [`pending_transmit`](Connection::pending_transmit) is the backlog, for
+///    backpressure.
+/// 5. **Timers.** Sleep until [`poll_timeout`](Connection::poll_timeout) (or
+///    new input) and then call [`handle_timeout`]
+///    (Connection::handle_timeout); go to 4.
+/// 6. **Teardown.** When [`wants_transport_close`]
+///    (Connection::wants_transport_close) is true, close the transport and
+///    drop the connection.
+///
+/// # Who closes TCP (§7.1.1)
+///
+/// The server closes the TCP connection first: as soon as the close
+/// handshake is complete and the close frame is flushed. The client waits
+/// for the server to close (it calls `receive_eof`), at most
+/// `close_timeout`, and then closes itself. After a failure (any fatal
+/// [`Error`]) both roles close once the close frame is flushed, or when
+/// `close_timeout` expires if it cannot be flushed. If we started the close
+/// and no echo arrives within `close_timeout`, both roles close.
+///
+/// # Memory
+///
+/// `size_of::<Connection>()` is at most 256 bytes (a test checks it). An idle
+/// connection owns one small heap block for its settings; receive and
+/// transmit buffers are released when drained. The receive buffer only grows
+/// with data that actually arrived; limits are checked on frame headers
+/// before anything is buffered. Messages handed out as `Bytes` share the
+/// buffer they were read into.
+pub struct Connection {
+    shared: Box<Shared>,
+    /// Received (decoded) bytes; the last `spare` of them are zeroed space
+    /// lent to the driver, not data.
+    rx: BytesMut,
+    spare: usize,
+    /// Reassembly buffer for fragmented whole messages.
+    msg: Vec<u8>,
+    tx: VecDeque<TxFrame>,
+    tx_len: usize,
+    /// Frames fully transmitted since the start, to locate `pong_seq`.
+    tx_popped: u64,
+    /// Sequence number of the queued pong, `u64::MAX` if none.
+    pong_seq: u64,
+    err: Option<Box<Error>>,
+    rf: RecvFrame,
+    rm: RecvMessage,
+    timers: timers::Timers,
+    send_kind: Option<MessageKind>,
+    send_utf8: Utf8Validator,
+    role: Role,
+    close_sent: bool,
+    close_received: bool,
+    eof: bool,
+    timed_out: bool,
+}
+
+/// Settings and collaborators that are read rarely: kept behind one box.
+struct Shared {
+    config: Config,
+    framer: Framer,
+    exts: Vec<Box<dyn Extension>>,
+    rng: Option<MaskRng>,
+    /// RSV bits owned by any extension.
+    ext_rsv: u8,
+    /// RSV bits owned by frame- / message-granularity extensions.
+    frame_rsv: u8,
+    msg_rsv: u8,
+    /// A non-stream extension that owns no RSV bit (sees every frame).
+    always_decode: bool,
+    has_stream: bool,
+}
+
+/// The per-dialect framing. Only RFC 6455's exists yet; the hybi-04/05/06
+/// framers (whole-frame masking, old opcodes) and hixie-76 (`0x00 .. 0xFF`)
+/// slot in here as variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framer {
+    Rfc6455,
+}
+
+impl Framer {
+    fn for_dialect(d: Dialect) -> Result<Framer, Error> {
+        if d.has_rfc6455_framing() {
+            Ok(Framer::Rfc6455)
+        } else {
+            Err(Error::UnsupportedDialect(d))
+        }
+    }
+
+    /// Parses the next frame header of this dialect.
+    fn parse(self, buf: &[u8]) -> Result<Status<(FrameHeader, usize)>, PeerError> {
+        match self {
+            Framer::Rfc6455 => FrameHeader::parse(buf),
+        }
+    }
+
+    /// The wire bytes of a header of this dialect.
+    fn emit(self, h: &FrameHeader) -> ([u8; MAX_HEADER_LEN], usize) {
+        match self {
+            Framer::Rfc6455 => h.to_bytes(),
+        }
+    }
+}
+
+/// The frame being received.
+#[derive(Clone, Copy, Debug)]
+struct RecvFrame {
+    /// Payload bytes not yet arrived.
+    remaining: u64,
+    /// Payload bytes at the front of `rx`, already unmasked (and validated).
+    held: usize,
+    key: [u8; 4],
+    phase: u8,
+    opcode: OpCode,
+    fin: bool,
+    rsv: u8,
+    active: bool,
+    masked: bool,
+    /// Gather the whole payload before handling it (control frames and
+    /// frames an extension decodes).
+    whole: bool,
+}
+
+/// The data message being received.
+#[derive(Clone, Copy, Debug, Default)]
+struct RecvMessage {
+    size: u64,
+    fragments: u64,
+    kind: Option<MessageKind>,
+    rsv: u8,
+    streaming: bool,
+    start_pending: bool,
+    end_pending: bool,
+    utf8: Utf8Validator,
+}
+
+/// A queued outgoing frame: an inline header and a shared payload, so a
+/// large payload is written vectored without being copied.
+struct TxFrame {
+    head: [u8; MAX_HEADER_LEN],
+    head_len: u8,
+    head_off: u8,
+    payload: Bytes,
+}
+
+impl TxFrame {
+    fn len(&self) -> usize {
+        usize::from(self.head_len - self.head_off) + self.payload.len()
+    }
+
+    fn head(&self) -> &[u8] {
+        self.head
+            .get(usize::from(self.head_off)..usize::from(self.head_len))
+            .unwrap_or_default()
+    }
+}
+
+const NO_PONG: u64 = u64::MAX;
+
+impl Connection {
+    /// A server-side connection (never masks, requires masked input, §5.1).
+    pub fn server(config: Config, now: Instant) -> Result<Self, Error> {
+        Self::new(Role::Server, config, Vec::new(), None, now)
+    }
+
+    /// A client-side connection; `rng` supplies the mask keys (§5.3).
+    pub fn client(config: Config, rng: MaskRng, now: Instant) -> Result<Self, Error> {
+        Self::new(Role::Client, config, Vec::new(), Some(rng), now)
+    }
+
+    /// A connection for `role` with a negotiated extension chain, in the
+    /// order of the `Sec-WebSocket-Extensions` response (§9.1).
+    ///
+    /// Fails with [`Error::UnsupportedDialect`] for dialects whose framing
+    /// is not implemented yet (hybi-04/05/06, hixie-76), with
+    /// [`UsageError::MissingRng`] for a client without `rng`, and with
+    /// [`UsageError::RsvConflict`] if two extensions claim the same RSV bit.
+    pub fn new(
+        role: Role,
+        config: Config,
+        extensions: Vec<Box<dyn Extension>>,
+        rng: Option<MaskRng>,
+        now: Instant,
+    ) -> Result<Self, Error> {
+        let framer = Framer::for_dialect(config.dialect)?;
+        if role == Role::Client && rng.is_none() {
+            return Err(UsageError::MissingRng.into());
+        }
+        let shared = Shared::new(config, framer, extensions, rng)?;
+        Ok(Connection {
+            timers: timers::Timers::new(&shared.config, now),
+            shared: Box::new(shared),
+            rx: BytesMut::new(),
+            spare: 0,
+            msg: Vec::new(),
+            tx: VecDeque::new(),
+            tx_len: 0,
+            tx_popped: 0,
+            pong_seq: NO_PONG,
+            err: None,
+            rf: RecvFrame::IDLE,
+            rm: RecvMessage::default(),
+            send_kind: None,
+            send_utf8: Utf8Validator::new(),
+            role,
+            close_sent: false,
+            close_received: false,
+            eof: false,
+            timed_out: false,
+        })
+    }
+
+    /// This endpoint's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Where the connection is in the closing handshake (§7).
+    pub fn state(&self) -> State {
+        if self.err.is_some() || self.timed_out || self.close_received || self.eof {
+            State::Closed
+        } else if self.close_sent {
+            State::Closing
+        } else {
+            State::Open
+        }
+    }
+
+    /// The error the connection failed with, if it did.
+    pub fn error(&self) -> Option<&Error> {
+        self.err.as_deref()
+    }
+
+    /// True when the driver should close the transport now (§7.1.1): see
+    /// [who closes TCP](Connection#who-closes-tcp-711).
+    pub fn wants_transport_close(&self) -> bool {
+        if self.timed_out {
+            return true;
+        }
+        if !self.tx.is_empty() {
+            return false;
+        }
+        let handshake_done = self.close_sent && self.close_received;
+        self.err.is_some() || self.eof || (handshake_done && self.role == Role::Server)
+    }
+
+    /// Bytes received but not yet turned into events.
+    pub fn buffered_receive(&self) -> usize {
+        self.rx.len() - self.spare
+    }
+
+    /// Names of the negotiated extensions, in chain order.
+    pub fn extension_names(&self) -> impl Iterator<Item = &str> {
+        self.shared.exts.iter().map(|e| e.name())
+    }
+
+    /// Returns the stored error if the connection failed.
+    fn check_failed(&self) -> Result<(), Error> {
+        match &self.err {
+            Some(e) => Err((**e).clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes `e` permanent (unless it is a usage error): queues the close
+    /// frame for its code, drops buffered input, returns `e`.
+    fn fail(&mut self, e: Error) -> Error {
+        if !e.is_fatal() || self.err.is_some() {
+            return e;
+        }
+        if let Some(code) = e.close_code().filter(|c| c.is_sendable()) {
+            if !self.close_sent {
+                self.queue_close(Some(code), &[]);
+            }
+        }
+        self.close_sent = true;
+        self.rx = BytesMut::new();
+        self.spare = 0;
+        self.msg = Vec::new();
+        self.rf = RecvFrame::IDLE;
+        self.rm = RecvMessage::default();
+        self.timers.arm_close_wait(&self.shared.config);
+        self.err = Some(Box::new(e.clone()));
+        e
+    }
+}
+
+impl Shared {
+    fn new(
+        config: Config,
+        framer: Framer,
+        exts: Vec<Box<dyn Extension>>,
+        rng: Option<MaskRng>,
+    ) -> Result<Self, Error> {
+        let mut s = Shared {
+            config,
+            framer,
+            exts,
+            rng,
+            ext_rsv: 0,
+            frame_rsv: 0,
+            msg_rsv: 0,
+            always_decode: false,
+            has_stream: false,
+        };
+        for e in &s.exts {
+            let m = e.rsv_mask();
+            if m & !RSV_BITS != 0 || m & s.ext_rsv != 0 {
+                return Err(UsageError::RsvConflict(m).into());
+            }
+            s.ext_rsv |= m;
+            match e.granularity() {
+                Granularity::Message => s.msg_rsv |= m,
+                Granularity::Frame => s.frame_rsv |= m,
+                Granularity::Stream => s.has_stream = true,
+            }
+            s.always_decode |= m == 0 && e.granularity() != Granularity::Stream;
+        }
+        Ok(s)
+    }
+}
+
+impl RecvFrame {
+    const IDLE: RecvFrame = RecvFrame {
+        remaining: 0,
+        held: 0,
+        key: [0; 4],
+        phase: 0,
+        opcode: OpCode::Continuation,
+        fin: false,
+        rsv: 0,
+        active: false,
+        masked: false,
+        whole: false,
+    };
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("state", &self.state())
+            .field("buffered_receive", &self.buffered_receive())
+            .field("pending_transmit", &self.tx_len)
+            .field("error", &self.err)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_budget() {
+        let size = core::mem::size_of::<Connection>();
+        assert!(size <= 256, "Connection is {size} bytes");
+    }
+}

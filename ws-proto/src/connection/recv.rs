@@ -1,0 +1,472 @@
+//! The receive path: buffering (zero copy), frame parsing and checks
+//! (§5.2, §5.1 masking rules), in-place unmasking (§5.3), reassembly (§5.4),
+//! incremental UTF-8 validation (§8.1), control frames (§5.5) and the
+//! extension chain, turned into events by `poll_event`.
+
+use alloc::vec::Vec;
+
+use bytes::{Bytes, BytesMut};
+
+use super::{Connection, RecvFrame, RecvMessage};
+use crate::Instant;
+use crate::close::parse_close_body;
+use crate::config::Role;
+use crate::error::{CapacityError, Error, PeerError, UsageError};
+use crate::event::{Event, MessageKind, Utf8Bytes};
+use crate::extension::{FrameMeta, Granularity};
+use crate::frame::{FrameHeader, OpCode, Status};
+use crate::mask::apply_mask;
+
+/// What one step of frame processing produced.
+enum Step {
+    Event(Event),
+    Continue,
+    NeedMore,
+}
+
+impl Connection {
+    /// Copies `data` into the receive buffer (the copying convenience over
+    /// [`recv_buf`](Connection::recv_buf) + [`recv_commit`](Connection::recv_commit)).
+    pub fn receive(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
+        self.check_failed()?;
+        let len = data.len();
+        if let Some(dst) = self.recv_buf(len).get_mut(..len) {
+            dst.copy_from_slice(data);
+        }
+        self.recv_commit(now, len)
+    }
+
+    /// Lends at least `min` bytes of writable space at the end of the
+    /// receive buffer, for the driver to read the transport into directly.
+    /// Follow with [`recv_commit`](Connection::recv_commit). The buffer
+    /// grows by what is asked for here, never by what a frame announces.
+    pub fn recv_buf(&mut self, min: usize) -> &mut [u8] {
+        if self.spare < min {
+            let len = self.rx.len();
+            self.rx.resize(len + (min - self.spare), 0);
+            self.spare = min;
+        }
+        let start = self.rx.len() - self.spare;
+        self.rx.get_mut(start..).unwrap_or_default()
+    }
+
+    /// Declares that the driver wrote `n` bytes at the start of the space
+    /// [`recv_buf`](Connection::recv_buf) lent. Data after the peer's close
+    /// frame is ignored (§5.5.1).
+    pub fn recv_commit(&mut self, now: Instant, n: usize) -> Result<(), Error> {
+        self.check_failed()?;
+        if n > self.spare {
+            return Err(UsageError::CommitTooLarge {
+                size: n,
+                max: self.spare,
+            }
+            .into());
+        }
+        self.timers.touch(&self.shared.config, now, n > 0);
+        if self.close_received || self.eof {
+            return Ok(());
+        }
+        self.spare -= n;
+        if self.shared.has_stream && n > 0 {
+            self.stream_decode(n).map_err(|e| self.fail(e))?;
+        }
+        Ok(())
+    }
+
+    /// Declares that the transport reached end of stream (TCP FIN). Buffered
+    /// input is still turned into events; if no close frame arrived, the
+    /// next [`poll_event`](Connection::poll_event) reports
+    /// [`PeerError::UnexpectedEof`] (status 1006, §7.1.5).
+    pub fn receive_eof(&mut self, now: Instant) {
+        self.timers.touch(&self.shared.config, now, false);
+        self.eof = true;
+    }
+
+    /// The next event, `Ok(None)` when more input is needed. Parsing,
+    /// unmasking and validation happen here. A peer violation or exceeded
+    /// limit fails the connection: the close frame is queued and the error
+    /// is returned now and from every later call.
+    pub fn poll_event(&mut self) -> Result<Option<Event>, Error> {
+        self.check_failed()?;
+        match self.next_event() {
+            Ok(Some(ev)) => Ok(Some(ev)),
+            Ok(None) => {
+                self.release_idle_buffers();
+                Ok(None)
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn data_len(&self) -> usize {
+        self.rx.len() - self.spare
+    }
+
+    /// An idle connection holds no receive buffer.
+    fn release_idle_buffers(&mut self) {
+        if self.data_len() == 0 && self.spare == 0 && self.rx.capacity() > 0 {
+            self.rx = BytesMut::new();
+        }
+    }
+
+    /// Decodes the `n` raw bytes just committed through the stream
+    /// extensions, in reverse chain order, into the data region.
+    fn stream_decode(&mut self, n: usize) -> Result<(), Error> {
+        let at = self.data_len() - n;
+        let mut raw = self.rx.split_off(at);
+        raw.truncate(n);
+        self.spare = 0;
+        let budget = usize::try_from(self.shared.config.max_message_size).unwrap_or(usize::MAX);
+        let exts = self
+            .shared
+            .exts
+            .iter_mut()
+            .rev()
+            .filter(|e| e.granularity() == Granularity::Stream);
+        for ext in exts {
+            let mut out = BytesMut::new();
+            ext.decode_stream(&raw, &mut out, budget)?;
+            raw = out;
+        }
+        self.rx.extend_from_slice(&raw);
+        Ok(())
+    }
+
+    fn next_event(&mut self) -> Result<Option<Event>, Error> {
+        loop {
+            if self.close_received {
+                return Ok(None);
+            }
+            if let Some(ev) = self.pending_stream_event() {
+                return Ok(Some(ev));
+            }
+            if !self.rf.active && !self.start_frame()? {
+                return self.end_of_input();
+            }
+            match self.advance_frame()? {
+                Step::Event(ev) => return Ok(Some(ev)),
+                Step::Continue => {}
+                Step::NeedMore => return self.end_of_input(),
+            }
+        }
+    }
+
+    fn end_of_input(&self) -> Result<Option<Event>, Error> {
+        if self.eof && !self.close_received {
+            return Err(PeerError::UnexpectedEof.into());
+        }
+        Ok(None)
+    }
+
+    /// Stream-mode bookkeeping events, in order: start, buffered data, end.
+    fn pending_stream_event(&mut self) -> Option<Event> {
+        let rm = &mut self.rm;
+        if rm.start_pending {
+            rm.start_pending = false;
+            return rm.kind.map(Event::MessageStart);
+        }
+        if rm.streaming && !self.msg.is_empty() {
+            return Some(Event::MessageChunk(Bytes::from(core::mem::take(
+                &mut self.msg,
+            ))));
+        }
+        if rm.end_pending {
+            self.rm = RecvMessage::default();
+            return Some(Event::MessageEnd);
+        }
+        None
+    }
+
+    /// Parses and checks the next header; `false` if it is incomplete.
+    fn start_frame(&mut self) -> Result<bool, Error> {
+        let data = self.rx.get(..self.data_len()).unwrap_or_default();
+        let (h, len) = match self.shared.framer.parse(data)? {
+            Status::Complete(v) => v,
+            Status::Partial => return Ok(false),
+        };
+        self.check_header(&h)?;
+        bytes::Buf::advance(&mut self.rx, len);
+        if !h.opcode.is_control() {
+            self.begin_data_frame(&h);
+        }
+        let whole = h.opcode.is_control() || self.needs_decode(h.rsv);
+        self.rf = RecvFrame {
+            remaining: h.payload_len,
+            held: 0,
+            key: h.mask.unwrap_or_default(),
+            phase: 0,
+            opcode: h.opcode,
+            fin: h.fin,
+            rsv: h.rsv,
+            active: true,
+            masked: h.mask.is_some(),
+            whole,
+        };
+        Ok(true)
+    }
+
+    /// Checks what depends on the connection: masking by role (§5.1), RSV
+    /// bits (§5.2), fragmentation sequence (§5.4) and limits.
+    fn check_header(&self, h: &FrameHeader) -> Result<(), Error> {
+        match (self.role, h.mask.is_some()) {
+            (Role::Server, false) => return Err(PeerError::UnmaskedFrame.into()),
+            (Role::Client, true) => return Err(PeerError::MaskedFrame.into()),
+            _ => {}
+        }
+        let s = &self.shared;
+        let continuation = h.opcode == OpCode::Continuation;
+        let bad_rsv = h.rsv & !s.ext_rsv != 0
+            || (h.opcode.is_control() && h.rsv != 0)
+            || (continuation && h.rsv & s.msg_rsv != 0);
+        if bad_rsv {
+            return Err(PeerError::ReservedBits(h.rsv).into());
+        }
+        if h.opcode.is_control() {
+            return Ok(());
+        }
+        match (continuation, self.rm.kind.is_some()) {
+            (true, false) => return Err(PeerError::UnexpectedContinuation.into()),
+            (false, true) => return Err(PeerError::ExpectedContinuation.into()),
+            _ => {}
+        }
+        self.check_limits(h)
+    }
+
+    fn check_limits(&self, h: &FrameHeader) -> Result<(), Error> {
+        let c = &self.shared.config;
+        if h.payload_len > c.max_frame_size {
+            return Err(CapacityError::FrameTooLarge {
+                size: h.payload_len,
+                max: c.max_frame_size,
+            }
+            .into());
+        }
+        let (size, frags) = match h.opcode {
+            OpCode::Continuation => (self.rm.size, self.rm.fragments),
+            _ => (0, 0),
+        };
+        let total = size.saturating_add(h.payload_len);
+        if total > c.max_message_size {
+            return Err(CapacityError::MessageTooLarge {
+                size: total,
+                max: c.max_message_size,
+            }
+            .into());
+        }
+        if frags + 1 > c.max_fragments {
+            return Err(CapacityError::TooManyFragments {
+                size: frags + 1,
+                max: c.max_fragments,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    fn begin_data_frame(&mut self, h: &FrameHeader) {
+        let kind = match h.opcode {
+            OpCode::Text => MessageKind::Text,
+            OpCode::Binary => MessageKind::Binary,
+            _ => {
+                self.rm.fragments += 1;
+                return;
+            }
+        };
+        let stream_all = self.shared.config.stream_threshold() == 0;
+        self.rm = RecvMessage {
+            kind: Some(kind),
+            rsv: h.rsv,
+            fragments: 1,
+            streaming: stream_all,
+            start_pending: stream_all,
+            ..RecvMessage::default()
+        };
+    }
+
+    /// True if an extension must see this frame (so it is gathered whole).
+    fn needs_decode(&self, frame_rsv: u8) -> bool {
+        let s = &self.shared;
+        s.always_decode || frame_rsv & s.frame_rsv != 0 || self.rm.rsv & s.msg_rsv != 0
+    }
+
+    fn is_text(&self) -> bool {
+        self.rm.kind == Some(MessageKind::Text)
+    }
+
+    /// Unmasks (and, for text not bound for an extension, validates) the
+    /// payload bytes that arrived since the last call, then hands the
+    /// frame on once it is complete — or, when streaming, what is there.
+    fn advance_frame(&mut self) -> Result<Step, Error> {
+        self.unmask_new()?;
+        let rf = self.rf;
+        if rf.remaining > 0 {
+            return self.partial_frame();
+        }
+        self.rf.active = false;
+        self.rf.held = 0;
+        let payload = self.rx.split_to(rf.held).freeze();
+        if rf.opcode.is_control() {
+            return self.on_control(rf.opcode, payload);
+        }
+        let payload = if rf.whole {
+            self.decode_chain(payload)?
+        } else {
+            payload
+        };
+        self.complete_data(payload, rf.fin)
+    }
+
+    fn unmask_new(&mut self) -> Result<(), Error> {
+        let rf = &mut self.rf;
+        let avail = (self.rx.len() - self.spare - rf.held) as u64;
+        let n = avail.min(rf.remaining) as usize;
+        if n == 0 {
+            return Ok(());
+        }
+        let fresh = self.rx.get_mut(rf.held..rf.held + n).unwrap_or_default();
+        if rf.masked {
+            rf.phase = apply_mask(fresh, rf.key, usize::from(rf.phase)) as u8;
+        }
+        rf.held += n;
+        rf.remaining -= n as u64;
+        if !rf.whole && self.rm.kind == Some(MessageKind::Text) {
+            self.rm
+                .utf8
+                .feed(fresh)
+                .map_err(|_| PeerError::InvalidUtf8)?;
+        }
+        Ok(())
+    }
+
+    /// A data frame still arriving: stream out what is there if the message
+    /// is (or just became) streamed.
+    fn partial_frame(&mut self) -> Result<Step, Error> {
+        let rf = self.rf;
+        if rf.whole || rf.held == 0 {
+            return Ok(Step::NeedMore);
+        }
+        if !self.rm.streaming {
+            let size = self.rm.size.saturating_add(rf.held as u64);
+            if size <= self.shared.config.stream_threshold() {
+                return Ok(Step::NeedMore);
+            }
+            self.rm.streaming = true;
+            self.rm.start_pending = true;
+            return Ok(Step::Continue);
+        }
+        let chunk = self.rx.split_to(rf.held).freeze();
+        self.rf.held = 0;
+        self.rm.size += chunk.len() as u64;
+        Ok(Step::Event(Event::MessageChunk(chunk)))
+    }
+
+    /// A complete (decoded) data frame payload.
+    fn complete_data(&mut self, payload: Bytes, fin: bool) -> Result<Step, Error> {
+        self.rm.size += payload.len() as u64;
+        if fin && self.is_text() {
+            self.rm.utf8.finish().map_err(|_| PeerError::InvalidUtf8)?;
+        }
+        if !self.rm.streaming && self.rm.size > self.shared.config.stream_threshold() {
+            self.rm.streaming = true;
+            self.rm.start_pending = true;
+        }
+        if self.rm.streaming {
+            self.rm.end_pending = fin;
+            if self.rm.start_pending || !self.msg.is_empty() {
+                self.msg.extend_from_slice(&payload);
+                return Ok(Step::Continue);
+            }
+            return Ok(if payload.is_empty() {
+                Step::Continue
+            } else {
+                Step::Event(Event::MessageChunk(payload))
+            });
+        }
+        if !fin {
+            self.msg.extend_from_slice(&payload);
+            return Ok(Step::Continue);
+        }
+        let whole = if self.msg.is_empty() {
+            payload
+        } else {
+            self.msg.extend_from_slice(&payload);
+            Bytes::from(core::mem::take(&mut self.msg))
+        };
+        let kind = self.rm.kind;
+        self.rm = RecvMessage::default();
+        Ok(Step::Event(match kind {
+            Some(MessageKind::Text) => Event::Text(Utf8Bytes::from_validated(whole)),
+            _ => Event::Binary(whole),
+        }))
+    }
+
+    /// Passes a complete frame payload through the extensions that claim
+    /// it, in reverse chain order, within the message budget; validates
+    /// decoded text.
+    fn decode_chain(&mut self, mut payload: Bytes) -> Result<Bytes, Error> {
+        let max = self.shared.config.max_message_size;
+        let budget = max.saturating_sub(self.rm.size);
+        let cap = usize::try_from(budget).unwrap_or(usize::MAX);
+        let (frame_rsv, msg_rsv) = (self.rf.rsv, self.rm.rsv);
+        let kind = self.rm.kind.unwrap_or(MessageKind::Binary);
+        let first = self.rm.fragments == 1;
+        for ext in self.shared.exts.iter_mut().rev() {
+            let m = ext.rsv_mask();
+            let rsv = match ext.granularity() {
+                Granularity::Frame => frame_rsv,
+                Granularity::Message => msg_rsv,
+                Granularity::Stream => continue,
+            };
+            if m != 0 && rsv & m == 0 {
+                continue;
+            }
+            let meta = FrameMeta {
+                kind,
+                first,
+                fin: self.rf.fin,
+                rsv,
+            };
+            payload = ext.decode(&meta, payload, cap)?;
+            if payload.len() > cap {
+                let size = self.rm.size.saturating_add(payload.len() as u64);
+                return Err(CapacityError::MessageTooLarge { size, max }.into());
+            }
+        }
+        if kind == MessageKind::Text {
+            self.rm
+                .utf8
+                .feed(&payload)
+                .map_err(|_| PeerError::InvalidUtf8)?;
+        }
+        Ok(payload)
+    }
+
+    /// Ping, pong, close (§5.5). The close echo repeats the peer's code
+    /// (empty for an empty close) and ends the receive side.
+    fn on_control(&mut self, op: OpCode, payload: Bytes) -> Result<Step, Error> {
+        match op {
+            OpCode::Ping => {
+                if self.shared.config.auto_pong && !self.close_sent {
+                    self.queue_control(OpCode::Pong, payload.clone());
+                }
+                Ok(Step::Event(Event::Ping(payload)))
+            }
+            OpCode::Pong => Ok(Step::Event(Event::Pong(payload))),
+            _ => self.on_close(payload),
+        }
+    }
+
+    fn on_close(&mut self, payload: Bytes) -> Result<Step, Error> {
+        let (code, reason) = parse_close_body(payload)?;
+        self.close_received = true;
+        if !self.close_sent {
+            self.close_sent = true;
+            self.queue_close(code, &[]);
+        }
+        self.on_handshake_complete();
+        self.rx = BytesMut::new();
+        self.spare = 0;
+        self.msg = Vec::new();
+        Ok(Step::Event(Event::Close { code, reason }))
+    }
+}

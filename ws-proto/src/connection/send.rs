@@ -1,0 +1,391 @@
+//! The send path: commands that queue frames (§5.2-§5.5), client masking
+//! (§5.3), outgoing fragmentation (§5.4), the extension chain, and the
+//! transmit queue drained by the driver.
+
+use alloc::vec::Vec;
+
+use bytes::{Bytes, BytesMut};
+
+use super::{Connection, NO_PONG, TxFrame};
+use crate::Instant;
+use crate::close::{CloseCode, MAX_REASON_LEN};
+use crate::config::Role;
+use crate::error::{Error, UsageError};
+use crate::event::{MessageKind, Utf8Bytes};
+use crate::extension::{FrameMeta, Granularity};
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
+use crate::mask::apply_mask;
+
+fn opcode_of(kind: MessageKind) -> OpCode {
+    match kind {
+        MessageKind::Text => OpCode::Text,
+        MessageKind::Binary => OpCode::Binary,
+    }
+}
+
+impl Connection {
+    /// Sends a text message (§5.6), fragmented per `fragment_size`.
+    pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
+        self.send_whole(MessageKind::Text, text.into().into_bytes())
+    }
+
+    /// Sends a binary message (§5.6). On a server the payload is queued
+    /// without a copy; a client copies it once, masked, into the output.
+    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
+        self.send_whole(MessageKind::Binary, data.into())
+    }
+
+    /// Sends one part of a message sent in parts (§5.4): the first call
+    /// starts a message of `kind`, `fin` ends it. Parts of a text message may
+    /// split code points; their concatenation must be UTF-8 (checked).
+    /// Control frames may be sent between parts.
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: impl Into<Bytes>,
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.check_send()?;
+        let data = data.into();
+        let first = match self.send_kind {
+            None => true,
+            Some(k) if k == kind => false,
+            Some(_) => return Err(UsageError::MessageInProgress.into()),
+        };
+        if kind == MessageKind::Text {
+            let mut v = if first {
+                crate::Utf8Validator::new()
+            } else {
+                self.send_utf8
+            };
+            v.feed(&data).map_err(|_| UsageError::InvalidUtf8)?;
+            if fin {
+                v.finish().map_err(|_| UsageError::InvalidUtf8)?;
+            }
+            self.send_utf8 = v;
+        }
+        self.send_kind = if fin { None } else { Some(kind) };
+        self.send_message(kind, data, first, fin)
+    }
+
+    /// Sends a ping (§5.5.2) with at most 125 bytes of payload.
+    pub fn send_ping(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.send_control(OpCode::Ping, payload.into())
+    }
+
+    /// Sends an unsolicited pong (§5.5.3), e.g. as a heartbeat, or a reply
+    /// when `auto_pong` is off.
+    pub fn send_pong(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.send_control(OpCode::Pong, payload.into())
+    }
+
+    /// Starts the closing handshake (§7.1.2) with `code` and a reason of at
+    /// most 123 bytes. Data sends fail afterwards; incoming data is still
+    /// delivered until the peer's close arrives or `close_timeout` expires.
+    pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.check_send()?;
+        if !code.is_sendable() {
+            return Err(UsageError::InvalidCloseCode(code.0).into());
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(UsageError::ReasonTooLong { size: reason.len() }.into());
+        }
+        self.timers.touch(&self.shared.config, now, false);
+        self.start_close(Some(code), reason.as_bytes());
+        Ok(())
+    }
+
+    fn check_send(&self) -> Result<(), Error> {
+        self.check_failed()?;
+        if self.close_sent {
+            return Err(UsageError::AlreadyClosing.into());
+        }
+        Ok(())
+    }
+
+    fn send_whole(&mut self, kind: MessageKind, data: Bytes) -> Result<(), Error> {
+        self.check_send()?;
+        if self.send_kind.is_some() {
+            return Err(UsageError::MessageInProgress.into());
+        }
+        self.send_message(kind, data, true, true)
+    }
+
+    fn send_control(&mut self, op: OpCode, payload: Bytes) -> Result<(), Error> {
+        self.check_send()?;
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(UsageError::ControlTooLong {
+                size: payload.len(),
+            }
+            .into());
+        }
+        self.queue_control(op, payload);
+        Ok(())
+    }
+
+    /// Message extensions, fragmentation, frame extensions, queue.
+    fn send_message(
+        &mut self,
+        kind: MessageKind,
+        data: Bytes,
+        first: bool,
+        fin: bool,
+    ) -> Result<(), Error> {
+        let (data, msg_rsv) = self.encode_chain(Granularity::Message, kind, data, first, fin, 0)?;
+        let step = self
+            .shared
+            .config
+            .fragment_size
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let count = data.len().div_ceil(step).max(1);
+        for i in 0..count {
+            let start = i.saturating_mul(step);
+            let piece =
+                data.slice(start.min(data.len())..start.saturating_add(step).min(data.len()));
+            let head = first && i == 0;
+            let last = fin && i + 1 == count;
+            let rsv = if head { msg_rsv } else { 0 };
+            let (piece, rsv) =
+                self.encode_chain(Granularity::Frame, kind, piece, head, last, rsv)?;
+            let op = if head {
+                opcode_of(kind)
+            } else {
+                OpCode::Continuation
+            };
+            self.queue_frame(op, last, rsv, piece);
+        }
+        Ok(())
+    }
+
+    /// Runs the extensions of one granularity over outgoing data, in chain
+    /// order. An encoding failure is ours: the connection fails (1011).
+    fn encode_chain(
+        &mut self,
+        g: Granularity,
+        kind: MessageKind,
+        mut data: Bytes,
+        first: bool,
+        fin: bool,
+        mut rsv: u8,
+    ) -> Result<(Bytes, u8), Error> {
+        for i in 0..self.shared.exts.len() {
+            let Some(ext) = self.shared.exts.get_mut(i) else {
+                break;
+            };
+            if ext.granularity() != g {
+                continue;
+            }
+            let meta = FrameMeta {
+                kind,
+                first,
+                fin,
+                rsv,
+            };
+            match ext.encode(&meta, data) {
+                Ok(enc) => {
+                    rsv |= enc.rsv & ext.rsv_mask();
+                    data = enc.payload;
+                }
+                Err(e) => return Err(self.fail(Error::Extension(e))),
+            }
+        }
+        Ok((data, rsv))
+    }
+
+    /// Queues a control frame; a pong replaces a queued, not yet started
+    /// pong, so a ping flood cannot grow the queue (§5.5.3).
+    pub(super) fn queue_control(&mut self, op: OpCode, payload: Bytes) {
+        if op == OpCode::Pong && self.replace_pong(&payload) {
+            return;
+        }
+        self.queue_frame(op, true, 0, payload);
+        if op == OpCode::Pong {
+            self.pong_seq = self.tx_popped + self.tx.len() as u64 - 1;
+        }
+    }
+
+    fn replace_pong(&mut self, payload: &Bytes) -> bool {
+        if self.pong_seq == NO_PONG || self.pong_seq <= self.tx_popped {
+            return false;
+        }
+        if self.shared.has_stream {
+            // The stream encoder has consumed the queued pong already: keep
+            // it and answer only that ping.
+            return true;
+        }
+        let idx = (self.pong_seq - self.tx_popped) as usize;
+        let frame = self.build_frame(OpCode::Pong, true, 0, payload.clone());
+        let Some(slot) = self.tx.get_mut(idx) else {
+            return false;
+        };
+        self.tx_len = self.tx_len - slot.len() + frame.len();
+        *slot = frame;
+        true
+    }
+
+    /// Queues a close frame (§5.5.1): empty for `None`, else code + reason.
+    pub(super) fn queue_close(&mut self, code: Option<CloseCode>, reason: &[u8]) {
+        let mut body = Vec::with_capacity(2 + reason.len());
+        if let Some(c) = code {
+            body.extend_from_slice(&c.0.to_be_bytes());
+            body.extend_from_slice(
+                reason
+                    .get(..reason.len().min(MAX_REASON_LEN))
+                    .unwrap_or_default(),
+            );
+        }
+        self.queue_frame(OpCode::Close, true, 0, Bytes::from(body));
+    }
+
+    fn queue_frame(&mut self, op: OpCode, fin: bool, rsv: u8, payload: Bytes) {
+        let frame = self.build_frame(op, fin, rsv, payload);
+        self.tx_len += frame.len();
+        self.tx.push_back(frame);
+    }
+
+    /// Builds the wire form: a server keeps the payload as is; a client
+    /// copies it once, masked, behind the header; a stream extension
+    /// encodes header and payload together.
+    fn build_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: Bytes) -> TxFrame {
+        let mask = match (self.role, self.shared.rng.as_mut()) {
+            (Role::Client, Some(rng)) => Some(rng.next_u32().to_ne_bytes()),
+            _ => None,
+        };
+        let header = FrameHeader {
+            fin,
+            rsv,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        let (head, head_len) = self.shared.framer.emit(&header);
+        if mask.is_none() && !self.shared.has_stream {
+            return TxFrame {
+                head,
+                head_len: head_len as u8,
+                head_off: 0,
+                payload,
+            };
+        }
+        let mut wire = BytesMut::with_capacity(head_len + payload.len());
+        wire.extend_from_slice(head.get(..head_len).unwrap_or_default());
+        wire.extend_from_slice(&payload);
+        if let (Some(key), Some(body)) = (mask, wire.get_mut(head_len..)) {
+            apply_mask(body, key, 0);
+        }
+        let payload = self.stream_encode(wire);
+        TxFrame {
+            head,
+            head_len: 0,
+            head_off: 0,
+            payload,
+        }
+    }
+
+    fn stream_encode(&mut self, wire: BytesMut) -> Bytes {
+        if !self.shared.has_stream {
+            return wire.freeze();
+        }
+        let mut data = wire;
+        for ext in self.shared.exts.iter_mut() {
+            if ext.granularity() != Granularity::Stream {
+                continue;
+            }
+            let mut out = BytesMut::new();
+            if let Err(e) = ext.encode_stream(&data, &mut out) {
+                // The byte stream is broken: nothing more can be sent, not
+                // even a close frame. Fail without one.
+                if self.err.is_none() {
+                    self.err = Some(alloc::boxed::Box::new(Error::Extension(e)));
+                    self.close_sent = true;
+                }
+                return Bytes::new();
+            }
+            data = out;
+        }
+        data.freeze()
+    }
+}
+
+/// Draining the transmit queue.
+impl Connection {
+    /// Bytes waiting to be written to the transport.
+    pub fn pending_transmit(&self) -> usize {
+        self.tx_len
+    }
+
+    /// Appends all pending output to `out` and returns how many bytes were
+    /// appended.
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let n = self.tx_len;
+        out.reserve(n);
+        for f in &self.tx {
+            out.extend_from_slice(f.head());
+            out.extend_from_slice(&f.payload);
+        }
+        self.advance_transmit(n);
+        n
+    }
+
+    /// Fills `out` with the pending output as slices (header and payload of
+    /// each frame separately, so large payloads are written vectored, not
+    /// concatenated). Returns the number of slices filled; follow a write
+    /// with [`advance_transmit`](Connection::advance_transmit).
+    pub fn transmit_slices<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
+        let parts = self
+            .tx
+            .iter()
+            .flat_map(|f| [f.head(), &f.payload[..]])
+            .filter(|s| !s.is_empty());
+        let mut n = 0;
+        for (slot, part) in out.iter_mut().zip(parts) {
+            *slot = part;
+            n += 1;
+        }
+        n
+    }
+
+    /// As [`transmit_slices`](Connection::transmit_slices), for
+    /// `Write::write_vectored`.
+    #[cfg(feature = "std")]
+    pub fn fill_io_slices<'a>(&'a self, out: &mut [std::io::IoSlice<'a>]) -> usize {
+        let parts = self
+            .tx
+            .iter()
+            .flat_map(|f| [f.head(), &f.payload[..]])
+            .filter(|s| !s.is_empty());
+        let mut n = 0;
+        for (slot, part) in out.iter_mut().zip(parts) {
+            *slot = std::io::IoSlice::new(part);
+            n += 1;
+        }
+        n
+    }
+
+    /// Marks `n` bytes of pending output as written. The queue's memory is
+    /// released when it drains.
+    pub fn advance_transmit(&mut self, mut n: usize) {
+        n = n.min(self.tx_len);
+        self.tx_len -= n;
+        while n > 0 {
+            let Some(front) = self.tx.front_mut() else {
+                break;
+            };
+            let head_left = usize::from(front.head_len - front.head_off);
+            let from_head = n.min(head_left);
+            front.head_off += from_head as u8;
+            n -= from_head;
+            let from_payload = n.min(front.payload.len());
+            bytes::Buf::advance(&mut front.payload, from_payload);
+            n -= from_payload;
+            if front.len() == 0 {
+                self.tx.pop_front();
+                self.tx_popped += 1;
+            }
+        }
+        if self.tx.is_empty() && self.tx.capacity() > 0 {
+            self.tx = Default::default();
+        }
+    }
+}

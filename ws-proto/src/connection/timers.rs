@@ -1,0 +1,127 @@
+//! Timers: close handshake timeout (§7.1.1, §7.1.7), keep-alive pings
+//! (§5.5.2) and the idle timeout. Time is only ever passed in.
+
+use core::time::Duration;
+
+use super::{Connection, State};
+use crate::Instant;
+use crate::close::CloseCode;
+use crate::config::{Config, Role};
+
+const NEVER: u64 = u64::MAX;
+
+/// Deadlines as nanoseconds since the driver's epoch (`NEVER` = unset).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Timers {
+    /// The latest `now` the driver passed in.
+    now: u64,
+    last_rx: u64,
+    ping_at: u64,
+    close_at: u64,
+}
+
+fn nanos(t: Instant) -> u64 {
+    u64::try_from(t.since_epoch().as_nanos()).unwrap_or(NEVER - 1)
+}
+
+fn after(t: u64, d: Duration) -> u64 {
+    t.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(NEVER))
+        .min(NEVER - 1)
+}
+
+impl Timers {
+    pub(super) fn new(config: &Config, now: Instant) -> Self {
+        let now = nanos(now);
+        Timers {
+            now,
+            last_rx: now,
+            ping_at: config.keep_alive.map_or(NEVER, |d| after(now, d)),
+            close_at: NEVER,
+        }
+    }
+
+    /// Records `now`; with `received`, also that the peer was heard from.
+    pub(super) fn touch(&mut self, config: &Config, now: Instant, received: bool) {
+        self.now = self.now.max(nanos(now));
+        if received {
+            self.last_rx = self.now;
+            if let Some(d) = config.keep_alive {
+                self.ping_at = after(self.now, d);
+            }
+        }
+    }
+
+    /// Starts the close timeout from the latest known `now`.
+    pub(super) fn arm_close_wait(&mut self, config: &Config) {
+        self.close_at = after(self.now, config.close_timeout);
+        self.ping_at = NEVER;
+    }
+
+    pub(super) fn disarm_close_wait(&mut self) {
+        self.close_at = NEVER;
+    }
+}
+
+impl Connection {
+    /// The next instant at which [`handle_timeout`](Connection::handle_timeout)
+    /// must be called, if any timer is armed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let t = &self.timers;
+        let mut next = t.close_at;
+        if self.state() == State::Open {
+            next = next.min(t.ping_at);
+            if let Some(idle) = self.shared.config.idle_timeout {
+                next = next.min(after(t.last_rx, idle));
+            }
+        }
+        (next != NEVER).then(|| Instant::from_since_epoch(Duration::from_nanos(next)))
+    }
+
+    /// Fires the timers due at `now`: the close timeout (the connection
+    /// becomes `Closed` and [`wants_transport_close`]
+    /// (Connection::wants_transport_close)), the idle timeout (a close with
+    /// 1001 "Going Away" is started, §7.4.1) and the keep-alive ping.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.timers.touch(&self.shared.config, now, false);
+        let t = self.timers;
+        if t.close_at <= t.now {
+            self.timers.close_at = NEVER;
+            self.timed_out = true;
+            return;
+        }
+        if self.state() != State::Open {
+            return;
+        }
+        if let Some(idle) = self.shared.config.idle_timeout {
+            if after(t.last_rx, idle) <= t.now {
+                self.start_close(Some(CloseCode::GOING_AWAY), b"idle timeout");
+                return;
+            }
+        }
+        if t.ping_at <= t.now {
+            self.queue_control(crate::frame::OpCode::Ping, bytes::Bytes::new());
+            self.timers.ping_at = self
+                .shared
+                .config
+                .keep_alive
+                .map_or(NEVER, |d| after(t.now, d));
+        }
+    }
+
+    /// Queues our close frame and starts waiting for the echo.
+    pub(super) fn start_close(&mut self, code: Option<CloseCode>, reason: &[u8]) {
+        self.queue_close(code, reason);
+        self.close_sent = true;
+        self.timers.arm_close_wait(&self.shared.config);
+    }
+
+    /// The close handshake just completed on receipt of the peer's close.
+    pub(super) fn on_handshake_complete(&mut self) {
+        match self.role {
+            // The server closes TCP as soon as its close is flushed.
+            Role::Server => self.timers.disarm_close_wait(),
+            // The client waits for the server's TCP close, bounded.
+            Role::Client => self.timers.arm_close_wait(&self.shared.config),
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Errors, grouped by who is at fault, and their close codes (RFC 6455 §7.4.1).
+//!
+//! [`Error::close_code`] is the one place where an error becomes the status
+//! code of the close frame the connection sends when it fails.
+
+use alloc::borrow::Cow;
+
+use crate::Dialect;
+use crate::close::CloseCode;
+
+/// Every error the connection reports.
+///
+/// Errors caused by the peer, by capacity limits or by an extension are
+/// fatal: the connection queues a close frame with [`close_code`]
+/// (Error::close_code), moves to `Closed` and returns the same error from
+/// every later call. [`Error::Usage`] errors are the caller's and change
+/// nothing: the call that caused one is simply refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The peer violated the protocol.
+    #[error("peer: {0}")]
+    Peer(#[from] PeerError),
+    /// The peer exceeded a configured limit (close 1009).
+    #[error("capacity: {0}")]
+    Capacity(#[from] CapacityError),
+    /// An extension failed.
+    #[error("extension: {0}")]
+    Extension(#[from] ExtensionError),
+    /// The caller misused the API; the connection is unaffected.
+    #[error("usage: {0}")]
+    Usage(#[from] UsageError),
+    /// The connection does not implement this dialect's framing yet.
+    #[error("dialect {0:?} is not supported by ws-proto's framing yet")]
+    UnsupportedDialect(Dialect),
+}
+
+/// Protocol violations by the peer (RFC 6455 §5, §7, §8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// A reserved opcode (0x3-0x7, 0xB-0xF) was used (§5.2).
+    #[error("reserved opcode {0:#x}")]
+    ReservedOpcode(u8),
+    /// RSV bits set that no negotiated extension owns (§5.2).
+    #[error("reserved bits {0:#04x} set without an extension")]
+    ReservedBits(u8),
+    /// A 64-bit payload length with the most significant bit set (§5.2).
+    #[error("64-bit payload length with the top bit set")]
+    LengthTopBit,
+    /// The length was not encoded in the minimal number of bytes (§5.2).
+    #[error("non-minimal payload length encoding")]
+    NonMinimalLength,
+    /// A control frame payload over 125 bytes (§5.5).
+    #[error("control frame of {0} bytes (max 125)")]
+    ControlTooLong(u64),
+    /// A control frame without FIN (§5.5).
+    #[error("fragmented control frame")]
+    FragmentedControl,
+    /// A client sent an unmasked frame to a server (§5.1).
+    #[error("unmasked frame from a client")]
+    UnmaskedFrame,
+    /// A server sent a masked frame to a client (§5.1).
+    #[error("masked frame from a server")]
+    MaskedFrame,
+    /// A continuation frame with no message in progress (§5.4).
+    #[error("continuation frame without a message in progress")]
+    UnexpectedContinuation,
+    /// A new text/binary frame while a fragmented message is in progress (§5.4).
+    #[error("new data frame while a fragmented message is in progress")]
+    ExpectedContinuation,
+    /// A text message that is not valid UTF-8 (§8.1, close 1007).
+    #[error("invalid UTF-8 in a text message")]
+    InvalidUtf8,
+    /// A close frame with a 1-byte body (§5.5.1).
+    #[error("close frame with a 1-byte body")]
+    InvalidClosePayload,
+    /// A close frame with a status code that may not be sent (§7.4).
+    #[error("close frame with invalid status code {0}")]
+    InvalidCloseCode(u16),
+    /// A close reason that is not valid UTF-8 (§5.5.1, close 1007).
+    #[error("close reason is not valid UTF-8")]
+    InvalidCloseReason,
+    /// The transport ended without a close handshake (§7.1.5: code 1006).
+    #[error("transport closed without a close handshake")]
+    UnexpectedEof,
+}
+
+/// A peer exceeded a configured limit (close 1009, §7.4.1). Checked before
+/// any memory is reserved for the offending data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CapacityError {
+    /// A frame's announced payload exceeds `max_frame_size`.
+    #[error("frame of {size} bytes exceeds the limit of {max}")]
+    FrameTooLarge {
+        /// Announced size.
+        size: u64,
+        /// Configured limit.
+        max: u64,
+    },
+    /// A message would exceed `max_message_size`.
+    #[error("message of {size} bytes exceeds the limit of {max}")]
+    MessageTooLarge {
+        /// Size the message would reach.
+        size: u64,
+        /// Configured limit.
+        max: u64,
+    },
+    /// A message has more fragments than `max_fragments`.
+    #[error("message of {size} fragments exceeds the limit of {max}")]
+    TooManyFragments {
+        /// Fragment count the message would reach.
+        size: u64,
+        /// Configured limit.
+        max: u64,
+    },
+}
+
+/// An extension failed to transform data (see [`Extension`](crate::Extension)).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExtensionError {
+    /// The peer's data cannot be decoded, e.g. a broken deflate stream (1007).
+    #[error("invalid data: {0}")]
+    InvalidData(Cow<'static, str>),
+    /// Decoded output would exceed the allowed budget (1009).
+    #[error("decoded output of {size} bytes exceeds the limit of {max}")]
+    TooBig {
+        /// Size reached (or a lower bound of it).
+        size: u64,
+        /// The `max_output` budget that was passed in.
+        max: u64,
+    },
+    /// The peer used the extension in a way it did not negotiate (1010).
+    #[error("extension misuse: {0}")]
+    Negotiation(Cow<'static, str>),
+    /// An internal failure of the extension (1011).
+    #[error("internal: {0}")]
+    Internal(Cow<'static, str>),
+}
+
+/// The caller misused the API. Never fatal to the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// A data or control frame was sent after our close frame (§5.5.1).
+    #[error("a close frame was already sent")]
+    AlreadyClosing,
+    /// A control frame payload over 125 bytes (§5.5).
+    #[error("control payload of {size} bytes (max 125)")]
+    ControlTooLong {
+        /// Payload size given.
+        size: usize,
+    },
+    /// A close reason over 123 bytes (§5.5.1).
+    #[error("close reason of {size} bytes (max 123)")]
+    ReasonTooLong {
+        /// Reason size given.
+        size: usize,
+    },
+    /// A status code that may not be sent (§7.4): 1005, 1006, 1015, ...
+    #[error("close code {0} may not be sent")]
+    InvalidCloseCode(u16),
+    /// `send_text`/`send_binary` while a streamed message is in progress, or
+    /// a fragment of the other kind.
+    #[error("a streamed message is in progress")]
+    MessageInProgress,
+    /// Text data that is not valid UTF-8.
+    #[error("text is not valid UTF-8")]
+    InvalidUtf8,
+    /// `recv_commit` of more bytes than `recv_buf` handed out.
+    #[error("committed {size} bytes, only {max} were lent")]
+    CommitTooLarge {
+        /// Bytes committed.
+        size: usize,
+        /// Bytes lent by the last `recv_buf`.
+        max: usize,
+    },
+    /// A client connection needs an RNG for mask keys (§5.3).
+    #[error("a client connection needs a mask-key RNG")]
+    MissingRng,
+    /// Two extensions claim the same RSV bit, or a bit outside RSV1-3.
+    #[error("extensions claim overlapping or invalid RSV bits {0:#04x}")]
+    RsvConflict(u8),
+}
+
+impl Error {
+    /// The close code this error is answered with (§7.4.1), `None` for
+    /// caller errors, which close nothing.
+    ///
+    /// 1002 for protocol violations, 1007 for invalid UTF-8 or undecodable
+    /// extension data, 1009 for exceeded limits, 1010 for extension
+    /// negotiation failures, 1011 for internal failures and 1006 (which is
+    /// never put on the wire) when the transport ended early.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        Some(match self {
+            Error::Peer(PeerError::InvalidUtf8 | PeerError::InvalidCloseReason) => {
+                CloseCode::INVALID_PAYLOAD
+            }
+            Error::Peer(PeerError::UnexpectedEof) => CloseCode::ABNORMAL,
+            Error::Peer(_) => CloseCode::PROTOCOL_ERROR,
+            Error::Capacity(_) => CloseCode::TOO_BIG,
+            Error::Extension(ExtensionError::InvalidData(_)) => CloseCode::INVALID_PAYLOAD,
+            Error::Extension(ExtensionError::TooBig { .. }) => CloseCode::TOO_BIG,
+            Error::Extension(ExtensionError::Negotiation(_)) => CloseCode::MANDATORY_EXTENSION,
+            Error::Extension(ExtensionError::Internal(_)) => CloseCode::INTERNAL_ERROR,
+            Error::Usage(_) | Error::UnsupportedDialect(_) => return None,
+        })
+    }
+
+    /// True for errors that end the connection (all but [`Error::Usage`]).
+    pub fn is_fatal(&self) -> bool {
+        !matches!(self, Error::Usage(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_codes_in_one_place() {
+        let c = |e: Error| e.close_code().map(|c| c.0);
+        assert_eq!(c(PeerError::ReservedOpcode(3).into()), Some(1002));
+        assert_eq!(c(PeerError::InvalidUtf8.into()), Some(1007));
+        assert_eq!(
+            c(CapacityError::FrameTooLarge { size: 2, max: 1 }.into()),
+            Some(1009)
+        );
+        assert_eq!(
+            c(ExtensionError::InvalidData("x".into()).into()),
+            Some(1007)
+        );
+        assert_eq!(
+            c(ExtensionError::TooBig { size: 2, max: 1 }.into()),
+            Some(1009)
+        );
+        assert_eq!(
+            c(ExtensionError::Negotiation("x".into()).into()),
+            Some(1010)
+        );
+        assert_eq!(c(ExtensionError::Internal("x".into()).into()), Some(1011));
+        assert_eq!(c(UsageError::MissingRng.into()), None);
+        assert!(!Error::from(UsageError::MissingRng).is_fatal());
+    }
+}
