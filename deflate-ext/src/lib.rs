@@ -7,11 +7,15 @@ pub mod backend;
 pub mod codec;
 pub mod element;
 pub mod error;
+pub mod frame;
 pub mod pmd;
+pub mod stream;
 
 pub use backend::{Compressor, DEFLATE_TAIL, Decompressor, Flush, Level, WindowBits};
 pub use codec::{FrameKind, Role, Transform};
 pub use element::{Element, ExtensionElement};
 pub use error::{CodecError, NegotiationError};
+pub use frame::{DeflateFrame, DeflateFrameAgreed, DeflateFrameParams};
 pub use pmd::negotiate::{PmdClientConfig, PmdServerPolicy};
 pub use pmd::{PerMessageDeflate, PmdAgreed, PmdConfig, PmdOffer};
+pub use stream::DeflateStream;

@@ -11,6 +11,12 @@ use crate::error::CodecError;
 use codec::{IdleState, MessageDecoder, MessageEncoder};
 pub use params::{ClientWindowOffer, PERMESSAGE_DEFLATE, PmdAgreed, PmdOffer};
 
+/// Whether `dialect` can use permessage-deflate: it needs RFC 6455 framing
+/// with its RSV1 bit (RFC 7692 §6), so versions 13, 8 and 7.
+pub fn defined_in(dialect: http_upgrade::Dialect) -> bool {
+    dialect.has_rfc6455_framing()
+}
+
 /// Local settings of a permessage-deflate endpoint that are not negotiated
 /// (RFC 7692 leaves them to the implementation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
