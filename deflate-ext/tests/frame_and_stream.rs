@@ -28,7 +28,8 @@ fn el(s: &str) -> Element {
 fn deflate_frame_params_table() {
     let w = |n| WindowBits::new(n);
     let d = DeflateFrameParams::default();
-    let table: Vec<(&str, Result<(DeflateFrameName, DeflateFrameParams), E>)> = vec![
+    type Parsed = Result<(DeflateFrameName, DeflateFrameParams), E>;
+    let table: Vec<(&str, Parsed)> = vec![
         ("deflate-frame", Ok((DeflateFrameName::DeflateFrame, d))),
         ("x-webkit-deflate-frame", Ok((DeflateFrameName::XWebkit, d))),
         ("X-WebKit-Deflate-Frame", Ok((DeflateFrameName::XWebkit, d))),
