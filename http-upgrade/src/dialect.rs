@@ -75,6 +75,91 @@ impl Dialect {
     }
 }
 
+impl Dialect {
+    /// True for the dialects with a `Sec-WebSocket-Key`/`Accept` handshake
+    /// (everything but hixie-76).
+    pub const fn is_hybi(self) -> bool {
+        !matches!(self, Dialect::Hixie76)
+    }
+
+    /// True if the client sends its origin as `Sec-WebSocket-Origin`
+    /// (drafts -04 to -10: versions 4-8), not `Origin`.
+    pub const fn uses_sec_websocket_origin(self) -> bool {
+        matches!(
+            self,
+            Dialect::Hybi08 | Dialect::Hybi07 | Dialect::Hybi06 | Dialect::Hybi05 | Dialect::Hybi04
+        )
+    }
+
+    /// True if the server must send `Sec-WebSocket-Nonce` (draft-04 and -05
+    /// §5.2.2 step 3.3; removed in -06, see its §13.1 change log).
+    pub const fn server_sends_nonce(self) -> bool {
+        matches!(self, Dialect::Hybi05 | Dialect::Hybi04)
+    }
+
+    /// True if the handshake carries `Sec-WebSocket-Extensions` (every hybi
+    /// draft; hixie-76 has no extensions).
+    pub const fn has_extensions(self) -> bool {
+        self.is_hybi()
+    }
+
+    const fn bit(self) -> u8 {
+        match self {
+            Dialect::Rfc6455 => 1,
+            Dialect::Hybi08 => 2,
+            Dialect::Hybi07 => 4,
+            Dialect::Hybi06 => 8,
+            Dialect::Hybi05 => 16,
+            Dialect::Hybi04 => 32,
+            Dialect::Hixie76 => 64,
+        }
+    }
+}
+
+/// A set of dialects, e.g. the ones a server accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DialectSet(u8);
+
+impl DialectSet {
+    /// Every dialect (a server's default).
+    pub const ALL: DialectSet = DialectSet(127);
+    /// No dialect.
+    pub const EMPTY: DialectSet = DialectSet(0);
+    /// RFC 6455 and the versions that frame like it (13, 8, 7).
+    pub const MODERN: DialectSet = DialectSet(7);
+
+    /// The set of the given dialects.
+    pub fn of(dialects: &[Dialect]) -> DialectSet {
+        dialects.iter().fold(DialectSet::EMPTY, |s, &d| s.with(d))
+    }
+
+    /// True if `d` is in the set.
+    pub const fn contains(self, d: Dialect) -> bool {
+        self.0 & d.bit() != 0
+    }
+
+    /// The set plus `d`.
+    pub const fn with(self, d: Dialect) -> DialectSet {
+        DialectSet(self.0 | d.bit())
+    }
+
+    /// The set without `d`.
+    pub const fn without(self, d: Dialect) -> DialectSet {
+        DialectSet(self.0 & !d.bit())
+    }
+
+    /// The dialects in the set, newest first.
+    pub fn iter(self) -> impl Iterator<Item = Dialect> {
+        Dialect::ALL.into_iter().filter(move |d| self.contains(*d))
+    }
+}
+
+impl Default for DialectSet {
+    fn default() -> Self {
+        DialectSet::ALL
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +173,18 @@ mod tests {
         }
         assert_eq!(Dialect::from_version(9), None);
         assert_eq!(Dialect::Hixie76.version(), None);
+    }
+
+    #[test]
+    fn sets() {
+        let s = DialectSet::ALL.without(Dialect::Hixie76);
+        assert!(!s.contains(Dialect::Hixie76));
+        assert!(s.contains(Dialect::Hybi04));
+        assert_eq!(s.iter().count(), 6);
+        assert_eq!(
+            DialectSet::of(&[Dialect::Rfc6455, Dialect::Hybi08, Dialect::Hybi07]),
+            DialectSet::MODERN
+        );
+        assert_eq!(DialectSet::ALL, DialectSet::of(&Dialect::ALL));
     }
 }

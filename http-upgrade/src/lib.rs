@@ -1,11 +1,122 @@
 //! Sans-IO HTTP/1.1 opening handshake for WebSocket, client and server, in
-//! every dialect (RFC 6455 §4, the hybi drafts, hixie-76).
+//! every dialect: RFC 6455 (version 13), the hybi drafts (versions 8, 7, 6,
+//! 5, 4) and hixie-76 (draft-ietf-hybi-thewebsocketprotocol-00).
+//!
+//! The machines never touch a socket, a clock or an entropy source: bytes
+//! go in through `receive_data`, bytes to send come out of
+//! `poll_transmit`, time comes in as an [`Instant`] and randomness from an
+//! injected [`rand_core::Rng`].
+//!
+//! * [`ServerHandshake`]: parses requests (push parsing, httparse
+//!   underneath), validates upgrades (RFC 6455 §4.2.1), answers them
+//!   (§4.2.2) or refuses them with the right status, and hands plain HTTP
+//!   requests to the application (a stub web server with keep-alive).
+//! * [`ClientHandshake`]: builds the request from a [`ClientRequest`]
+//!   (RFC 6455 §4.1) and validates the answer.
+//! * [`ProxyConnect`]: an HTTP `CONNECT` tunnel request (RFC 7231 §4.3.6).
+//! * [`Handshake`]: the result both roles hand to the framing layer
+//!   (dialect, subprotocol, extensions, hybi-04 masking key).
+//!
+//! # Example: a client and a server handshaking in memory
+//!
+//! ```
+//! use std::sync::Arc;
+//! use http_upgrade::*;
+//!
+//! // Any `rand_core::Rng` will do; this one is deterministic for the example.
+//! struct Counter(u64);
+//! impl rand_core::TryRng for Counter {
+//!     type Error = core::convert::Infallible;
+//!     fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+//!         self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1);
+//!         Ok((self.0 >> 33) as u32)
+//!     }
+//!     fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+//!         Ok(u64::from(self.try_next_u32()?) << 32 | u64::from(self.try_next_u32()?))
+//!     }
+//!     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+//!         for b in dst {
+//!             *b = self.try_next_u32()? as u8;
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//! let mut rng = Counter(1);
+//! let now = Instant::ZERO;
+//!
+//! let request = ClientRequest::new("ws://example.com/chat")?
+//!     .protocol("chat")
+//!     .extension(ExtensionOffer::new("permessage-deflate"));
+//! let mut client = ClientHandshake::new(request, &mut rng, now)?;
+//!
+//! let config = Arc::new(ServerConfig::default().with_protocols(["chat"]));
+//! let mut server = ServerHandshake::new(config, now);
+//!
+//! // Client -> server.
+//! let mut event = ServerEvent::NeedMore;
+//! while let Some(bytes) = client.poll_transmit() {
+//!     event = server.receive_data(&bytes)?;
+//! }
+//! let ServerEvent::Upgrade(req) = event else { panic!("not an upgrade") };
+//! assert_eq!(req.dialect, Dialect::Rfc6455);
+//! assert_eq!(req.selected_protocol.as_deref(), Some("chat"));
+//! let accept = Accept::for_request(&req).extension(ExtensionOffer::new("permessage-deflate"));
+//! let server_side = server.accept(accept, &mut rng)?;
+//!
+//! // Server -> client, with a frame right behind the 101.
+//! let mut event = ClientEvent::NeedMore;
+//! while let Some(bytes) = server.poll_transmit() {
+//!     let mut wire = bytes.to_vec();
+//!     wire.extend_from_slice(&[0x81, 0x00]);
+//!     event = client.receive_data(&wire)?;
+//! }
+//! let ClientEvent::Connected(client_side) = event else { panic!("not connected") };
+//! assert_eq!(client_side.protocol.as_deref(), Some("chat"));
+//! assert_eq!(client_side.extensions, server_side.extensions);
+//! assert_eq!(&client.take_leftover()[..], &[0x81, 0x00]);
+//! # Ok::<(), http_upgrade::Error>(())
+//! ```
+//!
+//! # Features
+//!
+//! `std` (default) enables `std` in the dependencies; without it the crate
+//! is `no_std` + `alloc`.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
 
+mod client;
 mod dialect;
+mod error;
+mod extensions;
+mod grammar;
+mod handshake;
+mod http;
+pub mod keys;
+mod limits;
+mod proxy;
+mod response;
+mod server;
 mod time;
+mod url;
 
-pub use dialect::Dialect;
+#[cfg(test)]
+mod test_rng;
+
+pub use client::{ClientEvent, ClientHandshake, ClientRequest};
+pub use dialect::{Dialect, DialectSet};
+pub use error::{CapacityError, Error, Limit, MisuseError, PeerError};
+pub use extensions::{ExtensionOffer, ExtensionParam, parse_extensions, serialize_extensions};
+pub use grammar::{GrammarError, is_token, parse_token_list};
+pub use handshake::{Handshake, Role};
+pub use http::{Headers, HttpRequest, HttpResponse};
+pub use limits::Limits;
+pub use proxy::{ProxyConnect, ProxyEvent};
+pub use rand_core;
+pub use response::{Body, Response, reason_phrase};
+pub use server::{
+    Accept, OriginCheck, OriginPolicy, ProtocolPolicy, ServerConfig, ServerEvent, ServerHandshake,
+    UpgradeRequest,
+};
 pub use time::Instant;
+pub use url::{UrlError, WsUrl};

@@ -1,0 +1,444 @@
+//! The server side of the opening handshake (RFC 6455 §4.2; drafts -04 to
+//! -08 §5.2; draft-00 §5), with a stub web server for plain requests.
+
+mod config;
+mod respond;
+mod validate;
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::mem;
+
+use bytes::{Bytes, BytesMut};
+use rand_core::Rng;
+
+pub use config::{Accept, OriginCheck, OriginPolicy, ProtocolPolicy, ServerConfig};
+pub use validate::UpgradeRequest;
+
+use crate::error::{CapacityError, Error, Limit, MisuseError, PeerError};
+use crate::grammar::list_contains;
+use crate::handshake::{Handshake, Role};
+use crate::http::{self, HttpRequest};
+use crate::limits::HeadScanner;
+use crate::response::{Body, Response};
+use crate::{Dialect, Instant, keys};
+use validate::Pending;
+
+/// What the server machine found in the bytes received so far.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// The request is incomplete (every prefix of a valid request gives this).
+    NeedMore,
+    /// A valid WebSocket upgrade: answer with
+    /// [`accept`](ServerHandshake::accept) or [`reject`](ServerHandshake::reject).
+    Upgrade(UpgradeRequest),
+    /// A plain HTTP request: answer with [`respond`](ServerHandshake::respond).
+    Request(HttpRequest),
+    /// The last response closed the connection: flush
+    /// [`poll_transmit`](ServerHandshake::poll_transmit), then close.
+    Close,
+}
+
+#[derive(Debug)]
+enum State {
+    Head(HeadScanner),
+    Body {
+        req: HttpRequest,
+        len: usize,
+        exchange: Exchange,
+    },
+    Key3(Box<(Pending, UpgradeRequest)>),
+    AwaitRequest(Exchange),
+    AwaitUpgrade(Box<Pending>),
+    Streaming {
+        remaining: u64,
+        close: bool,
+    },
+    Upgraded,
+    Closed,
+    Failed(Error),
+}
+
+/// How a plain request wants its response framed.
+#[derive(Clone, Copy, Debug)]
+struct Exchange {
+    close: bool,
+    head_only: bool,
+    http10_keep_alive: bool,
+}
+
+/// The server side of one connection's opening handshake.
+///
+/// # Call order
+///
+/// 1. [`new`](Self::new) with the shared config and the current time.
+/// 2. Feed every received chunk to [`receive_data`](Self::receive_data); it
+///    returns a [`ServerEvent`]. On an error, an automatic response (400,
+///    403, 405, 408, 413, 414, 426, 431, 501) has been queued.
+/// 3. Drain [`poll_transmit`](Self::poll_transmit) after every call and
+///    write the bytes to the peer.
+/// 4. On [`ServerEvent::Upgrade`], call [`accept`](Self::accept) (queues
+///    the `101`) or [`reject`](Self::reject). After `accept`, take
+///    [`take_leftover`](Self::take_leftover): bytes the client sent behind
+///    its request belong to the WebSocket connection.
+/// 5. On [`ServerEvent::Request`], call [`respond`](Self::respond) (and
+///    [`send_body`](Self::send_body) for a streamed body); then call
+///    [`poll_incoming`](Self::poll_incoming) for a request that may already
+///    be buffered (HTTP/1.1 persistent connections, RFC 7230 §6.3).
+/// 6. Keep a timer at [`poll_timeout`](Self::poll_timeout) and call
+///    [`handle_timeout`](Self::handle_timeout) when it fires.
+///
+/// # Errors and failure
+///
+/// Peer, capacity and timeout errors are permanent: the error response is
+/// queued (`Connection: close`) and every later call returns the same
+/// error. [`MisuseError`]s (calling a method in the wrong state, answering
+/// with something the client did not offer) change nothing, so the
+/// application can correct itself.
+///
+/// # Timeouts
+///
+/// Each request must arrive (head, body, hixie-76 key3) within
+/// [`ServerConfig::handshake_timeout`], counted from `new` or from the end
+/// of the previous response. When it passes, [`Error::Timeout`] is reported
+/// and a `408 Request Timeout` is queued if part of a request had arrived;
+/// on an idle connection nothing is queued and the driver just closes.
+#[derive(Debug)]
+pub struct ServerHandshake {
+    config: Arc<ServerConfig>,
+    state: State,
+    buf: BytesMut,
+    transmit: VecDeque<Bytes>,
+    deadline: Instant,
+    handshake: Option<Handshake>,
+}
+
+impl ServerHandshake {
+    /// A machine waiting for the first request; its deadline runs from `now`.
+    pub fn new(config: Arc<ServerConfig>, now: Instant) -> Self {
+        let deadline = now + config.handshake_timeout;
+        ServerHandshake {
+            config,
+            state: State::Head(HeadScanner::default()),
+            buf: BytesMut::new(),
+            transmit: VecDeque::new(),
+            deadline,
+            handshake: None,
+        }
+    }
+
+    /// Feeds received bytes and parses as far as possible.
+    ///
+    /// After `accept` this returns a [`MisuseError::WrongState`] and does
+    /// not take the bytes: they belong to the WebSocket connection.
+    pub fn receive_data(&mut self, data: &[u8]) -> Result<ServerEvent, Error> {
+        match &self.state {
+            State::Failed(e) => return Err(e.clone()),
+            State::Upgraded => return Err(MisuseError::WrongState("receive_data").into()),
+            State::Closed => return Ok(ServerEvent::Close),
+            _ => {}
+        }
+        let limits = &self.config.limits;
+        let max = limits
+            .max_head
+            .saturating_add(limits.max_body)
+            .saturating_add(8);
+        let size = self.buf.len().saturating_add(data.len());
+        if size > max {
+            let limit = Limit::HeadTotal;
+            return Err(self.fail(CapacityError { limit, size, max }.into()));
+        }
+        self.buf.extend_from_slice(data);
+        self.poll_incoming()
+    }
+
+    /// Parses what is already buffered (a pipelined request after
+    /// `respond`), without new input.
+    pub fn poll_incoming(&mut self) -> Result<ServerEvent, Error> {
+        self.advance().map_err(|e| self.fail(e))
+    }
+
+    fn advance(&mut self) -> Result<ServerEvent, Error> {
+        match &mut self.state {
+            State::Head(scanner) => match scanner.scan(&self.buf, &self.config.limits)? {
+                None => Ok(ServerEvent::NeedMore),
+                Some(n) => self.on_head(n),
+            },
+            State::Body { len, .. } if self.buf.len() >= *len => Ok(self.deliver_body()),
+            State::Key3(_) if self.buf.len() >= 8 => Ok(self.deliver_hixie()),
+            State::Closed => Ok(ServerEvent::Close),
+            State::Upgraded => Err(MisuseError::WrongState("poll_incoming").into()),
+            State::Failed(e) => Err(e.clone()),
+            _ => Ok(ServerEvent::NeedMore),
+        }
+    }
+
+    fn on_head(&mut self, n: usize) -> Result<ServerEvent, Error> {
+        let head = self.buf.split_to(n);
+        let req = http::parse_request(&head, &self.config.limits)?;
+        if !validate::is_upgrade_attempt(&req.headers) {
+            return self.on_plain(req);
+        }
+        let (pending, upgrade) = validate::validate(req, &self.config)?;
+        if pending.dialect == Dialect::Hixie76 {
+            self.state = State::Key3(Box::new((pending, upgrade)));
+            return self.advance();
+        }
+        self.state = State::AwaitUpgrade(Box::new(pending));
+        Ok(ServerEvent::Upgrade(upgrade))
+    }
+
+    fn on_plain(&mut self, req: HttpRequest) -> Result<ServerEvent, Error> {
+        if req.headers.get("transfer-encoding").is_some() {
+            return Err(PeerError::TransferEncoding.into());
+        }
+        let len = http::content_length(&req.headers)?.unwrap_or(0);
+        let max = self.config.limits.max_body;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| *l <= max)
+            .ok_or(CapacityError {
+                limit: Limit::Body,
+                size: usize::try_from(len).unwrap_or(usize::MAX),
+                max,
+            })?;
+        let conn = || req.headers.get_all("connection");
+        let keep_alive_10 = req.minor_version == 0 && list_contains(conn(), "keep-alive");
+        let close = list_contains(conn(), "close") || (req.minor_version == 0 && !keep_alive_10);
+        let exchange = Exchange {
+            close,
+            head_only: req.method == "HEAD",
+            http10_keep_alive: keep_alive_10 && !close,
+        };
+        self.state = State::Body { req, len, exchange };
+        self.advance()
+    }
+
+    fn deliver_body(&mut self) -> ServerEvent {
+        match mem::replace(&mut self.state, State::Closed) {
+            State::Body {
+                mut req,
+                len,
+                exchange,
+            } => {
+                req.body = self.buf.split_to(len).freeze();
+                self.state = State::AwaitRequest(exchange);
+                ServerEvent::Request(req)
+            }
+            other => {
+                self.state = other;
+                ServerEvent::NeedMore
+            }
+        }
+    }
+
+    fn deliver_hixie(&mut self) -> ServerEvent {
+        match mem::replace(&mut self.state, State::Closed) {
+            State::Key3(boxed) => {
+                let (mut pending, upgrade) = *boxed;
+                let key3 = self.buf.split_to(8);
+                pending.key3.copy_from_slice(&key3);
+                self.state = State::AwaitUpgrade(Box::new(pending));
+                ServerEvent::Upgrade(upgrade)
+            }
+            other => {
+                self.state = other;
+                ServerEvent::NeedMore
+            }
+        }
+    }
+
+    /// Accepts the upgrade: queues the dialect's `101` response (with a
+    /// fresh `Sec-WebSocket-Nonce` from `rng` for hybi-04/05) and returns
+    /// the completed [`Handshake`].
+    pub fn accept<R: Rng + ?Sized>(
+        &mut self,
+        accept: Accept,
+        rng: &mut R,
+    ) -> Result<Handshake, Error> {
+        let State::AwaitUpgrade(p) = &self.state else {
+            return Err(MisuseError::WrongState("accept").into());
+        };
+        respond::check_accept(p, &accept)?;
+        let hybi = p.dialect.is_hybi();
+        let nonce = p
+            .dialect
+            .server_sends_nonce()
+            .then(|| keys::generate_key(rng));
+        let bytes = if hybi {
+            respond::hybi_101(p, &accept, nonce.as_deref())
+        } else {
+            respond::hixie_101(p, &accept, &p.key3, self.config.secure)
+        };
+        let hs = Handshake {
+            role: Role::Server,
+            dialect: p.dialect,
+            protocol: accept.protocol,
+            extensions: accept.extensions,
+            key: hybi.then(|| p.key.clone()),
+            nonce,
+        };
+        self.transmit.push_back(bytes.into());
+        self.state = State::Upgraded;
+        self.handshake = Some(hs.clone());
+        Ok(hs)
+    }
+
+    /// Refuses the upgrade with `response` (sent with `Connection: close`).
+    pub fn reject(&mut self, response: Response) -> Result<(), Error> {
+        let State::AwaitUpgrade(_) = &self.state else {
+            return Err(MisuseError::WrongState("reject").into());
+        };
+        let bytes = response.encode(true, false)?;
+        self.transmit.push_back(bytes.into());
+        self.state = State::Closed;
+        Ok(())
+    }
+
+    /// Answers a plain request. `Content-Length` is added from the body;
+    /// the connection stays open for the next request unless the request
+    /// or `response` asked to close (RFC 7230 §6.3). `now` starts the
+    /// deadline for the next request once the body is complete.
+    pub fn respond(&mut self, now: Instant, response: Response) -> Result<(), Error> {
+        let State::AwaitRequest(ex) = self.state else {
+            return Err(MisuseError::WrongState("respond").into());
+        };
+        let close = ex.close || asks_close(&response);
+        let response = if ex.http10_keep_alive && !close {
+            response.header("Connection", "keep-alive")
+        } else {
+            response
+        };
+        let bytes = response.encode(close, ex.head_only)?;
+        self.transmit.push_back(bytes.into());
+        let remaining = match response.body_ref() {
+            Body::Streamed(_) if !ex.head_only => response.body_len(),
+            _ => 0,
+        };
+        self.state = State::Streaming { remaining, close };
+        self.finish_if_done(now);
+        Ok(())
+    }
+
+    /// Queues a chunk of a streamed body announced with
+    /// [`Response::streamed`].
+    pub fn send_body(&mut self, now: Instant, chunk: Bytes) -> Result<(), Error> {
+        let State::Streaming { remaining, .. } = &mut self.state else {
+            return Err(MisuseError::WrongState("send_body").into());
+        };
+        let len = chunk.len() as u64;
+        if len > *remaining {
+            return Err(MisuseError::BodyOverrun(len - *remaining).into());
+        }
+        *remaining -= len;
+        self.transmit.push_back(chunk);
+        self.finish_if_done(now);
+        Ok(())
+    }
+
+    fn finish_if_done(&mut self, now: Instant) {
+        if let State::Streaming {
+            remaining: 0,
+            close,
+        } = self.state
+        {
+            self.state = if close {
+                State::Closed
+            } else {
+                self.deadline = now + self.config.handshake_timeout;
+                State::Head(HeadScanner::default())
+            };
+        }
+    }
+
+    /// The next bytes to write to the peer, in order.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.transmit.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called: the
+    /// deadline of the request being read, `None` while the application
+    /// holds a request or after the handshake.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Head(_) | State::Body { .. } | State::Key3(_) => Some(self.deadline),
+            _ => None,
+        }
+    }
+
+    /// Tells the machine the time; past the deadline it fails with
+    /// [`Error::Timeout`] (see the type's docs for what is queued).
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        if let State::Failed(e) = &self.state {
+            return Err(e.clone());
+        }
+        match self.poll_timeout() {
+            Some(d) if now >= d => Err(self.fail(Error::Timeout)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The completed handshake, once accepted.
+    pub fn handshake(&self) -> Option<&Handshake> {
+        self.handshake.as_ref()
+    }
+
+    /// The stored error, if the machine failed.
+    pub fn error(&self) -> Option<&Error> {
+        match &self.state {
+            State::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// True after `accept`.
+    pub fn is_upgraded(&self) -> bool {
+        matches!(self.state, State::Upgraded)
+    }
+
+    /// True if the driver should close the connection once the transmit
+    /// queue is flushed (a `Connection: close` response, a rejection or a
+    /// failure).
+    pub fn should_close(&self) -> bool {
+        matches!(self.state, State::Closed | State::Failed(_))
+    }
+
+    /// Takes the bytes received after the upgrade request (frames the client
+    /// pipelined; never the hixie-76 key3). Empty before `accept`.
+    pub fn take_leftover(&mut self) -> Bytes {
+        match self.state {
+            State::Upgraded => self.buf.split().freeze(),
+            _ => Bytes::new(),
+        }
+    }
+
+    /// Queues the automatic error response and makes the failure permanent.
+    /// Misuse errors pass through unchanged.
+    fn fail(&mut self, e: Error) -> Error {
+        if matches!(e, Error::Misuse(_)) || matches!(self.state, State::Failed(_)) {
+            return e;
+        }
+        let idle = matches!(self.state, State::Head(_)) && self.buf.is_empty();
+        if !(e == Error::Timeout && idle) {
+            let response = respond::error_response(&e, &self.config);
+            if let Ok(bytes) = response.encode(true, false) {
+                self.transmit.push_back(Bytes::from(bytes));
+            }
+        }
+        self.state = State::Failed(e.clone());
+        e
+    }
+}
+
+fn asks_close(r: &Response) -> bool {
+    let values: Vec<&[u8]> = r
+        .headers()
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+        .map(|(_, v)| v.as_bytes())
+        .collect();
+    list_contains(values, "close")
+}
