@@ -10,6 +10,7 @@ pub mod error;
 pub mod frame;
 pub mod pmd;
 pub mod stream;
+pub mod ws;
 
 pub use backend::{Compressor, DEFLATE_TAIL, Decompressor, Flush, Level, WindowBits};
 pub use codec::{FrameKind, Role, Transform};

@@ -165,6 +165,32 @@ impl MessageDecoder {
         r
     }
 
+    /// As [`decode`](MessageDecoder::decode), with `max_output` bounding the
+    /// output of this call alone (what remains of the message budget, as
+    /// ws-proto's extension interface passes it).
+    pub fn decode_with_budget(
+        &mut self,
+        kind: FrameKind,
+        rsv1: bool,
+        fin: bool,
+        payload: &[u8],
+        max_output: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Transform, CodecError> {
+        let so_far = match (kind, self.current) {
+            (FrameKind::Continuation, Some(Some(n))) => n,
+            _ => 0,
+        };
+        self.decode(
+            kind,
+            rsv1,
+            fin,
+            payload,
+            so_far.saturating_add(max_output),
+            out,
+        )
+    }
+
     fn decode_inner(
         &mut self,
         kind: FrameKind,

@@ -120,6 +120,21 @@ impl PerMessageDeflate {
         self.encoder.encode(kind, fin, payload, out)
     }
 
+    /// Transforms an incoming frame with `max_output` bounding this call's
+    /// output; see [`MessageDecoder::decode_with_budget`].
+    pub fn decode_frame_with_budget(
+        &mut self,
+        kind: FrameKind,
+        rsv1: bool,
+        fin: bool,
+        payload: &[u8],
+        max_output: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Transform, CodecError> {
+        self.decoder
+            .decode_with_budget(kind, rsv1, fin, payload, max_output, out)
+    }
+
     /// Transforms an incoming frame; see [`MessageDecoder::decode`].
     pub fn decode_frame(
         &mut self,

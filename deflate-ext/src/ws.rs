@@ -1,0 +1,173 @@
+//! The three codecs as ws-proto [`Extension`]s: permessage-deflate at message
+//! granularity (RFC 7692 §6), deflate-frame at frame granularity and
+//! deflate-stream below the framing.
+
+use crate::codec::{FrameKind, Role, Transform};
+use crate::error::CodecError;
+use crate::frame::DeflateFrame;
+use crate::pmd::{PERMESSAGE_DEFLATE, PerMessageDeflate};
+use crate::stream::{DEFLATE_STREAM, DeflateStream};
+use ws_proto::{Bytes, BytesMut, Encoded, Extension, ExtensionError, FrameMeta, Granularity};
+
+/// RSV1, the "Per-Message Compressed" bit (RFC 7692 §6, §9.2), as it sits in
+/// the first header octet.
+pub const RSV1: u8 = 0x40;
+
+impl From<ws_proto::Role> for Role {
+    fn from(r: ws_proto::Role) -> Role {
+        match r {
+            ws_proto::Role::Client => Role::Client,
+            ws_proto::Role::Server => Role::Server,
+        }
+    }
+}
+
+impl From<CodecError> for ExtensionError {
+    /// TooBig stays TooBig (1009), corrupt data is InvalidData (1007), the
+    /// rest is internal (1011): ws-proto itself refuses misplaced RSV bits
+    /// before an extension sees them.
+    fn from(e: CodecError) -> ExtensionError {
+        match e {
+            CodecError::TooBig { size, max } => ExtensionError::TooBig {
+                size: size as u64,
+                max: max as u64,
+            },
+            CodecError::Corrupt => ExtensionError::InvalidData("invalid DEFLATE data".into()),
+            CodecError::Rsv1Misplaced => ExtensionError::InvalidData("RSV1 misplaced".into()),
+            CodecError::OutOfSequence => ExtensionError::Internal("frame out of sequence".into()),
+            CodecError::Backend => ExtensionError::Internal("deflate backend failure".into()),
+        }
+    }
+}
+
+fn kind(meta: &FrameMeta) -> FrameKind {
+    if meta.first {
+        FrameKind::First
+    } else {
+        FrameKind::Continuation
+    }
+}
+
+fn output(t: Transform, original: Bytes, out: Vec<u8>) -> (Bytes, bool) {
+    match t {
+        Transform::Unchanged => (original, false),
+        Transform::Replaced { rsv1 } => (Bytes::from(out), rsv1),
+    }
+}
+
+impl Extension for PerMessageDeflate {
+    fn name(&self) -> &str {
+        PERMESSAGE_DEFLATE
+    }
+
+    fn rsv_mask(&self) -> u8 {
+        RSV1
+    }
+
+    fn granularity(&self) -> Granularity {
+        Granularity::Message
+    }
+
+    fn encode(&mut self, meta: &FrameMeta, payload: Bytes) -> Result<Encoded, ExtensionError> {
+        let mut out = Vec::new();
+        let t = self.encode_frame(kind(meta), meta.fin, &payload, &mut out)?;
+        let (payload, rsv1) = output(t, payload, out);
+        Ok(Encoded {
+            payload,
+            rsv: if rsv1 { RSV1 } else { 0 },
+        })
+    }
+
+    fn decode(
+        &mut self,
+        meta: &FrameMeta,
+        payload: Bytes,
+        max_output: usize,
+    ) -> Result<Bytes, ExtensionError> {
+        let rsv1 = meta.first && meta.rsv & RSV1 != 0;
+        let mut out = Vec::new();
+        let t = self.decode_frame_with_budget(
+            kind(meta),
+            rsv1,
+            meta.fin,
+            &payload,
+            max_output,
+            &mut out,
+        )?;
+        Ok(output(t, payload, out).0)
+    }
+}
+
+impl Extension for DeflateFrame {
+    fn name(&self) -> &str {
+        self.agreed().name.as_str()
+    }
+
+    fn rsv_mask(&self) -> u8 {
+        RSV1
+    }
+
+    fn granularity(&self) -> Granularity {
+        Granularity::Frame
+    }
+
+    fn encode(&mut self, meta: &FrameMeta, payload: Bytes) -> Result<Encoded, ExtensionError> {
+        let mut out = Vec::new();
+        let t = self.encode_frame(kind(meta), &payload, &mut out)?;
+        let (payload, rsv1) = output(t, payload, out);
+        Ok(Encoded {
+            payload,
+            rsv: if rsv1 { RSV1 } else { 0 },
+        })
+    }
+
+    fn decode(
+        &mut self,
+        meta: &FrameMeta,
+        payload: Bytes,
+        max_output: usize,
+    ) -> Result<Bytes, ExtensionError> {
+        let mut out = Vec::new();
+        let t = self.decode_frame(
+            kind(meta),
+            meta.rsv & RSV1 != 0,
+            &payload,
+            max_output,
+            &mut out,
+        )?;
+        Ok(output(t, payload, out).0)
+    }
+}
+
+impl Extension for DeflateStream {
+    fn name(&self) -> &str {
+        DEFLATE_STREAM
+    }
+
+    fn rsv_mask(&self) -> u8 {
+        0
+    }
+
+    fn granularity(&self) -> Granularity {
+        Granularity::Stream
+    }
+
+    fn encode_stream(&mut self, input: &[u8], out: &mut BytesMut) -> Result<(), ExtensionError> {
+        let mut z = Vec::new();
+        self.encode(input, &mut z)?;
+        out.extend_from_slice(&z);
+        Ok(())
+    }
+
+    fn decode_stream(
+        &mut self,
+        input: &[u8],
+        out: &mut BytesMut,
+        max_output: usize,
+    ) -> Result<(), ExtensionError> {
+        let mut plain = Vec::new();
+        self.decode(input, &mut plain, max_output)?;
+        out.extend_from_slice(&plain);
+        Ok(())
+    }
+}

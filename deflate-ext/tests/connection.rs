@@ -1,0 +1,244 @@
+//! End to end: a ws-proto client Connection and server Connection with the
+//! compression extensions in their chains, RFC 7692 examples on the wire.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use deflate_ext::frame::{DeflateFrameClientConfig, DeflateFrameServerPolicy};
+use deflate_ext::pmd::codec::IdleState;
+use deflate_ext::{
+    DeflateFrame, DeflateStream, ExtensionElement, Level, PerMessageDeflate, PmdClientConfig,
+    PmdConfig, PmdServerPolicy, Role,
+};
+use ws_proto::{
+    Config, Connection, Dialect, Event, Extension, Instant, MessageKind, Role as WsRole,
+};
+
+struct Key;
+impl rand_core::TryRng for Key {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(0x3712_abcd)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(0x3712_abcd)
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        dst.iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = [0x37, 0x12, 0xab, 0xcd][i & 3]);
+        Ok(())
+    }
+}
+
+fn pair(
+    config: Config,
+    client_ext: Vec<Box<dyn Extension>>,
+    server_ext: Vec<Box<dyn Extension>>,
+) -> (Connection, Connection) {
+    let now = Instant::ZERO;
+    let c = Connection::new(
+        WsRole::Client,
+        config.clone(),
+        client_ext,
+        Some(Box::new(Key)),
+        now,
+    )
+    .unwrap();
+    let s = Connection::new(WsRole::Server, config, server_ext, None, now).unwrap();
+    (c, s)
+}
+
+fn wire(from: &mut Connection) -> Vec<u8> {
+    let mut w = Vec::new();
+    from.poll_transmit(&mut w);
+    w
+}
+
+fn events(to: &mut Connection, bytes: &[u8]) -> Vec<Event> {
+    to.receive(Instant::ZERO, bytes).unwrap();
+    let mut v = Vec::new();
+    while let Some(e) = to.poll_event().unwrap() {
+        v.push(e);
+    }
+    v
+}
+
+/// Negotiates through the real offer/response path, then builds both ends.
+fn pmd_pair(config: Config, pmd: PmdConfig) -> (Connection, Connection) {
+    let offers = PmdClientConfig::default().offer_elements();
+    let views: Vec<&dyn ExtensionElement> =
+        offers.iter().map(|e| e as &dyn ExtensionElement).collect();
+    let (_, agreed) = PmdServerPolicy::default().accept(views).unwrap();
+    let client_agreed = PmdClientConfig::default()
+        .validate(&agreed.to_element())
+        .unwrap();
+    pair(
+        config,
+        vec![Box::new(PerMessageDeflate::new(
+            Role::Client,
+            client_agreed,
+            pmd,
+        ))],
+        vec![Box::new(PerMessageDeflate::new(Role::Server, agreed, pmd))],
+    )
+}
+
+#[test]
+fn permessage_deflate_rfc_7692_bytes_on_the_wire() {
+    let pmd = PmdConfig {
+        level: Level::DEFAULT,
+        threshold: 0,
+        idle: IdleState::Reset,
+    };
+    let (mut client, mut server) = pmd_pair(Config::default(), pmd);
+    server.send_text("Hello").unwrap();
+    let first = wire(&mut server);
+    assert_eq!(
+        first,
+        [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]
+    );
+    server.send_text("Hello").unwrap();
+    let second = wire(&mut server);
+    // §7.2.3.2: context takeover shortens the second message.
+    assert_eq!(second, [0xc1, 0x05, 0xf2, 0x00, 0x11, 0x00, 0x00]);
+    let got = events(&mut client, &[first, second].concat());
+    assert_eq!(
+        got,
+        vec![Event::Text("Hello".into()), Event::Text("Hello".into())]
+    );
+    // §7.2.3.1 fragmented (3 + 4 octets) and §7.2.3.3 stored block, as a
+    // server would send them.
+    let frags = [
+        0x41, 0x03, 0xf2, 0x48, 0xcd, 0x80, 0x04, 0xc9, 0xc9, 0x07, 0x00,
+    ];
+    let (mut client, _) = pmd_pair(Config::default(), pmd);
+    assert_eq!(
+        events(&mut client, &frags),
+        vec![Event::Text("Hello".into())]
+    );
+    let stored = [
+        0xc1, 0x0b, 0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+    ];
+    assert_eq!(
+        events(&mut client, &stored),
+        vec![Event::Text("Hello".into())]
+    );
+}
+
+#[test]
+fn permessage_deflate_conversation_with_fragments_and_pings() {
+    let (mut client, mut server) = pmd_pair(Config::default(), PmdConfig::default());
+    let json: String = (0..2000)
+        .map(|i| format!("{{\"id\":{i},\"ok\":true}},"))
+        .collect();
+    client
+        .send_fragment(MessageKind::Text, json[..5000].to_owned(), false)
+        .unwrap();
+    client.send_ping(&b"p"[..]).unwrap();
+    client
+        .send_fragment(MessageKind::Text, json[5000..].to_owned(), true)
+        .unwrap();
+    client.send_binary(vec![1u8, 2, 3]).unwrap(); // below the threshold: RSV1 clear
+    let w = wire(&mut client);
+    assert!(
+        w.len() < json.len() / 3,
+        "compressed: {} of {}",
+        w.len(),
+        json.len()
+    );
+    let got = events(&mut server, &w);
+    assert!(matches!(&got[0], Event::Ping(_)));
+    assert_eq!(got[1], Event::Text(json.clone().into()));
+    assert_eq!(got[2], Event::Binary(vec![1u8, 2, 3].into()));
+    // And back.
+    server.send_text(json.clone()).unwrap();
+    let got = events(&mut client, &wire(&mut server));
+    // The server's automatic pong comes first.
+    assert!(matches!(&got[0], Event::Pong(p) if p == "p"));
+    assert!(got[1] == Event::Text(json.into()) && got.len() == 2);
+}
+
+#[test]
+fn permessage_deflate_bomb_closes_with_1009() {
+    let config = Config {
+        max_message_size: 64 << 10,
+        ..Config::default()
+    };
+    let (_, mut server) = pmd_pair(config, PmdConfig::default());
+    let mut bomb = Vec::new();
+    deflate_ext::Compressor::new(deflate_ext::WindowBits::MAX, Level::BEST)
+        .compress(&vec![0u8; 8 << 20], &mut bomb, deflate_ext::Flush::End)
+        .unwrap();
+    // A masked client frame (key 0 leaves the payload as is), RSV1 set.
+    let mut frame = vec![0xc2, 0x80 | 126];
+    frame.extend_from_slice(&(bomb.len() as u16).to_be_bytes());
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(&bomb);
+    let r = server
+        .receive(Instant::ZERO, &frame)
+        .and_then(|_| server.poll_event().map(|_| ()));
+    let err = r.unwrap_err();
+    assert_eq!(err.close_code().map(|c| c.0), Some(1009), "{err:?}");
+}
+
+#[test]
+fn deflate_frame_conversation() {
+    let client_cfg = DeflateFrameClientConfig::default();
+    let (_, agreed) = DeflateFrameServerPolicy::default()
+        .accept([&client_cfg.offer_element() as &dyn ExtensionElement])
+        .unwrap();
+    let client_agreed = client_cfg.validate(&agreed.response_element()).unwrap();
+    let config = Config {
+        fragment_size: Some(1000),
+        ..Config::default()
+    };
+    let (mut client, mut server) = pair(
+        config,
+        vec![Box::new(DeflateFrame::new(
+            Role::Client,
+            client_agreed,
+            Level::FAST,
+            0,
+        ))],
+        vec![Box::new(DeflateFrame::new(
+            Role::Server,
+            agreed,
+            Level::FAST,
+            0,
+        ))],
+    );
+    let text = "deflate-frame compresses each frame. ".repeat(200);
+    client.send_text(text.clone()).unwrap();
+    let w = wire(&mut client);
+    assert!(w.len() < text.len() / 4);
+    assert_eq!(
+        events(&mut server, &w),
+        vec![Event::Text(text.clone().into())]
+    );
+    server.send_text("Hello").unwrap();
+    let w = wire(&mut server);
+    assert_eq!(w, [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
+    assert_eq!(events(&mut client, &w), vec![Event::Text("Hello".into())]);
+}
+
+#[test]
+fn deflate_stream_conversation_hybi08() {
+    let config = Config::for_dialect(Dialect::Hybi08);
+    let (mut client, mut server) = pair(
+        config,
+        vec![Box::new(DeflateStream::new(Level::FAST))],
+        vec![Box::new(DeflateStream::new(Level::FAST))],
+    );
+    for i in 0..3 {
+        let msg = format!("message {i}: {}", "abc".repeat(100));
+        client.send_text(msg.clone()).unwrap();
+        let w = wire(&mut client);
+        assert!(w.len() < msg.len() / 2);
+        // Delivered in small pieces.
+        let mut got = Vec::new();
+        for piece in w.chunks(7) {
+            got.extend(events(&mut server, piece));
+        }
+        assert_eq!(got, vec![Event::Text(msg.into())]);
+    }
+}
