@@ -10,6 +10,7 @@ pub mod error;
 pub mod frame;
 pub mod pmd;
 pub mod stream;
+pub mod upgrade;
 pub mod ws;
 
 pub use backend::{Compressor, DEFLATE_TAIL, Decompressor, Flush, Level, WindowBits};
