@@ -11,7 +11,6 @@ use crate::error::{CapacityError, Limit};
 /// give `431 Request Header Fields Too Large` (RFC 6585 §5); a plain
 /// request body over `max_body` gives `413 Payload Too Large`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Limits {
     /// Longest request line / status line in bytes (default 8192).
     pub max_start_line: usize,
@@ -64,6 +63,7 @@ impl HeadScanner {
             if b != b'\n' {
                 continue;
             }
+            self.check_line(limits)?;
             let line = buf.get(self.line_start..self.scanned).unwrap_or_default();
             let blank = matches!(line, b"\n" | b"\r\n");
             self.line_start = self.scanned;
