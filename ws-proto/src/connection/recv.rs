@@ -140,8 +140,12 @@ impl Connection {
             if let Some(ev) = self.pending_stream_event() {
                 return Ok(Some(ev));
             }
-            if !self.rf.active && !self.start_frame()? {
-                return self.end_of_input();
+            if !self.rf.active {
+                if !self.start_frame()? {
+                    return self.end_of_input();
+                }
+                // A new message may have a `MessageStart` to report first.
+                continue;
             }
             match self.advance_frame()? {
                 Step::Event(ev) => return Ok(Some(ev)),
