@@ -317,6 +317,16 @@ impl Connection {
         self.rx.len() - self.spare
     }
 
+    /// Heap bytes held by the connection's buffers: receive buffer,
+    /// reassembly buffer and transmit queue (not the settings block, the
+    /// extensions' own state, or payloads already handed out as `Bytes`).
+    /// Zero for an idle connection.
+    pub fn buffer_capacity(&self) -> usize {
+        self.rx.capacity()
+            + self.msg.capacity()
+            + self.tx.capacity() * core::mem::size_of::<TxFrame>()
+    }
+
     /// Names of the negotiated extensions, in chain order.
     pub fn extension_names(&self) -> impl Iterator<Item = &str> {
         self.shared.exts.iter().map(|e| e.name())

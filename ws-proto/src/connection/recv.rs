@@ -102,10 +102,14 @@ impl Connection {
         self.rx.len() - self.spare
     }
 
-    /// An idle connection holds no receive buffer.
+    /// An idle connection holds no receive buffer: once every received byte
+    /// is consumed, the buffer (and any unused lent space) is released; the
+    /// next `recv_buf` allocates afresh. (Messages handed out as `Bytes`
+    /// keep their part of the old buffer alive on their own.)
     fn release_idle_buffers(&mut self) {
-        if self.data_len() == 0 && self.spare == 0 && self.rx.capacity() > 0 {
+        if self.data_len() == 0 && self.rx.capacity() > 0 {
             self.rx = BytesMut::new();
+            self.spare = 0;
         }
     }
 
