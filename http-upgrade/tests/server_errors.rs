@@ -1,5 +1,6 @@
 //! Malformed and hostile requests: the specific error, its HTTP status and
 //! the queued response.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
