@@ -1,7 +1,25 @@
 //! WebSocket compression extensions: permessage-deflate (RFC 7692),
 //! deflate-frame / x-webkit-deflate-frame and deflate-stream.
 //!
-//! This crate links `std`: its DEFLATE backend (flate2 over zlib-rs) needs it.
+//! | module | what |
+//! |---|---|
+//! | [`backend`] | raw DEFLATE with window bits, sync flush, `00 00 ff ff` tail, bounded inflate (RFC 7692 §7.2) |
+//! | [`element`] | a neutral `Sec-WebSocket-Extensions` element (RFC 6455 §9.1) |
+//! | [`pmd`] | permessage-deflate: parameters (§7.1), negotiation (§5, §7), message codec (§6, §7.2) |
+//! | [`frame`] | deflate-frame and x-webkit-deflate-frame |
+//! | [`stream`] | deflate-stream (hybi drafts -04 to -09) |
+//! | [`ws`] | the three as ws-proto `Extension`s |
+//! | [`upgrade`] | http-upgrade's `ExtensionOffer` read and written |
+//!
+//! A server parses the client's offers (http-upgrade), picks one with
+//! [`PmdServerPolicy::accept`], sends [`PmdAgreed::to_element`] back and
+//! builds [`PerMessageDeflate::new`] for [`Role::Server`]; a client sends
+//! [`PmdClientConfig::offer_elements`], checks the answer with
+//! [`PmdClientConfig::validate`] and builds the same for [`Role::Client`].
+//! Either instance goes into ws-proto's connection as a `Box<dyn Extension>`.
+//!
+//! This crate links `std`: its DEFLATE backend (zlib-rs through flate2,
+//! chosen by measurement, see `docs/deflate.md`) needs it.
 
 pub mod backend;
 pub mod codec;
