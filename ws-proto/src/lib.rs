@@ -81,6 +81,7 @@ mod event;
 pub mod extension;
 pub mod frame;
 pub mod mask;
+pub mod session;
 pub mod utf8;
 
 pub use bytes::{Bytes, BytesMut};

@@ -1,0 +1,534 @@
+//! The [`Session`] machine: handshake, negotiation, connection.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use http_upgrade::{
+    Accept, ClientEvent, ClientHandshake, ClientRequest, ExtensionOffer, Handshake, HttpRequest,
+    HttpResponse, Response, ServerConfig, ServerEvent, ServerHandshake, UpgradeRequest,
+};
+use rand_core::Rng;
+
+use super::negotiate::Negotiator;
+use super::prelude::Prelude;
+use crate::{
+    Bytes, Config, Connection, Dialect, Error, Event, Extension, ExtensionError, Instant, MaskRng,
+    Role,
+};
+
+/// Settings shared by every session of an endpoint.
+#[derive(Default)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// Settings of the [`Connection`] that follows the handshake; its
+    /// `dialect` is overwritten by the negotiated one.
+    pub connection: Config,
+    /// Extension negotiators, in preference order (the server answers in
+    /// this order, which is also the chain order, RFC 6455 §9.1).
+    pub negotiators: Vec<Box<dyn Negotiator>>,
+}
+
+impl SessionConfig {
+    /// A config with `connection` settings and no extensions.
+    pub fn new(connection: Config) -> Self {
+        SessionConfig {
+            connection,
+            negotiators: Vec::new(),
+        }
+    }
+
+    /// Adds a negotiator after the ones already there.
+    pub fn with_negotiator(mut self, n: impl Negotiator + 'static) -> Self {
+        self.negotiators.push(Box::new(n));
+        self
+    }
+}
+
+impl core::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let names: Vec<&str> = self.negotiators.iter().map(|n| n.name()).collect();
+        f.debug_struct("SessionConfig")
+            .field("connection", &self.connection)
+            .field("negotiators", &names)
+            .finish()
+    }
+}
+
+/// What a [`Session`] reports to the application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// Server: a plain HTTP request; answer it with [`Session::respond`].
+    Request(HttpRequest),
+    /// Server: a valid upgrade request; [`Session::accept`] or [`Session::reject`] it.
+    Upgrade(UpgradeRequest),
+    /// The WebSocket connection is open (both roles); sends are allowed now.
+    Open(Handshake),
+    /// Client: the server redirected (RFC 7231 §6.4); the session is over.
+    Redirect {
+        /// The 3xx status.
+        status: u16,
+        /// Where to.
+        location: String,
+    },
+    /// Client: the server refused the upgrade; the session is over.
+    Rejected(HttpResponse),
+    /// A WebSocket event from the [`Connection`].
+    Ws(Event),
+}
+
+/// Why a [`Session`] failed or refused a call.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The opening handshake failed (its HTTP status is `.status()`); an
+    /// error response may be queued for transmit.
+    #[error("handshake: {0}")]
+    Handshake(#[from] http_upgrade::Error),
+    /// The connection failed (or a call was misused); see [`Error`].
+    #[error(transparent)]
+    Connection(#[from] Error),
+    /// The server answered with an extension we cannot accept.
+    #[error("extension negotiation: {0}")]
+    Negotiation(ExtensionError),
+    /// The call does not fit the session's role or stage.
+    #[error("{0} is not possible in this role or stage")]
+    WrongState(&'static str),
+}
+
+// The open stage is where a session spends its life: keep it inline rather
+// than pay an allocation per connection for the short handshake stages.
+#[allow(clippy::large_enum_variant)]
+enum Stage {
+    Server(Box<ServerHandshake>),
+    Client(Box<ClientHandshake>, MaskRng),
+    Open(Connection),
+    /// Redirected, rejected or failed in the handshake: flush and close.
+    Done,
+}
+
+/// One WebSocket endpoint from its first byte to its close, either role.
+///
+/// See the [module docs](super) for the call order and an example.
+pub struct Session {
+    stage: Stage,
+    config: Arc<SessionConfig>,
+    prelude: Prelude,
+    events: VecDeque<SessionEvent>,
+    /// The dialect and offers of the upgrade request the application holds.
+    pending: Option<(Dialect, Vec<ExtensionOffer>)>,
+    err: Option<SessionError>,
+}
+
+impl core::fmt::Debug for Session {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let stage = match &self.stage {
+            Stage::Server(_) => "server handshake",
+            Stage::Client(..) => "client handshake",
+            Stage::Open(_) => "open",
+            Stage::Done => "done",
+        };
+        f.debug_struct("Session")
+            .field("stage", &stage)
+            .field("err", &self.err)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A server session waiting for the first request; the handshake
+    /// deadline runs from `now`.
+    pub fn server(http: Arc<ServerConfig>, config: Arc<SessionConfig>, now: Instant) -> Self {
+        let hs = Box::new(ServerHandshake::new(http, now));
+        Self::with_stage(Stage::Server(hs), config)
+    }
+
+    /// A client session: adds every negotiator's offers to `request`, builds
+    /// the request with keys from `rng` (which then supplies mask keys) and
+    /// queues it.
+    pub fn client(
+        mut request: ClientRequest,
+        config: Arc<SessionConfig>,
+        mut rng: MaskRng,
+        now: Instant,
+    ) -> Result<Self, SessionError> {
+        for n in &config.negotiators {
+            request.extensions.extend(n.offers(request.dialect));
+        }
+        let mut hs = Box::new(ClientHandshake::new(request, &mut *rng, now)?);
+        let mut session = Self::with_stage(Stage::Done, config);
+        while let Some(b) = hs.poll_transmit() {
+            session.prelude.push(b);
+        }
+        session.stage = Stage::Client(hs, rng);
+        Ok(session)
+    }
+
+    fn with_stage(stage: Stage, config: Arc<SessionConfig>) -> Self {
+        Session {
+            stage,
+            config,
+            prelude: Prelude::default(),
+            events: VecDeque::new(),
+            pending: None,
+            err: None,
+        }
+    }
+
+    /// The connection, once open.
+    pub fn connection(&self) -> Option<&Connection> {
+        match &self.stage {
+            Stage::Open(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The connection, once open: send with it.
+    pub fn connection_mut(&mut self) -> Option<&mut Connection> {
+        match &mut self.stage {
+            Stage::Open(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Our role.
+    pub fn role(&self) -> Role {
+        match &self.stage {
+            Stage::Server(_) => Role::Server,
+            Stage::Client(..) => Role::Client,
+            Stage::Open(c) => c.role(),
+            Stage::Done => Role::Server,
+        }
+    }
+
+    /// The stored handshake or negotiation error, if the session failed
+    /// before the connection opened.
+    pub fn error(&self) -> Option<&SessionError> {
+        self.err.as_ref()
+    }
+
+    fn check(&self) -> Result<(), SessionError> {
+        self.err.clone().map_or(Ok(()), Err)
+    }
+
+    fn fail(&mut self, e: SessionError) -> SessionError {
+        self.drain_handshake();
+        if !matches!(self.stage, Stage::Open(_)) {
+            self.stage = Stage::Done;
+        }
+        self.err = Some(e.clone());
+        e
+    }
+
+    /// Feeds bytes received from the peer.
+    pub fn receive(&mut self, now: Instant, data: &[u8]) -> Result<(), SessionError> {
+        self.check()?;
+        let result = match &mut self.stage {
+            Stage::Open(c) => return Ok(c.receive(now, data)?),
+            Stage::Server(hs) => hs.receive_data(data).map(Ok),
+            Stage::Client(hs, _) => hs.receive_data(data).map(Err),
+            Stage::Done => return Ok(()),
+        };
+        match result {
+            Ok(Ok(ev)) => self.on_server_event(ev),
+            Ok(Err(ev)) => self.on_client_event(now, ev),
+            Err(e) => Err(self.fail(e.into())),
+        }
+    }
+
+    /// The peer closed its sending side.
+    pub fn receive_eof(&mut self, now: Instant) {
+        match &mut self.stage {
+            Stage::Open(c) => c.receive_eof(now),
+            _ => self.stage = Stage::Done,
+        }
+    }
+
+    /// The next event, `None` when there is nothing to report.
+    pub fn poll_event(&mut self) -> Result<Option<SessionEvent>, SessionError> {
+        if let Some(ev) = self.events.pop_front() {
+            return Ok(Some(ev));
+        }
+        self.check()?;
+        match &mut self.stage {
+            Stage::Open(c) => Ok(c.poll_event()?.map(SessionEvent::Ws)),
+            _ => Ok(None),
+        }
+    }
+
+    fn on_server_event(&mut self, ev: ServerEvent) -> Result<(), SessionError> {
+        self.drain_handshake();
+        match ev {
+            ServerEvent::Upgrade(req) => {
+                self.pending = Some((req.dialect, req.extensions.clone()));
+                self.events.push_back(SessionEvent::Upgrade(req));
+            }
+            ServerEvent::Request(req) => self.events.push_back(SessionEvent::Request(req)),
+            ServerEvent::Close => self.stage = Stage::Done,
+            ServerEvent::NeedMore => {}
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_client_event(&mut self, now: Instant, ev: ClientEvent) -> Result<(), SessionError> {
+        match ev {
+            ClientEvent::Connected(h) => {
+                let exts = self.confirm_extensions(&h).map_err(|e| self.fail(e))?;
+                let stage = core::mem::replace(&mut self.stage, Stage::Done);
+                let Stage::Client(mut hs, rng) = stage else {
+                    return Err(self.fail(SessionError::WrongState("connect")));
+                };
+                let leftover = hs.take_leftover();
+                self.open(now, h, exts, Some(rng), leftover)
+            }
+            ClientEvent::Redirect { status, location } => {
+                self.stage = Stage::Done;
+                self.events
+                    .push_back(SessionEvent::Redirect { status, location });
+                Ok(())
+            }
+            ClientEvent::Rejected(res) => {
+                self.stage = Stage::Done;
+                self.events.push_back(SessionEvent::Rejected(res));
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Client side of RFC 6455 §9.1: every accepted element must be claimed
+    /// by a negotiator and valid for what it offered.
+    fn confirm_extensions(&self, h: &Handshake) -> Result<Vec<Box<dyn Extension>>, SessionError> {
+        let mut exts: Vec<Box<dyn Extension>> = Vec::new();
+        for resp in &h.extensions {
+            let mut claimed = None;
+            for n in &self.config.negotiators {
+                if let Some(ext) = n
+                    .confirm(h.dialect, resp)
+                    .map_err(SessionError::Negotiation)?
+                {
+                    claimed = Some(ext);
+                    break;
+                }
+            }
+            let ext = claimed.ok_or_else(|| {
+                SessionError::Negotiation(ExtensionError::Negotiation(
+                    alloc::format!("no negotiator accepts {resp}").into(),
+                ))
+            })?;
+            exts.push(ext);
+        }
+        Ok(exts)
+    }
+
+    /// Server: accepts the upgrade the application holds. The negotiators
+    /// add their responses after any the application put in `accept`;
+    /// `rng` supplies the hybi-04/05 nonce. Queues the `101` and opens the
+    /// connection (bytes the client pipelined are fed to it).
+    pub fn accept<R: Rng + ?Sized>(
+        &mut self,
+        now: Instant,
+        mut accept: Accept,
+        rng: &mut R,
+    ) -> Result<&Handshake, SessionError> {
+        self.check()?;
+        let Stage::Server(hs) = &mut self.stage else {
+            return Err(SessionError::WrongState("accept"));
+        };
+        let Some((dialect, offers)) = &self.pending else {
+            return Err(SessionError::WrongState("accept"));
+        };
+        let mut exts: Vec<Box<dyn Extension>> = Vec::new();
+        let mut rsv_used = 0u8;
+        for n in &self.config.negotiators {
+            if let Some((resp, ext)) = n.accept(*dialect, offers) {
+                if ext.rsv_mask() & rsv_used == 0 {
+                    rsv_used |= ext.rsv_mask();
+                    accept.extensions.push(resp);
+                    exts.push(ext);
+                }
+            }
+        }
+        let h = hs.accept(accept, rng).map_err(SessionError::from)?;
+        let leftover = hs.take_leftover();
+        self.drain_handshake();
+        self.open(now, h, exts, None, leftover)?;
+        match &self.events.back() {
+            Some(SessionEvent::Open(h)) => Ok(h),
+            _ => Err(SessionError::WrongState("accept")),
+        }
+    }
+
+    fn open(
+        &mut self,
+        now: Instant,
+        h: Handshake,
+        exts: Vec<Box<dyn Extension>>,
+        rng: Option<MaskRng>,
+        leftover: Bytes,
+    ) -> Result<(), SessionError> {
+        let role = match h.role {
+            http_upgrade::Role::Client => Role::Client,
+            http_upgrade::Role::Server => Role::Server,
+        };
+        let mut config = self.config.connection.clone();
+        config.dialect = h.dialect;
+        let mut conn =
+            Connection::new(role, config, exts, rng, now).map_err(|e| self.fail(e.into()))?;
+        self.pending = None;
+        self.events.push_back(SessionEvent::Open(h));
+        let fed = conn.receive(now, &leftover);
+        self.stage = Stage::Open(conn);
+        fed.map_err(SessionError::from)
+    }
+
+    /// Server: refuses the upgrade with `response` (the connection closes
+    /// after it is sent).
+    pub fn reject(&mut self, response: Response) -> Result<(), SessionError> {
+        self.check()?;
+        let Stage::Server(hs) = &mut self.stage else {
+            return Err(SessionError::WrongState("reject"));
+        };
+        hs.reject(response)?;
+        self.drain_handshake();
+        Ok(())
+    }
+
+    /// Server: answers a plain HTTP request, then looks for a pipelined
+    /// next request.
+    pub fn respond(&mut self, now: Instant, response: Response) -> Result<(), SessionError> {
+        self.check()?;
+        let Stage::Server(hs) = &mut self.stage else {
+            return Err(SessionError::WrongState("respond"));
+        };
+        hs.respond(now, response)?;
+        self.poll_incoming()
+    }
+
+    /// Server: queues a chunk of a body announced with [`Response::streamed`].
+    pub fn send_body(&mut self, now: Instant, chunk: Bytes) -> Result<(), SessionError> {
+        self.check()?;
+        let Stage::Server(hs) = &mut self.stage else {
+            return Err(SessionError::WrongState("send_body"));
+        };
+        hs.send_body(now, chunk)?;
+        self.poll_incoming()
+    }
+
+    fn poll_incoming(&mut self) -> Result<(), SessionError> {
+        let Stage::Server(hs) = &mut self.stage else {
+            return Ok(());
+        };
+        if hs.should_close() {
+            self.drain_handshake();
+            return Ok(());
+        }
+        match hs.poll_incoming() {
+            Ok(ev) => self.on_server_event(ev),
+            Err(e) => Err(self.fail(e.into())),
+        }
+    }
+
+    /// Moves the handshake machine's output into the prelude.
+    fn drain_handshake(&mut self) {
+        match &mut self.stage {
+            Stage::Server(hs) => {
+                while let Some(b) = hs.poll_transmit() {
+                    self.prelude.push(b);
+                }
+            }
+            Stage::Client(hs, _) => {
+                while let Some(b) = hs.poll_transmit() {
+                    self.prelude.push(b);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Bytes waiting to be written.
+    pub fn pending_transmit(&self) -> usize {
+        self.prelude.len() + self.connection().map_or(0, Connection::pending_transmit)
+    }
+
+    /// Appends everything queued for the peer to `out`; returns the count.
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let n = self.prelude.drain_into(out);
+        n + self.connection_mut().map_or(0, |c| c.poll_transmit(out))
+    }
+
+    /// Fills `out` with the queued chunks, in order, without copying;
+    /// returns how many were filled. Follow with [`advance_transmit`](Self::advance_transmit).
+    pub fn transmit_slices<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
+        let n = self.prelude.slices(out);
+        // `rest` is empty unless the whole prelude fit into `out`.
+        match (self.connection(), out.get_mut(n..)) {
+            (Some(c), Some(rest)) => n + c.transmit_slices(rest),
+            _ => n,
+        }
+    }
+
+    /// Like [`transmit_slices`](Self::transmit_slices) for `writev`.
+    #[cfg(feature = "std")]
+    pub fn fill_io_slices<'a>(&'a self, out: &mut [std::io::IoSlice<'a>]) -> usize {
+        let mut tmp: [&[u8]; 16] = [&[]; 16];
+        let k = out.len().min(tmp.len());
+        let n = self.transmit_slices(&mut tmp[..k]);
+        for (o, s) in out.iter_mut().zip(&tmp[..n]) {
+            *o = std::io::IoSlice::new(s);
+        }
+        n
+    }
+
+    /// Marks `n` bytes of the queued output as written.
+    pub fn advance_transmit(&mut self, n: usize) {
+        let rest = self.prelude.advance(n);
+        if let Some(c) = self.connection_mut() {
+            c.advance_transmit(rest);
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.stage {
+            Stage::Server(hs) => hs.poll_timeout(),
+            Stage::Client(hs, _) => hs.poll_timeout(),
+            Stage::Open(c) => c.poll_timeout(),
+            Stage::Done => None,
+        }
+    }
+
+    /// Tells the session the time: handshake deadlines, close timeouts,
+    /// keep-alive pings.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let r = match &mut self.stage {
+            Stage::Server(hs) => hs.handle_timeout(now),
+            Stage::Client(hs, _) => hs.handle_timeout(now),
+            Stage::Open(c) => {
+                c.handle_timeout(now);
+                Ok(())
+            }
+            Stage::Done => Ok(()),
+        };
+        if let Err(e) = r {
+            self.fail(e.into());
+        }
+    }
+
+    /// True when the driver should close the socket now (after flushing).
+    pub fn wants_transport_close(&self) -> bool {
+        if self.prelude.len() > 0 {
+            return false;
+        }
+        match &self.stage {
+            Stage::Open(c) => c.wants_transport_close(),
+            Stage::Server(hs) => hs.should_close(),
+            Stage::Client(..) => false,
+            Stage::Done => true,
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! From the first byte to the close: one sans-IO machine that runs the
+//! opening handshake ([`http_upgrade`]), negotiates extensions through
+//! [`Negotiator`]s, then hands over to a [`Connection`](crate::Connection).
+//!
+//! Every adapter drives a [`Session`]: it owns no protocol logic of its own.
+//!
+//! # Call order
+//!
+//! The same loop as [`Connection`](crate::Connection)'s, for both roles:
+//!
+//! 1. [`receive`](Session::receive) bytes from the socket (or
+//!    [`receive_eof`](Session::receive_eof));
+//! 2. drain [`poll_event`](Session::poll_event) until `None`, answering
+//!    server-side [`SessionEvent::Request`]s with
+//!    [`respond`](Session::respond) and [`SessionEvent::Upgrade`]s with
+//!    [`accept`](Session::accept) or [`reject`](Session::reject); once
+//!    [`SessionEvent::Open`] arrives, send with
+//!    [`connection_mut`](Session::connection_mut);
+//! 3. write out [`poll_transmit`](Session::poll_transmit) (or the vectored
+//!    [`transmit_slices`](Session::transmit_slices) +
+//!    [`advance_transmit`](Session::advance_transmit));
+//! 4. arm a timer at [`poll_timeout`](Session::poll_timeout), call
+//!    [`handle_timeout`](Session::handle_timeout) when it fires;
+//! 5. close the socket when [`wants_transport_close`](Session::wants_transport_close).
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use ws_proto::session::{Session, SessionConfig, SessionEvent};
+//! use ws_proto::{Event, Instant};
+//! use http_upgrade::{Accept, ClientRequest, ServerConfig};
+//!
+//! struct Counter(u32);
+//! impl rand_core::TryRng for Counter {
+//!     type Error = core::convert::Infallible;
+//!     fn try_next_u32(&mut self) -> Result<u32, Self::Error> { self.0 += 1; Ok(self.0) }
+//!     fn try_next_u64(&mut self) -> Result<u64, Self::Error> { Ok(u64::from(self.try_next_u32()?)) }
+//!     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+//!         for b in dst { *b = self.try_next_u32()? as u8; }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let now = Instant::ZERO;
+//! let config = Arc::new(SessionConfig::default());
+//! let http = Arc::new(ServerConfig::default());
+//! let request = ClientRequest::new("ws://localhost/echo")?;
+//! let mut client = Session::client(request, config.clone(), Box::new(Counter(0)), now)?;
+//! let mut server = Session::server(http, config, now);
+//!
+//! let mut wire = Vec::new();
+//! client.poll_transmit(&mut wire);
+//! server.receive(now, &wire)?;
+//! let Some(SessionEvent::Upgrade(req)) = server.poll_event()? else { panic!() };
+//! server.accept(now, Accept::for_request(&req), &mut Counter(9))?;
+//! assert!(matches!(server.poll_event()?, Some(SessionEvent::Open(_))));
+//! server.connection_mut().unwrap().send_text("hi")?;
+//!
+//! wire.clear();
+//! server.poll_transmit(&mut wire);
+//! client.receive(now, &wire)?;
+//! assert!(matches!(client.poll_event()?, Some(SessionEvent::Open(_))));
+//! assert_eq!(client.poll_event()?, Some(SessionEvent::Ws(Event::Text("hi".into()))));
+//! # Ok::<(), ws_proto::session::SessionError>(())
+//! ```
+
+mod machine;
+mod negotiate;
+mod prelude;
+
+pub use machine::{Session, SessionConfig, SessionError, SessionEvent};
+pub use negotiate::Negotiator;
