@@ -10,7 +10,11 @@ use ws_proto::Utf8Validator;
 const SIZES: [usize; 5] = [20, 1024, 16 * 1024, 256 * 1024, 1 << 20];
 
 fn text(len: usize, mixed: bool) -> Vec<u8> {
-    let unit = if mixed { "Grüße, κόσμε, 日本語, 🎉 ok. " } else { "The quick brown fox jumps. " };
+    let unit = if mixed {
+        "Grüße, κόσμε, 日本語, 🎉 ok. "
+    } else {
+        "The quick brown fox jumps. "
+    };
     let mut s = String::new();
     while s.len() < len {
         s.push_str(unit);
@@ -37,18 +41,23 @@ fn bench(c: &mut Criterion) {
                     v.feed(black_box(&data)).is_ok() && v.finish().is_ok()
                 })
             });
-            g.bench_function(BenchmarkId::new(format!("{kind}/validator_4k_chunks"), size), |b| {
-                b.iter(|| {
-                    let mut v = Utf8Validator::new();
-                    black_box(&data).chunks(4096).all(|c| v.feed(c).is_ok()) && v.finish().is_ok()
-                })
-            });
+            g.bench_function(
+                BenchmarkId::new(format!("{kind}/validator_4k_chunks"), size),
+                |b| {
+                    b.iter(|| {
+                        let mut v = Utf8Validator::new();
+                        black_box(&data).chunks(4096).all(|c| v.feed(c).is_ok())
+                            && v.finish().is_ok()
+                    })
+                },
+            );
             g.bench_function(BenchmarkId::new(format!("{kind}/std"), size), |b| {
                 b.iter(|| std::str::from_utf8(black_box(&data)).is_ok())
             });
-            g.bench_function(BenchmarkId::new(format!("{kind}/simdutf8_basic"), size), |b| {
-                b.iter(|| simdutf8::basic::from_utf8(black_box(&data)).is_ok())
-            });
+            g.bench_function(
+                BenchmarkId::new(format!("{kind}/simdutf8_basic"), size),
+                |b| b.iter(|| simdutf8::basic::from_utf8(black_box(&data)).is_ok()),
+            );
         }
     }
     g.finish();
