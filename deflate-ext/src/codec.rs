@@ -1,18 +1,13 @@
 //! Types shared by the three codecs: which endpoint we are, what kind of
 //! frame is being transformed, and what the transformation did.
 
-/// The endpoint an extension instance serves. Selects which of the agreed
-/// `client_*` / `server_*` parameters configure the compressor and which the
-/// decompressor (RFC 7692 §7: "The extension parameters with the "client_"
-/// prefix are used by the client to configure its compressor and by the
-/// server to configure its decompressor").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// The endpoint that sent the opening handshake request.
-    Client,
-    /// The endpoint that answered it.
-    Server,
-}
+/// The endpoint an extension instance serves: ws-proto's [`Role`](ws_proto::Role).
+/// It selects which of the agreed `client_*` / `server_*` parameters
+/// configure the compressor and which the decompressor (RFC 7692 §7: "The
+/// extension parameters with the "client_" prefix are used by the client to
+/// configure its compressor and by the server to configure its
+/// decompressor").
+pub use ws_proto::Role;
 
 /// Where a frame stands in the message sequence (RFC 6455 §5.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

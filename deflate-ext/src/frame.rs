@@ -15,9 +15,11 @@
 //!   `no_context_takeover` applies to that direction.
 
 use crate::backend::{Compressor, DEFLATE_TAIL, Decompressor, Flush, Level, WindowBits};
-use crate::codec::{FrameKind, Role, Transform};
-use crate::element::{Element, ExtensionElement, flag, for_each_param, is_named};
+use crate::codec::{FrameKind, Transform};
+use crate::element::{flag, for_each_param, is_named, push};
 use crate::error::{CodecError, NegotiationError};
+use http_upgrade::ExtensionOffer;
+use ws_proto::Role;
 
 /// The extension token of the draft.
 pub const DEFLATE_FRAME: &str = "deflate-frame";
@@ -52,7 +54,7 @@ impl DeflateFrameName {
     }
 
     /// The name `e` uses, if it is one of the two.
-    pub fn of(e: &dyn ExtensionElement) -> Option<DeflateFrameName> {
+    pub fn of(e: &ExtensionOffer) -> Option<DeflateFrameName> {
         if is_named(e, DEFLATE_FRAME) {
             Some(DeflateFrameName::DeflateFrame)
         } else if is_named(e, X_WEBKIT_DEFLATE_FRAME) {
@@ -76,7 +78,7 @@ impl DeflateFrameParams {
     /// Parses an offer or a response: unknown or repeated parameters, a value
     /// on `no_context_takeover` and a bad `max_window_bits` are refused.
     pub fn parse(
-        e: &dyn ExtensionElement,
+        e: &ExtensionOffer,
     ) -> Result<(DeflateFrameName, DeflateFrameParams), NegotiationError> {
         let name = DeflateFrameName::of(e).ok_or(NegotiationError::WrongName)?;
         let mut p = DeflateFrameParams::default();
@@ -94,13 +96,13 @@ impl DeflateFrameParams {
     }
 
     /// The element carrying these parameters under `name`.
-    pub fn to_element(&self, name: DeflateFrameName) -> Element {
-        let mut e = Element::new(name.as_str());
+    pub fn to_element(&self, name: DeflateFrameName) -> ExtensionOffer {
+        let mut e = ExtensionOffer::new(name.as_str());
         if let Some(w) = self.max_window_bits {
-            e.push(MAX_WINDOW_BITS, Some(w.to_string()));
+            push(&mut e, MAX_WINDOW_BITS, Some(w.to_string()));
         }
         if self.no_context_takeover {
-            e.push(NO_CONTEXT_TAKEOVER, None);
+            push(&mut e, NO_CONTEXT_TAKEOVER, None);
         }
         e
     }
@@ -119,7 +121,7 @@ pub struct DeflateFrameAgreed {
 
 impl DeflateFrameAgreed {
     /// The response element a server sends.
-    pub fn response_element(&self) -> Element {
+    pub fn response_element(&self) -> ExtensionOffer {
         self.response.to_element(self.name)
     }
 }
@@ -136,11 +138,10 @@ pub struct DeflateFrameServerPolicy {
 
 impl DeflateFrameServerPolicy {
     /// Picks the first valid deflate-frame or x-webkit-deflate-frame offer.
-    pub fn accept<'a, I>(&self, offers: I) -> Option<(usize, DeflateFrameAgreed)>
-    where
-        I: IntoIterator<Item = &'a dyn ExtensionElement>,
-    {
-        offers.into_iter().enumerate().find_map(|(i, e)| {
+    /// Returns its index in `offers` and the agreement; elements of other
+    /// extensions are skipped.
+    pub fn accept(&self, offers: &[ExtensionOffer]) -> Option<(usize, DeflateFrameAgreed)> {
+        offers.iter().enumerate().find_map(|(i, e)| {
             let (name, offer) = DeflateFrameParams::parse(e).ok()?;
             let too_small = matches!(
                 (offer.max_window_bits, self.min_window_bits),
@@ -178,7 +179,7 @@ impl Default for DeflateFrameClientConfig {
 
 impl DeflateFrameClientConfig {
     /// The offer element.
-    pub fn offer_element(&self) -> Element {
+    pub fn offer_element(&self) -> ExtensionOffer {
         self.request.to_element(self.name)
     }
 
@@ -186,7 +187,7 @@ impl DeflateFrameClientConfig {
     /// parameters. Any request it makes of our compressor is supported.
     pub fn validate(
         &self,
-        response: &dyn ExtensionElement,
+        response: &ExtensionOffer,
     ) -> Result<DeflateFrameAgreed, NegotiationError> {
         let (name, params) = DeflateFrameParams::parse(response)?;
         if name != self.name {

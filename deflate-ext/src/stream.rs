@@ -8,9 +8,9 @@
 //! `00 00 ff ff` stays in the stream: it is one continuous DEFLATE stream).
 
 use crate::backend::{Compressor, Decompressor, Flush, Level, WindowBits};
-use crate::element::{Element, ExtensionElement, is_named};
+use crate::element::is_named;
 use crate::error::{CodecError, NegotiationError};
-use http_upgrade::Dialect;
+use http_upgrade::{Dialect, ExtensionOffer};
 
 /// The extension token.
 pub const DEFLATE_STREAM: &str = "deflate-stream";
@@ -26,18 +26,18 @@ pub fn defined_in(dialect: Dialect) -> bool {
 }
 
 /// The offer (and response) element: the bare token.
-pub fn element() -> Element {
-    Element::new(DEFLATE_STREAM)
+pub fn element() -> ExtensionOffer {
+    ExtensionOffer::new(DEFLATE_STREAM)
 }
 
 /// Checks an offer or a response: the token without parameters (any
 /// parameter is unknown).
-pub fn validate(e: &dyn ExtensionElement) -> Result<(), NegotiationError> {
+pub fn validate(e: &ExtensionOffer) -> Result<(), NegotiationError> {
     if !is_named(e, DEFLATE_STREAM) {
         return Err(NegotiationError::WrongName);
     }
-    match e.param(0) {
-        Some((name, _)) => Err(NegotiationError::UnknownParam(name.to_owned())),
+    match e.params.first() {
+        Some(p) => Err(NegotiationError::UnknownParam(p.name.clone())),
         None => Ok(()),
     }
 }

@@ -2,7 +2,7 @@
 //! granularity (RFC 7692 §6), deflate-frame at frame granularity and
 //! deflate-stream below the framing.
 
-use crate::codec::{FrameKind, Role, Transform};
+use crate::codec::{FrameKind, Transform};
 use crate::error::CodecError;
 use crate::frame::DeflateFrame;
 use crate::pmd::{PERMESSAGE_DEFLATE, PerMessageDeflate};
@@ -12,15 +12,6 @@ use ws_proto::{Bytes, BytesMut, Encoded, Extension, ExtensionError, FrameMeta, G
 /// RSV1, the "Per-Message Compressed" bit (RFC 7692 §6, §9.2), as it sits in
 /// the first header octet.
 pub const RSV1: u8 = 0x40;
-
-impl From<ws_proto::Role> for Role {
-    fn from(r: ws_proto::Role) -> Role {
-        match r {
-            ws_proto::Role::Client => Role::Client,
-            ws_proto::Role::Server => Role::Server,
-        }
-    }
-}
 
 impl From<CodecError> for ExtensionError {
     /// TooBig stays TooBig (1009), corrupt data is InvalidData (1007), the

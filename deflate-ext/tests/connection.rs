@@ -6,12 +6,10 @@
 use deflate_ext::frame::{DeflateFrameClientConfig, DeflateFrameServerPolicy};
 use deflate_ext::pmd::codec::IdleState;
 use deflate_ext::{
-    DeflateFrame, DeflateStream, ExtensionElement, Level, PerMessageDeflate, PmdClientConfig,
-    PmdConfig, PmdServerPolicy, Role,
+    DeflateFrame, DeflateStream, Level, PerMessageDeflate, PmdClientConfig, PmdConfig,
+    PmdServerPolicy, Role,
 };
-use ws_proto::{
-    Config, Connection, Dialect, Event, Extension, Instant, MessageKind, Role as WsRole,
-};
+use ws_proto::{Config, Connection, Dialect, Event, Extension, Instant, MessageKind};
 
 struct Key;
 impl rand_core::TryRng for Key {
@@ -37,14 +35,14 @@ fn pair(
 ) -> (Connection, Connection) {
     let now = Instant::ZERO;
     let c = Connection::new(
-        WsRole::Client,
+        Role::Client,
         config.clone(),
         client_ext,
         Some(Box::new(Key)),
         now,
     )
     .unwrap();
-    let s = Connection::new(WsRole::Server, config, server_ext, None, now).unwrap();
+    let s = Connection::new(Role::Server, config, server_ext, None, now).unwrap();
     (c, s)
 }
 
@@ -66,9 +64,7 @@ fn events(to: &mut Connection, bytes: &[u8]) -> Vec<Event> {
 /// Negotiates through the real offer/response path, then builds both ends.
 fn pmd_pair(config: Config, pmd: PmdConfig) -> (Connection, Connection) {
     let offers = PmdClientConfig::default().offer_elements();
-    let views: Vec<&dyn ExtensionElement> =
-        offers.iter().map(|e| e as &dyn ExtensionElement).collect();
-    let (_, agreed) = PmdServerPolicy::default().accept(views).unwrap();
+    let (_, agreed) = PmdServerPolicy::default().accept(&offers).unwrap();
     let client_agreed = PmdClientConfig::default()
         .validate(&agreed.to_element())
         .unwrap();
@@ -185,7 +181,7 @@ fn permessage_deflate_bomb_closes_with_1009() {
 fn deflate_frame_conversation() {
     let client_cfg = DeflateFrameClientConfig::default();
     let (_, agreed) = DeflateFrameServerPolicy::default()
-        .accept([&client_cfg.offer_element() as &dyn ExtensionElement])
+        .accept(&[client_cfg.offer_element()])
         .unwrap();
     let client_agreed = client_cfg.validate(&agreed.response_element()).unwrap();
     let config = Config {

@@ -7,19 +7,19 @@ use deflate_ext::frame::{
     DeflateFrameClientConfig, DeflateFrameName, DeflateFrameServerPolicy, X_WEBKIT_DEFLATE_FRAME,
 };
 use deflate_ext::{
-    CodecError, DeflateFrame, DeflateFrameParams, DeflateStream, Element, ExtensionElement,
-    FrameKind, Level, NegotiationError as E, Role, Transform, WindowBits, stream,
+    CodecError, DeflateFrame, DeflateFrameParams, DeflateStream, ExtensionOffer, FrameKind, Level,
+    NegotiationError as E, Role, Transform, WindowBits, stream,
 };
 use http_upgrade::Dialect;
 
-fn el(s: &str) -> Element {
+fn el(s: &str) -> ExtensionOffer {
     let mut parts = s.split(';').map(str::trim);
-    let mut e = Element::new(parts.next().unwrap());
+    let mut e = ExtensionOffer::new(parts.next().unwrap());
     for p in parts {
-        match p.split_once('=') {
-            Some((n, v)) => e.push(n.trim(), Some(v.trim().to_owned())),
-            None => e.push(p, None),
-        }
+        e = match p.split_once('=') {
+            Some((n, v)) => e.with_param(n.trim(), Some(v.trim())),
+            None => e.with_param(p, None),
+        };
     }
     e
 }
@@ -95,8 +95,6 @@ fn deflate_frame_negotiation_both_roles() {
         el("x-webkit-deflate-frame; no_context_takeover"),
         el("deflate-frame"),
     ];
-    let views: Vec<&dyn ExtensionElement> =
-        offers.iter().map(|e| e as &dyn ExtensionElement).collect();
     let policy = DeflateFrameServerPolicy {
         request: DeflateFrameParams {
             max_window_bits: WindowBits::new(10),
@@ -104,7 +102,7 @@ fn deflate_frame_negotiation_both_roles() {
         },
         min_window_bits: None,
     };
-    let (i, agreed) = policy.accept(views.iter().copied()).unwrap();
+    let (i, agreed) = policy.accept(&offers).unwrap();
     assert_eq!(i, 1);
     assert_eq!(
         agreed.response_element().to_string(),
@@ -133,7 +131,7 @@ fn deflate_frame_negotiation_both_roles() {
         ..Default::default()
     };
     assert_eq!(
-        picky.accept([&el("deflate-frame; max_window_bits=8") as &dyn ExtensionElement]),
+        picky.accept(&[el("deflate-frame; max_window_bits=8")]),
         None
     );
     assert!(deflate_ext::frame::defined_in(Dialect::Rfc6455));
@@ -155,9 +153,7 @@ fn deflate_frame_compresses_every_data_frame_with_rsv1() {
             request: params,
             min_window_bits: None,
         };
-        let (_, agreed) = server
-            .accept([&client_cfg.offer_element() as &dyn ExtensionElement])
-            .unwrap();
+        let (_, agreed) = server.accept(&[client_cfg.offer_element()]).unwrap();
         let agreed_c = client_cfg.validate(&agreed.response_element()).unwrap();
         let mut c = DeflateFrame::new(Role::Client, agreed_c, Level::FAST, 0);
         let mut s = DeflateFrame::new(Role::Server, agreed, Level::FAST, 0);

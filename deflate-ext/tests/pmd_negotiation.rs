@@ -6,19 +6,19 @@
 
 use deflate_ext::pmd::ClientWindowOffer;
 use deflate_ext::{
-    Element, ExtensionElement, NegotiationError as E, PmdAgreed, PmdClientConfig, PmdOffer,
-    PmdServerPolicy, WindowBits,
+    ExtensionOffer, NegotiationError as E, PmdAgreed, PmdClientConfig, PmdOffer, PmdServerPolicy,
+    WindowBits,
 };
 
 /// A minimal `name; p; q=v` reader for the tables (quotes stripped).
-fn el(s: &str) -> Element {
+fn el(s: &str) -> ExtensionOffer {
     let mut parts = s.split(';').map(str::trim);
-    let mut e = Element::new(parts.next().unwrap());
+    let mut e = ExtensionOffer::new(parts.next().unwrap());
     for p in parts {
-        match p.split_once('=') {
-            Some((n, v)) => e.push(n.trim(), Some(v.trim().trim_matches('"').to_owned())),
-            None => e.push(p, None),
-        }
+        e = match p.split_once('=') {
+            Some((n, v)) => e.with_param(n.trim(), Some(v.trim().trim_matches('"'))),
+            None => e.with_param(p, None),
+        };
     }
     e
 }
@@ -358,11 +358,7 @@ fn server_picks_the_first_acceptable_offer() {
         el("permessage-deflate; server_max_window_bits=10; client_max_window_bits"),
         el("permessage-deflate; client_max_window_bits"),
     ];
-    let views: Vec<&dyn ExtensionElement> =
-        offers.iter().map(|e| e as &dyn ExtensionElement).collect();
-    let (i, agreed) = PmdServerPolicy::default()
-        .accept(views.iter().copied())
-        .unwrap();
+    let (i, agreed) = PmdServerPolicy::default().accept(&offers).unwrap();
     assert_eq!(i, 3);
     assert_eq!(
         agreed.to_element().to_string(),
@@ -372,20 +368,14 @@ fn server_picks_the_first_acceptable_offer() {
         accept_server_max_window_bits: false,
         ..PmdServerPolicy::default()
     };
-    assert_eq!(
-        no_smwb.accept(views.iter().copied()).map(|(i, _)| i),
-        Some(4)
-    );
+    assert_eq!(no_smwb.accept(&offers).map(|(i, _)| i), Some(4));
     // A custom choice: skip offers that limit the server's window.
-    let pick = PmdServerPolicy::default().accept_with(views.iter().copied(), |_, offer, _| {
+    let pick = PmdServerPolicy::default().accept_with(&offers, |_, offer, _| {
         offer.server_max_window_bits.is_none()
     });
     assert_eq!(pick.map(|(i, _)| i), Some(4));
     // Nothing acceptable: declined.
-    assert_eq!(
-        PmdServerPolicy::default().accept(views[..3].iter().copied()),
-        None
-    );
+    assert_eq!(PmdServerPolicy::default().accept(&offers[..3]), None);
 }
 
 #[test]
@@ -511,7 +501,7 @@ fn client_checks_the_answer() {
 }
 
 fn super_header(cfg: &PmdClientConfig) -> String {
-    deflate_ext::element::header_value(&cfg.offer_elements())
+    http_upgrade::serialize_extensions(&cfg.offer_elements())
 }
 
 /// Every offer (2 × 2 × 9 × 10 = 360 combinations) against several server
@@ -590,4 +580,23 @@ fn every_parameter_combination_end_to_end() {
     }
     assert_eq!(declined, 0, "the default policies decline nothing valid");
     assert_eq!(accepted, 360 * policies.len());
+}
+
+/// The server reads http-upgrade's parse of a real header (quoted value
+/// included, RFC 7692 §5.2), answers, and the client reads the answer back.
+#[test]
+fn negotiates_through_http_upgrade_parsing() {
+    let header = b"permessage-deflate; client_max_window_bits; server_max_window_bits=\"10\", permessage-deflate";
+    let mut offers = Vec::new();
+    http_upgrade::parse_extensions([&header[..]], &mut offers).unwrap();
+    let (i, agreed) = PmdServerPolicy::default().accept(&offers).unwrap();
+    assert_eq!(i, 0);
+    let line = http_upgrade::serialize_extensions(&[agreed.to_element()]);
+    assert_eq!(line, "permessage-deflate; server_max_window_bits=10");
+    let mut parsed = Vec::new();
+    http_upgrade::parse_extensions([line.as_bytes()], &mut parsed).unwrap();
+    // The default client did not offer server_max_window_bits, so any
+    // server limit is fine for it.
+    assert_eq!(PmdClientConfig::default().validate(&parsed[0]), Ok(agreed));
+    assert_eq!(parsed[0], agreed.to_element());
 }

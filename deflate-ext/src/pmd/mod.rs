@@ -6,10 +6,11 @@ pub mod negotiate;
 pub mod params;
 
 use crate::backend::Level;
-use crate::codec::{FrameKind, Role, Transform};
+use crate::codec::{FrameKind, Transform};
 use crate::error::CodecError;
 use codec::{IdleState, MessageDecoder, MessageEncoder};
 pub use params::{ClientWindowOffer, PERMESSAGE_DEFLATE, PmdAgreed, PmdOffer};
+use ws_proto::Role;
 
 /// Whether `dialect` can use permessage-deflate: it needs RFC 6455 framing
 /// with its RSV1 bit (RFC 7692 §6), so versions 13, 8 and 7.
@@ -100,7 +101,7 @@ impl PerMessageDeflate {
     }
 
     /// The response element a server sends for these parameters.
-    pub fn response_element(&self) -> crate::element::Element {
+    pub fn response_element(&self) -> http_upgrade::ExtensionOffer {
         self.agreed.to_element()
     }
 

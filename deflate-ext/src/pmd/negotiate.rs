@@ -4,8 +4,9 @@
 
 use super::params::{ClientWindowOffer, PERMESSAGE_DEFLATE, PmdAgreed, PmdOffer};
 use crate::backend::WindowBits;
-use crate::element::{Element, ExtensionElement, is_named};
+use crate::element::is_named;
 use crate::error::NegotiationError;
+use http_upgrade::ExtensionOffer;
 
 /// How a server answers permessage-deflate offers (RFC 7692 §7.1).
 ///
@@ -109,22 +110,22 @@ impl PmdServerPolicy {
     /// RECOMMENDED that a server accepts PMCEs with higher preference").
     /// Returns its index in `offers` and the agreed parameters; `None`
     /// declines them all. Elements of other extensions are skipped.
-    pub fn accept<'a, I>(&self, offers: I) -> Option<(usize, PmdAgreed)>
-    where
-        I: IntoIterator<Item = &'a dyn ExtensionElement>,
-    {
+    pub fn accept(&self, offers: &[ExtensionOffer]) -> Option<(usize, PmdAgreed)> {
         self.accept_with(offers, |_, _, _| true)
     }
 
     /// As [`accept`](PmdServerPolicy::accept), with a further say: `choose`
     /// sees each acceptable offer (index, offer, answer) in order and returns
     /// whether to take it.
-    pub fn accept_with<'a, I, F>(&self, offers: I, mut choose: F) -> Option<(usize, PmdAgreed)>
+    pub fn accept_with<F>(
+        &self,
+        offers: &[ExtensionOffer],
+        mut choose: F,
+    ) -> Option<(usize, PmdAgreed)>
     where
-        I: IntoIterator<Item = &'a dyn ExtensionElement>,
         F: FnMut(usize, &PmdOffer, &PmdAgreed) -> bool,
     {
-        offers.into_iter().enumerate().find_map(|(i, e)| {
+        offers.iter().enumerate().find_map(|(i, e)| {
             if !is_named(e, PERMESSAGE_DEFLATE) {
                 return None;
             }
@@ -163,7 +164,7 @@ impl Default for PmdClientConfig {
 
 impl PmdClientConfig {
     /// The offer elements, in order, for `Sec-WebSocket-Extensions`.
-    pub fn offer_elements(&self) -> Vec<Element> {
+    pub fn offer_elements(&self) -> Vec<ExtensionOffer> {
         self.offers.iter().map(PmdOffer::to_element).collect()
     }
 
@@ -171,7 +172,7 @@ impl PmdClientConfig {
     /// parameter, invalid value, duplicate, unsupported configuration all
     /// fail the connection; §5: the response must correspond to one of the
     /// offers). Returns the agreed parameters.
-    pub fn validate(&self, response: &dyn ExtensionElement) -> Result<PmdAgreed, NegotiationError> {
+    pub fn validate(&self, response: &ExtensionOffer) -> Result<PmdAgreed, NegotiationError> {
         let agreed = PmdAgreed::parse(response)?;
         if agreed.client_window() < self.min_client_max_window_bits {
             return Err(NegotiationError::Unsupported(

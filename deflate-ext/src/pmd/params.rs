@@ -2,8 +2,9 @@
 //! (RFC 7692 §7.1), parsed strictly and written back.
 
 use crate::backend::WindowBits;
-use crate::element::{Element, ExtensionElement, flag, for_each_param, is_named};
+use crate::element::{flag, for_each_param, is_named, push};
 use crate::error::NegotiationError;
+use http_upgrade::ExtensionOffer;
 
 /// The registered extension name (RFC 7692 §7, §9.1).
 pub const PERMESSAGE_DEFLATE: &str = "permessage-deflate";
@@ -76,7 +77,7 @@ impl PmdOffer {
     /// Parses an offer, refusing what RFC 7692 §7 makes a server decline: an
     /// unknown parameter, a duplicate, a value where none is allowed, a
     /// missing or invalid window size.
-    pub fn parse(e: &dyn ExtensionElement) -> Result<PmdOffer, NegotiationError> {
+    pub fn parse(e: &ExtensionOffer) -> Result<PmdOffer, NegotiationError> {
         if !is_named(e, PERMESSAGE_DEFLATE) {
             return Err(NegotiationError::WrongName);
         }
@@ -99,21 +100,21 @@ impl PmdOffer {
     }
 
     /// The offer as a header element (RFC 7692 §7.1, §5.2).
-    pub fn to_element(&self) -> Element {
-        let mut e = Element::new(PERMESSAGE_DEFLATE);
+    pub fn to_element(&self) -> ExtensionOffer {
+        let mut e = ExtensionOffer::new(PERMESSAGE_DEFLATE);
         if self.server_no_context_takeover {
-            e.push(SERVER_NO_CONTEXT_TAKEOVER, None);
+            push(&mut e, SERVER_NO_CONTEXT_TAKEOVER, None);
         }
         if self.client_no_context_takeover {
-            e.push(CLIENT_NO_CONTEXT_TAKEOVER, None);
+            push(&mut e, CLIENT_NO_CONTEXT_TAKEOVER, None);
         }
         if let Some(w) = self.server_max_window_bits {
-            e.push(SERVER_MAX_WINDOW_BITS, Some(w.to_string()));
+            push(&mut e, SERVER_MAX_WINDOW_BITS, Some(w.to_string()));
         }
         match self.client_max_window_bits {
             ClientWindowOffer::Absent => {}
-            ClientWindowOffer::Supported => e.push(CLIENT_MAX_WINDOW_BITS, None),
-            ClientWindowOffer::Hint(w) => e.push(CLIENT_MAX_WINDOW_BITS, Some(w.to_string())),
+            ClientWindowOffer::Supported => push(&mut e, CLIENT_MAX_WINDOW_BITS, None),
+            ClientWindowOffer::Hint(w) => push(&mut e, CLIENT_MAX_WINDOW_BITS, Some(w.to_string())),
         }
         e
     }
@@ -154,7 +155,7 @@ impl PmdAgreed {
     /// connection for: an unknown parameter, a duplicate, a value on a flag,
     /// a window parameter without a valid value (in a response both window
     /// parameters need one, §7.1.2.1, §7.1.2.2).
-    pub fn parse(e: &dyn ExtensionElement) -> Result<PmdAgreed, NegotiationError> {
+    pub fn parse(e: &ExtensionOffer) -> Result<PmdAgreed, NegotiationError> {
         if !is_named(e, PERMESSAGE_DEFLATE) {
             return Err(NegotiationError::WrongName);
         }
@@ -172,19 +173,19 @@ impl PmdAgreed {
     }
 
     /// The response element (RFC 7692 §7.1).
-    pub fn to_element(&self) -> Element {
-        let mut e = Element::new(PERMESSAGE_DEFLATE);
+    pub fn to_element(&self) -> ExtensionOffer {
+        let mut e = ExtensionOffer::new(PERMESSAGE_DEFLATE);
         if self.server_no_context_takeover {
-            e.push(SERVER_NO_CONTEXT_TAKEOVER, None);
+            push(&mut e, SERVER_NO_CONTEXT_TAKEOVER, None);
         }
         if self.client_no_context_takeover {
-            e.push(CLIENT_NO_CONTEXT_TAKEOVER, None);
+            push(&mut e, CLIENT_NO_CONTEXT_TAKEOVER, None);
         }
         if let Some(w) = self.server_max_window_bits {
-            e.push(SERVER_MAX_WINDOW_BITS, Some(w.to_string()));
+            push(&mut e, SERVER_MAX_WINDOW_BITS, Some(w.to_string()));
         }
         if let Some(w) = self.client_max_window_bits {
-            e.push(CLIENT_MAX_WINDOW_BITS, Some(w.to_string()));
+            push(&mut e, CLIENT_MAX_WINDOW_BITS, Some(w.to_string()));
         }
         e
     }
