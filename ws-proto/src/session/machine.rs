@@ -301,9 +301,11 @@ impl Session {
     }
 
     /// Client side of RFC 6455 §9.1: every accepted element must be claimed
-    /// by a negotiator and valid for what it offered.
+    /// by a negotiator and valid for what it offered, and no two may own the
+    /// same RSV bit (RFC 7692 §5: two accepted RSV1 extensions fail).
     fn confirm_extensions(&self, h: &Handshake) -> Result<Vec<Box<dyn Extension>>, SessionError> {
         let mut exts: Vec<Box<dyn Extension>> = Vec::new();
+        let mut rsv_used = 0u8;
         for resp in &h.extensions {
             let mut claimed = None;
             for n in &self.config.negotiators {
@@ -320,6 +322,12 @@ impl Session {
                     alloc::format!("no negotiator accepts {resp}").into(),
                 ))
             })?;
+            if ext.rsv_mask() & rsv_used != 0 {
+                return Err(SessionError::Negotiation(ExtensionError::Negotiation(
+                    alloc::format!("{resp} uses an RSV bit already taken").into(),
+                )));
+            }
+            rsv_used |= ext.rsv_mask();
             exts.push(ext);
         }
         Ok(exts)
