@@ -1,7 +1,7 @@
 //! Types shared by the three codecs: which endpoint we are, what kind of
 //! frame is being transformed, and what the transformation did.
 
-/// The endpoint an extension instance serves: ws-proto's [`Role`](ws_proto::Role).
+/// The endpoint an extension instance serves: ws-proto's [`Role`].
 /// It selects which of the agreed `client_*` / `server_*` parameters
 /// configure the compressor and which the decompressor (RFC 7692 §7: "The
 /// extension parameters with the "client_" prefix are used by the client to
