@@ -376,3 +376,128 @@ pub fn default_negotiators() -> Vec<Box<dyn Negotiator>> {
         Box::new(DeflateStreamNegotiator::fallback()),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn names(offers: &[ExtensionOffer]) -> String {
+        http_upgrade::serialize_extensions(offers)
+    }
+
+    #[test]
+    fn offers_only_where_the_dialect_defines_the_extension() {
+        let set = default_negotiators();
+        let table = [
+            (
+                Dialect::Rfc6455,
+                "permessage-deflate; client_max_window_bits, x-webkit-deflate-frame",
+            ),
+            (
+                Dialect::Hybi08,
+                "permessage-deflate; client_max_window_bits, x-webkit-deflate-frame, deflate-stream",
+            ),
+            (
+                Dialect::Hybi07,
+                "permessage-deflate; client_max_window_bits, x-webkit-deflate-frame, deflate-stream",
+            ),
+            (Dialect::Hybi06, "deflate-stream"),
+            (Dialect::Hybi04, "deflate-stream"),
+            (Dialect::Hixie76, ""),
+        ];
+        for (d, want) in table {
+            let offers: Vec<ExtensionOffer> = set.iter().flat_map(|n| n.offers(d)).collect();
+            assert_eq!(names(&offers), want, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn confirm_claims_only_what_was_offered() {
+        let pmd = PmdNegotiator::default();
+        let df = DeflateFrameNegotiator::named(DeflateFrameName::DeflateFrame);
+        let ds = DeflateStreamNegotiator::default();
+        let e = ExtensionOffer::new;
+        // Another negotiator's token, or ours in a dialect we did not offer it in.
+        assert!(
+            pmd.confirm(Dialect::Rfc6455, &e("deflate-stream"))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            pmd.confirm(Dialect::Hybi06, &e(PERMESSAGE_DEFLATE))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            df.confirm(Dialect::Rfc6455, &e("x-webkit-deflate-frame"))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            ds.confirm(Dialect::Rfc6455, &e(DEFLATE_STREAM))
+                .unwrap()
+                .is_none()
+        );
+        // An empty offer list claims nothing.
+        let silent = PmdNegotiator::default().with_offers([]);
+        assert!(silent.offers(Dialect::Rfc6455).is_empty());
+        assert!(
+            silent
+                .confirm(Dialect::Rfc6455, &e(PERMESSAGE_DEFLATE))
+                .unwrap()
+                .is_none()
+        );
+        // Ours, valid and invalid.
+        let ok = pmd
+            .confirm(Dialect::Rfc6455, &e("PerMessage-Deflate"))
+            .unwrap();
+        assert_eq!(ok.unwrap().name(), PERMESSAGE_DEFLATE);
+        let bad = e(PERMESSAGE_DEFLATE).with_param("x", None);
+        assert!(matches!(
+            pmd.confirm(Dialect::Rfc6455, &bad),
+            Err(ExtensionError::Negotiation(_))
+        ));
+        assert_eq!(
+            df.confirm(Dialect::Hybi08, &e("deflate-frame"))
+                .unwrap()
+                .unwrap()
+                .name(),
+            "deflate-frame"
+        );
+        let bad = e(DEFLATE_STREAM).with_param("x", Some("1"));
+        assert!(ds.confirm(Dialect::Hybi07, &bad).is_err());
+    }
+
+    #[test]
+    fn server_choices() {
+        let e = ExtensionOffer::new;
+        let pmd = PmdNegotiator::default();
+        let offers = [e("deflate-stream"), e(PERMESSAGE_DEFLATE)];
+        let (resp, ext) = pmd.accept(Dialect::Rfc6455, &offers).unwrap();
+        assert_eq!(
+            (resp.to_string().as_str(), ext.rsv_mask()),
+            (PERMESSAGE_DEFLATE, 0x40)
+        );
+        assert!(pmd.accept(Dialect::Hybi06, &offers).is_none());
+        // deflate-frame echoes the token it was offered.
+        let df = DeflateFrameNegotiator::default();
+        let (resp, _) = df.accept(Dialect::Hybi08, &[e("deflate-frame")]).unwrap();
+        assert_eq!(resp.to_string(), "deflate-frame");
+        // deflate-stream: only in the hybi dialects; as a fallback, only
+        // when nothing better that the dialect defines is offered.
+        let ds = DeflateStreamNegotiator::default();
+        let fb = DeflateStreamNegotiator::fallback();
+        assert!(ds.accept(Dialect::Rfc6455, &offers).is_none());
+        let (resp, ext) = ds.accept(Dialect::Hybi08, &offers).unwrap();
+        assert_eq!(
+            (resp.to_string().as_str(), ext.rsv_mask()),
+            (DEFLATE_STREAM, 0)
+        );
+        assert!(fb.accept(Dialect::Hybi08, &offers).is_none());
+        assert!(fb.accept(Dialect::Hybi08, &offers[..1]).is_some());
+        // On hybi-06 permessage-deflate does not exist, so it does not count.
+        assert!(fb.accept(Dialect::Hybi06, &offers).is_some());
+    }
+}
