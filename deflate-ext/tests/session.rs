@@ -864,6 +864,16 @@ fn client_fails_a_hostile_response() {
         );
         eprintln!("{why}: {e}");
     }
+    // deflate-stream owns no RSV bit: only the duplicate-name check catches this.
+    let stream = config(None).with_negotiator(DeflateStreamNegotiator::default());
+    let e = hostile(stream, Dialect::Hybi08, &["deflate-stream, deflate-stream"]);
+    assert!(
+        matches!(
+            e,
+            SessionError::Negotiation(ExtensionError::Negotiation(_)) | SessionError::Handshake(_)
+        ),
+        "deflate-stream twice: {e:?}"
+    );
 }
 
 trait WithCmwb {

@@ -322,6 +322,11 @@ impl Session {
                     alloc::format!("no negotiator accepts {resp}").into(),
                 ))
             })?;
+            if exts.iter().any(|e| e.name() == ext.name()) {
+                return Err(SessionError::Negotiation(ExtensionError::Negotiation(
+                    alloc::format!("{resp} accepted twice").into(),
+                )));
+            }
             if ext.rsv_mask() & rsv_used != 0 {
                 return Err(SessionError::Negotiation(ExtensionError::Negotiation(
                     alloc::format!("{resp} uses an RSV bit already taken").into(),
