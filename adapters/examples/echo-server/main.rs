@@ -1,0 +1,145 @@
+//! An echo server for conformance testing (the Autobahn fuzzing client
+//! connects to it): every text and binary message comes back unchanged.
+//!
+//! ```text
+//! cargo run --release -p ws-adapters --example echo-server -- --port 9001
+//! ```
+//!
+//! It binds 127.0.0.1 only, serves one thread per connection on the
+//! blocking driver, negotiates compression (permessage-deflate,
+//! deflate-frame, deflate-stream: `deflate_ext::default_negotiators`)
+//! unless `--no-compression` is given, and accepts messages up to the
+//! ws-proto defaults (64 MiB per message, 16 MiB per frame). Pings are
+//! answered and close frames echoed by the core itself (RFC 6455 §5.5).
+//! Plain HTTP requests get a short text page.
+
+use std::net::TcpStream;
+use std::sync::Arc;
+
+use clap::Parser;
+use http_upgrade::{Accept, Response, ServerConfig};
+use ws_adapters::Error;
+use ws_adapters::blocking::{Server, WebSocket};
+use ws_proto::session::{SessionConfig, SessionEvent};
+use ws_proto::{Config, Event};
+
+/// WebSocket echo server (text and binary), for Autobahn and interop tests.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// TCP port to listen on (0: pick a free one; the line printed on
+    /// start-up tells which).
+    #[arg(short, long, default_value_t = 9001)]
+    port: u16,
+    /// Do not negotiate any compression extension.
+    #[arg(long)]
+    no_compression: bool,
+    /// Largest message accepted, in bytes.
+    #[arg(long, default_value_t = Config::default().max_message_size)]
+    max_message: u64,
+    /// Largest frame accepted, in bytes.
+    #[arg(long, default_value_t = Config::default().max_frame_size)]
+    max_frame: u64,
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(short = 'd', long = "debug", default_value = "warn")]
+    log_level: log::LevelFilter,
+}
+
+fn main() {
+    let args = Args::parse();
+    env_logger::Builder::new()
+        .filter_level(args.log_level)
+        .init();
+    if let Err(e) = run(&args) {
+        log::error!("{e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> Result<(), Error> {
+    let connection = Config {
+        max_message_size: args.max_message,
+        max_frame_size: args.max_frame,
+        ..Config::default()
+    };
+    let mut config = SessionConfig::new(connection);
+    if !args.no_compression {
+        config.negotiators = deflate_ext::default_negotiators();
+    }
+    log::info!("session settings: {config:?}");
+    let http = Arc::new(ServerConfig::default());
+    let server = Server::bind(("127.0.0.1", args.port), http, Arc::new(config))?;
+    let addr = server.local_addr()?;
+    // Scripts wait for this line (and read the port from it).
+    println!("listening on ws://{addr}/");
+    loop {
+        let (ws, peer) = match server.accept() {
+            Ok(x) => x,
+            Err(e) => {
+                log::warn!("accept: {e}");
+                continue;
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("conn {peer}"))
+            .spawn(move || match serve(ws) {
+                Ok(()) => log::debug!("{peer}: done"),
+                // Peers that break the protocol are the point of the tests.
+                Err(e) => log::info!("{peer}: {e}"),
+            });
+        if let Err(e) = spawned {
+            log::warn!("cannot start a thread for {peer}: {e}");
+        }
+    }
+}
+
+/// Runs one connection: the handshake (answering plain HTTP requests on
+/// the way), then echoes until the connection finishes.
+fn serve(mut ws: WebSocket<TcpStream>) -> Result<(), Error> {
+    loop {
+        let now = ws.clock().now();
+        let Some(ev) = ws.next_event(None)? else {
+            if ws.is_finished() {
+                return Ok(());
+            }
+            continue;
+        };
+        match ev {
+            SessionEvent::Request(req) => {
+                log::debug!("{} {}", req.method, req.target);
+                let page = Response::new(200)
+                    .header("Content-Type", "text/plain; charset=utf-8")
+                    .body("WebSocket echo server: connect with ws:// to this address.\n");
+                ws.session_mut().respond(now, page)?;
+            }
+            SessionEvent::Upgrade(req) => {
+                log::debug!("upgrade {} offering {:?}", req.target, req.extensions);
+                let accept = Accept::for_request(&req);
+                ws.session_mut().accept(now, accept, &mut rand::rng())?;
+            }
+            SessionEvent::Ws(Event::Text(text)) => echo(&mut ws, |c| c.send_text(text))?,
+            SessionEvent::Ws(Event::Binary(data)) => echo(&mut ws, |c| c.send_binary(data))?,
+            // Pongs and close echoes are queued by the core; next_event
+            // writes them out.
+            _ => {}
+        }
+    }
+}
+
+/// Queues a message on the open connection (zero copy: the received
+/// `Bytes` go back out) and writes it.
+fn echo(
+    ws: &mut WebSocket<TcpStream>,
+    send: impl FnOnce(&mut ws_proto::Connection) -> Result<(), ws_proto::Error>,
+) -> Result<(), Error> {
+    let conn = ws.session_mut().connection_mut().ok_or(Error::Closed)?;
+    match send(conn) {
+        Ok(()) => ws.flush(),
+        // A close from the peer may already have been received: then the
+        // message is not echoed, and the close handshake goes on.
+        Err(e) => {
+            log::debug!("not echoed: {e}");
+            ws.flush()
+        }
+    }
+}
