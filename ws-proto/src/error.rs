@@ -11,8 +11,8 @@ use crate::close::CloseCode;
 /// Every error the connection reports.
 ///
 /// Errors caused by the peer, by capacity limits or by an extension are
-/// fatal: the connection queues a close frame with [`close_code`]
-/// (Error::close_code), moves to `Closed` and returns the same error from
+/// fatal: the connection queues a close frame with [`close_code`](Error::close_code)
+/// , moves to `Closed` and returns the same error from
 /// every later call. [`Error::Usage`] errors are the caller's and change
 /// nothing: the call that caused one is simply refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

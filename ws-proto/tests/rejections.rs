@@ -1,5 +1,6 @@
 //! One test per rejection: the error, and the close code actually sent
 //! (parsed back from the transmitted close frame).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Streaming receive, vectored transmit, bounded memory.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -45,32 +45,34 @@ pub enum State {
 /// A driver (see the `adapters` crate) repeats, in this order:
 ///
 /// 1. **Input.** Read from the transport straight into
-///    [`recv_buf`](Connection::recv_buf) and [`recv_commit`]
-///    (Connection::recv_commit) the count read (zero copy), or pass a slice to
+///    [`recv_buf`](Connection::recv_buf) and [`recv_commit`](Connection::recv_commit)
+///    the count read (zero copy), or pass a slice to
 ///    [`receive`](Connection::receive). On end of stream call
 ///    [`receive_eof`](Connection::receive_eof). Each takes `now`.
 /// 2. **Events.** Call [`poll_event`](Connection::poll_event) until it
 ///    returns `Ok(None)`. Parsing happens here, lazily. An `Err` is final:
 ///    the right close frame is already queued and every later call returns
 ///    the same error; stop polling events.
-/// 3. **Commands.** The application may call [`send_text`]
-///    (Connection::send_text), [`send_binary`](Connection::send_binary),
+/// 3. **Commands.** The application may call
+///    [`send_text`](Connection::send_text),
+///    [`send_binary`](Connection::send_binary),
 ///    [`send_fragment`](Connection::send_fragment),
-///    [`send_ping`](Connection::send_ping), [`send_pong`]
-///    (Connection::send_pong), [`close`](Connection::close) at any time.
-/// 4. **Output.** Drain the transmit queue: [`poll_transmit`]
-///    (Connection::poll_transmit) appends it to a `Vec`, or
-///    [`transmit_slices`](Connection::transmit_slices) /
-///    `fill_io_slices` (with `std`) expose it for a vectored write followed
-///    by [`advance_transmit`](Connection::advance_transmit).
+///    [`send_ping`](Connection::send_ping),
+///    [`send_pong`](Connection::send_pong) and
+///    [`close`](Connection::close) at any time.
+/// 4. **Output.** Drain the transmit queue:
+///    [`poll_transmit`](Connection::poll_transmit) appends it to a `Vec`, or
+///    [`transmit_slices`](Connection::transmit_slices) / `fill_io_slices`
+///    (with `std`) expose it for a vectored write followed by
+///    [`advance_transmit`](Connection::advance_transmit).
 ///    [`pending_transmit`](Connection::pending_transmit) is the backlog, for
 ///    backpressure.
 /// 5. **Timers.** Sleep until [`poll_timeout`](Connection::poll_timeout) (or
-///    new input) and then call [`handle_timeout`]
-///    (Connection::handle_timeout); go to 4.
-/// 6. **Teardown.** When [`wants_transport_close`]
-///    (Connection::wants_transport_close) is true, close the transport and
-///    drop the connection.
+///    new input), then call [`handle_timeout`](Connection::handle_timeout);
+///    go to 4.
+/// 6. **Teardown.** When
+///    [`wants_transport_close`](Connection::wants_transport_close) is true,
+///    close the transport and drop the connection.
 ///
 /// # Who closes TCP (§7.1.1)
 ///

@@ -78,8 +78,8 @@ impl Connection {
     }
 
     /// Fires the timers due at `now`: the close timeout (the connection
-    /// becomes `Closed` and [`wants_transport_close`]
-    /// (Connection::wants_transport_close)), the idle timeout (a close with
+    /// becomes `Closed` and [`wants_transport_close`](Connection::wants_transport_close)
+    /// ), the idle timeout (a close with
     /// 1001 "Going Away" is started, §7.4.1) and the keep-alive ping.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.timers.touch(&self.shared.config, now, false);
