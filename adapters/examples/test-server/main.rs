@@ -35,6 +35,9 @@ struct Args {
     /// Log level: error, warn, info, debug or trace.
     #[arg(short = 'd', long = "debug", default_value = "info")]
     log_level: log::LevelFilter,
+    /// Turn off the compression extensions (permessage-deflate, deflate-frame, deflate-stream).
+    #[arg(long)]
+    no_compression: bool,
     /// Largest message accepted from a client, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_message: u64,
@@ -58,7 +61,11 @@ fn run(args: &Args) -> Result<(), Error> {
         max_frame_size: args.max_message,
         ..Config::default()
     };
-    let config = Arc::new(SessionConfig::new(connection));
+    let mut config = SessionConfig::new(connection);
+    if !args.no_compression {
+        config.negotiators = deflate_ext::default_negotiators();
+    }
+    let config = Arc::new(config);
     let server = Server::bind((args.interface.as_str(), args.port), http, config)?;
     let addr = server.local_addr()?;
     // Tests read this line to learn the port.
