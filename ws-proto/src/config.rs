@@ -4,14 +4,9 @@ use core::time::Duration;
 
 use crate::Dialect;
 
-/// Which side of the connection this endpoint is (§5.1: clients mask).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Masks every frame it sends; refuses masked frames.
-    Client,
-    /// Sends unmasked frames; refuses unmasked frames.
-    Server,
-}
+/// Which side of the connection this endpoint is (§5.1: clients mask,
+/// servers refuse unmasked frames); the same type the handshake reports.
+pub use http_upgrade::Role;
 
 /// How received data messages are handed out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

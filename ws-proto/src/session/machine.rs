@@ -384,10 +384,7 @@ impl Session {
         rng: Option<MaskRng>,
         leftover: Bytes,
     ) -> Result<(), SessionError> {
-        let role = match h.role {
-            http_upgrade::Role::Client => Role::Client,
-            http_upgrade::Role::Server => Role::Server,
-        };
+        let role = h.role;
         let mut config = self.config.connection.clone();
         config.dialect = h.dialect;
         let mut conn =
