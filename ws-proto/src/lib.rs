@@ -95,3 +95,8 @@ pub use frame::{FrameHeader, FrameView, OpCode, Status};
 pub use http_upgrade::{Dialect, Instant};
 pub use mask::apply_mask;
 pub use utf8::Utf8Validator;
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
