@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 
+use crate::Dialect;
 use crate::error::PeerError;
 use crate::event::Utf8Bytes;
 
@@ -53,6 +54,22 @@ impl CloseCode {
     }
 }
 
+impl CloseCode {
+    /// True if the code may appear in a close frame of `dialect`: the
+    /// [sendable](CloseCode::is_sendable) codes, plus 1004 ("frame too
+    /// large") for hybi-06, -07 and version 8, whose drafts define it
+    /// (-06/-07/-09 §7.4.1; RFC 6455 later reserved it). hybi-04/05 and
+    /// hixie-76 have no status codes at all.
+    pub const fn is_valid_in(self, dialect: Dialect) -> bool {
+        match dialect {
+            Dialect::Hybi06 | Dialect::Hybi07 | Dialect::Hybi08 => {
+                self.0 == 1004 || self.is_sendable()
+            }
+            _ => self.is_sendable(),
+        }
+    }
+}
+
 impl From<u16> for CloseCode {
     fn from(v: u16) -> Self {
         CloseCode(v)
@@ -74,6 +91,15 @@ pub const MAX_REASON_LEN: usize = 123;
 /// A 1-byte body and a code that is not [sendable](CloseCode::is_sendable)
 /// are protocol errors (1002); a reason that is not UTF-8 is 1007.
 pub fn parse_close_body(body: Bytes) -> Result<(Option<CloseCode>, Utf8Bytes), PeerError> {
+    parse_close_body_in(body, Dialect::Rfc6455)
+}
+
+/// [`parse_close_body`] with the status codes of `dialect`
+/// ([`CloseCode::is_valid_in`]): RFC 6455, hybi-06/07/08.
+pub fn parse_close_body_in(
+    body: Bytes,
+    dialect: Dialect,
+) -> Result<(Option<CloseCode>, Utf8Bytes), PeerError> {
     match body.len() {
         0 => return Ok((None, Utf8Bytes::new())),
         1 => return Err(PeerError::InvalidClosePayload),
@@ -83,7 +109,7 @@ pub fn parse_close_body(body: Bytes) -> Result<(Option<CloseCode>, Utf8Bytes), P
         body.first().copied().unwrap_or(0),
         body.get(1).copied().unwrap_or(0),
     ]));
-    if !code.is_sendable() {
+    if !code.is_valid_in(dialect) {
         return Err(PeerError::InvalidCloseCode(code.0));
     }
     let reason = Utf8Bytes::try_from(body.slice(2..)).map_err(|_| PeerError::InvalidCloseReason)?;
@@ -123,6 +149,15 @@ mod tests {
             parse_close_body(Bytes::from_static(&[0x03, 0xE8, 0xff])),
             Err(PeerError::InvalidCloseReason)
         );
+        let b1004 = Bytes::from_static(&[0x03, 0xEC]);
+        assert_eq!(
+            parse_close_body(b1004.clone()),
+            Err(PeerError::InvalidCloseCode(1004))
+        );
+        for d in [Dialect::Hybi06, Dialect::Hybi07, Dialect::Hybi08] {
+            let (code, _) = parse_close_body_in(b1004.clone(), d).unwrap();
+            assert_eq!(code, Some(CloseCode(1004)));
+        }
         let (code, reason) = parse_close_body(Bytes::from_static(b"\x03\xe8bye")).unwrap();
         assert_eq!(code, Some(CloseCode::NORMAL));
         assert_eq!(reason.as_str(), "bye");

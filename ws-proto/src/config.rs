@@ -27,7 +27,8 @@ pub enum ReceiveMode {
 ///
 /// | field | default | |
 /// |---|---|---|
-/// | `dialect` | `Rfc6455` | framing per RFC 6455 §5; also serves hybi-07/08 |
+/// | `dialect` | `Rfc6455` | the framing: RFC 6455, hybi-07/08, hybi-04/05/06, hixie-76 |
+/// | `hybi04_key` | `None` | hybi-04's per-connection masking key (required for that dialect) |
 /// | `max_frame_size` | 16 MiB | larger frames → close 1009 |
 /// | `max_message_size` | 64 MiB | larger messages → close 1009 |
 /// | `max_fragments` | 131 072 | more frames in one message → 1009 (Autobahn 9.4.x needs 65 536) |
@@ -39,9 +40,15 @@ pub enum ReceiveMode {
 /// | `idle_timeout` | `None` | close with 1001 after this long without receiving anything |
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// The dialect the handshake negotiated. Only the RFC 6455 framing
-    /// (`Rfc6455`, `Hybi08`, `Hybi07`) is implemented so far.
+    /// The dialect the handshake negotiated; it selects the framing (see
+    /// `docs/architecture.md`, "Legacy dialects").
     pub dialect: Dialect,
+    /// The hybi-04 masking key, SHA-1(`Sec-WebSocket-Key` ‖
+    /// `Sec-WebSocket-Nonce` ‖ GUID) (draft-04 §4.2), from
+    /// `http_upgrade::Handshake::hybi04_masking_key` (a
+    /// [`Session`](crate::session::Session) passes it on by itself).
+    /// Required for [`Dialect::Hybi04`], ignored otherwise.
+    pub hybi04_key: Option<[u8; 20]>,
     /// Largest accepted frame payload, checked on the header (§5.2).
     pub max_frame_size: u64,
     /// Largest accepted message (sum of its frames, after extension decoding).
@@ -68,6 +75,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             dialect: Dialect::Rfc6455,
+            hybi04_key: None,
             max_frame_size: 16 << 20,
             max_message_size: 64 << 20,
             max_fragments: 131_072,

@@ -30,8 +30,10 @@ pub enum Error {
     /// The caller misused the API; the connection is unaffected.
     #[error("usage: {0}")]
     Usage(#[from] UsageError),
-    /// The connection does not implement this dialect's framing yet.
-    #[error("dialect {0:?} is not supported by ws-proto's framing yet")]
+    /// The connection does not implement this dialect's framing (every
+    /// [`Dialect`] that exists today is implemented; `Dialect` is
+    /// non-exhaustive).
+    #[error("dialect {0:?} is not supported by ws-proto's framing")]
     UnsupportedDialect(Dialect),
 }
 
@@ -183,6 +185,18 @@ pub enum UsageError {
     /// Two extensions claim the same RSV bit, or a bit outside RSV1-3.
     #[error("extensions claim overlapping or invalid RSV bits {0:#04x}")]
     RsvConflict(u8),
+    /// A hybi-04 connection needs `Config::hybi04_key` (draft-04 §4.2).
+    #[error("a hybi-04 connection needs the masking key from the handshake")]
+    MissingHybi04Key,
+    /// The dialect has no such thing: hixie-76 has no binary messages, no
+    /// ping/pong and no fragmentation (draft-00 §4.2, §5.3).
+    #[error("{op} does not exist in {dialect:?}")]
+    NotInDialect {
+        /// What was attempted, e.g. `"send_binary"`.
+        op: &'static str,
+        /// The connection's dialect.
+        dialect: Dialect,
+    },
 }
 
 impl Error {
@@ -206,6 +220,20 @@ impl Error {
             Error::Extension(ExtensionError::Negotiation(_)) => CloseCode::MANDATORY_EXTENSION,
             Error::Extension(ExtensionError::Internal(_)) => CloseCode::INTERNAL_ERROR,
             Error::Usage(_) | Error::UnsupportedDialect(_) => return None,
+        })
+    }
+
+    /// The close code sent on the wire for this error in `dialect`: as
+    /// [`close_code`](Error::close_code), except that hybi-06 and -07, whose
+    /// drafts define 1004 "frame too large" and not 1009, get 1004 for
+    /// exceeded limits (-06/-07/-09 §7.4.1). Version 8 keeps RFC 6455's
+    /// codes: the drafts that used it run up to -12, and living version-8
+    /// peers check RFC 6455's list.
+    pub fn close_code_in(&self, dialect: Dialect) -> Option<CloseCode> {
+        let code = self.close_code()?;
+        Some(match dialect {
+            Dialect::Hybi06 | Dialect::Hybi07 if code == CloseCode::TOO_BIG => CloseCode(1004),
+            _ => code,
         })
     }
 

@@ -233,6 +233,18 @@ impl FrameHeader {
     /// reserved opcode, 64-bit length with the top bit set, non-minimal
     /// length encoding, control frame over 125 bytes or fragmented.
     pub fn parse(buf: &[u8]) -> Result<Status<(FrameHeader, usize)>, PeerError> {
+        Self::parse_with(buf, true)
+    }
+
+    /// [`parse`](FrameHeader::parse) for hybi-07 and version 8
+    /// (drafts -07..-12): the same header, but a non-minimal length encoding
+    /// is accepted, since only RFC 6455 §5.2 made the minimal one a MUST.
+    pub fn parse_draft(buf: &[u8]) -> Result<Status<(FrameHeader, usize)>, PeerError> {
+        Self::parse_with(buf, false)
+    }
+
+    #[inline]
+    fn parse_with(buf: &[u8], minimal: bool) -> Result<Status<(FrameHeader, usize)>, PeerError> {
         match FrameView::new_checked(buf) {
             Status::Partial => {
                 // A reserved opcode is visible in the first byte already:
@@ -245,20 +257,28 @@ impl FrameHeader {
                 Ok(Status::Partial)
             }
             Status::Complete(view) => {
-                Self::from_view(&view).map(|h| Status::Complete((h, view.header_len())))
+                Self::check_view(&view, minimal).map(|h| Status::Complete((h, view.header_len())))
             }
         }
     }
 
     /// Checks and converts a complete header view.
     pub fn from_view<T: AsRef<[u8]>>(view: &FrameView<T>) -> Result<FrameHeader, PeerError> {
+        Self::check_view(view, true)
+    }
+
+    #[inline]
+    fn check_view<T: AsRef<[u8]>>(
+        view: &FrameView<T>,
+        minimal: bool,
+    ) -> Result<FrameHeader, PeerError> {
         let raw = view.opcode_raw();
         let opcode = OpCode::from_u8(raw).ok_or(PeerError::ReservedOpcode(raw))?;
         let len = view.payload_len();
         match view.len_field() {
             127 if len >> 63 != 0 => return Err(PeerError::LengthTopBit),
-            127 if len <= 0xffff => return Err(PeerError::NonMinimalLength),
-            126 if len < 126 => return Err(PeerError::NonMinimalLength),
+            127 if minimal && len <= 0xffff => return Err(PeerError::NonMinimalLength),
+            126 if minimal && len < 126 => return Err(PeerError::NonMinimalLength),
             _ => {}
         }
         if opcode.is_control() {

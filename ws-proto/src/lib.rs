@@ -80,6 +80,7 @@ mod error;
 mod event;
 pub mod extension;
 pub mod frame;
+pub mod legacy;
 pub mod mask;
 pub mod session;
 pub mod utf8;

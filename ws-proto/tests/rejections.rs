@@ -332,19 +332,16 @@ fn caller_errors_are_not_fatal() {
 }
 
 #[test]
-fn unsupported_dialects_are_refused() {
-    use ws_proto::{Connection, Dialect};
-    for d in [
-        Dialect::Hybi04,
-        Dialect::Hybi05,
-        Dialect::Hybi06,
-        Dialect::Hixie76,
-    ] {
-        let r = Connection::server(Config::for_dialect(d), Instant::ZERO);
-        assert_eq!(r.err(), Some(Error::UnsupportedDialect(d)));
-    }
-    for d in [Dialect::Rfc6455, Dialect::Hybi07, Dialect::Hybi08] {
-        assert!(Connection::server(Config::for_dialect(d), Instant::ZERO).is_ok());
+fn every_dialect_opens_hybi04_needs_its_key() {
+    use ws_proto::{Connection, Dialect, UsageError};
+    let r = Connection::server(Config::for_dialect(Dialect::Hybi04), Instant::ZERO);
+    assert_eq!(r.err(), Some(Error::Usage(UsageError::MissingHybi04Key)));
+    for d in Dialect::ALL {
+        let config = Config {
+            hybi04_key: Some([7; 20]),
+            ..Config::for_dialect(d)
+        };
+        assert!(Connection::server(config, Instant::ZERO).is_ok(), "{d:?}");
     }
 }
 

@@ -1,5 +1,7 @@
 //! The connection state machine after the opening handshake (RFC 6455 §5-§7).
 
+mod hixie;
+mod legacy;
 mod recv;
 mod send;
 mod timers;
@@ -133,36 +135,57 @@ struct Shared {
     /// A non-stream extension that owns no RSV bit (sees every frame).
     always_decode: bool,
     has_stream: bool,
+    /// hybi-04: the per-connection masking key (draft-04 §4.2) and the
+    /// frame key of the frame being received.
+    hybi04_key: [u8; 20],
+    key20: [u8; 20],
+    /// hybi-04/05: the body of the close frame we sent; a close with the
+    /// same body is its acknowledgement (-04/-05 §4.5.1).
+    close_body: Bytes,
 }
 
-/// The per-dialect framing. Only RFC 6455's exists yet; the hybi-04/05/06
-/// framers (whole-frame masking, old opcodes) and hixie-76 (`0x00 .. 0xFF`)
-/// slot in here as variants.
+/// The per-dialect framing, chosen once from the negotiated dialect. The
+/// RFC 6455 path tests for `Rfc6455` first; the others are a branch away.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Framer {
+    /// RFC 6455 §5.
     Rfc6455,
+    /// hybi-07 and version 8 (-08..-12): RFC 6455's header, non-minimal
+    /// lengths accepted, masked server frames unmasked rather than refused.
+    Hybi0708,
+    /// hybi-05/06: 4-byte key before each client frame masking all of it,
+    /// old opcodes (`crate::legacy`).
+    Hybi0506,
+    /// hybi-04: 4-byte nonce before each client frame, SHA-1 frame key.
+    Hybi04,
+    /// hixie-76: `0x00 text 0xFF`, `0xFF 0x00` closing.
+    Hixie76,
 }
 
 impl Framer {
     fn for_dialect(d: Dialect) -> Result<Framer, Error> {
-        if d.has_rfc6455_framing() {
-            Ok(Framer::Rfc6455)
-        } else {
-            Err(Error::UnsupportedDialect(d))
-        }
+        Ok(match d {
+            Dialect::Rfc6455 => Framer::Rfc6455,
+            Dialect::Hybi08 | Dialect::Hybi07 => Framer::Hybi0708,
+            Dialect::Hybi06 | Dialect::Hybi05 => Framer::Hybi0506,
+            Dialect::Hybi04 => Framer::Hybi04,
+            Dialect::Hixie76 => Framer::Hixie76,
+            _ => return Err(Error::UnsupportedDialect(d)),
+        })
     }
 
-    /// Parses the next frame header of this dialect.
+    /// True for the framings with RFC 6455's header (13, 8, 7).
+    #[inline]
+    fn is_rfc(self) -> bool {
+        matches!(self, Framer::Rfc6455 | Framer::Hybi0708)
+    }
+
+    /// Parses the next RFC 6455-style frame header (13, 8, 7).
+    #[inline]
     fn parse(self, buf: &[u8]) -> Result<Status<(FrameHeader, usize)>, PeerError> {
         match self {
             Framer::Rfc6455 => FrameHeader::parse(buf),
-        }
-    }
-
-    /// The wire bytes of a header of this dialect.
-    fn emit(self, h: &FrameHeader) -> ([u8; MAX_HEADER_LEN], usize) {
-        match self {
-            Framer::Rfc6455 => h.to_bytes(),
+            _ => FrameHeader::parse_draft(buf),
         }
     }
 }
@@ -184,6 +207,12 @@ struct RecvFrame {
     /// Gather the whole payload before handling it (control frames and
     /// frames an extension decodes).
     whole: bool,
+    /// hybi-04: unmask with the 20-byte frame key in `Shared::key20`.
+    mask20: bool,
+    /// hixie-76: the frame ends at the next `0xFF` (length unknown).
+    sentinel: bool,
+    /// hixie-76: a frame type that carries no message; drop its bytes.
+    discard: bool,
 }
 
 /// The data message being received.
@@ -236,10 +265,12 @@ impl Connection {
     /// A connection for `role` with a negotiated extension chain, in the
     /// order of the `Sec-WebSocket-Extensions` response (§9.1).
     ///
-    /// Fails with [`Error::UnsupportedDialect`] for dialects whose framing
-    /// is not implemented yet (hybi-04/05/06, hixie-76), with
-    /// [`UsageError::MissingRng`] for a client without `rng`, and with
-    /// [`UsageError::RsvConflict`] if two extensions claim the same RSV bit.
+    /// `config.dialect` selects the framing (every [`Dialect`] is
+    /// implemented; see `docs/architecture.md`, "Legacy dialects").
+    /// Fails with [`UsageError::MissingHybi04Key`] for hybi-04 without
+    /// `config.hybi04_key`, with [`UsageError::MissingRng`] for a client
+    /// without `rng`, and with [`UsageError::RsvConflict`] if two extensions
+    /// claim the same RSV bit.
     pub fn new(
         role: Role,
         config: Config,
@@ -248,6 +279,9 @@ impl Connection {
         now: Instant,
     ) -> Result<Self, Error> {
         let framer = Framer::for_dialect(config.dialect)?;
+        if framer == Framer::Hybi04 && config.hybi04_key.is_none() {
+            return Err(UsageError::MissingHybi04Key.into());
+        }
         if role == Role::Client && rng.is_none() {
             return Err(UsageError::MissingRng.into());
         }
@@ -348,7 +382,8 @@ impl Connection {
         if !e.is_fatal() || self.err.is_some() {
             return e;
         }
-        if let Some(code) = e.close_code().filter(|c| c.is_sendable()) {
+        let dialect = self.shared.config.dialect;
+        if let Some(code) = e.close_code_in(dialect).filter(|c| c.is_valid_in(dialect)) {
             if !self.close_sent {
                 self.queue_close(Some(code), &[]);
             }
@@ -373,6 +408,7 @@ impl Shared {
         rng: Option<MaskRng>,
     ) -> Result<Self, Error> {
         let mut s = Shared {
+            hybi04_key: config.hybi04_key.unwrap_or_default(),
             config,
             framer,
             exts,
@@ -382,6 +418,8 @@ impl Shared {
             msg_rsv: 0,
             always_decode: false,
             has_stream: false,
+            key20: [0; 20],
+            close_body: Bytes::new(),
         };
         for e in &s.exts {
             let m = e.rsv_mask();
@@ -412,6 +450,9 @@ impl RecvFrame {
         active: false,
         masked: false,
         whole: false,
+        mask20: false,
+        sentinel: false,
+        discard: false,
     };
 }
 

@@ -7,18 +7,19 @@ use alloc::vec::Vec;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Connection, RecvFrame, RecvMessage};
-use crate::Instant;
-use crate::close::parse_close_body;
+use super::{Connection, Framer, RecvFrame, RecvMessage};
+use crate::close::parse_close_body_in;
 use crate::config::Role;
 use crate::error::{CapacityError, Error, PeerError, UsageError};
 use crate::event::{Event, MessageKind, Utf8Bytes};
 use crate::extension::{FrameMeta, Granularity};
 use crate::frame::{FrameHeader, OpCode, Status};
+use crate::legacy::apply_mask20;
 use crate::mask::apply_mask;
+use crate::{Dialect, Instant};
 
 /// What one step of frame processing produced.
-enum Step {
+pub(super) enum Step {
     Event(Event),
     Continue,
     NeedMore,
@@ -98,7 +99,7 @@ impl Connection {
         }
     }
 
-    fn data_len(&self) -> usize {
+    pub(super) fn data_len(&self) -> usize {
         self.rx.len() - self.spare
     }
 
@@ -137,6 +138,9 @@ impl Connection {
     }
 
     fn next_event(&mut self) -> Result<Option<Event>, Error> {
+        if self.shared.framer == Framer::Hixie76 {
+            return self.next_hixie_event();
+        }
         loop {
             if self.close_received {
                 return Ok(None);
@@ -159,7 +163,7 @@ impl Connection {
         }
     }
 
-    fn end_of_input(&self) -> Result<Option<Event>, Error> {
+    pub(super) fn end_of_input(&self) -> Result<Option<Event>, Error> {
         if self.eof && !self.close_received {
             return Err(PeerError::UnexpectedEof.into());
         }
@@ -167,7 +171,7 @@ impl Connection {
     }
 
     /// Stream-mode bookkeeping events, in order: start, buffered data, end.
-    fn pending_stream_event(&mut self) -> Option<Event> {
+    pub(super) fn pending_stream_event(&mut self) -> Option<Event> {
         let rm = &mut self.rm;
         if rm.start_pending {
             rm.start_pending = false;
@@ -187,10 +191,18 @@ impl Connection {
 
     /// Parses and checks the next header; `false` if it is incomplete.
     fn start_frame(&mut self) -> Result<bool, Error> {
-        let data = self.rx.get(..self.data_len()).unwrap_or_default();
-        let (h, len) = match self.shared.framer.parse(data)? {
-            Status::Complete(v) => v,
-            Status::Partial => return Ok(false),
+        let framer = self.shared.framer;
+        let (h, len, phase) = if framer.is_rfc() {
+            let data = self.rx.get(..self.data_len()).unwrap_or_default();
+            match framer.parse(data)? {
+                Status::Complete((h, len)) => (h, len, 0),
+                Status::Partial => return Ok(false),
+            }
+        } else {
+            match self.parse_draft_frame()? {
+                Some(v) => v,
+                None => return Ok(false),
+            }
         };
         self.check_header(&h)?;
         bytes::Buf::advance(&mut self.rx, len);
@@ -202,13 +214,16 @@ impl Connection {
             remaining: h.payload_len,
             held: 0,
             key: h.mask.unwrap_or_default(),
-            phase: 0,
+            phase,
             opcode: h.opcode,
             fin: h.fin,
             rsv: h.rsv,
             active: true,
             masked: h.mask.is_some(),
             whole,
+            mask20: framer == Framer::Hybi04,
+            sentinel: false,
+            discard: false,
         };
         Ok(true)
     }
@@ -216,12 +231,16 @@ impl Connection {
     /// Checks what depends on the connection: masking by role (§5.1), RSV
     /// bits (§5.2), fragmentation sequence (§5.4) and limits.
     fn check_header(&self, h: &FrameHeader) -> Result<(), Error> {
+        let s = &self.shared;
         match (self.role, h.mask.is_some()) {
             (Role::Server, false) => return Err(PeerError::UnmaskedFrame.into()),
-            (Role::Client, true) => return Err(PeerError::MaskedFrame.into()),
+            // Only RFC 6455 §5.1 forbids masked server frames; -07..-12
+            // just say servers do not mask. A hybi-07/08 client unmasks.
+            (Role::Client, true) if s.framer == Framer::Rfc6455 => {
+                return Err(PeerError::MaskedFrame.into());
+            }
             _ => {}
         }
-        let s = &self.shared;
         let continuation = h.opcode == OpCode::Continuation;
         let bad_rsv = h.rsv & !s.ext_rsv != 0
             || (h.opcode.is_control() && h.rsv != 0)
@@ -240,7 +259,7 @@ impl Connection {
         self.check_limits(h)
     }
 
-    fn check_limits(&self, h: &FrameHeader) -> Result<(), Error> {
+    pub(super) fn check_limits(&self, h: &FrameHeader) -> Result<(), Error> {
         let c = &self.shared.config;
         if h.payload_len > c.max_frame_size {
             return Err(CapacityError::FrameTooLarge {
@@ -271,7 +290,7 @@ impl Connection {
         Ok(())
     }
 
-    fn begin_data_frame(&mut self, h: &FrameHeader) {
+    pub(super) fn begin_data_frame(&mut self, h: &FrameHeader) {
         let kind = match h.opcode {
             OpCode::Text => MessageKind::Text,
             OpCode::Binary => MessageKind::Binary,
@@ -333,7 +352,11 @@ impl Connection {
         }
         let fresh = self.rx.get_mut(rf.held..rf.held + n).unwrap_or_default();
         if rf.masked {
-            rf.phase = apply_mask(fresh, rf.key, usize::from(rf.phase)) as u8;
+            rf.phase = if rf.mask20 {
+                apply_mask20(fresh, &self.shared.key20, usize::from(rf.phase)) as u8
+            } else {
+                apply_mask(fresh, rf.key, usize::from(rf.phase)) as u8
+            };
         }
         rf.held += n;
         rf.remaining -= n as u64;
@@ -348,7 +371,7 @@ impl Connection {
 
     /// A data frame still arriving: stream out what is there if the message
     /// is (or just became) streamed.
-    fn partial_frame(&mut self) -> Result<Step, Error> {
+    pub(super) fn partial_frame(&mut self) -> Result<Step, Error> {
         let rf = self.rf;
         if rf.whole || rf.held == 0 {
             return Ok(Step::NeedMore);
@@ -369,7 +392,7 @@ impl Connection {
     }
 
     /// A complete (decoded) data frame payload.
-    fn complete_data(&mut self, payload: Bytes, fin: bool) -> Result<Step, Error> {
+    pub(super) fn complete_data(&mut self, payload: Bytes, fin: bool) -> Result<Step, Error> {
         self.rm.size += payload.len() as u64;
         if fin && self.is_text() {
             self.rm.utf8.finish().map_err(|_| PeerError::InvalidUtf8)?;
@@ -465,12 +488,21 @@ impl Connection {
     }
 
     fn on_close(&mut self, payload: Bytes) -> Result<Step, Error> {
-        let (code, reason) = parse_close_body(payload)?;
+        let dialect = self.shared.config.dialect;
+        let (code, reason) = match self.shared.framer {
+            Framer::Hybi04 | Framer::Hybi0506 if dialect != Dialect::Hybi06 => {
+                self.on_draft_close(payload)?
+            }
+            _ => {
+                let (code, reason) = parse_close_body_in(payload, dialect)?;
+                if !self.close_sent {
+                    self.close_sent = true;
+                    self.queue_close(code, &[]);
+                }
+                (code, reason)
+            }
+        };
         self.close_received = true;
-        if !self.close_sent {
-            self.close_sent = true;
-            self.queue_close(code, &[]);
-        }
         self.on_handshake_complete();
         self.rx = BytesMut::new();
         self.spare = 0;

@@ -6,7 +6,8 @@ use alloc::vec::Vec;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Connection, NO_PONG, TxFrame};
+use super::{Connection, Framer, NO_PONG, TxFrame};
+use crate::Dialect;
 use crate::Instant;
 use crate::close::{CloseCode, MAX_REASON_LEN};
 use crate::config::Role;
@@ -46,6 +47,7 @@ impl Connection {
         fin: bool,
     ) -> Result<(), Error> {
         self.check_send()?;
+        self.check_in_dialect("send_fragment", false)?;
         let data = data.into();
         let first = match self.send_kind {
             None => true,
@@ -84,7 +86,7 @@ impl Connection {
     /// delivered until the peer's close arrives or `close_timeout` expires.
     pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.check_send()?;
-        if !code.is_sendable() {
+        if !code.is_valid_in(self.shared.config.dialect) {
             return Err(UsageError::InvalidCloseCode(code.0).into());
         }
         if reason.len() > MAX_REASON_LEN {
@@ -103,8 +105,22 @@ impl Connection {
         Ok(())
     }
 
+    /// hixie-76 has text messages and the closing handshake, nothing else
+    /// (-00 §4.2, §5.3): refuse the rest (`ok` when the call exists there).
+    fn check_in_dialect(&self, op: &'static str, ok: bool) -> Result<(), Error> {
+        if ok || self.shared.framer != Framer::Hixie76 {
+            return Ok(());
+        }
+        Err(UsageError::NotInDialect {
+            op,
+            dialect: Dialect::Hixie76,
+        }
+        .into())
+    }
+
     fn send_whole(&mut self, kind: MessageKind, data: Bytes) -> Result<(), Error> {
         self.check_send()?;
+        self.check_in_dialect("send_binary", kind == MessageKind::Text)?;
         if self.send_kind.is_some() {
             return Err(UsageError::MessageInProgress.into());
         }
@@ -113,6 +129,12 @@ impl Connection {
 
     fn send_control(&mut self, op: OpCode, payload: Bytes) -> Result<(), Error> {
         self.check_send()?;
+        let name = if op == OpCode::Ping {
+            "send_ping"
+        } else {
+            "send_pong"
+        };
+        self.check_in_dialect(name, false)?;
         if payload.len() > MAX_CONTROL_PAYLOAD {
             return Err(UsageError::ControlTooLong {
                 size: payload.len(),
@@ -132,12 +154,16 @@ impl Connection {
         fin: bool,
     ) -> Result<(), Error> {
         let (data, msg_rsv) = self.encode_chain(Granularity::Message, kind, data, first, fin, 0)?;
-        let step = self
-            .shared
-            .config
-            .fragment_size
-            .unwrap_or(usize::MAX)
-            .max(1);
+        // hixie-76 has no fragments: a message is one frame.
+        let step = match self.shared.framer {
+            Framer::Hixie76 => usize::MAX,
+            _ => self
+                .shared
+                .config
+                .fragment_size
+                .unwrap_or(usize::MAX)
+                .max(1),
+        };
         let count = data.len().div_ceil(step).max(1);
         for i in 0..count {
             let start = i.saturating_mul(step);
@@ -224,21 +250,29 @@ impl Connection {
         true
     }
 
-    /// Queues a close frame (§5.5.1): empty for `None`, else code + reason.
+    /// Queues a close frame (§5.5.1): empty for `None`, else code + reason
+    /// (per dialect: hybi-05 sends its initiator byte and the reason,
+    /// hixie-76 `0xFF 0x00`).
     pub(super) fn queue_close(&mut self, code: Option<CloseCode>, reason: &[u8]) {
-        let mut body = Vec::with_capacity(2 + reason.len());
-        if let Some(c) = code {
-            body.extend_from_slice(&c.0.to_be_bytes());
-            body.extend_from_slice(
-                reason
-                    .get(..reason.len().min(MAX_REASON_LEN))
-                    .unwrap_or_default(),
-            );
-        }
-        self.queue_frame(OpCode::Close, true, 0, Bytes::from(body));
+        let reason = reason
+            .get(..reason.len().min(MAX_REASON_LEN))
+            .unwrap_or_default();
+        let body = if self.shared.framer.is_rfc() {
+            let mut body = Vec::with_capacity(2 + reason.len());
+            if let Some(c) = code {
+                body.extend_from_slice(&c.0.to_be_bytes());
+                body.extend_from_slice(reason);
+            }
+            Bytes::from(body)
+        } else {
+            let body = self.close_body(code, reason).freeze();
+            self.shared.close_body = body.clone();
+            body
+        };
+        self.queue_frame(OpCode::Close, true, 0, body);
     }
 
-    fn queue_frame(&mut self, op: OpCode, fin: bool, rsv: u8, payload: Bytes) {
+    pub(super) fn queue_frame(&mut self, op: OpCode, fin: bool, rsv: u8, payload: Bytes) {
         let frame = self.build_frame(op, fin, rsv, payload);
         self.tx_len += frame.len();
         self.tx.push_back(frame);
@@ -248,6 +282,9 @@ impl Connection {
     /// copies it once, masked, behind the header; a stream extension
     /// encodes header and payload together.
     fn build_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: Bytes) -> TxFrame {
+        if !self.shared.framer.is_rfc() {
+            return self.build_draft_frame(opcode, fin, rsv, payload);
+        }
         let mask = match (self.role, self.shared.rng.as_mut()) {
             (Role::Client, Some(rng)) => Some(rng.next_u32().to_ne_bytes()),
             _ => None,
@@ -259,7 +296,7 @@ impl Connection {
             mask,
             payload_len: payload.len() as u64,
         };
-        let (head, head_len) = self.shared.framer.emit(&header);
+        let (head, head_len) = header.to_bytes();
         if mask.is_none() && !self.shared.has_stream {
             return TxFrame {
                 head,
@@ -283,7 +320,7 @@ impl Connection {
         }
     }
 
-    fn stream_encode(&mut self, wire: BytesMut) -> Bytes {
+    pub(super) fn stream_encode(&mut self, wire: BytesMut) -> Bytes {
         if !self.shared.has_stream {
             return wire.freeze();
         }

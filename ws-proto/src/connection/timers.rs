@@ -99,7 +99,10 @@ impl Connection {
             }
         }
         if t.ping_at <= t.now {
-            self.queue_control(crate::frame::OpCode::Ping, bytes::Bytes::new());
+            // hixie-76 has no ping (-00 §4.2): keep-alive does nothing there.
+            if self.shared.framer != super::Framer::Hixie76 {
+                self.queue_control(crate::frame::OpCode::Ping, bytes::Bytes::new());
+            }
             self.timers.ping_at = self
                 .shared
                 .config

@@ -387,6 +387,8 @@ impl Session {
         let role = h.role;
         let mut config = self.config.connection.clone();
         config.dialect = h.dialect;
+        // draft-04 §4.2: the per-connection key for hybi-04 masking.
+        config.hybi04_key = h.hybi04_masking_key();
         let mut conn =
             Connection::new(role, config, exts, rng, now).map_err(|e| self.fail(e.into()))?;
         self.pending = None;
