@@ -195,11 +195,11 @@ fn hybi05_examples_masked_received_by_server() {
     let key = [0x37, 0xfa, 0x21, 0x3d];
     for d in [Dialect::Hybi05, Dialect::Hybi06] {
         let mut wire = Vec::new();
-        wire.extend(mask05(key, &EXAMPLES_05[0][..]));
+        wire.extend(mask05(key, EXAMPLES_05[0]));
         wire.extend(mask05(key, &EXAMPLES_05[1][..5]));
         wire.extend(mask05(key, &EXAMPLES_05[1][5..]));
-        wire.extend(mask05(key, &EXAMPLES_05[2][..]));
-        wire.extend(mask05(key, &EXAMPLES_05[3][..]));
+        wire.extend(mask05(key, EXAMPLES_05[2]));
+        wire.extend(mask05(key, EXAMPLES_05[3]));
         assert_eq!(recv_all_ways(d, Role::Server, &wire), (expected_05(), None));
     }
 }
@@ -547,4 +547,31 @@ fn hixie_refuses_what_it_does_not_have() {
     );
     assert!(transmit(&mut c).is_empty());
     assert!(c.send_text("still fine").is_ok());
+}
+
+mod no_panic {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+        /// Arbitrary input never panics in any dialect or role, and the
+        /// legacy prefixes (-04/-05 masks) never index past the input.
+        #[test]
+        fn arbitrary_bytes_never_panic_in_any_dialect(
+            input in proptest::collection::vec(any::<u8>(), 0..300),
+            server in any::<bool>(),
+            dialect in 0usize..7,
+            chunk in 1usize..40,
+        ) {
+            let d = Dialect::ALL[dialect];
+            let role = if server { Role::Server } else { Role::Client };
+            let cfg = Config { max_frame_size: 200, max_message_size: 400, max_fragments: 8, ..config(d) };
+            let mut c = Connection::new(role, cfg, Vec::new(), Some(rng()), Instant::ZERO).unwrap();
+            let _ = feed_chunked(&mut c, &input, &[chunk]);
+            let _ = transmit(&mut c);
+            c.receive_eof(Instant::ZERO);
+            let _ = drain(&mut c);
+        }
+    }
 }
