@@ -1,38 +1,35 @@
 //! A driver over std's blocking sockets.
 //!
-//! [`WebSocket`] wraps any [`Transport`] (a `TcpStream`, later a TLS
-//! stream) and a [`Session`]; [`Server`] accepts TCP connections and
-//! [`connect`] opens a client. One connection per thread is the simple way
-//! to use it; [`WebSocket::next_event`] takes a timeout, so a thread can
-//! also do periodic work between events.
+//! [`WebSocket`] runs a [`Driver`] over any [`Transport`] (a `TcpStream`;
+//! TLS and proxies live inside the driver); [`Server`] accepts connections
+//! and [`connect`] opens a client. One connection per thread is the simple
+//! way ([`Server::run`]); [`WebSocket::next_event`] takes a timeout, so a
+//! caller's own loop can do periodic work between events. [`WebSocket::split`]
+//! gives a [`Reader`] and a [`Writer`] for two threads.
 //!
 //! ```no_run
-//! use ws_adapters::blocking;
-//! use ws_proto::session::SessionEvent;
-//! use ws_proto::Event;
+//! use ws_adapters::{blocking, Event};
 //!
 //! let mut ws = blocking::connect("ws://127.0.0.1:7681/", Default::default())?;
 //! ws.send_text("hello")?;
-//! while let Some(ev) = ws.next_event(None)? {
-//!     if let SessionEvent::Ws(Event::Text(t)) = ev {
-//!         println!("{}", t.as_str());
-//!         break;
-//!     }
+//! if let Some(Event::Text(t)) = ws.recv()? {
+//!     println!("{t}");
 //! }
 //! ws.close(ws_proto::CloseCode::NORMAL, "bye")?;
 //! # Ok::<(), ws_adapters::Error>(())
 //! ```
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use http_upgrade::{ClientRequest, ServerConfig};
 use ws_proto::session::{Session, SessionConfig, SessionEvent};
-use ws_proto::{Bytes, CloseCode, Connection};
+use ws_proto::{Bytes, CloseCode, Event, Instant};
 
-use crate::{Clock, Error, mask_rng};
+use crate::options::{Gate, Slot, resolve};
+use crate::{ClientOptions, Clock, Driver, Error, SCRATCH, ServerOptions};
 
 /// A byte stream the blocking driver can run over.
 pub trait Transport: Read + Write {
@@ -51,46 +48,67 @@ impl Transport for TcpStream {
     }
 }
 
-/// Size of a read before the connection is open (the handshake).
-const HANDSHAKE_READ: usize = 4096;
-/// Minimum room asked of the connection's receive buffer per read.
-const READ_CHUNK: usize = 16 * 1024;
-
 /// A WebSocket endpoint over a blocking [`Transport`].
 #[derive(Debug)]
 pub struct WebSocket<S> {
     io: S,
-    session: Session,
-    clock: Clock,
+    driver: Driver,
     finished: bool,
+    slot: Option<Slot>,
+}
+
+/// The wait before `deadline` / the next timer, at least 1 ms.
+fn wait(clock: &Clock, timer: Option<Instant>, deadline: Option<Instant>) -> Option<Duration> {
+    let wake = match (timer, deadline) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    wake.map(|w| clock.until(w).max(Duration::from_millis(1)))
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
 
 impl<S: Transport> WebSocket<S> {
     /// Drives `session` over `io`; `clock` supplies the session's time.
     pub fn new(io: S, session: Session, clock: Clock) -> Self {
+        Self::with_driver(io, Driver::new(session, clock, None))
+    }
+
+    /// Drives a prepared [`Driver`] (TLS, proxy, policy) over `io`.
+    pub fn with_driver(io: S, driver: Driver) -> Self {
         WebSocket {
             io,
-            session,
-            clock,
+            driver,
             finished: false,
+            slot: None,
         }
     }
 
     /// The sans-IO machine (handshake state, connection, errors).
     pub fn session(&self) -> &Session {
-        &self.session
+        self.driver.session()
     }
 
     /// The sans-IO machine, for calls the driver has no shortcut for
     /// (`respond`, `accept`, `reject`, streaming sends ...). Call
     /// [`flush`](Self::flush) after queuing output.
     pub fn session_mut(&mut self) -> &mut Session {
-        &mut self.session
+        self.driver.session_mut()
+    }
+
+    /// The driver core (peer address, layers).
+    pub fn driver(&self) -> &Driver {
+        &self.driver
     }
 
     /// The clock the session runs on.
     pub fn clock(&self) -> Clock {
-        self.clock
+        self.driver.clock()
     }
 
     /// The underlying stream.
@@ -104,99 +122,78 @@ impl<S: Transport> WebSocket<S> {
     }
 
     /// Waits up to `timeout` (`None`: as long as it takes) for the next
-    /// event, reading, writing and handling timers meanwhile. `Ok(None)`
-    /// means the wait ran out or the connection finished
-    /// ([`is_finished`](Self::is_finished)).
+    /// session event (handshake events included), reading, writing and
+    /// handling timers meanwhile. `Ok(None)` means the wait ran out or the
+    /// connection finished ([`is_finished`](Self::is_finished)).
     pub fn next_event(&mut self, timeout: Option<Duration>) -> Result<Option<SessionEvent>, Error> {
-        let deadline = timeout.map(|t| self.clock.now() + t);
+        self.run(timeout, Driver::poll_event)
+    }
+
+    /// Waits for the next WebSocket event, answering handshake events by the
+    /// server's [`Policy`](crate::Policy). `Ok(None)`: the connection
+    /// finished.
+    pub fn recv(&mut self) -> Result<Option<Event>, Error> {
         loop {
-            match self.session.poll_event() {
+            match self.run(None, Driver::poll_message)? {
+                Some(ev) => return Ok(Some(ev)),
+                None if self.finished => return Ok(None),
+                None => {}
+            }
+        }
+    }
+
+    /// Like [`recv`](Self::recv), giving up after `timeout` (`Ok(None)`).
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Event>, Error> {
+        self.run(Some(timeout), Driver::poll_message)
+    }
+
+    fn run<T>(
+        &mut self,
+        timeout: Option<Duration>,
+        mut poll: impl FnMut(&mut Driver) -> Result<Option<T>, Error>,
+    ) -> Result<Option<T>, Error> {
+        let clock = self.driver.clock();
+        let deadline = timeout.map(|t| clock.now() + t);
+        let mut scratch = [0u8; SCRATCH];
+        loop {
+            match poll(&mut self.driver) {
                 Ok(Some(ev)) => return Ok(Some(ev)),
                 Ok(None) => {}
                 Err(e) => {
                     // The close frame or error response is queued: send it.
                     let _ = self.flush();
                     self.finish();
-                    return Err(e.into());
+                    return Err(e);
                 }
             }
             self.flush()?;
-            if self.finished || self.session.wants_transport_close() {
+            if self.finished || self.driver.wants_close() {
                 self.finish();
                 return Ok(None);
             }
-            let now = self.clock.now();
-            let timer = self.session.poll_timeout();
-            if timer.is_some_and(|t| t <= now) {
-                self.session.handle_timeout(now);
-                continue;
-            }
-            let wake = match (timer, deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            if deadline.is_some_and(|d| d <= now) {
+            let timer = self.driver.poll_deadline();
+            if deadline.is_some_and(|d| d <= clock.now()) {
                 return Ok(None);
             }
-            let wait = wake.map(|w| self.clock.until(w).max(Duration::from_millis(1)));
-            self.io.set_read_timeout(wait)?;
-            self.read_once()?;
-        }
-    }
-
-    /// One read from the socket into the session.
-    fn read_once(&mut self) -> Result<(), Error> {
-        let result = match self.session.connection_mut() {
-            // Open: read straight into the connection's buffer (zero copy).
-            Some(conn) => read_into_connection(&mut self.io, conn, &self.clock),
-            None => {
-                let mut buf = [0u8; HANDSHAKE_READ];
-                match self.io.read(&mut buf) {
-                    Ok(0) => Ok(0),
-                    Ok(n) => {
-                        let now = self.clock.now();
-                        match self.session.receive(now, buf.get(..n).unwrap_or_default()) {
-                            Ok(()) => Ok(n),
-                            Err(e) => {
-                                let _ = self.flush();
-                                self.finish();
-                                return Err(e.into());
-                            }
-                        }
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        match result {
-            Ok(0) => {
-                self.session.receive_eof(self.clock.now());
-                Ok(())
-            }
-            Ok(_) => Ok(()),
-            Err(e) if is_timeout(&e) => Ok(()),
-            Err(e) => {
-                self.finish();
-                Err(e.into())
-            }
-        }
-    }
-
-    /// Writes everything the session has queued (vectored, no copies).
-    pub fn flush(&mut self) -> Result<(), Error> {
-        while self.session.pending_transmit() > 0 {
-            let mut slices = [IoSlice::new(&[]); 16];
-            let k = self.session.fill_io_slices(&mut slices);
-            let written = match self.io.write_vectored(slices.get(..k).unwrap_or_default()) {
-                Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            self.io.set_read_timeout(wait(&clock, timer, deadline))?;
+            let io = &mut self.io;
+            match self.driver.read_from(&mut scratch, |b| io.read(b)) {
+                Ok(_) => {}
+                Err(e) if is_timeout(&e) => {}
                 Err(e) => {
                     self.finish();
-                    return Err(e.into());
+                    return Err(Error::from(e).at(self.driver.peer()));
                 }
-            };
-            self.session.advance_transmit(written);
+            }
+        }
+    }
+
+    /// Writes everything queued (vectored, no copies).
+    pub fn flush(&mut self) -> Result<(), Error> {
+        let io = &mut self.io;
+        if let Err(e) = self.driver.write_to(|s| io.write_vectored(s)) {
+            self.finish();
+            return Err(Error::from(e).at(self.driver.peer()));
         }
         self.io.flush()?;
         Ok(())
@@ -205,68 +202,214 @@ impl<S: Transport> WebSocket<S> {
     fn finish(&mut self) {
         if !self.finished {
             self.finished = true;
+            self.driver.close_notify();
+            let io = &mut self.io;
+            let _ = self.driver.write_to(|s| io.write_vectored(s));
             let _ = self.io.shutdown();
         }
     }
 
-    fn conn(&mut self) -> Result<&mut Connection, Error> {
-        self.session.connection_mut().ok_or(Error::Closed)
-    }
-
     /// Sends a text message.
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.conn()?.send_text(text)?;
+        self.driver.send_text(text)?;
         self.flush()
     }
 
     /// Sends a binary message.
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
-        self.conn()?.send_binary(data)?;
+        self.driver.send_binary(data)?;
         self.flush()
     }
 
     /// Sends a ping (payload at most 125 bytes).
     pub fn send_ping(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
-        self.conn()?.send_ping(payload)?;
+        self.driver.send_ping(payload)?;
         self.flush()
     }
 
-    /// Starts the closing handshake; keep calling
-    /// [`next_event`](Self::next_event) until it returns `Ok(None)` with
-    /// [`is_finished`](Self::is_finished) to complete it.
+    /// Starts the closing handshake; keep calling [`recv`](Self::recv) (or
+    /// [`next_event`](Self::next_event)) until the connection finishes.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        let now = self.clock.now();
-        self.conn()?.close(now, code, reason)?;
+        self.driver.close(code, reason)?;
         self.flush()
     }
 }
 
-fn read_into_connection<S: Read>(
-    io: &mut S,
-    conn: &mut Connection,
-    clock: &Clock,
-) -> io::Result<usize> {
-    let buf = conn.recv_buf(READ_CHUNK);
-    let n = io.read(buf)?;
-    // A protocol error is stored in the connection and reported by
-    // `poll_event`, with its close frame queued.
-    let _ = conn.recv_commit(clock.now(), n);
-    Ok(n)
+impl WebSocket<TcpStream> {
+    /// Splits into a [`Reader`] and a [`Writer`] usable from two threads.
+    /// The reader reads without holding the connection's lock; both write
+    /// under one write lock, so frames never interleave.
+    pub fn split(self) -> Result<(Reader, Writer), Error> {
+        let read = self.io.try_clone()?;
+        let shared = Arc::new(Shared {
+            driver: Mutex::new(self.driver),
+            io: Mutex::new(self.io),
+            _slot: self.slot,
+        });
+        let reader = Reader {
+            shared: shared.clone(),
+            io: read,
+            scratch: vec![0; SCRATCH].into_boxed_slice(),
+            finished: self.finished,
+        };
+        Ok((reader, Writer { shared }))
+    }
 }
 
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-    )
+#[derive(Debug)]
+struct Shared {
+    driver: Mutex<Driver>,
+    io: Mutex<TcpStream>,
+    _slot: Option<Slot>,
+}
+
+impl Shared {
+    fn driver(&self) -> MutexGuard<'_, Driver> {
+        self.driver.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes what is queued. Whoever holds the write lock keeps writing
+    /// until the queue is empty, so output queued by the other thread
+    /// meanwhile is never stranded, and neither thread blocks the other's
+    /// reads while writing.
+    fn flush(&self) -> Result<(), Error> {
+        let mut chunk = Vec::new();
+        loop {
+            let Ok(mut io) = self.io.try_lock() else {
+                return Ok(());
+            };
+            loop {
+                chunk.clear();
+                let r = self.driver().write_to(|s| {
+                    let n = s.iter().map(|b| b.len()).sum();
+                    s.iter().for_each(|b| chunk.extend_from_slice(b));
+                    Ok(n)
+                });
+                r?;
+                if chunk.is_empty() {
+                    break;
+                }
+                io.write_all(&chunk)?;
+            }
+            drop(io);
+            if self.driver().pending_write() == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    fn shutdown(&self) {
+        let mut d = self.driver();
+        d.close_notify();
+        let mut out = Vec::new();
+        let _ = d.write_to(|s| {
+            s.iter().for_each(|b| out.extend_from_slice(b));
+            Ok(s.iter().map(|b| b.len()).sum())
+        });
+        drop(d);
+        if let Ok(mut io) = self.io.lock() {
+            let _ = io.write_all(&out);
+            let _ = io.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// The receiving half of a split [`WebSocket`].
+#[derive(Debug)]
+pub struct Reader {
+    shared: Arc<Shared>,
+    io: TcpStream,
+    scratch: Box<[u8]>,
+    finished: bool,
+}
+
+impl Reader {
+    /// Waits for the next WebSocket event (`Ok(None)`: finished). Pongs
+    /// and close echoes are written as they are queued.
+    pub fn recv(&mut self) -> Result<Option<Event>, Error> {
+        while !self.finished {
+            let (timer, clock, peer) = {
+                let mut d = self.shared.driver();
+                let msg = d.poll_message();
+                if let Ok(Some(ev)) = msg {
+                    drop(d);
+                    self.shared.flush()?;
+                    return Ok(Some(ev));
+                }
+                if let Err(e) = msg {
+                    drop(d);
+                    let _ = self.shared.flush();
+                    self.finish();
+                    return Err(e);
+                }
+                (d.poll_deadline(), d.clock(), d.peer())
+            };
+            self.shared.flush()?;
+            if self.shared.driver().wants_close() {
+                self.finish();
+                break;
+            }
+            self.io.set_read_timeout(wait(&clock, timer, None))?;
+            match self.io.read(&mut self.scratch) {
+                Ok(n) => {
+                    let data = self.scratch.get(..n).unwrap_or_default();
+                    self.shared.driver().feed(data)?;
+                }
+                Err(e) if is_timeout(&e) => {}
+                Err(e) => {
+                    self.finish();
+                    return Err(Error::from(e).at(peer));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn finish(&mut self) {
+        self.finished = true;
+        self.shared.shutdown();
+    }
+}
+
+/// The sending half of a split [`WebSocket`].
+#[derive(Debug, Clone)]
+pub struct Writer {
+    shared: Arc<Shared>,
+}
+
+impl Writer {
+    fn send(&self, f: impl FnOnce(&mut Driver) -> Result<(), Error>) -> Result<(), Error> {
+        f(&mut self.shared.driver())?;
+        self.shared.flush()
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&self, text: &str) -> Result<(), Error> {
+        self.send(|d| d.send_text(text))
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&self, data: impl Into<Bytes>) -> Result<(), Error> {
+        self.send(|d| d.send_binary(data))
+    }
+
+    /// Sends a ping.
+    pub fn send_ping(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.send(|d| d.send_ping(payload))
+    }
+
+    /// Starts the closing handshake; the [`Reader`] sees it through.
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.send(|d| d.close(code, reason))
+    }
 }
 
 /// A listening socket that hands out server-side [`WebSocket`]s.
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
-    http: Arc<ServerConfig>,
-    config: Arc<SessionConfig>,
+    options: ServerOptions,
+    gate: Gate,
     clock: Clock,
 }
 
@@ -278,10 +421,20 @@ impl Server {
         http: Arc<ServerConfig>,
         config: Arc<SessionConfig>,
     ) -> io::Result<Server> {
+        let options = ServerOptions {
+            http,
+            session: config,
+            ..ServerOptions::default()
+        };
+        Self::bind_with(addr, options)
+    }
+
+    /// Listens on `addr` (interface and port) with `options`.
+    pub fn bind_with(addr: impl ToSocketAddrs, options: ServerOptions) -> io::Result<Server> {
         Ok(Server {
             listener: TcpListener::bind(addr)?,
-            http,
-            config,
+            options,
+            gate: Gate::default(),
             clock: Clock::new(),
         })
     }
@@ -291,20 +444,56 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Waits for the next TCP connection. The handshake runs as the caller
-    /// drives the returned socket with [`WebSocket::next_event`].
-    pub fn accept(&self) -> io::Result<(WebSocket<TcpStream>, SocketAddr)> {
-        let (stream, peer) = self.listener.accept()?;
-        stream.set_nodelay(true)?;
-        let session = Session::server(self.http.clone(), self.config.clone(), self.clock.now());
-        Ok((WebSocket::new(stream, session, self.clock), peer))
+    /// Waits for the next admitted connection: peers refused by the filter
+    /// are closed before any byte is read, and over the connection limit
+    /// they get a `503`. The handshake runs as the caller drives the
+    /// returned socket ([`WebSocket::recv`] or [`WebSocket::next_event`]).
+    pub fn accept(&self) -> Result<(WebSocket<TcpStream>, SocketAddr), Error> {
+        loop {
+            let (stream, peer) = self.listener.accept()?;
+            let Some(slot) = self.gate.admit(&self.options, peer, || {
+                let _ = (&stream).write(crate::options::BUSY);
+            }) else {
+                continue;
+            };
+            stream.set_nodelay(true)?;
+            let driver = self.options.driver(self.clock, peer)?;
+            let mut ws = WebSocket::with_driver(stream, driver);
+            ws.slot = Some(slot);
+            log::debug!("{peer}: accepted");
+            return Ok((ws, peer));
+        }
+    }
+
+    /// Serves every connection on its own thread with `handler`, forever.
+    pub fn run<F>(&self, handler: F) -> Result<(), Error>
+    where
+        F: Fn(WebSocket<TcpStream>) + Send + Sync + 'static,
+    {
+        let handler = Arc::new(handler);
+        loop {
+            let (ws, peer) = match self.accept() {
+                Ok(x) => x,
+                Err(e) => {
+                    log::warn!("accept: {e}");
+                    continue;
+                }
+            };
+            let h = handler.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("ws {peer}"))
+                .spawn(move || h(ws));
+            if let Err(e) = spawned {
+                log::warn!("{peer}: no thread: {e}");
+            }
+        }
     }
 }
 
-/// Opens a client connection to `url` (`ws://host:port/path`) and runs the
+/// Opens a client connection to `url` (`ws://` or `wss://`) and runs the
 /// handshake; returns once the connection is open.
 pub fn connect(url: &str, config: Arc<SessionConfig>) -> Result<WebSocket<TcpStream>, Error> {
-    connect_request(ClientRequest::new(url)?, config)
+    connect_with(ClientRequest::new(url)?, &config.into())
 }
 
 /// Like [`connect`] with a prepared request (subprotocols, dialect, origin,
@@ -313,27 +502,34 @@ pub fn connect_request(
     request: ClientRequest,
     config: Arc<SessionConfig>,
 ) -> Result<WebSocket<TcpStream>, Error> {
-    let host = request.url.host().to_owned();
-    let port = request.url.port();
-    let addr = (host.as_str(), port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| Error::Resolve(host.clone()))?;
-    let stream = TcpStream::connect(addr)?;
+    connect_with(request, &config.into())
+}
+
+/// Like [`connect`] with all the client settings (proxy, TLS, timeout).
+pub fn connect_with(
+    request: ClientRequest,
+    options: &ClientOptions,
+) -> Result<WebSocket<TcpStream>, Error> {
+    let (host, port, driver) = options.plan(request)?;
+    let addr = resolve(&host, port)?;
+    let stream = TcpStream::connect_timeout(&addr, options.timeout)?;
     stream.set_nodelay(true)?;
-    let clock = Clock::new();
-    let session = Session::client(request, config, mask_rng(), clock.now())?;
-    let mut ws = WebSocket::new(stream, session, clock);
-    loop {
-        match ws.next_event(None)? {
-            Some(SessionEvent::Open(_)) => return Ok(ws),
+    let mut ws = WebSocket::with_driver(stream, driver);
+    let clock = ws.clock();
+    let deadline = clock.now() + options.timeout;
+    while !ws.driver.is_open() {
+        let left = clock.until(deadline);
+        if left.is_zero() {
+            return Err(Error::Timeout("handshake"));
+        }
+        match ws.next_event(Some(left))? {
             Some(SessionEvent::Redirect { status, location }) => {
                 return Err(Error::Redirect { status, location });
             }
             Some(SessionEvent::Rejected(res)) => return Err(Error::Rejected(res.status)),
-            Some(_) => {}
             None if ws.is_finished() => return Err(Error::Closed),
-            None => {}
+            _ => {}
         }
     }
+    Ok(ws)
 }

@@ -34,4 +34,9 @@ impl Clock {
     pub fn until(&self, deadline: Instant) -> Duration {
         deadline.saturating_duration_since(self.now())
     }
+
+    /// `deadline` on the OS clock (for a runtime's timer).
+    pub fn to_std(&self, deadline: Instant) -> std::time::Instant {
+        self.start + deadline.since_epoch()
+    }
 }

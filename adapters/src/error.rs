@@ -1,10 +1,14 @@
 //! The adapters' error type.
 
 use std::io;
+use std::net::SocketAddr;
 
 use ws_proto::session::SessionError;
 
 /// What went wrong while driving a WebSocket over a socket.
+///
+/// Errors raised while serving or talking to a known peer come wrapped in
+/// [`Error::Peer`]; [`root`](Error::root) unwraps them.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -32,6 +36,66 @@ pub enum Error {
     /// The URL's host did not resolve.
     #[error("cannot resolve {0}")]
     Resolve(String),
+    /// The HTTP proxy refused the `CONNECT` or answered badly.
+    #[error("proxy: {0}")]
+    Proxy(http_upgrade::Error),
+    /// A proxy setting (`http_proxy`, ...) could not be understood.
+    #[error("bad proxy setting {0:?}")]
+    ProxyConfig(String),
+    /// TLS failed (certificate, handshake, or a TLS alert).
+    #[cfg(feature = "tls")]
+    #[error("tls: {0}")]
+    Tls(#[from] rustls::Error),
+    /// A `wss://` URL without a TLS configuration, a bad server name, or a
+    /// certificate or key that could not be loaded.
+    #[error("tls setup: {0}")]
+    TlsConfig(String),
+    /// An operation did not finish in time (connect, handshake).
+    #[error("timed out: {0}")]
+    Timeout(&'static str),
+    /// The error `source`, on the connection with `peer`.
+    #[error("{peer}: {source}")]
+    Peer {
+        /// The remote address.
+        peer: SocketAddr,
+        /// What happened.
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// The error without its [`Error::Peer`] wrapping.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Peer { source, .. } => source.root(),
+            e => e,
+        }
+    }
+
+    /// The peer the error happened with, if known.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        match self {
+            Error::Peer { peer, .. } => Some(*peer),
+            _ => None,
+        }
+    }
+
+    /// Wraps `self` with the peer address (once).
+    pub fn at(self, peer: Option<SocketAddr>) -> Error {
+        match (peer, self) {
+            (_, e @ Error::Peer { .. }) => e,
+            (Some(peer), e) => Error::Peer {
+                peer,
+                source: Box::new(e),
+            },
+            (None, e) => e,
+        }
+    }
+
+    /// True if this is (or wraps) an `io::ErrorKind::WouldBlock`.
+    pub fn is_would_block(&self) -> bool {
+        matches!(self.root(), Error::Io(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
 }
 
 impl From<ws_proto::Error> for Error {

@@ -2,17 +2,53 @@
 //! [`Session`](ws_proto::session::Session) machine. No protocol logic lives
 //! here: an adapter reads, feeds, drains, writes and arms timers.
 //!
-//! * [`blocking`]: std sockets, one connection per thread (or your own loop).
+//! * [`Driver`]: the core every adapter shares — one connection's session,
+//!   its proxy-`CONNECT` and TLS layers, the server's handshake
+//!   [`Policy`], timers; socket calls come in as closures.
+//! * [`blocking`]: std sockets, a connection per thread or your own loop,
+//!   split into reader and writer halves.
+//! * [`mio`]: many connections on one `mio::Poll` (a server), and the hooks to
+//!   put connections into your own mio loop; backpressure.
+//! * `smol` (feature `smol`): async on async-io, any executor.
+//! * `tokio` (feature `tokio`): async on tokio.
+//! * `tls` (feature `tls`, default): rustls for `wss://`, both roles.
+//!
+//! Settings are shared too: [`ServerOptions`] (listen, filter, connection
+//! limit, policy, timeouts, TLS) and [`ClientOptions`] (session, proxy, TLS).
+//!
+//! # Driver call order
+//!
+//! Every adapter repeats, per connection: read ([`Driver::read_from`]),
+//! drain events ([`Driver::poll_message`]), write ([`Driver::write_to`]),
+//! arm a timer at [`Driver::poll_deadline`], and close the socket when
+//! [`Driver::wants_close`].
 //!
 //! The libwebsockets tool set is built on these drivers as the crate's
 //! examples (`cargo run -p ws-adapters --example test-server`).
 
+#[cfg(any(feature = "smol", feature = "tokio"))]
+mod aio;
 pub mod blocking;
 mod clock;
+mod driver;
 mod error;
+pub mod mio;
+mod options;
+pub mod proxy;
+#[cfg(feature = "smol")]
+pub mod smol;
+#[cfg(feature = "tls")]
+pub mod tls;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
+#[cfg(any(feature = "smol", feature = "tokio"))]
+pub use aio::{AsyncSocket, AsyncWebSocket, ReadHalf, WriteHalf};
 pub use clock::Clock;
+pub use driver::{Driver, SCRATCH};
 pub use error::Error;
+pub use options::{ClientOptions, Policy, ServerOptions, fd_limit, raise_fd_limit, session_config};
+pub use ws_proto::Event;
 
 use ws_proto::MaskRng;
 

@@ -1,0 +1,464 @@
+//! The driver core every adapter shares: it moves bytes between a socket
+//! and a [`Session`], through the optional proxy-`CONNECT` and TLS layers,
+//! answers the server handshake by the endpoint's [`Policy`], and turns the
+//! session's timers into deadlines. It never blocks and never touches a
+//! socket itself: each adapter passes its non-blocking (or blocking) read and
+//! write as closures, so std, mio, smol and tokio reuse one loop body.
+//!
+//! A driver calls, in a loop (see the crate docs for the order):
+//! [`read_from`](Driver::read_from) or [`feed`](Driver::feed),
+//! [`poll_message`](Driver::poll_message) / [`poll_event`](Driver::poll_event),
+//! [`write_to`](Driver::write_to), [`poll_deadline`](Driver::poll_deadline),
+//! and closes the socket when [`wants_close`](Driver::wants_close).
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_upgrade::{ProxyConnect, ProxyEvent};
+use ws_proto::session::{Session, SessionEvent};
+use ws_proto::{CloseCode, Event, Instant};
+
+use crate::options::Policy;
+use crate::{Clock, Error};
+
+/// Room asked of the connection's receive buffer per read (zero copy).
+pub(crate) const READ_CHUNK: usize = 16 * 1024;
+/// Size of the scratch buffers adapters read handshake and TLS bytes into.
+pub const SCRATCH: usize = 16 * 1024;
+
+/// Layers between the socket and the session, used only while needed.
+#[derive(Default)]
+struct Layers {
+    proxy: Option<ProxyConnect>,
+    proxy_out: Bytes,
+    #[cfg(feature = "tls")]
+    tls: Option<rustls::Connection>,
+}
+
+/// A [`Session`] plus what it takes to put it on a socket: clock, peer
+/// address, proxy and TLS layers, the server's handshake policy.
+pub struct Driver {
+    session: Session,
+    clock: Clock,
+    layers: Option<Box<Layers>>,
+    policy: Option<Arc<Policy>>,
+    peer: Option<SocketAddr>,
+    eof: bool,
+    failed: bool,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("session", &self.session)
+            .field("peer", &self.peer)
+            .field("eof", &self.eof)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Driver {
+    /// Drives `session` on `clock`'s time; `peer` labels errors and logs.
+    pub fn new(session: Session, clock: Clock, peer: Option<SocketAddr>) -> Self {
+        Driver {
+            session,
+            clock,
+            layers: None,
+            policy: None,
+            peer,
+            eof: false,
+            failed: false,
+        }
+    }
+
+    /// Answers server handshake events by `policy` in
+    /// [`poll_message`](Self::poll_message).
+    pub fn with_policy(mut self, policy: Arc<Policy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Tunnels through an HTTP proxy first (`CONNECT`, RFC 7231 §4.3.6).
+    pub fn with_proxy(mut self, proxy: ProxyConnect) -> Self {
+        self.layers.get_or_insert_default().proxy = Some(proxy);
+        self
+    }
+
+    /// Runs the session inside TLS (after the proxy tunnel, if any).
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: rustls::Connection) -> Self {
+        self.layers.get_or_insert_default().tls = Some(tls);
+        self
+    }
+
+    /// The sans-IO machine.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The sans-IO machine, for calls without a shortcut here.
+    pub fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    /// The clock the session runs on.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// The remote address, if known.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    fn err(&self, e: impl Into<Error>) -> Error {
+        e.into().at(self.peer)
+    }
+
+    /// One read from the socket with `read`, fed through the layers into
+    /// the session. An open plain connection is read straight into the
+    /// connection's receive buffer (zero copy); handshake and TLS bytes go
+    /// through `scratch`. Returns the count read, 0 at end of stream;
+    /// `WouldBlock` and other errors of `read` are returned as they are.
+    pub fn read_from(
+        &mut self,
+        scratch: &mut [u8],
+        mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if self.layers.is_none() {
+            if let Some(conn) = self.session.connection_mut() {
+                let n = read(conn.recv_buf(READ_CHUNK))?;
+                // A protocol error is stored and reported by poll_event.
+                let _ = conn.recv_commit(self.clock.now(), n);
+                if n == 0 {
+                    self.on_eof();
+                }
+                return Ok(n);
+            }
+        }
+        let n = read(scratch)?;
+        match scratch.get(..n) {
+            Some(data) if n > 0 => self.feed(data).map_err(io::Error::other)?,
+            _ => self.on_eof(),
+        }
+        Ok(n)
+    }
+
+    /// Feeds bytes read from the socket (the copying form of
+    /// [`read_from`](Self::read_from), for split readers); `&[]` is end of
+    /// stream.
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), Error> {
+        if data.is_empty() {
+            self.on_eof();
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let Some(layers) = self.layers.as_deref_mut() else {
+            // Errors are stored in the session and reported by poll_event.
+            let _ = self.session.receive(now, data);
+            return Ok(());
+        };
+        if let Some(proxy) = &mut layers.proxy {
+            match proxy.receive_data(data) {
+                Ok(ProxyEvent::Open) => {
+                    let rest = proxy.take_leftover();
+                    layers.proxy = None;
+                    log::debug!("{:?}: proxy tunnel open", self.peer);
+                    return if rest.is_empty() {
+                        Ok(())
+                    } else {
+                        self.feed(&rest)
+                    };
+                }
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    self.failed = true;
+                    return Err(self.err(Error::Proxy(e)));
+                }
+            }
+        }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut layers.tls {
+            return feed_tls(tls, &mut self.session, now, data).map_err(|e| {
+                self.failed = true;
+                e.at(self.peer)
+            });
+        }
+        let _ = self.session.receive(now, data);
+        Ok(())
+    }
+
+    fn on_eof(&mut self) {
+        self.eof = true;
+        self.session.receive_eof(self.clock.now());
+    }
+
+    /// Writes queued output with `write` until all is written (`Ok`) or
+    /// `write` fails (`WouldBlock` included). Before the proxy tunnel is
+    /// open only the `CONNECT` is written; with TLS, the session's output is
+    /// encrypted first.
+    pub fn write_to(
+        &mut self,
+        mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+    ) -> io::Result<()> {
+        let Some(layers) = self.layers.as_deref_mut() else {
+            return write_session(&mut self.session, &mut write);
+        };
+        if let Some(proxy) = &mut layers.proxy {
+            loop {
+                if layers.proxy_out.is_empty() {
+                    match proxy.poll_transmit() {
+                        Some(b) => layers.proxy_out = b,
+                        // Nothing else may go out before the tunnel is open.
+                        None => return Ok(()),
+                    }
+                }
+                let n = write_some(&mut write, &[IoSlice::new(&layers.proxy_out)])?;
+                bytes::Buf::advance(&mut layers.proxy_out, n);
+            }
+        }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut layers.tls {
+            return write_tls(tls, &mut self.session, &mut write);
+        }
+        write_session(&mut self.session, &mut write)
+    }
+
+    /// Bytes (and TLS records) waiting to be written.
+    pub fn pending_write(&self) -> usize {
+        let mut n = self.session.pending_transmit();
+        if let Some(l) = &self.layers {
+            n += l.proxy_out.len();
+            #[cfg(feature = "tls")]
+            if l.tls.as_ref().is_some_and(|t| t.wants_write()) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The next session event; server handshake events are still reported
+    /// (see [`poll_message`](Self::poll_message) for the automatic form).
+    pub fn poll_event(&mut self) -> Result<Option<SessionEvent>, Error> {
+        match self.session.poll_event() {
+            Ok(ev) => Ok(ev),
+            Err(e) => {
+                self.failed = true;
+                Err(self.err(e))
+            }
+        }
+    }
+
+    /// The next WebSocket event for the application. Server handshake events
+    /// are answered by the [`Policy`] (accept, or a 404 for plain HTTP);
+    /// a client's redirect or rejection becomes an error.
+    pub fn poll_message(&mut self) -> Result<Option<Event>, Error> {
+        loop {
+            let Some(ev) = self.poll_event()? else {
+                return Ok(None);
+            };
+            let now = self.clock.now();
+            let policy = self.policy.clone().unwrap_or_default();
+            let r = match ev {
+                SessionEvent::Ws(ev) => return Ok(Some(ev)),
+                SessionEvent::Upgrade(req) => match policy.upgrade(&req, self.peer) {
+                    Ok(accept) => {
+                        let mut rng = rand::rng();
+                        self.session.accept(now, accept, &mut rng).map(|_| ())
+                    }
+                    Err(response) => self.session.reject(response),
+                },
+                SessionEvent::Request(req) => self.session.respond(now, policy.request(&req)),
+                SessionEvent::Redirect { status, location } => {
+                    return Err(self.err(Error::Redirect { status, location }));
+                }
+                SessionEvent::Rejected(res) => return Err(self.err(Error::Rejected(res.status))),
+                _ => Ok(()),
+            };
+            r.map_err(|e| self.err(e))?;
+        }
+    }
+
+    /// True once the handshake is done and the connection is open.
+    pub fn is_open(&self) -> bool {
+        self.session.connection().is_some()
+    }
+
+    /// Handles the timers due now and returns the next deadline, if any.
+    pub fn poll_deadline(&mut self) -> Option<Instant> {
+        let now = self.clock.now();
+        if self.session.poll_timeout().is_some_and(|t| t <= now) {
+            self.session.handle_timeout(now);
+        }
+        self.session.poll_timeout()
+    }
+
+    /// True when the socket should be closed now: the session is done (and
+    /// its output flushed), the stream ended, or a layer failed.
+    pub fn wants_close(&self) -> bool {
+        if self.failed && self.session.pending_transmit() == 0 {
+            return true;
+        }
+        self.session.wants_transport_close() && self.pending_write() == 0
+    }
+
+    /// Queues a TLS `close_notify` (if TLS is on); call before the last
+    /// [`write_to`](Self::write_to).
+    pub fn close_notify(&mut self) {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.layers.as_deref_mut().and_then(|l| l.tls.as_mut()) {
+            tls.send_close_notify();
+        }
+    }
+
+    fn conn(&mut self) -> Result<&mut ws_proto::Connection, Error> {
+        let peer = self.peer;
+        self.session
+            .connection_mut()
+            .ok_or_else(|| Error::Closed.at(peer))
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        let peer = self.peer;
+        self.conn()?
+            .send_text(text)
+            .map_err(|e| Error::from(e).at(peer))
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
+        let peer = self.peer;
+        self.conn()?
+            .send_binary(data)
+            .map_err(|e| Error::from(e).at(peer))
+    }
+
+    /// Queues a ping (payload at most 125 bytes).
+    pub fn send_ping(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        let peer = self.peer;
+        self.conn()?
+            .send_ping(payload)
+            .map_err(|e| Error::from(e).at(peer))
+    }
+
+    /// Queues a close frame (the closing handshake starts).
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        let (peer, now) = (self.peer, self.clock.now());
+        self.conn()?
+            .close(now, code, reason)
+            .map_err(|e| Error::from(e).at(peer))
+    }
+}
+
+/// Calls `write` once, turning `Ok(0)` into `WriteZero` and retrying
+/// interruptions.
+fn write_some(
+    write: &mut impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+    slices: &[IoSlice<'_>],
+) -> io::Result<usize> {
+    loop {
+        match write(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            r => return r,
+        }
+    }
+}
+
+/// The session's output, vectored and without copies.
+fn write_session(
+    session: &mut Session,
+    write: &mut impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+) -> io::Result<()> {
+    while session.pending_transmit() > 0 {
+        let mut slices = [IoSlice::new(&[]); 16];
+        let k = session.fill_io_slices(&mut slices);
+        let n = write_some(write, slices.get(..k).unwrap_or_default())?;
+        session.advance_transmit(n);
+    }
+    Ok(())
+}
+
+#[cfg(feature = "tls")]
+fn feed_tls(
+    tls: &mut rustls::Connection,
+    session: &mut Session,
+    now: Instant,
+    mut data: &[u8],
+) -> Result<(), Error> {
+    while !data.is_empty() {
+        tls.read_tls(&mut data)?;
+        let state = tls.process_new_packets()?;
+        let mut left = state.plaintext_bytes_to_read();
+        while left > 0 {
+            let n = match session.connection_mut() {
+                Some(conn) => {
+                    let n = tls.reader().read(conn.recv_buf(left))?;
+                    let _ = conn.recv_commit(now, n);
+                    n
+                }
+                None => {
+                    let mut buf = [0u8; 2048];
+                    let n = tls.reader().read(&mut buf)?;
+                    let _ = session.receive(now, buf.get(..n).unwrap_or_default());
+                    n
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            left = left.saturating_sub(n);
+        }
+        if state.peer_has_closed() {
+            session.receive_eof(now);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "tls")]
+fn write_tls(
+    tls: &mut rustls::Connection,
+    session: &mut Session,
+    write: &mut impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+) -> io::Result<()> {
+    struct Sink<'a, F>(&'a mut F);
+    impl<F: FnMut(&[IoSlice<'_>]) -> io::Result<usize>> Write for Sink<'_, F> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            (self.0)(&[IoSlice::new(buf)])
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            (self.0)(bufs)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    loop {
+        // Encrypt what the session has queued (rustls buffers it until the
+        // TLS handshake is done), then write the records out.
+        while session.pending_transmit() > 0 {
+            let mut slices = [IoSlice::new(&[]); 16];
+            let k = session.fill_io_slices(&mut slices);
+            let n = tls
+                .writer()
+                .write_vectored(slices.get(..k).unwrap_or_default())?;
+            if n == 0 {
+                break;
+            }
+            session.advance_transmit(n);
+        }
+        if !tls.wants_write() {
+            return Ok(());
+        }
+        while tls.wants_write() {
+            let n = tls.write_tls(&mut Sink(write))?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+        }
+    }
+}

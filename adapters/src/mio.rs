@@ -1,0 +1,543 @@
+//! A driver over mio: many connections on one `Poll`.
+//!
+//! * [`Conn`] is one non-blocking connection, with the hooks a caller needs
+//!   to put it into their own mio loop (libwebsockets' "external polling
+//!   loop"): [`register`](Conn::register) it, call [`ready`](Conn::ready)
+//!   when its token fires, drain [`poll_message`](Conn::poll_message), send,
+//!   [`flush`](Conn::flush), and wake at [`deadline`](Conn::deadline) for
+//!   [`ready`](Conn::ready) again.
+//! * [`Server`] is such a loop, ready-made: it accepts (filter, connection
+//!   limit), keeps per-connection user data, runs timers from one ordered
+//!   set, and calls a [`Handler`].
+//! * [`Client`] is a client on its own `Poll`, with blocking-style calls.
+//!
+//! Backpressure: a connection whose queued output passes
+//! [`Conn::high_water`] is not read from until the peer takes its output.
+//! Idle connections hold no read buffer: handshake and TLS bytes go through
+//! the loop's shared scratch buffer, and the connection's receive buffer is
+//! released whenever it is drained.
+
+use std::collections::BTreeSet;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::mio::net::{TcpListener, TcpStream};
+use ::mio::{Events, Interest, Poll, Registry, Token, Waker};
+use http_upgrade::ClientRequest;
+use ws_proto::{Bytes, CloseCode, Event, Instant};
+
+use crate::options::{BUSY, resolve};
+use crate::{ClientOptions, Clock, Driver, Error, SCRATCH, ServerOptions};
+
+/// Reads per readiness turn before other connections get theirs.
+const READ_BUDGET: usize = 16;
+/// Default [`Conn::high_water`]: 1 MiB of queued output.
+pub const HIGH_WATER: usize = 1 << 20;
+
+/// One WebSocket connection on a mio socket.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    driver: Driver,
+    /// Stop reading while more than this many bytes wait to be written.
+    pub high_water: usize,
+    /// Readable data may remain (the read budget ran out).
+    more: bool,
+    closed: bool,
+}
+
+fn blocked(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::NotConnected
+    )
+}
+
+impl Conn {
+    /// Drives `driver` over a connected (or connecting) socket.
+    pub fn new(stream: TcpStream, driver: Driver) -> Self {
+        Conn {
+            stream,
+            driver,
+            high_water: HIGH_WATER,
+            more: false,
+            closed: false,
+        }
+    }
+
+    /// Starts a client connection to `request.url` (non-blocking connect;
+    /// the handshake runs as the connection is driven).
+    pub fn connect(request: ClientRequest, options: &ClientOptions) -> Result<Self, Error> {
+        let (host, port, driver) = options.plan(request)?;
+        let stream = TcpStream::connect(resolve(&host, port)?)?;
+        stream.set_nodelay(true)?;
+        Ok(Conn::new(stream, driver))
+    }
+
+    /// Registers the socket (readable and writable, edge-triggered).
+    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        registry.register(&mut self.stream, token, interest)
+    }
+
+    /// Removes the socket from `registry`.
+    pub fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        registry.deregister(&mut self.stream)
+    }
+
+    /// The driver core (session, peer, layers).
+    pub fn driver(&self) -> &Driver {
+        &self.driver
+    }
+
+    /// The driver core, to queue output (then [`flush`](Self::flush)).
+    pub fn driver_mut(&mut self) -> &mut Driver {
+        &mut self.driver
+    }
+
+    /// Handles readiness (or a due timer): writes queued output, reads what
+    /// arrived (unless over the high-water mark) into the session. Then
+    /// drain [`poll_message`](Self::poll_message). Returns true if
+    /// anything moved.
+    pub fn ready(&mut self, scratch: &mut [u8]) -> Result<bool, Error> {
+        let mut moved = self.flush()?;
+        self.driver.poll_deadline();
+        self.more = false;
+        let mut reads = 0;
+        while !self.closed && self.driver.pending_write() <= self.high_water {
+            if reads == READ_BUDGET {
+                self.more = true;
+                break;
+            }
+            let stream = &mut self.stream;
+            match self.driver.read_from(scratch, |b| stream.read(b)) {
+                Ok(0) => {
+                    moved = true;
+                    break;
+                }
+                Ok(_) => {
+                    moved = true;
+                    reads += 1;
+                }
+                Err(e) if blocked(&e) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.fail(e.into())),
+            }
+        }
+        Ok(moved)
+    }
+
+    fn fail(&mut self, e: Error) -> Error {
+        self.shutdown();
+        e.at(self.driver.peer())
+    }
+
+    /// True if [`ready`](Self::ready) stopped with data possibly left to
+    /// read: call it again soon without waiting for readiness.
+    pub fn wants_ready(&self) -> bool {
+        self.more && !self.closed
+    }
+
+    /// The next WebSocket event (server handshakes are answered by policy).
+    pub fn poll_message(&mut self) -> Result<Option<Event>, Error> {
+        match self.driver.poll_message() {
+            Ok(ev) => Ok(ev),
+            Err(e) => {
+                let _ = self.flush();
+                self.shutdown();
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes queued output until done or the socket is full; closes the
+    /// socket when the session is finished. Returns true if bytes moved.
+    pub fn flush(&mut self) -> Result<bool, Error> {
+        let before = self.driver.pending_write();
+        let stream = &mut self.stream;
+        match self.driver.write_to(|s| stream.write_vectored(s)) {
+            Ok(()) => {}
+            Err(e) if blocked(&e) => {}
+            Err(e) => return Err(self.fail(e.into())),
+        }
+        if !self.closed && self.driver.wants_close() {
+            self.shutdown();
+        }
+        Ok(self.driver.pending_write() != before)
+    }
+
+    fn shutdown(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            self.driver.close_notify();
+            let stream = &mut self.stream;
+            let _ = self.driver.write_to(|s| stream.write_vectored(s));
+            let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// True once the socket is closed: drop (and deregister) the connection.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// When to call [`ready`](Self::ready) at the latest (timers).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.driver.session().poll_timeout()
+    }
+
+    /// Queues a text message (then [`flush`](Self::flush)).
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.driver.send_text(text)
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
+        self.driver.send_binary(data)
+    }
+
+    /// Queues a ping.
+    pub fn send_ping(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.driver.send_ping(payload)
+    }
+
+    /// Starts the closing handshake.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.driver.close(code, reason)
+    }
+}
+
+/// What a [`Server`] calls; `Data` is the per-connection user data.
+pub trait Handler {
+    /// The application's state for one connection.
+    type Data;
+    /// A connection was accepted (it passed the filter and the limit).
+    fn accepted(&mut self, peer: SocketAddr) -> Self::Data;
+    /// A WebSocket event arrived; answer through `conn`.
+    fn event(&mut self, conn: &mut Conn, data: &mut Self::Data, event: Event);
+    /// The connection is gone (`error` if it failed).
+    fn closed(&mut self, _peer: SocketAddr, _data: Self::Data, _error: Option<Error>) {}
+}
+
+struct Entry<D> {
+    conn: Conn,
+    data: D,
+    peer: SocketAddr,
+    armed: Option<Instant>,
+}
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX - 2);
+
+/// Stops a running [`Server`] from another thread.
+#[derive(Clone, Debug)]
+pub struct StopHandle {
+    waker: Arc<Waker>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StopHandle {
+    /// Makes [`Server::run`] return.
+    pub fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        let _ = self.waker.wake();
+    }
+}
+
+/// A server serving many connections from one `Poll`.
+pub struct Server<H: Handler> {
+    poll: Poll,
+    listener: TcpListener,
+    options: ServerOptions,
+    handler: H,
+    conns: Vec<Option<Entry<H::Data>>>,
+    free: Vec<usize>,
+    live: usize,
+    timers: BTreeSet<(Instant, usize)>,
+    again: Vec<usize>,
+    scratch: Box<[u8]>,
+    clock: Clock,
+    stop: StopHandle,
+}
+
+impl<H: Handler> Server<H> {
+    /// Listens on `addr` (interface and port).
+    pub fn bind(addr: SocketAddr, options: ServerOptions, handler: H) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(addr)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        Ok(Server {
+            poll,
+            listener,
+            options,
+            handler,
+            conns: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            timers: BTreeSet::new(),
+            again: Vec::new(),
+            scratch: vec![0; SCRATCH].into_boxed_slice(),
+            clock: Clock::new(),
+            stop: StopHandle {
+                waker,
+                stop: Arc::default(),
+            },
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Connections being served.
+    pub fn connections(&self) -> usize {
+        self.live
+    }
+
+    /// The handler (application state).
+    pub fn handler(&mut self) -> &mut H {
+        &mut self.handler
+    }
+
+    /// A handle that stops [`run`](Self::run) from another thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Serves until [`StopHandle::stop`].
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        while !self.stop.stop.load(std::sync::atomic::Ordering::Acquire) {
+            self.turn(&mut events, None)?;
+        }
+        Ok(())
+    }
+
+    /// One turn of the loop: waits at most `timeout` (and until the next
+    /// timer) for readiness, serves it, fires due timers.
+    pub fn turn(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+        let timer = self.timers.first().map(|(t, _)| self.clock.until(*t));
+        let mut wait = match (timer, timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if !self.again.is_empty() {
+            wait = Some(Duration::ZERO);
+        }
+        match self.poll.poll(events, wait) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            r => r?,
+        }
+        for ev in events.iter() {
+            match ev.token() {
+                LISTENER => self.accept_all(),
+                WAKER => {}
+                Token(i) => self.service(i),
+            }
+        }
+        for i in std::mem::take(&mut self.again) {
+            self.service(i);
+        }
+        let now = self.clock.now();
+        while let Some(&(t, i)) = self.timers.first() {
+            if t > now {
+                break;
+            }
+            self.timers.pop_first();
+            if let Some(Some(e)) = self.conns.get_mut(i) {
+                e.armed = None;
+            }
+            self.service(i);
+        }
+        Ok(())
+    }
+
+    fn accept_all(&mut self) {
+        loop {
+            let (stream, peer) = match self.listener.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    log::warn!("accept: {e}");
+                    return;
+                }
+            };
+            if !self.options.admits(peer) {
+                log::info!("{peer}: refused by the filter");
+                continue;
+            }
+            if self.live >= self.options.max_connections {
+                log::warn!("{peer}: refused, {} connections", self.live);
+                let _ = (&stream).write(BUSY);
+                continue;
+            }
+            if let Err(e) = self.add(stream, peer) {
+                log::warn!("{peer}: {e}");
+            }
+        }
+    }
+
+    fn add(&mut self, stream: TcpStream, peer: SocketAddr) -> Result<(), Error> {
+        stream.set_nodelay(true)?;
+        let driver = self.options.driver(self.clock, peer)?;
+        let mut conn = Conn::new(stream, driver);
+        let i = self.free.pop().unwrap_or(self.conns.len());
+        conn.register(self.poll.registry(), Token(i))?;
+        let data = self.handler.accepted(peer);
+        let entry = Entry {
+            conn,
+            data,
+            peer,
+            armed: None,
+        };
+        match self.conns.get_mut(i) {
+            Some(slot) => *slot = Some(entry),
+            None => self.conns.push(Some(entry)),
+        }
+        self.live += 1;
+        log::debug!("{peer}: accepted ({} live)", self.live);
+        self.service(i);
+        Ok(())
+    }
+
+    /// Moves bytes for connection `i`, hands its events to the handler,
+    /// re-arms its timer, and removes it once closed.
+    fn service(&mut self, i: usize) {
+        let Some(Some(e)) = self.conns.get_mut(i) else {
+            return;
+        };
+        let result = pump(e, &mut self.handler, &mut self.scratch);
+        if let Some(t) = e.armed.take() {
+            self.timers.remove(&(t, i));
+        }
+        if result.is_err() || e.conn.is_closed() {
+            self.remove(i, result.err());
+            return;
+        }
+        if e.conn.wants_ready() {
+            self.again.push(i);
+        }
+        e.armed = e.conn.deadline();
+        if let Some(t) = e.armed {
+            self.timers.insert((t, i));
+        }
+    }
+
+    fn remove(&mut self, i: usize, error: Option<Error>) {
+        let Some(mut e) = self.conns.get_mut(i).and_then(Option::take) else {
+            return;
+        };
+        let _ = e.conn.deregister(self.poll.registry());
+        self.free.push(i);
+        self.live -= 1;
+        log::debug!("{}: closed ({} live)", e.peer, self.live);
+        self.handler.closed(e.peer, e.data, error);
+    }
+}
+
+fn pump<H: Handler>(e: &mut Entry<H::Data>, h: &mut H, scratch: &mut [u8]) -> Result<(), Error> {
+    e.conn.ready(scratch)?;
+    while let Some(ev) = e.conn.poll_message()? {
+        h.event(&mut e.conn, &mut e.data, ev);
+    }
+    e.conn.flush().map(drop)
+}
+
+/// A client on its own `Poll`, with blocking-style calls.
+#[derive(Debug)]
+pub struct Client {
+    poll: Poll,
+    conn: Conn,
+    scratch: Box<[u8]>,
+}
+
+impl Client {
+    /// Connects to `url` and completes the handshake (within
+    /// `options.timeout`).
+    pub fn connect(url: &str, options: &ClientOptions) -> Result<Self, Error> {
+        let mut conn = Conn::connect(ClientRequest::new(url)?, options)?;
+        let poll = Poll::new()?;
+        conn.register(poll.registry(), Token(0))?;
+        let mut c = Client {
+            poll,
+            conn,
+            scratch: vec![0; SCRATCH].into_boxed_slice(),
+        };
+        let deadline = c.conn.driver.clock().now() + options.timeout;
+        while !c.conn.driver.is_open() {
+            if c.conn.is_closed() || c.conn.driver.clock().now() >= deadline {
+                return Err(Error::Timeout("handshake"));
+            }
+            // Surfaces a redirect or rejection as an error.
+            if let Some(ev) = c.conn.poll_message()? {
+                log::debug!("early event {ev:?}");
+            }
+            c.wait(Some(deadline))?;
+        }
+        Ok(c)
+    }
+
+    /// The connection (to send with; sends are flushed by the next call).
+    pub fn conn(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+
+    fn wait(&mut self, until: Option<Instant>) -> Result<(), Error> {
+        self.conn.flush()?;
+        let clock = self.conn.driver.clock();
+        let next = match (self.conn.deadline(), until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut events = Events::with_capacity(4);
+        if !self.conn.wants_ready() {
+            self.poll.poll(&mut events, next.map(|t| clock.until(t)))?;
+        }
+        self.conn.ready(&mut self.scratch)?;
+        Ok(())
+    }
+
+    /// The next WebSocket event; `Ok(None)` once the connection is closed.
+    pub fn recv(&mut self) -> Result<Option<Event>, Error> {
+        loop {
+            if let Some(ev) = self.conn.poll_message()? {
+                self.conn.flush()?;
+                return Ok(Some(ev));
+            }
+            self.conn.flush()?;
+            if self.conn.is_closed() {
+                return Ok(None);
+            }
+            self.wait(None)?;
+        }
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.conn.send_text(text)?;
+        self.conn.flush().map(drop)
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
+        self.conn.send_binary(data)?;
+        self.conn.flush().map(drop)
+    }
+
+    /// Sends a ping.
+    pub fn send_ping(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.conn.send_ping(payload)?;
+        self.conn.flush().map(drop)
+    }
+
+    /// Starts the closing handshake; [`recv`](Self::recv) sees it through.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.conn.close(code, reason)?;
+        self.conn.flush().map(drop)
+    }
+}

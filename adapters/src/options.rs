@@ -1,0 +1,364 @@
+//! Endpoint settings shared by every adapter: what a server accepts and
+//! refuses, and how a client reaches its server.
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http_upgrade::{Accept, ClientRequest, HttpRequest, Response, ServerConfig, UpgradeRequest};
+use ws_proto::Config;
+use ws_proto::session::{Session, SessionConfig};
+
+use crate::proxy::ProxySetting;
+use crate::{Clock, Driver, Error, mask_rng};
+
+type UpgradeFn =
+    dyn Fn(&UpgradeRequest, Option<SocketAddr>) -> Result<Accept, Response> + Send + Sync;
+type RequestFn = dyn Fn(&HttpRequest) -> Response + Send + Sync;
+type FilterFn = dyn Fn(SocketAddr) -> bool + Send + Sync;
+
+/// How a server answers handshakes it is not asked about: by default every
+/// valid upgrade is accepted (with the negotiators' extensions) and a plain
+/// HTTP request gets `404`.
+#[derive(Clone, Default)]
+pub struct Policy {
+    upgrade: Option<Arc<UpgradeFn>>,
+    request: Option<Arc<RequestFn>>,
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policy")
+            .field("upgrade", &self.upgrade.is_some())
+            .field("request", &self.request.is_some())
+            .finish()
+    }
+}
+
+impl Policy {
+    /// Decides each upgrade: `Ok(accept)` or `Err(response)` to refuse.
+    pub fn on_upgrade(
+        mut self,
+        f: impl Fn(&UpgradeRequest, Option<SocketAddr>) -> Result<Accept, Response>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.upgrade = Some(Arc::new(f));
+        self
+    }
+
+    /// Answers plain HTTP requests.
+    pub fn on_request(
+        mut self,
+        f: impl Fn(&HttpRequest) -> Response + Send + Sync + 'static,
+    ) -> Self {
+        self.request = Some(Arc::new(f));
+        self
+    }
+
+    pub(crate) fn upgrade(
+        &self,
+        req: &UpgradeRequest,
+        peer: Option<SocketAddr>,
+    ) -> Result<Accept, Response> {
+        match &self.upgrade {
+            Some(f) => f(req, peer),
+            None => Ok(Accept::for_request(req)),
+        }
+    }
+
+    pub(crate) fn request(&self, req: &HttpRequest) -> Response {
+        match &self.request {
+            Some(f) => f(req),
+            None => Response::new(404).body("Not Found: this is a WebSocket endpoint\n"),
+        }
+    }
+}
+
+/// Server settings, the same for every adapter.
+///
+/// | setting | default |
+/// |---|---|
+/// | `http` | `ServerConfig::default()` (every dialect, 10 s handshake timeout) |
+/// | `session` | no extensions, ws-proto's limits |
+/// | `max_connections` | the file-descriptor limit less 64 ([`fd_limit`]) |
+/// | `filter` | none: every peer address is served |
+/// | `tls` | none (plain `ws://`) |
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ServerOptions {
+    /// Handshake settings (dialects, subprotocols, origins, limits,
+    /// `handshake_timeout`).
+    pub http: Arc<ServerConfig>,
+    /// Session settings (negotiators, connection limits, `idle_timeout`).
+    pub session: Arc<SessionConfig>,
+    /// Answers to upgrades and plain HTTP requests.
+    pub policy: Arc<Policy>,
+    /// Connections served at once; more are refused with `503`.
+    pub max_connections: usize,
+    /// Called with each peer's address before any byte is read; `false`
+    /// closes the connection at once (libwebsockets' network filter).
+    pub filter: Option<Arc<FilterFn>>,
+    /// TLS for `wss://` / `https://`.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::ServerTls>,
+}
+
+impl fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("session", &self.session)
+            .field("max_connections", &self.max_connections)
+            .field("filter", &self.filter.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            http: Arc::new(ServerConfig::default()),
+            session: Arc::new(SessionConfig::default()),
+            policy: Arc::default(),
+            max_connections: fd_limit().saturating_sub(64).max(1),
+            filter: None,
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// Settings with `session` (negotiators, limits) and the other defaults.
+    pub fn new(session: SessionConfig) -> Self {
+        ServerOptions {
+            session: Arc::new(session),
+            ..ServerOptions::default()
+        }
+    }
+
+    /// Handshake settings.
+    pub fn with_http(mut self, http: ServerConfig) -> Self {
+        self.http = Arc::new(http);
+        self
+    }
+
+    /// Refuse connections over `n` with `503`.
+    pub fn with_max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Serves only peers for which `f` returns true; it runs before any
+    /// byte is read.
+    pub fn with_filter(mut self, f: impl Fn(SocketAddr) -> bool + Send + Sync + 'static) -> Self {
+        self.filter = Some(Arc::new(f));
+        self
+    }
+
+    /// Upgrade and plain-HTTP answers.
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = Arc::new(policy);
+        self
+    }
+
+    /// Handshake timeout (from accept to the `101`).
+    pub fn with_handshake_timeout(mut self, t: Duration) -> Self {
+        let http = (*self.http).clone().with_timeout(t);
+        self.http = Arc::new(http);
+        self
+    }
+
+    /// Serves `wss://` with this TLS setting.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// True if `peer` passes the filter.
+    pub fn admits(&self, peer: SocketAddr) -> bool {
+        self.filter.as_ref().is_none_or(|f| f(peer))
+    }
+
+    /// A server-side driver for a connection just accepted from `peer`.
+    pub fn driver(&self, clock: Clock, peer: SocketAddr) -> Result<Driver, Error> {
+        let session = Session::server(self.http.clone(), self.session.clone(), clock.now());
+        let driver = Driver::new(session, clock, Some(peer)).with_policy(self.policy.clone());
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return Ok(driver.with_tls(tls.connection()?));
+        }
+        Ok(driver)
+    }
+}
+
+/// The answer written to a connection refused over the limit.
+pub(crate) const BUSY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// Counts a server's live connections.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Gate(Arc<AtomicUsize>);
+
+/// One admitted connection; frees its place in the [`Gate`] on drop.
+#[derive(Debug)]
+pub(crate) struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Gate {
+    /// Applies the filter (closing at once: nothing is read) and the limit
+    /// (`busy` writes the `503`); `Some` for a connection to serve.
+    pub(crate) fn admit(
+        &self,
+        options: &ServerOptions,
+        peer: SocketAddr,
+        busy: impl FnOnce(),
+    ) -> Option<Slot> {
+        if !options.admits(peer) {
+            log::info!("{peer}: refused by the filter");
+            return None;
+        }
+        if self.0.fetch_add(1, Ordering::AcqRel) >= options.max_connections {
+            self.0.fetch_sub(1, Ordering::AcqRel);
+            log::warn!("{peer}: refused, connection limit reached");
+            busy();
+            return None;
+        }
+        Some(Slot(self.0.clone()))
+    }
+}
+
+/// The process's soft limit on open file descriptors (1024 if unknown).
+pub fn fd_limit() -> usize {
+    let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    lim.current
+        .and_then(|c| usize::try_from(c).ok())
+        .unwrap_or(1024)
+}
+
+/// Raises the soft file-descriptor limit towards `want` (at most the hard
+/// limit); returns the limit now in force.
+pub fn raise_fd_limit(want: usize) -> usize {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    let want = want as u64;
+    let hard = lim.maximum.unwrap_or(u64::MAX);
+    if lim.current.is_some_and(|c| c < want) {
+        lim.current = Some(want.min(hard));
+        let _ = setrlimit(Resource::Nofile, lim);
+    }
+    fd_limit()
+}
+
+/// Client settings, the same for every adapter.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// Session settings (negotiators, limits).
+    pub session: Arc<SessionConfig>,
+    /// Which HTTP proxy to tunnel through (default: the environment's
+    /// `http_proxy` / `https_proxy` / `no_proxy`).
+    pub proxy: ProxySetting,
+    /// TLS for `wss://` (required for it: there is no implicit trust store).
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::ClientTls>,
+    /// Bound on the TCP connect, and (blocking client) on the handshake.
+    pub timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            session: Arc::new(SessionConfig::default()),
+            proxy: ProxySetting::FromEnv,
+            #[cfg(feature = "tls")]
+            tls: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl From<Arc<SessionConfig>> for ClientOptions {
+    fn from(session: Arc<SessionConfig>) -> Self {
+        ClientOptions {
+            session,
+            ..ClientOptions::default()
+        }
+    }
+}
+
+impl ClientOptions {
+    /// Settings with `session` and the other defaults.
+    pub fn new(session: SessionConfig) -> Self {
+        Arc::new(session).into()
+    }
+
+    /// Which proxy to use.
+    pub fn with_proxy(mut self, proxy: ProxySetting) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// TLS for `wss://`.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: crate::tls::ClientTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Where to open the TCP connection for `request` (the proxy or the
+    /// server), and the driver to run over it.
+    pub fn plan(&self, request: ClientRequest) -> Result<(String, u16, Driver), Error> {
+        let url = request.url.clone();
+        let proxy = self.proxy.for_url(&url)?;
+        let clock = Clock::new();
+        let session = Session::client(request, self.session.clone(), mask_rng(), clock.now())?;
+        let mut driver = Driver::new(session, clock, None);
+        let (host, port) = match proxy {
+            Some(p) => {
+                driver = driver.with_proxy(p.connect_to(&url)?);
+                (p.host, p.port)
+            }
+            None => (url.host().to_owned(), url.port()),
+        };
+        if url.is_secure() {
+            #[cfg(feature = "tls")]
+            {
+                let tls = self.tls.as_ref().ok_or_else(|| {
+                    Error::TlsConfig("wss:// needs ClientOptions::tls (trust roots)".into())
+                })?;
+                driver = driver.with_tls(tls.connection(url.host())?);
+            }
+            #[cfg(not(feature = "tls"))]
+            return Err(Error::TlsConfig("built without the tls feature".into()));
+        }
+        Ok((host, port, driver))
+    }
+}
+
+/// Session settings with `connection` limits and timers, negotiating
+/// permessage-deflate, deflate-frame and deflate-stream if `compression`.
+pub fn session_config(connection: Config, compression: bool) -> SessionConfig {
+    let mut session = SessionConfig::new(connection);
+    if compression {
+        session.negotiators = deflate_ext::default_negotiators();
+    }
+    session
+}
+
+/// Resolves `host:port` to its first address.
+pub(crate) fn resolve(host: &str, port: u16) -> Result<SocketAddr, Error> {
+    (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| Error::Resolve(host.to_owned()))
+}
