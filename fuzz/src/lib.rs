@@ -1,1 +1,50 @@
-//! Shared helpers for the fuzz targets.
+//! Harnesses for the fuzz targets in `fuzz_targets/`, kept in the library so
+//! that `tests/regressions.rs` replays committed crash inputs (and the seed
+//! corpora) through exactly the code the fuzzers run.
+//!
+//! Every target is a `pub fn run(data: &[u8])` in one module. A harness
+//! panics (via `assert!`) when an invariant of the core's contract
+//! (`DESIGN.md`, "The contract of the core") is broken: a panic in the core,
+//! an output larger than the configured limit, an unbounded transmit queue,
+//! a fatal error without a close code or an HTTP status outside 4xx/5xx,
+//! a failure that is not permanent, a round trip that is not exact, or a
+//! result that depends on how the input was split into chunks.
+//!
+//! | module | target(s) |
+//! |---|---|
+//! | [`frames`] | `frame_decode` |
+//! | [`primitives`] | `primitives` |
+//! | [`dialects`] | `dialects` |
+//! | [`session`] | `session_server`, `session_client` |
+//! | [`http`] | `http_request`, `http_response` |
+//! | [`grammar`] | `ext_grammar` |
+//! | [`inflate`] | `inflate` |
+//! | [`roundtrip`] | `roundtrip` |
+//! | [`seeds`] | the seed corpora (written by `tests/seeds.rs`) |
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod check;
+pub mod dialects;
+pub mod frames;
+pub mod grammar;
+pub mod http;
+pub mod inflate;
+pub mod primitives;
+pub mod roundtrip;
+pub mod seeds;
+pub mod session;
+pub mod util;
+
+/// Every target's name and harness, in the order `scripts/fuzz.sh` runs them.
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("frame_decode", frames::run),
+    ("primitives", primitives::run),
+    ("dialects", dialects::run),
+    ("session_server", session::run_server),
+    ("session_client", session::run_client),
+    ("http_request", http::run_request),
+    ("http_response", http::run_response),
+    ("ext_grammar", grammar::run),
+    ("inflate", inflate::run),
+    ("roundtrip", roundtrip::run),
+];

@@ -1,0 +1,231 @@
+//! Invariants shared by the harnesses: what every event, error and output of
+//! the core must satisfy.
+
+use ws_proto::frame::{MAX_CONTROL_PAYLOAD, RSV_BITS};
+use ws_proto::session::{SessionError, SessionEvent};
+use ws_proto::{
+    CloseCode, Config, Error, Event, FrameHeader, MessageKind, OpCode, ReceiveMode, Status,
+    apply_mask, close::MAX_REASON_LEN,
+};
+
+/// The transmit backlog a connection may build up on its own (automatic
+/// pongs are coalesced, one close frame, a keep-alive ping), without any send
+/// by the application: a ping flood must not make it grow.
+pub const AUTO_TX_BOUND: usize = 4 * (MAX_CONTROL_PAYLOAD + 14);
+
+/// Checks every event a connection hands out against its config and the
+/// events before it.
+#[derive(Debug)]
+pub struct EventCheck {
+    max_message: u64,
+    mode: ReceiveMode,
+    /// The streamed message in progress: its kind and its bytes so far.
+    streaming: Option<(MessageKind, Vec<u8>)>,
+    closed: bool,
+}
+
+impl EventCheck {
+    /// A checker for a connection with `config`.
+    pub fn new(config: &Config) -> Self {
+        EventCheck {
+            max_message: config.max_message_size,
+            mode: config.receive_mode,
+            streaming: None,
+            closed: false,
+        }
+    }
+
+    /// Asserts the invariants for the next event.
+    pub fn event(&mut self, ev: &Event) {
+        assert!(!self.closed, "event {ev:?} after the peer's close");
+        match ev {
+            Event::Text(t) => {
+                self.whole(t.len());
+                assert!(
+                    core::str::from_utf8(t.as_bytes()).is_ok(),
+                    "text event is not UTF-8"
+                );
+            }
+            Event::Binary(b) => self.whole(b.len()),
+            Event::MessageStart(kind) => {
+                assert!(
+                    self.mode != ReceiveMode::Whole,
+                    "MessageStart in Whole mode"
+                );
+                assert!(
+                    self.streaming.is_none(),
+                    "MessageStart inside a streamed message"
+                );
+                self.streaming = Some((*kind, Vec::new()));
+            }
+            Event::MessageChunk(c) => {
+                let (_, acc) = self
+                    .streaming
+                    .as_mut()
+                    .expect("MessageChunk outside a streamed message");
+                acc.extend_from_slice(c);
+                assert!(
+                    acc.len() as u64 <= self.max_message,
+                    "streamed message of {} bytes over max_message_size {}",
+                    acc.len(),
+                    self.max_message
+                );
+            }
+            Event::MessageEnd => {
+                let (kind, acc) = self
+                    .streaming
+                    .take()
+                    .expect("MessageEnd outside a streamed message");
+                if kind == MessageKind::Text {
+                    assert!(
+                        core::str::from_utf8(&acc).is_ok(),
+                        "streamed text is not UTF-8"
+                    );
+                }
+            }
+            Event::Ping(p) | Event::Pong(p) => {
+                assert!(
+                    p.len() <= MAX_CONTROL_PAYLOAD,
+                    "control payload {}",
+                    p.len()
+                );
+            }
+            Event::Close { code, reason } => {
+                assert!(
+                    reason.len() <= MAX_REASON_LEN,
+                    "close reason {}",
+                    reason.len()
+                );
+                assert!(core::str::from_utf8(reason.as_bytes()).is_ok());
+                if let Some(c) = code {
+                    assert!(c.is_sendable(), "close event with code {}", c.0);
+                }
+                self.closed = true;
+            }
+            other => panic!("unknown event {other:?}"),
+        }
+    }
+
+    fn whole(&self, len: usize) {
+        assert!(
+            self.streaming.is_none(),
+            "whole message inside a streamed message"
+        );
+        assert!(
+            len as u64 <= self.max_message,
+            "message of {len} bytes over max_message_size {}",
+            self.max_message
+        );
+        match self.mode {
+            ReceiveMode::Whole => {}
+            ReceiveMode::Stream => panic!("whole message in Stream mode"),
+            ReceiveMode::Threshold(n) => {
+                assert!(len <= n, "whole message of {len} bytes over threshold {n}")
+            }
+        }
+    }
+}
+
+/// Asserts the contract for an error a connection returned: fatal errors
+/// carry a close code (UnsupportedDialect aside, which only `new` returns).
+pub fn conn_error(e: &Error) {
+    if e.is_fatal() {
+        assert!(
+            e.close_code().is_some() || matches!(e, Error::UnsupportedDialect(_)),
+            "fatal error without a close code: {e:?}"
+        );
+    } else {
+        assert!(
+            e.close_code().is_none(),
+            "usage error with a close code: {e:?}"
+        );
+    }
+}
+
+/// Asserts the contract for an HTTP handshake error: a 4xx or 5xx status.
+pub fn http_error(e: &http_upgrade::Error) {
+    let s = e.status();
+    assert!((400..600).contains(&s), "status {s} for {e:?}");
+}
+
+/// Asserts the contract for a session error.
+pub fn session_error(e: &SessionError) {
+    match e {
+        SessionError::Handshake(h) => http_error(h),
+        SessionError::Connection(c) => conn_error(c),
+        SessionError::Negotiation(_) | SessionError::WrongState(_) => {}
+        other => panic!("unknown session error {other:?}"),
+    }
+}
+
+/// One frame decoded from our own output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireFrame {
+    /// The header as parsed.
+    pub header: FrameHeader,
+    /// The unmasked payload.
+    pub payload: Vec<u8>,
+}
+
+/// Parses RFC 6455 frames written by a connection (masked iff `client`).
+/// Asserts that they are well formed (a peer must be able to read them);
+/// stops at an incomplete tail.
+pub fn parse_output(mut out: &[u8], client: bool) -> Vec<WireFrame> {
+    let mut frames = Vec::new();
+    loop {
+        let (header, n) = match FrameHeader::parse(out) {
+            Ok(Status::Complete(x)) => x,
+            Ok(Status::Partial) => return frames,
+            Err(e) => panic!("our own output does not parse: {e:?}"),
+        };
+        assert_eq!(header.mask.is_some(), client, "masking of our output");
+        let len = usize::try_from(header.payload_len).unwrap();
+        let Some(payload) = out.get(n..n + len) else {
+            return frames;
+        };
+        let mut payload = payload.to_vec();
+        if let Some(key) = header.mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        if header.opcode.is_control() {
+            assert!(header.fin && payload.len() <= MAX_CONTROL_PAYLOAD);
+            assert_eq!(header.rsv & RSV_BITS, 0, "RSV on our control frame");
+        }
+        out = &out[n + len..];
+        frames.push(WireFrame { header, payload });
+    }
+}
+
+/// The close code in a close frame's payload.
+pub fn close_code_of(f: &WireFrame) -> Option<CloseCode> {
+    (f.header.opcode == OpCode::Close && f.payload.len() >= 2)
+        .then(|| CloseCode(u16::from_be_bytes([f.payload[0], f.payload[1]])))
+}
+
+/// Session events, with consecutive message chunks merged (chunk boundaries
+/// depend on how the input was split; nothing else may).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Transcript {
+    /// The events, in order.
+    pub events: Vec<SessionEvent>,
+    /// The error the run ended with, if any.
+    pub error: Option<String>,
+}
+
+impl Transcript {
+    /// Appends an event, merging it into a preceding chunk.
+    pub fn push(&mut self, ev: SessionEvent) {
+        if let SessionEvent::Ws(Event::MessageChunk(b)) = &ev {
+            if let Some(SessionEvent::Ws(Event::MessageChunk(prev))) = self.events.last_mut() {
+                let mut v = prev.to_vec();
+                v.extend_from_slice(b);
+                *prev = v.into();
+                return;
+            }
+            if b.is_empty() {
+                return;
+            }
+        }
+        self.events.push(ev);
+    }
+}

@@ -1,0 +1,143 @@
+//! `dialects`: every [`Dialect`] through `Config.dialect`, for the ones
+//! `Connection::new` accepts (those answering `UnsupportedDialect` are
+//! skipped, so the legacy framings are picked up as soon as they land).
+//!
+//! Two halves per input: hostile bytes into a connection of the chosen
+//! dialect and role (the `frame_decode` invariants, without the RFC 6455
+//! output parser for the other framings), then a connection-level round
+//! trip between a client and a server of that dialect (the `roundtrip`
+//! invariants, no handshake, no extensions).
+
+use arbitrary::{Arbitrary, Unstructured};
+use ws_proto::{Config, Connection, Error, Role};
+
+use crate::check::{AUTO_TX_BOUND, EventCheck, Transcript};
+use crate::roundtrip::{self, RtInput};
+use crate::util::{ChunkPlan, Settings, T0, dialect, hybi04_key, mask_rng, split_input};
+
+/// The fixed-size prefix of a `dialects` input.
+#[derive(Arbitrary, Clone, Copy, Debug, Default)]
+pub struct DialectInput {
+    /// Index into `Dialect::ALL`.
+    pub dialect: u8,
+    /// Act as the client.
+    pub client: bool,
+    /// Connection settings.
+    pub settings: Settings,
+    /// How the wire is cut.
+    pub chunks: ChunkPlan,
+    /// End of stream after the input.
+    pub eof: bool,
+    /// Seed of the hybi-04 masking key.
+    pub key_seed: u8,
+}
+
+fn connection(role: Role, config: &Config) -> Option<Connection> {
+    let r = match role {
+        Role::Client => Connection::client(config.clone(), mask_rng(3), T0),
+        Role::Server => Connection::server(config.clone(), T0),
+    };
+    match r {
+        Ok(c) => Some(c),
+        Err(Error::UnsupportedDialect(_)) => None,
+        Err(e) => panic!("Connection::new failed: {e:?}"),
+    }
+}
+
+/// The harness.
+pub fn run(data: &[u8]) {
+    let (input, rest): (DialectInput, _) = split_input(data);
+    let d = dialect(input.dialect);
+    let mut config = input.settings.config(d);
+    config.hybi04_key = Some(hybi04_key(input.key_seed));
+    let role = if input.client {
+        Role::Client
+    } else {
+        Role::Server
+    };
+    let Some(_) = connection(role, &config) else {
+        return;
+    };
+    // Half 1: hostile bytes, chunked and whole must agree.
+    let a = hostile(role, &config, &input, rest, input.chunks);
+    let b = hostile(role, &config, &input, rest, ChunkPlan::default());
+    assert_eq!(a, b, "result depends on chunking ({d:?})");
+    // Half 2: the same bytes read as a message sequence, round-tripped.
+    let u = Unstructured::new(rest);
+    let Ok(mut rt) = RtInput::arbitrary_take_rest(u) else {
+        return;
+    };
+    rt.chunks = input.chunks;
+    let side = |mode| Config {
+        receive_mode: mode,
+        auto_pong: false,
+        fragment_size: config.fragment_size,
+        hybi04_key: config.hybi04_key,
+        ..Config::for_dialect(d)
+    };
+    let (Some(client), Some(server)) = (
+        connection(Role::Client, &side(config.receive_mode)),
+        connection(Role::Server, &side(rt.server.mode.receive_mode())),
+    ) else {
+        panic!("{d:?} supported for one role only");
+    };
+    roundtrip::exchange(d, client, server, &rt);
+}
+
+fn hostile(
+    role: Role,
+    config: &Config,
+    input: &DialectInput,
+    wire: &[u8],
+    plan: ChunkPlan,
+) -> Transcript {
+    let mut conn = connection(role, config).expect("supported");
+    let mut check = EventCheck::new(config);
+    let mut t = Transcript::default();
+    let mut err: Option<Error> = None;
+    let mut poll = |conn: &mut Connection, t: &mut Transcript, err: &mut Option<Error>| {
+        loop {
+            match conn.poll_event() {
+                Ok(Some(ev)) => {
+                    assert!(err.is_none(), "event after failure");
+                    check.event(&ev);
+                    t.push(ws_proto::session::SessionEvent::Ws(ev));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    crate::check::conn_error(&e);
+                    assert_eq!(conn.poll_event().err().as_ref(), Some(&e), "not permanent");
+                    *err = Some(e);
+                    break;
+                }
+            }
+        }
+        assert!(
+            conn.pending_transmit() <= AUTO_TX_BOUND,
+            "transmit queue unbounded"
+        );
+    };
+    for chunk in plan.split(wire) {
+        if let Err(e) = conn.receive(T0, chunk) {
+            crate::check::conn_error(&e);
+            err = Some(e);
+        }
+        poll(&mut conn, &mut t, &mut err);
+    }
+    if input.eof {
+        conn.receive_eof(T0);
+        poll(&mut conn, &mut t, &mut err);
+    }
+    for _ in 0..8 {
+        let Some(at) = conn.poll_timeout() else { break };
+        conn.handle_timeout(at);
+        poll(&mut conn, &mut t, &mut err);
+    }
+    let mut out = Vec::new();
+    conn.poll_transmit(&mut out);
+    if config.dialect.has_rfc6455_framing() {
+        crate::check::parse_output(&out, role == Role::Client);
+    }
+    t.error = err.map(|e| format!("{:?}", e.close_code()));
+    t
+}
