@@ -203,6 +203,12 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
         f(&mut self.inner.driver())
     }
 
+    /// Writes what is queued (after sends made through
+    /// [`with_driver`](Self::with_driver)).
+    pub async fn flush(&self) -> Result<(), Error> {
+        poll_fn(|cx| self.inner.poll_flush(cx)).await
+    }
+
     /// Sends a text message.
     pub async fn send_text(&self, text: &str) -> Result<(), Error> {
         self.inner.queue(|d| d.send_text(text))?;

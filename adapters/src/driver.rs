@@ -336,6 +336,20 @@ impl Driver {
             .map_err(|e| Error::from(e).at(peer))
     }
 
+    /// Queues one part of a message sent in parts (RFC 6455 §5.4): the first
+    /// call starts a message of `kind`, `fin` ends it.
+    pub fn send_fragment(
+        &mut self,
+        kind: ws_proto::MessageKind,
+        data: impl Into<Bytes>,
+        fin: bool,
+    ) -> Result<(), Error> {
+        let peer = self.peer;
+        self.conn()?
+            .send_fragment(kind, data, fin)
+            .map_err(|e| Error::from(e).at(peer))
+    }
+
     /// Queues a ping (payload at most 125 bytes).
     pub fn send_ping(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
         let peer = self.peer;

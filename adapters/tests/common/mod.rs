@@ -1,0 +1,425 @@
+//! Test harness: an echo server on each adapter, a client on each adapter
+//! behind one synchronous trait, and the conversation every pairing runs.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ws_adapters::{ClientOptions, Event, ServerOptions, blocking, mio as wmio};
+use ws_proto::{CloseCode, MessageKind};
+
+/// Bound on each blocking step of a conversation.
+pub const STEP: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Std,
+    Mio,
+    Smol,
+    Tokio,
+}
+
+pub const KINDS: [Kind; 4] = [Kind::Std, Kind::Mio, Kind::Smol, Kind::Tokio];
+
+/// What the echo servers do with an event: echo data, and close with 4000
+/// when asked to by the text `close-me`.
+pub enum Reply {
+    Text(String),
+    Binary(Vec<u8>),
+    Close,
+    Nothing,
+}
+
+pub fn reply(ev: &Event) -> Reply {
+    match ev {
+        Event::Text(t) if t.as_str() == "close-me" => Reply::Close,
+        Event::Text(t) => Reply::Text(t.as_str().to_owned()),
+        Event::Binary(b) => Reply::Binary(b.to_vec()),
+        _ => Reply::Nothing,
+    }
+}
+
+pub const SERVER_CLOSE: CloseCode = CloseCode(4000);
+
+/// Starts an echo server of `kind` on 127.0.0.1 (a free port), in the
+/// background for the rest of the test process.
+pub fn start_server(kind: Kind, options: ServerOptions) -> SocketAddr {
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (tx, rx) = mpsc::channel();
+    match kind {
+        Kind::Std => {
+            let server = blocking::Server::bind_with(local, options).unwrap();
+            tx.send(server.local_addr().unwrap()).unwrap();
+            std::thread::spawn(move || {
+                server.run(|mut ws| {
+                    while let Ok(Some(ev)) = ws.recv() {
+                        let _ = match reply(&ev) {
+                            Reply::Text(t) => ws.send_text(&t),
+                            Reply::Binary(b) => ws.send_binary(b),
+                            Reply::Close => ws.close(SERVER_CLOSE, "server-close"),
+                            Reply::Nothing => Ok(()),
+                        };
+                    }
+                })
+            });
+        }
+        Kind::Mio => {
+            std::thread::spawn(move || {
+                let mut server = wmio::Server::bind(local, options, Echo).unwrap();
+                tx.send(server.local_addr().unwrap()).unwrap();
+                server.run().unwrap();
+            });
+        }
+        #[cfg(feature = "smol")]
+        Kind::Smol => {
+            let server = ws_adapters::smol::Server::bind(local, options).unwrap();
+            tx.send(server.local_addr().unwrap()).unwrap();
+            std::thread::spawn(move || {
+                async_io::block_on(async {
+                    loop {
+                        let (mut ws, _) = server.accept().await.unwrap();
+                        // Any executor works; a thread per connection here.
+                        std::thread::spawn(move || {
+                            async_io::block_on(async {
+                                while let Ok(Some(ev)) = ws.recv().await {
+                                    let _ = match reply(&ev) {
+                                        Reply::Text(t) => ws.send_text(&t).await,
+                                        Reply::Binary(b) => ws.send_binary(b).await,
+                                        Reply::Close => {
+                                            ws.close(SERVER_CLOSE, "server-close").await
+                                        }
+                                        Reply::Nothing => Ok(()),
+                                    };
+                                }
+                            })
+                        });
+                    }
+                })
+            });
+        }
+        #[cfg(feature = "tokio")]
+        Kind::Tokio => {
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let server = ws_adapters::tokio::Server::bind(local, options)
+                        .await
+                        .unwrap();
+                    tx.send(server.local_addr().unwrap()).unwrap();
+                    loop {
+                        let (mut ws, _) = server.accept().await.unwrap();
+                        tokio::spawn(async move {
+                            while let Ok(Some(ev)) = ws.recv().await {
+                                let _ = match reply(&ev) {
+                                    Reply::Text(t) => ws.send_text(&t).await,
+                                    Reply::Binary(b) => ws.send_binary(b).await,
+                                    Reply::Close => ws.close(SERVER_CLOSE, "server-close").await,
+                                    Reply::Nothing => Ok(()),
+                                };
+                            }
+                        });
+                    }
+                })
+            });
+        }
+        #[allow(unreachable_patterns)]
+        _ => panic!("{kind:?} needs its feature (run with --all-features)"),
+    }
+    rx.recv_timeout(STEP).expect("server did not start")
+}
+
+/// The mio echo handler; user data counts the messages of a connection.
+pub struct Echo;
+
+impl wmio::Handler for Echo {
+    type Data = usize;
+    fn accepted(&mut self, _peer: SocketAddr) -> usize {
+        0
+    }
+    fn event(&mut self, conn: &mut wmio::Conn, count: &mut usize, ev: Event) {
+        *count += 1;
+        let _ = match reply(&ev) {
+            Reply::Text(t) => conn.send_text(&t),
+            Reply::Binary(b) => conn.send_binary(b),
+            Reply::Close => conn.close(SERVER_CLOSE, "server-close"),
+            Reply::Nothing => Ok(()),
+        };
+    }
+}
+
+/// A client of any adapter, driven synchronously.
+pub trait Client: Send {
+    fn text(&mut self, s: &str);
+    fn binary(&mut self, b: Vec<u8>);
+    fn fragments(&mut self, parts: &[&str]);
+    fn ping(&mut self, payload: &[u8]);
+    fn close(&mut self, code: CloseCode);
+    /// The next event, `None` when the connection finished.
+    fn recv(&mut self) -> Option<Event>;
+    /// The negotiated extensions.
+    fn extensions(&mut self) -> Vec<String>;
+}
+
+fn names(d: &ws_adapters::Driver) -> Vec<String> {
+    let conn = d.session().connection();
+    conn.map(|c| c.extension_names().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+pub fn connect(kind: Kind, url: &str, options: &ClientOptions) -> Box<dyn Client> {
+    try_connect(kind, url, options).unwrap_or_else(|e| panic!("{kind:?} connect {url}: {e}"))
+}
+
+pub fn try_connect(
+    kind: Kind,
+    url: &str,
+    options: &ClientOptions,
+) -> Result<Box<dyn Client>, ws_adapters::Error> {
+    Ok(match kind {
+        Kind::Std => {
+            let req = http_upgrade::ClientRequest::new(url)?;
+            Box::new(blocking::connect_with(req, options)?)
+        }
+        Kind::Mio => Box::new(wmio::Client::connect(url, options)?),
+        #[cfg(feature = "smol")]
+        Kind::Smol => Box::new(async_io::block_on(ws_adapters::smol::connect(
+            url, options,
+        ))?),
+        #[cfg(feature = "tokio")]
+        Kind::Tokio => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let ws = rt.block_on(ws_adapters::tokio::connect(url, options))?;
+            Box::new(TokioClient { rt, ws })
+        }
+        #[allow(unreachable_patterns)]
+        _ => panic!("{kind:?} needs its feature (run with --all-features)"),
+    })
+}
+
+impl Client for blocking::WebSocket<std::net::TcpStream> {
+    fn text(&mut self, s: &str) {
+        self.send_text(s).unwrap()
+    }
+    fn binary(&mut self, b: Vec<u8>) {
+        self.send_binary(b).unwrap()
+    }
+    fn fragments(&mut self, parts: &[&str]) {
+        for (i, p) in parts.iter().enumerate() {
+            let conn = self.session_mut().connection_mut().unwrap();
+            conn.send_fragment(MessageKind::Text, p.to_string(), i + 1 == parts.len())
+                .unwrap();
+            self.flush().unwrap();
+        }
+    }
+    fn ping(&mut self, payload: &[u8]) {
+        self.send_ping(payload.to_vec()).unwrap()
+    }
+    fn close(&mut self, code: CloseCode) {
+        blocking::WebSocket::close(self, code, "client-close").unwrap()
+    }
+    fn extensions(&mut self) -> Vec<String> {
+        names(self.driver())
+    }
+    fn recv(&mut self) -> Option<Event> {
+        loop {
+            match self.recv_timeout(STEP) {
+                Ok(Some(ev)) => return Some(ev),
+                Ok(None) if self.is_finished() => return None,
+                Ok(None) => panic!("std client: no event within {STEP:?}"),
+                Err(e) => panic!("std client: {e}"),
+            }
+        }
+    }
+}
+
+impl Client for wmio::Client {
+    fn text(&mut self, s: &str) {
+        self.send_text(s).unwrap()
+    }
+    fn binary(&mut self, b: Vec<u8>) {
+        self.send_binary(b).unwrap()
+    }
+    fn fragments(&mut self, parts: &[&str]) {
+        for (i, p) in parts.iter().enumerate() {
+            let d = self.conn().driver_mut();
+            d.send_fragment(MessageKind::Text, p.to_string(), i + 1 == parts.len())
+                .unwrap();
+            self.conn().flush().unwrap();
+        }
+    }
+    fn ping(&mut self, payload: &[u8]) {
+        self.send_ping(payload.to_vec()).unwrap()
+    }
+    fn close(&mut self, code: CloseCode) {
+        wmio::Client::close(self, code, "client-close").unwrap()
+    }
+    fn recv(&mut self) -> Option<Event> {
+        wmio::Client::recv(self).unwrap()
+    }
+    fn extensions(&mut self) -> Vec<String> {
+        names(self.conn().driver())
+    }
+}
+
+#[cfg(feature = "smol")]
+impl Client for ws_adapters::smol::WebSocket {
+    fn text(&mut self, s: &str) {
+        async_io::block_on(self.send_text(s)).unwrap()
+    }
+    fn binary(&mut self, b: Vec<u8>) {
+        async_io::block_on(self.send_binary(b)).unwrap()
+    }
+    fn fragments(&mut self, parts: &[&str]) {
+        for (i, p) in parts.iter().enumerate() {
+            let last = i + 1 == parts.len();
+            self.with_driver(|d| d.send_fragment(MessageKind::Text, p.to_string(), last))
+                .unwrap();
+            async_io::block_on(self.flush()).unwrap();
+        }
+    }
+    fn ping(&mut self, payload: &[u8]) {
+        async_io::block_on(self.send_ping(payload.to_vec())).unwrap()
+    }
+    fn close(&mut self, code: CloseCode) {
+        async_io::block_on(ws_adapters::AsyncWebSocket::close(
+            self,
+            code,
+            "client-close",
+        ))
+        .unwrap()
+    }
+    fn recv(&mut self) -> Option<Event> {
+        async_io::block_on(ws_adapters::AsyncWebSocket::recv(self)).unwrap()
+    }
+    fn extensions(&mut self) -> Vec<String> {
+        self.with_driver(|d| names(d))
+    }
+}
+
+#[cfg(feature = "tokio")]
+pub struct TokioClient {
+    rt: tokio::runtime::Runtime,
+    ws: ws_adapters::tokio::WebSocket,
+}
+
+#[cfg(feature = "tokio")]
+impl Client for TokioClient {
+    fn text(&mut self, s: &str) {
+        self.rt.block_on(self.ws.send_text(s)).unwrap()
+    }
+    fn binary(&mut self, b: Vec<u8>) {
+        self.rt.block_on(self.ws.send_binary(b)).unwrap()
+    }
+    fn fragments(&mut self, parts: &[&str]) {
+        for (i, p) in parts.iter().enumerate() {
+            let last = i + 1 == parts.len();
+            self.ws
+                .with_driver(|d| d.send_fragment(MessageKind::Text, p.to_string(), last))
+                .unwrap();
+            self.rt.block_on(self.ws.flush()).unwrap();
+        }
+    }
+    fn ping(&mut self, payload: &[u8]) {
+        self.rt
+            .block_on(self.ws.send_ping(payload.to_vec()))
+            .unwrap()
+    }
+    fn close(&mut self, code: CloseCode) {
+        self.rt
+            .block_on(self.ws.close(code, "client-close"))
+            .unwrap()
+    }
+    fn recv(&mut self) -> Option<Event> {
+        let ws = &mut self.ws;
+        let f = async { tokio::time::timeout(STEP, ws.recv()).await };
+        self.rt.block_on(f).expect("tokio client: timeout").unwrap()
+    }
+    fn extensions(&mut self) -> Vec<String> {
+        self.ws.with_driver(|d| names(d))
+    }
+}
+
+/// Text of `n` bytes, varied.
+pub fn big(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// The conversation: text, binary, 1 MiB, fragmented, ping, and the close
+/// started by the client (`client_closes`) or by the server.
+pub fn converse(compression: bool, mut make: impl FnMut() -> Box<dyn Client>) {
+    let mut c = make();
+    let want: &[&str] = if compression {
+        &["permessage-deflate"]
+    } else {
+        &[]
+    };
+    assert_eq!(c.extensions(), want);
+    c.text("hello");
+    assert_eq!(c.recv(), Some(Event::Text("hello".into())));
+    c.binary(vec![0, 1, 2, 255]);
+    assert_eq!(c.recv(), Some(Event::Binary(vec![0, 1, 2, 255].into())));
+    let mib = big(1 << 20);
+    c.binary(mib.clone());
+    assert_eq!(c.recv(), Some(Event::Binary(mib.into())));
+    c.fragments(&["frag", "mented ", "mess", "age ✓"]);
+    assert_eq!(c.recv(), Some(Event::Text("fragmented message ✓".into())));
+    c.ping(b"are you there");
+    assert_eq!(
+        c.recv(),
+        Some(Event::Pong(b"are you there".to_vec().into()))
+    );
+    // Close from the client side.
+    c.close(CloseCode::NORMAL);
+    match c.recv() {
+        Some(Event::Close { code, .. }) => assert_eq!(code, Some(CloseCode::NORMAL)),
+        other => panic!("expected the close echo, got {other:?}"),
+    }
+    assert_eq!(c.recv(), None);
+
+    // Close from the server side.
+    let mut c = make();
+    c.text("close-me");
+    match c.recv() {
+        Some(Event::Close { code, .. }) => assert_eq!(code, Some(SERVER_CLOSE)),
+        other => panic!("expected the server's close, got {other:?}"),
+    }
+    assert_eq!(c.recv(), None);
+}
+
+/// Runs `f` on a thread, failing if it takes longer than `limit`.
+pub fn bounded(limit: Duration, name: &str, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = mpsc::channel();
+    let h = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            f();
+            let _ = tx.send(());
+        })
+        .unwrap();
+    match rx.recv_timeout(limit) {
+        Ok(()) => h.join().unwrap(),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            if let Err(p) = h.join() {
+                std::panic::resume_unwind(p)
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{name}: did not finish in {limit:?}"),
+    }
+}
+
+pub fn server_options(compression: bool) -> ServerOptions {
+    ServerOptions::new(ws_adapters::session_config(Default::default(), compression))
+}
+
+pub fn client_options(compression: bool) -> ClientOptions {
+    ClientOptions::new(ws_adapters::session_config(Default::default(), compression))
+        .with_proxy(ws_adapters::proxy::ProxySetting::Direct)
+}

@@ -1,0 +1,48 @@
+//! The conversation suite across every pairing of our adapters (client
+//! std/mio/smol/tokio × server std/mio/smol/tokio), compression on and off.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    KINDS, Kind, bounded, client_options, connect, converse, server_options, start_server,
+};
+
+fn pairing(server: Kind, compression: bool) {
+    let addr = start_server(server, server_options(compression));
+    let url = format!("ws://{addr}/echo");
+    for client in KINDS {
+        let url = url.clone();
+        let name = format!("{client:?} client -> {server:?} server, compression {compression}");
+        bounded(Duration::from_secs(60), &name, move || {
+            let options = client_options(compression);
+            converse(compression, || connect(client, &url, &options));
+        });
+    }
+}
+
+#[test]
+fn std_server_every_client() {
+    pairing(Kind::Std, false);
+    pairing(Kind::Std, true);
+}
+
+#[test]
+fn mio_server_every_client() {
+    pairing(Kind::Mio, false);
+    pairing(Kind::Mio, true);
+}
+
+#[test]
+fn smol_server_every_client() {
+    pairing(Kind::Smol, false);
+    pairing(Kind::Smol, true);
+}
+
+#[test]
+fn tokio_server_every_client() {
+    pairing(Kind::Tokio, false);
+    pairing(Kind::Tokio, true);
+}
