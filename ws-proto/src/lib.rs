@@ -1,4 +1,6 @@
-//! Sans-IO WebSocket framing and the connection state machine (RFC 6455).
+//! Sans-IO WebSocket framing and the connection state machine: RFC 6455 and
+//! the dialects before it (hybi-08/07, hybi-06/05, hybi-04, hixie-76),
+//! selected by [`Config::dialect`].
 //!
 //! Bytes go in, events and bytes come out; nothing here touches a socket, a
 //! clock or an entropy source. The opening handshake is `http-upgrade`'s
@@ -12,6 +14,7 @@
 //! | [`close`] | §5.5.1, §7.4 close frames and [`CloseCode`]s |
 //! | [`Connection`] | §5-§7: fragmentation, control frames, closing handshake |
 //! | [`extension`] | §9 extensions: the [`Extension`] trait |
+//! | [`legacy`] | hybi-04/05/06 frames and masking, hixie-76 frames (the drafts) |
 //!
 //! # A conversation in memory
 //!
