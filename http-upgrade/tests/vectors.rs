@@ -295,3 +295,22 @@ fn client_preference_policy() {
     );
     assert_eq!(req.selected_protocol, None);
 }
+
+/// draft-00 §4.1 step 13: a hixie-76 request always carries `Origin`;
+/// without one set, the client sends the URL's own origin.
+#[test]
+fn hixie76_client_sends_a_default_origin() {
+    for (url, origin) in [
+        (
+            "ws://example.com:8080/demo",
+            "Origin: http://example.com:8080",
+        ),
+        ("wss://example.com/demo", "Origin: https://example.com"),
+    ] {
+        let request = ClientRequest::new(url).unwrap().dialect(Dialect::Hixie76);
+        let mut c = ClientHandshake::new(request, &mut TestRng(3), Instant::ZERO).unwrap();
+        let bytes = drain_client(&mut c);
+        let head = String::from_utf8_lossy(&bytes);
+        assert!(head.lines().any(|l| l.trim_end() == origin), "{head}");
+    }
+}

@@ -214,8 +214,15 @@ fn hixie_fields<R: Rng + ?Sized>(
     req: &ClientRequest,
     rng: &mut R,
 ) -> (Expect, [u8; 8]) {
-    if let Some(o) = &req.origin {
-        push_header(out, "Origin", o);
+    // Step 13: the Origin field is mandatory in this dialect; without one
+    // set, send the origin of the URL itself (http(s)://host[:port]).
+    match &req.origin {
+        Some(o) => push_header(out, "Origin", o),
+        None => {
+            let scheme = if req.url.is_secure() { "https" } else { "http" };
+            let origin = format!("{scheme}://{}", req.url.host_header());
+            push_header(out, "Origin", &origin);
+        }
     }
     let k1 = keys::generate_hixie76_key(rng);
     let k2 = keys::generate_hixie76_key(rng);
