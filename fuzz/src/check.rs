@@ -229,3 +229,40 @@ impl Transcript {
         self.events.push(ev);
     }
 }
+
+/// Asserts that two runs over the same bytes, cut differently, agree.
+///
+/// Without an error they must be identical. When both end with the same
+/// error they must agree up to where the shorter one stopped: how many
+/// events precede a fatal error may depend on the read boundaries (a
+/// failing read can discard what it decoded before the failure, a streamed
+/// message can hand out a longer or shorter valid prefix before an invalid
+/// byte), never what those events contain.
+pub fn same_outcome(a: &Transcript, b: &Transcript, what: &str) {
+    if a.error.is_none() || a.error != b.error {
+        assert_eq!(a, b, "result depends on chunking ({what})");
+        return;
+    }
+    let (short, long) = if a.events.len() <= b.events.len() {
+        (&a.events, &b.events)
+    } else {
+        (&b.events, &a.events)
+    };
+    let n = short.len();
+    if n == 0 {
+        return;
+    }
+    assert_eq!(
+        short[..n - 1],
+        long[..n - 1],
+        "result depends on chunking ({what})"
+    );
+    match (&short[n - 1], &long[n - 1]) {
+        (x, y) if x == y => {}
+        (SessionEvent::Ws(Event::MessageChunk(x)), SessionEvent::Ws(Event::MessageChunk(y))) => {
+            let (p, q) = if x.len() <= y.len() { (x, y) } else { (y, x) };
+            assert!(q.starts_with(p), "streamed chunks differ ({what})");
+        }
+        (x, y) => panic!("result depends on chunking ({what}): {x:?} vs {y:?}"),
+    }
+}

@@ -105,7 +105,9 @@ pub fn run_request(data: &[u8]) {
     }
 }
 
-/// Everything a server run produced.
+/// Everything a server run produced. A capacity error reports how far the
+/// peer got, which depends on the chunking: the error is compared by its
+/// status, and the error response by its status line.
 #[derive(Debug, PartialEq, Eq)]
 struct Served {
     events: Vec<String>,
@@ -208,9 +210,6 @@ fn serve(config: &Arc<ServerConfig>, input: &RequestInput, wire: &[u8], plan: Ch
                         "not permanent"
                     );
                     if r.error.is_none() {
-                        while let Some(b) = s.poll_transmit() {
-                            r.out.extend_from_slice(&b);
-                        }
                         err_at = r.out.len();
                         r.error = Some(e);
                     }
@@ -242,11 +241,18 @@ fn serve(config: &Arc<ServerConfig>, input: &RequestInput, wire: &[u8], plan: Ch
     if let Some(e) = &r.error {
         if *e != Error::Timeout {
             let status = format!("HTTP/1.1 {} ", e.status());
-            assert!(
-                r.out.windows(status.len()).any(|w| w == status.as_bytes()),
-                "no {status} response for {e:?}"
-            );
-            let _ = err_at;
+            let tail = &r.out[err_at.min(r.out.len())..];
+            let at = tail
+                .windows(status.len())
+                .position(|w| w == status.as_bytes())
+                .unwrap_or_else(|| panic!("no {status} response for {e:?}"));
+            r.out.truncate(err_at + at + status.len());
+        }
+        if let Error::Capacity(c) = e {
+            r.error = Some(Error::Capacity(http_upgrade::CapacityError {
+                size: 0,
+                ..*c
+            }));
         }
     }
     r
@@ -351,7 +357,7 @@ fn client(
                     Some(&e),
                     "not permanent"
                 );
-                error = Some(e);
+                error = Some(normalize(e));
                 break;
             }
         }
@@ -401,10 +407,18 @@ fn proxy(input: &ResponseInput, wire: &[u8], plan: ChunkPlan) -> (bool, Option<E
                     Some(&e),
                     "not permanent"
                 );
-                error = Some(e);
+                error = Some(normalize(e));
                 break;
             }
         }
     }
     (open, error, after)
+}
+
+/// A capacity error without the chunk-dependent size it reached.
+fn normalize(e: Error) -> Error {
+    match e {
+        Error::Capacity(c) => Error::Capacity(http_upgrade::CapacityError { size: 0, ..c }),
+        e => e,
+    }
 }
