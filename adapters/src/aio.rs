@@ -147,6 +147,9 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
                 inner.shutdown(&mut d);
                 return Poll::Ready(Ok(None));
             }
+            if d.handle_timers() {
+                continue;
+            }
             if let Some(t) = d.poll_deadline() {
                 if self.sleep.as_ref().is_none_or(|(at, _)| *at != t) {
                     let at = d.clock().to_std(t);

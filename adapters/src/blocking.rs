@@ -171,6 +171,9 @@ impl<S: Transport> WebSocket<S> {
                 self.finish();
                 return Ok(None);
             }
+            if self.driver.handle_timers() {
+                continue;
+            }
             let timer = self.driver.poll_deadline();
             if deadline.is_some_and(|d| d <= clock.now()) {
                 return Ok(None);
@@ -341,6 +344,9 @@ impl Reader {
                     let _ = self.shared.flush();
                     self.finish();
                     return Err(e);
+                }
+                if d.handle_timers() {
+                    continue;
                 }
                 (d.poll_deadline(), d.clock(), d.peer())
             };

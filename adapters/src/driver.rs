@@ -8,7 +8,8 @@
 //! A driver calls, in a loop (see the crate docs for the order):
 //! [`read_from`](Driver::read_from) or [`feed`](Driver::feed),
 //! [`poll_message`](Driver::poll_message) / [`poll_event`](Driver::poll_event),
-//! [`write_to`](Driver::write_to), [`poll_deadline`](Driver::poll_deadline),
+//! [`write_to`](Driver::write_to), [`handle_timers`](Driver::handle_timers) /
+//! [`poll_deadline`](Driver::poll_deadline),
 //! and closes the socket when [`wants_close`](Driver::wants_close).
 
 use std::io::{self, IoSlice, Read, Write};
@@ -286,12 +287,20 @@ impl Driver {
         self.session.connection().is_some()
     }
 
-    /// Handles the timers due now and returns the next deadline, if any.
-    pub fn poll_deadline(&mut self) -> Option<Instant> {
+    /// Handles the timers due now; true if one fired (then poll events
+    /// and write again before waiting).
+    pub fn handle_timers(&mut self) -> bool {
         let now = self.clock.now();
-        if self.session.poll_timeout().is_some_and(|t| t <= now) {
+        let due = self.session.poll_timeout().is_some_and(|t| t <= now);
+        if due {
             self.session.handle_timeout(now);
         }
+        due
+    }
+
+    /// The next deadline, if any: wake then and call
+    /// [`handle_timers`](Self::handle_timers).
+    pub fn poll_deadline(&self) -> Option<Instant> {
         self.session.poll_timeout()
     }
 

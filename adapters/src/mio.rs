@@ -102,8 +102,8 @@ impl Conn {
     /// drain [`poll_message`](Self::poll_message). Returns true if
     /// anything moved.
     pub fn ready(&mut self, scratch: &mut [u8]) -> Result<bool, Error> {
-        let mut moved = self.flush()?;
-        self.driver.poll_deadline();
+        let mut moved = self.driver.handle_timers();
+        moved |= self.flush()?;
         self.more = false;
         let mut reads = 0;
         while !self.closed && self.driver.pending_write() <= self.high_water {

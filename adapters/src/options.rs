@@ -140,6 +140,12 @@ impl ServerOptions {
         }
     }
 
+    /// Session settings (negotiators, connection limits, `idle_timeout`).
+    pub fn with_session(mut self, session: SessionConfig) -> Self {
+        self.session = Arc::new(session);
+        self
+    }
+
     /// Handshake settings.
     pub fn with_http(mut self, http: ServerConfig) -> Self {
         self.http = Arc::new(http);

@@ -1,6 +1,12 @@
 //! Test harness: an echo server on each adapter, a client on each adapter
 //! behind one synchronous trait, and the conversation every pairing runs.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::net::SocketAddr;
 use std::sync::mpsc;
@@ -229,13 +235,11 @@ impl Client for blocking::WebSocket<std::net::TcpStream> {
         names(self.driver())
     }
     fn recv(&mut self) -> Option<Event> {
-        loop {
-            match self.recv_timeout(STEP) {
-                Ok(Some(ev)) => return Some(ev),
-                Ok(None) if self.is_finished() => return None,
-                Ok(None) => panic!("std client: no event within {STEP:?}"),
-                Err(e) => panic!("std client: {e}"),
-            }
+        match self.recv_timeout(STEP) {
+            Ok(Some(ev)) => Some(ev),
+            Ok(None) if self.is_finished() => None,
+            Ok(None) => panic!("std client: no event within {STEP:?}"),
+            Err(e) => panic!("std client: {e}"),
         }
     }
 }
@@ -422,4 +426,91 @@ pub fn server_options(compression: bool) -> ServerOptions {
 pub fn client_options(compression: bool) -> ClientOptions {
     ClientOptions::new(ws_adapters::session_config(Default::default(), compression))
         .with_proxy(ws_adapters::proxy::ProxySetting::Direct)
+}
+
+/// A CA and a `localhost` certificate it signed, generated now.
+pub struct Pki {
+    pub ca: rustls_pki_types::CertificateDer<'static>,
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+pub type Identity = (
+    Vec<rustls_pki_types::CertificateDer<'static>>,
+    rustls_pki_types::PrivateKeyDer<'static>,
+);
+
+impl Pki {
+    pub fn new() -> Pki {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "wsfamily test CA");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let issuer = rcgen::CertifiedIssuer::self_signed(params, key).unwrap();
+        Pki {
+            ca: issuer.der().clone(),
+            issuer,
+        }
+    }
+
+    /// A certificate for `names`, signed by the CA, with its key.
+    pub fn issue(&self, names: &[&str]) -> Identity {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let params = rcgen::CertificateParams::new(names).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let der = rustls_pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+        (vec![cert.der().clone()], der.into())
+    }
+}
+
+/// A small HTTP CONNECT proxy on 127.0.0.1; counts the tunnels it opened.
+pub fn start_proxy() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tunnels = count.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            let tunnels = tunnels.clone();
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut b).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let target = head.split(' ').nth(1).unwrap_or_default().to_owned();
+                if !head.starts_with("CONNECT ") {
+                    let _ = client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n");
+                    return;
+                }
+                let Ok(server) = TcpStream::connect(&target) else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+                    return;
+                };
+                tunnels.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .unwrap();
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let up = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c2, &mut s2);
+                    let _ = s2.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut s, mut c) = (server, client);
+                let _ = std::io::copy(&mut s, &mut c);
+                let _ = c.shutdown(std::net::Shutdown::Write);
+                let _ = up.join();
+            });
+        }
+    });
+    (addr, count)
 }

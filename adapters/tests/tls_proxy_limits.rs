@@ -1,0 +1,214 @@
+//! wss:// with generated certificates (server and client certificates),
+//! the CONNECT proxy for ws:// and wss://, and the server controls
+//! (filter, connection limit, handshake and idle timeouts) on every adapter.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cloned_ref_to_slice_refs
+)]
+
+mod common;
+
+use std::io::Read;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
+use ws_adapters::proxy::ProxySetting;
+use ws_adapters::tls::{ClientTls, ServerTls};
+use ws_adapters::{Error, Event};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn wss_every_pairing() {
+    let pki = Pki::new();
+    let (chain, key) = pki.issue(&["localhost"]);
+    let tls = ServerTls::new(chain, key).unwrap();
+    let client_tls = ClientTls::trusting(&[pki.ca.clone()]).unwrap();
+    for server in KINDS {
+        let addr = start_server(server, server_options(false).with_tls(tls.clone()));
+        for client in KINDS {
+            let url = format!("wss://localhost:{}/tls", addr.port());
+            let options = client_options(false).with_tls(client_tls.clone());
+            bounded(LIMIT, &format!("wss {client:?} -> {server:?}"), move || {
+                converse(false, || connect(client, &url, &options));
+            });
+        }
+    }
+}
+
+#[test]
+fn wss_refuses_untrusted_and_unconfigured() {
+    let pki = Pki::new();
+    let (chain, key) = pki.issue(&["localhost"]);
+    let tls = ServerTls::new(chain, key).unwrap();
+    let addr = start_server(Kind::Std, server_options(false).with_tls(tls));
+    let url = format!("wss://localhost:{}/", addr.port());
+    for client in KINDS {
+        // Trusting another CA: the certificate is refused.
+        let other = ClientTls::trusting(&[Pki::new().ca]).unwrap();
+        let options = client_options(false).with_tls(other);
+        let err = try_connect(client, &url, &options)
+            .err()
+            .expect("untrusted accepted");
+        assert!(
+            format!("{err}").contains("certificate"),
+            "{client:?}: {err}"
+        );
+        // No TLS settings at all: nothing is trusted implicitly.
+        let err = try_connect(client, &url, &client_options(false))
+            .err()
+            .unwrap();
+        assert!(matches!(err.root(), Error::TlsConfig(_)), "{err}");
+        // The explicit test mode accepts it.
+        let any = ClientTls::dangerous_accept_any_certificate().unwrap();
+        let options = client_options(false).with_tls(any);
+        let mut c = connect(client, &url, &options);
+        c.text("x");
+        assert_eq!(c.recv(), Some(Event::Text("x".into())));
+    }
+}
+
+#[test]
+fn client_certificates() {
+    let pki = Pki::new();
+    let (chain, key) = pki.issue(&["localhost"]);
+    let tls = ServerTls::with_client_auth(chain, key, &[pki.ca.clone()]).unwrap();
+    for server in KINDS {
+        let addr = start_server(server, server_options(false).with_tls(tls.clone()));
+        let url = format!("wss://localhost:{}/", addr.port());
+        for client in KINDS {
+            let (cchain, ckey) = pki.issue(&["client.test"]);
+            let with_cert = ClientTls::trusting(&[pki.ca.clone()])
+                .unwrap()
+                .with_client_cert(cchain, ckey)
+                .unwrap();
+            let options = client_options(false).with_tls(with_cert);
+            let mut c = connect(client, &url, &options);
+            c.text("with cert");
+            assert_eq!(c.recv(), Some(Event::Text("with cert".into())));
+            // Without a certificate the server refuses the TLS handshake.
+            let without = ClientTls::trusting(&[pki.ca.clone()]).unwrap();
+            let options = client_options(false).with_tls(without);
+            let refused = try_connect(client, &url, &options).map(|mut c| {
+                // TLS 1.3: the alert may arrive after the client's handshake.
+                c.text("x");
+                c.recv()
+            });
+            assert!(
+                matches!(refused, Err(_) | Ok(None)),
+                "{client:?} -> {server:?} without a client certificate"
+            );
+        }
+    }
+}
+
+#[test]
+fn proxy_for_ws_and_wss() {
+    let (proxy, tunnels) = start_proxy();
+    let pki = Pki::new();
+    let (chain, key) = pki.issue(&["localhost"]);
+    let plain = start_server(Kind::Mio, server_options(true));
+    let tls = ServerTls::new(chain, key).unwrap();
+    let secure = start_server(Kind::Tokio, server_options(false).with_tls(tls));
+    let setting = ProxySetting::Url(format!("http://{proxy}"));
+    let mut expected = 0;
+    for client in KINDS {
+        let options = client_options(true).with_proxy(setting.clone());
+        let url = format!("ws://localhost:{}/", plain.port());
+        bounded(LIMIT, &format!("proxy ws {client:?}"), move || {
+            converse(true, || connect(client, &url, &options));
+        });
+        expected += 2;
+        let options = client_options(false)
+            .with_proxy(setting.clone())
+            .with_tls(ClientTls::trusting(&[pki.ca.clone()]).unwrap());
+        let url = format!("wss://localhost:{}/", secure.port());
+        bounded(LIMIT, &format!("proxy wss {client:?}"), move || {
+            converse(false, || connect(client, &url, &options));
+        });
+        expected += 2;
+    }
+    assert_eq!(tunnels.load(Ordering::SeqCst), expected);
+    // A proxy that refuses: the error says so.
+    let options = client_options(false).with_proxy(ProxySetting::Url("http://127.0.0.1:1".into()));
+    assert!(try_connect(Kind::Std, "ws://localhost:9/", &options).is_err());
+}
+
+#[test]
+fn filter_refuses_before_reading() {
+    for server in KINDS {
+        let options = server_options(false).with_filter(|peer| !peer.ip().is_loopback());
+        let addr = start_server(server, options);
+        let err = try_connect(Kind::Std, &format!("ws://{addr}/"), &client_options(false));
+        assert!(err.is_err(), "{server:?}: a filtered peer was served");
+    }
+}
+
+#[test]
+fn connection_limit_refuses_with_503() {
+    for server in KINDS {
+        let addr = start_server(server, server_options(false).with_max_connections(1));
+        let url = format!("ws://{addr}/");
+        let mut first = connect(Kind::Std, &url, &client_options(false));
+        first.text("still here");
+        assert_eq!(first.recv(), Some(Event::Text("still here".into())));
+        let err = try_connect(Kind::Std, &url, &client_options(false))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err.root(), Error::Rejected(503)),
+            "{server:?}: {err}"
+        );
+        // Closing the first frees the place.
+        first.close(ws_proto::CloseCode::NORMAL);
+        while first.recv().is_some() {}
+        let deadline = std::time::Instant::now() + LIMIT;
+        loop {
+            match try_connect(Kind::Std, &url, &client_options(false)) {
+                Ok(_) => break,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    assert!(matches!(e.root(), Error::Rejected(503)), "{e}");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("{server:?}: the place was not freed: {e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn handshake_and_idle_timeouts() {
+    for server in KINDS {
+        let options = server_options(false)
+            .with_handshake_timeout(Duration::from_millis(300))
+            .with_session(ws_adapters::session_config(
+                ws_proto::Config {
+                    idle_timeout: Some(Duration::from_millis(300)),
+                    ..Default::default()
+                },
+                false,
+            ));
+        let addr = start_server(server, options);
+        // A peer that never sends its request is dropped.
+        let mut raw = std::net::TcpStream::connect(addr).unwrap();
+        raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 256];
+        let n = raw.read(&mut buf).unwrap_or(0);
+        let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(
+            n == 0 || answer.starts_with("HTTP/1.1 408"),
+            "{server:?}: {answer}"
+        );
+        // An idle connection is closed with 1001.
+        let mut c = connect(Kind::Std, &format!("ws://{addr}/"), &client_options(false));
+        match c.recv() {
+            Some(Event::Close { code, .. }) => {
+                assert_eq!(code, Some(ws_proto::CloseCode::GOING_AWAY))
+            }
+            other => panic!("{server:?}: expected an idle close, got {other:?}"),
+        }
+    }
+}
