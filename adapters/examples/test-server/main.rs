@@ -4,34 +4,56 @@
 //! ```text
 //! cargo run --release -p ws-adapters --example test-server -- --port 7681
 //! ```
-//! then open <http://127.0.0.1:7681/> in a browser.
+//! then open <http://127.0.0.1:7681/> in a browser (with `--ssl`,
+//! <https://127.0.0.1:7681/> and accept the self-signed certificate).
+//!
+//! Two drivers serve the same protocols: `--adapter mio` (the default) runs
+//! every connection on one `mio::Poll`, as libwebsockets does; `--adapter
+//! std` runs a thread per connection on blocking sockets.
 
+mod mio_server;
 mod protocols;
 mod web;
 
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use http_upgrade::{Accept, Response, ServerConfig};
-use ws_adapters::Error;
 use ws_adapters::blocking::{Server, WebSocket};
+use ws_adapters::tls::ServerTls;
+use ws_adapters::{Error, ServerOptions, session_config};
 use ws_proto::Config;
-use ws_proto::session::{SessionConfig, SessionEvent};
+use ws_proto::session::SessionEvent;
 
 /// The subprotocols this server speaks, in its order of preference.
 const PROTOCOLS: [&str; 2] = [protocols::DUMB_INCREMENT, protocols::MIRROR];
+
+/// Which driver serves the connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Adapter {
+    /// Every connection on one mio `Poll` (libwebsockets' model).
+    Mio,
+    /// A thread per connection on blocking std sockets.
+    Std,
+}
 
 /// WebSocket test server: a page, dumb-increment-protocol and lws-mirror-protocol.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// TCP port to listen on.
+    /// TCP port to listen on (0: any free port; the chosen one is printed).
     #[arg(short, long, default_value_t = 7681)]
     port: u16,
     /// Interface address to bind (use 0.0.0.0 to serve other machines).
     #[arg(short, long, default_value = "127.0.0.1")]
     interface: String,
+    /// Serve https:// and wss:// with a self-signed certificate generated at start.
+    #[arg(short, long)]
+    ssl: bool,
+    /// Which driver serves the connections.
+    #[arg(short, long, value_enum, default_value_t = Adapter::Mio)]
+    adapter: Adapter,
     /// Log level: error, warn, info, debug or trace.
     #[arg(short = 'd', long = "debug", default_value = "info")]
     log_level: log::LevelFilter,
@@ -54,23 +76,58 @@ fn main() {
     }
 }
 
+/// A self-signed certificate for the names a local browser uses.
+fn self_signed(interface: &str) -> Result<ServerTls, Error> {
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    if !names.iter().any(|n| n == interface) {
+        names.push(interface.to_owned());
+    }
+    let generated = rcgen::generate_simple_self_signed(names.clone())
+        .map_err(|e| Error::TlsConfig(format!("generating a certificate: {e}")))?;
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der());
+    log::info!("self-signed certificate for {names:?}");
+    ServerTls::new(vec![generated.cert.der().clone()], key.into())
+}
+
 fn run(args: &Args) -> Result<(), Error> {
-    let http = Arc::new(ServerConfig::default().with_protocols(PROTOCOLS));
     let connection = Config {
         max_message_size: args.max_message,
         max_frame_size: args.max_message,
         ..Config::default()
     };
-    let mut config = SessionConfig::new(connection);
-    if !args.no_compression {
-        config.negotiators = deflate_ext::default_negotiators();
+    let mut options = ServerOptions::new(session_config(connection, !args.no_compression))
+        .with_http(ServerConfig::default().with_protocols(PROTOCOLS));
+    if args.ssl {
+        options = options.with_tls(self_signed(&args.interface)?);
     }
-    let config = Arc::new(config);
-    let server = Server::bind((args.interface.as_str(), args.port), http, config)?;
-    let addr = server.local_addr()?;
-    // Tests read this line to learn the port.
-    println!("listening on http://{addr}/");
-    log::info!("serving test.html and {PROTOCOLS:?} on {addr}");
+    let addr = (args.interface.as_str(), args.port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| Error::Resolve(args.interface.clone()))?;
+    let scheme = if args.ssl { "https" } else { "http" };
+    let announce = |addr: SocketAddr| {
+        // Tests read this line to learn the port.
+        println!("listening on {scheme}://{addr}/");
+        log::info!(
+            "serving test.html and {PROTOCOLS:?} on {addr} ({:?} adapter, compression {})",
+            args.adapter,
+            if args.no_compression { "off" } else { "on" }
+        );
+    };
+    match args.adapter {
+        Adapter::Mio => mio_server::run(addr, options, announce),
+        Adapter::Std => run_std(addr, options, announce),
+    }
+}
+
+/// A thread per connection on blocking sockets.
+fn run_std(
+    addr: SocketAddr,
+    options: ServerOptions,
+    announce: impl FnOnce(SocketAddr),
+) -> Result<(), Error> {
+    let server = Server::bind_with(addr, options)?;
+    announce(server.local_addr()?);
     let mirror = Arc::new(protocols::Mirror::default());
     loop {
         let (ws, peer) = match server.accept() {
@@ -93,6 +150,18 @@ fn run(args: &Args) -> Result<(), Error> {
     }
 }
 
+/// The answer to an upgrade: accept with the subprotocol the server chose
+/// from the client's offer, or refuse a client that offered neither.
+fn decide(req: &http_upgrade::UpgradeRequest) -> Result<(String, Accept), Response> {
+    match req.selected_protocol.clone() {
+        Some(p) => Ok((p, Accept::for_request(req))),
+        None => {
+            let msg = format!("offer one of these subprotocols: {PROTOCOLS:?}\n");
+            Err(Response::new(400).body(msg))
+        }
+    }
+}
+
 /// Serves HTTP requests until an upgrade, then runs the chosen protocol.
 fn serve(mut ws: WebSocket<TcpStream>, mirror: &protocols::Mirror) -> Result<(), Error> {
     let protocol = loop {
@@ -102,16 +171,12 @@ fn serve(mut ws: WebSocket<TcpStream>, mirror: &protocols::Mirror) -> Result<(),
                 log::debug!("{} {}", req.method, req.target);
                 ws.session_mut().respond(now, web::respond(&req))?;
             }
-            Some(SessionEvent::Upgrade(req)) => match req.selected_protocol.clone() {
-                Some(p) => {
-                    let accept = Accept::for_request(&req);
+            Some(SessionEvent::Upgrade(req)) => match decide(&req) {
+                Ok((p, accept)) => {
                     ws.session_mut().accept(now, accept, &mut rand::rng())?;
                     break p;
                 }
-                None => {
-                    let msg = format!("offer one of these subprotocols: {PROTOCOLS:?}\n");
-                    ws.session_mut().reject(Response::new(400).body(msg))?;
-                }
+                Err(response) => ws.session_mut().reject(response)?,
             },
             Some(_) => {}
             None if ws.is_finished() => return Ok(()),

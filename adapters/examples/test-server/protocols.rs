@@ -17,13 +17,18 @@ pub(crate) const DUMB_INCREMENT: &str = "dumb-increment-protocol";
 /// Broadcasts every message to every mirror client.
 pub(crate) const MIRROR: &str = "lws-mirror-protocol";
 
-const TICK: Duration = Duration::from_millis(50);
+pub(crate) const TICK: Duration = Duration::from_millis(50);
 /// Recent mirror messages replayed to newcomers.
-const RING: usize = 512;
+pub(crate) const RING: usize = 512;
 /// Messages queued for one slow mirror client before it starts missing some.
 const CLIENT_QUEUE: usize = 1024;
 /// How often a mirror connection looks for broadcasts while idle.
 const MIRROR_POLL: Duration = Duration::from_millis(5);
+
+/// True for dumb-increment-protocol's reset command.
+pub(crate) fn is_reset(text: &str) -> bool {
+    text == "reset\n"
+}
 
 fn is_open(ws: &WebSocket<TcpStream>) -> bool {
     ws.session()
@@ -38,7 +43,7 @@ pub(crate) fn dumb_increment(mut ws: WebSocket<TcpStream>) -> Result<(), Error> 
     loop {
         let wait = next.saturating_duration_since(Instant::now());
         match ws.next_event(Some(wait))? {
-            Some(SessionEvent::Ws(Event::Text(t))) if t.as_str() == "reset\n" => number = 0,
+            Some(SessionEvent::Ws(Event::Text(t))) if is_reset(t.as_str()) => number = 0,
             Some(_) => {}
             None if ws.is_finished() => return Ok(()),
             None => {}
@@ -55,7 +60,7 @@ pub(crate) fn dumb_increment(mut ws: WebSocket<TcpStream>) -> Result<(), Error> 
 
 /// A mirrored message.
 #[derive(Clone, Debug)]
-enum Message {
+pub(crate) enum Message {
     Text(Utf8Bytes),
     Binary(Bytes),
 }
