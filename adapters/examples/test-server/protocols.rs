@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ws_adapters::Error;
 use ws_adapters::blocking::WebSocket;
 use ws_proto::session::SessionEvent;
-use ws_proto::{Bytes, Event, State, Utf8Bytes};
+use ws_proto::{Bytes, Dialect, Event, State, Utf8Bytes};
 
 /// Sends an incrementing number every 50 ms; "reset\n" resets it.
 pub(crate) const DUMB_INCREMENT: &str = "dumb-increment-protocol";
@@ -145,6 +145,8 @@ fn send(ws: &mut WebSocket<TcpStream>, m: Message) -> Result<(), Error> {
     let conn = ws.session_mut().connection_mut().ok_or(Error::Closed)?;
     match m {
         Message::Text(t) => conn.send_text(t)?,
+        // hixie-76 carries only text: its clients miss binary messages.
+        Message::Binary(_) if conn.config().dialect == Dialect::Hixie76 => {}
         Message::Binary(b) => conn.send_binary(b)?,
     }
     ws.flush()
