@@ -27,6 +27,10 @@ pub(crate) fn respond(req: &HttpRequest) -> Response {
     }
     let path = req.target.split('?').next().unwrap_or("/");
     let path = if path == "/" { "/test.html" } else { path };
+    if path == "/favicon.ico" {
+        // No icon: say so without an error in the browser's console.
+        return Response::new(204);
+    }
     match FILES.iter().find(|(p, _, _)| *p == path) {
         Some((_, mime, body)) => Response::new(200)
             .header("Content-Type", *mime)

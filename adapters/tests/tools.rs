@@ -1,0 +1,611 @@
+//! The libwebsockets tool set on our stack, run as real programs: the
+//! examples test-server, test-client, ping and fraggle are started as child
+//! processes over loopback (port 0, the port read from their `listening on`
+//! line, bounded waits, killed on drop) and checked for their real output;
+//! the test server's page is opened in headless Chromium.
+//!
+//! The browser test needs Debian's `chromium` (installed with apt-get if
+//! `/usr/bin/chromium` is missing) and `node`/`npm` (for `playwright-core`,
+//! installed with `npm ci` in `scripts/browser`); it fails loudly, never
+//! skips, if they cannot be had. Its screenshot is written to
+//! `target/artifacts/test-server.png`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub
+)]
+
+#[path = "tools/support.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_upgrade::ClientRequest;
+use support::{Proc, WAIT, interrupt, workspace};
+use ws_adapters::blocking::{self, WebSocket};
+use ws_adapters::tls::ClientTls;
+use ws_adapters::{ClientOptions, Event};
+use ws_proto::CloseCode;
+
+const ADAPTERS: [&str; 2] = ["mio", "std"];
+
+/// Starts the test server (port 0) with `args`; returns it and its port.
+fn test_server(args: &[&str]) -> (Proc, u16) {
+    let mut all = vec!["--port", "0", "-d", "warn"];
+    all.extend_from_slice(args);
+    let mut p = Proc::start("test-server", &all);
+    let port = p.listening_port();
+    (p, port)
+}
+
+/// Our own client to the test server.
+fn connect(port: u16, protocol: &str, ssl: bool) -> WebSocket<TcpStream> {
+    let scheme = if ssl { "wss" } else { "ws" };
+    let request = ClientRequest::new(&format!("{scheme}://127.0.0.1:{port}/"))
+        .unwrap()
+        .protocol(protocol);
+    let mut options = ClientOptions::default().with_proxy(ws_adapters::proxy::ProxySetting::Direct);
+    if ssl {
+        options = options.with_tls(ClientTls::dangerous_accept_any_certificate().unwrap());
+    }
+    blocking::connect_with(request, &options).unwrap()
+}
+
+/// The next text message within `WAIT`.
+fn next_text(ws: &mut WebSocket<TcpStream>) -> String {
+    let end = Instant::now() + WAIT;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no text message within {WAIT:?}");
+        match ws.recv_timeout(left).unwrap() {
+            Some(Event::Text(t)) => return t.as_str().to_owned(),
+            Some(_) => {}
+            None => assert!(!ws.is_finished(), "the connection closed"),
+        }
+    }
+}
+
+fn next_number(ws: &mut WebSocket<TcpStream>) -> u64 {
+    let t = next_text(ws);
+    t.parse().unwrap_or_else(|_| panic!("not a number: {t:?}"))
+}
+
+/// A plain HTTP/1.1 GET; returns the status line and the body.
+fn http_get(port: u16, path: &str) -> (String, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
+}
+
+/// Checks that dumb-increment numbers count up by one, and that `reset\n`
+/// starts them again from 0.
+fn check_dumb_increment(ws: &mut WebSocket<TcpStream>) {
+    let first = next_number(ws);
+    let mut last = first;
+    for _ in 0..5 {
+        let n = next_number(ws);
+        assert_eq!(n, last + 1, "numbers must count up by one");
+        last = n;
+    }
+    ws.send_text("reset\n").unwrap();
+    // A number or two may already be on the way; then it restarts.
+    let mut after = Vec::new();
+    while after.len() < 5 {
+        after.push(next_number(ws));
+        if after.last() < Some(&last) {
+            break;
+        }
+    }
+    let restarted = *after.last().unwrap();
+    assert!(restarted < 3, "no reset: {last} then {after:?}");
+    ws.close(CloseCode::NORMAL, "").unwrap();
+}
+
+#[test]
+fn test_server_serves_the_page_and_counts_up() {
+    for adapter in ADAPTERS {
+        let (_server, port) = test_server(&["--adapter", adapter]);
+        let (status, body) = http_get(port, "/");
+        assert!(status.contains(" 200 "), "{adapter}: GET / -> {status}");
+        assert!(body.contains("dumb-increment-protocol") && body.contains("<canvas"));
+        let (status, body) = http_get(port, "/test.js");
+        assert!(status.contains(" 200 ") && body.contains("lws-mirror-protocol"));
+        let (status, _) = http_get(port, "/missing");
+        assert!(status.contains(" 404 "), "{adapter}: {status}");
+        let mut ws = connect(port, "dumb-increment-protocol", false);
+        check_dumb_increment(&mut ws);
+    }
+}
+
+#[test]
+fn test_server_mirror_broadcasts_and_replays() {
+    for adapter in ADAPTERS {
+        let (_server, port) = test_server(&["--adapter", adapter]);
+        let mut a = connect(port, "lws-mirror-protocol", false);
+        let mut b = connect(port, "lws-mirror-protocol", false);
+        let stroke = format!("d #00a000 10 20 30 40; {adapter}");
+        a.send_text(&stroke).unwrap();
+        assert_eq!(
+            next_text(&mut b),
+            stroke,
+            "{adapter}: broadcast to the other client"
+        );
+        assert_eq!(next_text(&mut a), stroke, "{adapter}: and to the sender");
+        // A newcomer gets the ring of recent messages first.
+        let mut c = connect(port, "lws-mirror-protocol", false);
+        assert_eq!(
+            next_text(&mut c),
+            stroke,
+            "{adapter}: replayed to a newcomer"
+        );
+        // A client offering neither protocol is refused.
+        let err = blocking::connect_with(
+            ClientRequest::new(&format!("ws://127.0.0.1:{port}/"))
+                .unwrap()
+                .protocol("chat"),
+            &ClientOptions::default().with_proxy(ws_adapters::proxy::ProxySetting::Direct),
+        );
+        assert!(
+            err.is_err(),
+            "{adapter}: an unknown subprotocol was accepted"
+        );
+    }
+}
+
+#[test]
+fn test_server_over_tls_with_a_self_signed_certificate() {
+    for adapter in ADAPTERS {
+        let (mut server, port) = test_server(&["--adapter", adapter, "--ssl"]);
+        assert!(
+            server
+                .seen
+                .iter()
+                .any(|l| l.starts_with("listening on https://"))
+        );
+        let mut ws = connect(port, "dumb-increment-protocol", true);
+        check_dumb_increment(&mut ws);
+        let mut m1 = connect(port, "lws-mirror-protocol", true);
+        let mut m2 = connect(port, "lws-mirror-protocol", true);
+        m1.send_text("c #ff0000 50 50 10;").unwrap();
+        assert_eq!(next_text(&mut m2), "c #ff0000 50 50 10;");
+        let _ = server.next_line(Duration::ZERO);
+    }
+}
+
+/// Numbers printed by test-client, in order.
+fn printed_numbers(lines: &[String]) -> Vec<u64> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("dumb-increment-protocol: "))
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+fn assert_counting(numbers: &[u64], want: usize) {
+    assert_eq!(numbers.len(), want, "{numbers:?}");
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 1),
+        "not counting up: {numbers:?}"
+    );
+}
+
+#[test]
+fn test_client_prints_numbers_and_draws_into_the_mirror() {
+    let (_server, port) = test_server(&[]);
+    // A second mirror client stands in for a browser on the same server.
+    let mut watcher = connect(port, "lws-mirror-protocol", false);
+    let port_s = port.to_string();
+    let mut client = Proc::start(
+        "test-client",
+        &[
+            "127.0.0.1",
+            "--port",
+            &port_s,
+            "-n",
+            "10",
+            "--interval-ms",
+            "20",
+        ],
+    );
+    let circle = next_text(&mut watcher);
+    assert!(
+        circle.starts_with("c #") && circle.ends_with(';'),
+        "not a circle: {circle:?}"
+    );
+    client.succeed(WAIT);
+    assert_counting(&printed_numbers(&client.seen), 10);
+    let sent: Vec<&str> = client
+        .seen
+        .iter()
+        .filter_map(|l| l.strip_prefix("lws-mirror-protocol: sent "))
+        .collect();
+    assert!(
+        sent.contains(&circle.as_str()),
+        "{circle:?} not among {sent:?}"
+    );
+}
+
+#[test]
+fn test_client_speaks_every_dialect() {
+    for adapter in ADAPTERS {
+        let (_server, port) = test_server(&["--adapter", adapter]);
+        let port_s = port.to_string();
+        for version in ["13", "8", "7", "6", "5", "4", "76"] {
+            let mut client = Proc::start(
+                "test-client",
+                &[
+                    "127.0.0.1",
+                    "-p",
+                    &port_s,
+                    "-v",
+                    version,
+                    "-n",
+                    "3",
+                    "-i",
+                    "10",
+                ],
+            );
+            client.succeed(WAIT);
+            let numbers = printed_numbers(&client.seen);
+            assert_counting(&numbers, 3);
+            let mirrored = client.seen.iter().any(|l| l.contains("circles sent"));
+            assert!(mirrored, "{adapter} version {version}: {:?}", client.seen);
+        }
+    }
+}
+
+/// A minimal HTTP CONNECT proxy on loopback; records each request line.
+fn connect_proxy() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let log = log.clone();
+            std::thread::spawn(move || tunnel(conn, &log));
+        }
+    });
+    (port, seen)
+}
+
+fn tunnel(conn: TcpStream, log: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut request = String::new();
+    reader.read_line(&mut request).unwrap();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+            break;
+        }
+    }
+    log.lock().unwrap().push(request.trim_end().to_owned());
+    let target = request.split(' ').nth(1).unwrap_or_default().to_owned();
+    let mut client = conn;
+    let Ok(upstream) = TcpStream::connect(&target) else {
+        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+        return;
+    };
+    client
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .unwrap();
+    let (mut up_r, mut up_w) = (upstream.try_clone().unwrap(), upstream);
+    let mut down_w = client.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut up_r, &mut down_w);
+        let _ = down_w.shutdown(std::net::Shutdown::Both);
+    });
+    // The reader may hold bytes read past the header (none: the client
+    // waits for the 200), then the rest of the stream.
+    let _ = std::io::copy(&mut reader, &mut up_w);
+    let _ = up_w.shutdown(std::net::Shutdown::Write);
+}
+
+#[test]
+fn test_client_honours_http_proxy() {
+    let (_server, port) = test_server(&[]);
+    let (proxy, seen) = connect_proxy();
+    let port_s = port.to_string();
+    let mut cmd = Command::new(support::example("test-client"));
+    cmd.args(["127.0.0.1", "-p", &port_s, "-n", "3", "-i", "20"])
+        .env("http_proxy", format!("http://127.0.0.1:{proxy}"))
+        .env_remove("no_proxy")
+        .env_remove("NO_PROXY")
+        .env_remove("HTTP_PROXY");
+    let mut client = Proc::spawn("test-client", &mut cmd);
+    client.succeed(WAIT);
+    assert_counting(&printed_numbers(&client.seen), 3);
+    let seen = seen.lock().unwrap().clone();
+    let want = format!("CONNECT 127.0.0.1:{port} HTTP/1.1");
+    assert_eq!(seen.iter().filter(|l| **l == want).count(), 2, "{seen:?}");
+}
+
+/// ping's summary lines: (transmitted, received, loss %) and the rtt values.
+fn ping_summary(lines: &[String]) -> ((u64, u64, String), Vec<f64>) {
+    let stats = lines
+        .iter()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or_else(|| panic!("no summary in {lines:?}"));
+    let words: Vec<&str> = stats.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+    let transmitted = words[0].parse().unwrap();
+    let received = words[3].parse().unwrap();
+    let loss = words[5].to_owned();
+    let rtt = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("rtt min/avg/max/mdev = "))
+        .unwrap_or_else(|| panic!("no rtt line in {lines:?}"));
+    let rtt = rtt
+        .trim_end_matches(" ms")
+        .split('/')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    ((transmitted, received, loss), rtt)
+}
+
+fn assert_rtt(rtt: &[f64]) {
+    let [min, avg, max, mdev] = rtt else {
+        panic!("rtt has four values: {rtt:?}")
+    };
+    assert!(
+        0.0 <= *min && min <= avg && avg <= max && *mdev >= 0.0,
+        "{rtt:?}"
+    );
+}
+
+#[test]
+fn ping_frames_with_zero_loss() {
+    let (_server, port) = test_server(&[]);
+    let port_s = port.to_string();
+    let mut ping = Proc::start(
+        "ping",
+        &[
+            "127.0.0.1",
+            "-p",
+            &port_s,
+            "-c",
+            "5",
+            "-i",
+            "0.05",
+            "-s",
+            "125",
+        ],
+    );
+    ping.succeed(WAIT);
+    let replies: Vec<&String> = ping
+        .seen
+        .iter()
+        .filter(|l| l.contains(" bytes from "))
+        .collect();
+    assert_eq!(replies.len(), 5, "{:?}", ping.seen);
+    for (i, r) in replies.iter().enumerate() {
+        assert!(r.starts_with("125 bytes from 127.0.0.1:"), "{r}");
+        assert!(
+            r.contains(&format!("req={} time=", i + 1)) && r.ends_with(" ms"),
+            "{r}"
+        );
+    }
+    let (counts, rtt) = ping_summary(&ping.seen);
+    assert_eq!(counts, (5, 5, "0%".to_owned()));
+    assert_rtt(&rtt);
+}
+
+#[test]
+fn ping_mirror_mode_with_large_binary_payloads() {
+    let (_server, port) = test_server(&[]);
+    let port_s = port.to_string();
+    let mut ping = Proc::start(
+        "ping",
+        &[
+            "127.0.0.1",
+            "-p",
+            &port_s,
+            "-m",
+            "-s",
+            "4096",
+            "-c",
+            "4",
+            "-i",
+            "0.02",
+        ],
+    );
+    ping.succeed(WAIT);
+    let replies = ping
+        .seen
+        .iter()
+        .filter(|l| l.starts_with("4096 bytes from "))
+        .count();
+    assert_eq!(replies, 4, "{:?}", ping.seen);
+    let (counts, rtt) = ping_summary(&ping.seen);
+    assert_eq!(counts, (4, 4, "0%".to_owned()));
+    assert_rtt(&rtt);
+}
+
+#[test]
+fn ping_prints_its_summary_on_ctrl_c() {
+    let (_server, port) = test_server(&[]);
+    let port_s = port.to_string();
+    let mut ping = Proc::start("ping", &["127.0.0.1", "-p", &port_s, "-i", "0.02"]);
+    for _ in 0..3 {
+        ping.expect("a reply", WAIT, |l| l.contains(" bytes from "));
+    }
+    interrupt(ping.id());
+    ping.succeed(WAIT);
+    let ((transmitted, received, _), rtt) = ping_summary(&ping.seen);
+    assert!(received >= 3 && transmitted >= received, "{:?}", ping.seen);
+    assert!(
+        transmitted - received <= 1,
+        "only the ping in flight may be lost"
+    );
+    assert_rtt(&rtt);
+}
+
+#[test]
+fn ping_refuses_oversized_ping_frames() {
+    let mut ping = Proc::start("ping", &["127.0.0.1", "-p", "1", "-s", "126"]);
+    let status = ping.finish(WAIT);
+    assert!(!status.success());
+    assert!(
+        ping.stderr().contains("at most 125 bytes"),
+        "{}",
+        ping.stderr()
+    );
+}
+
+/// (bytes, fragments) from `EOM received N correctly from M fragments`.
+fn eom_lines(lines: &[String]) -> Vec<(usize, usize)> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("EOM received ")?;
+            let (n, rest) = rest.split_once(" correctly from ")?;
+            let m = rest.strip_suffix(" fragments")?;
+            Some((n.parse().ok()?, m.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn fraggle_checksums_are_correct() {
+    for extra in [&[][..], &["--no-compression"][..]] {
+        let mut args = vec!["--port", "0", "-n", "4"];
+        args.extend_from_slice(extra);
+        let mut server = Proc::start("fraggle", &args);
+        let port = server.listening_port().to_string();
+        let mut cargs = vec!["-c", "127.0.0.1", "-p", &port];
+        cargs.extend_from_slice(extra);
+        let mut client = Proc::start("fraggle", &cargs);
+        client.succeed(WAIT);
+        let eoms = eom_lines(&client.seen);
+        assert_eq!(eoms.len(), 4, "{:?}", client.seen);
+        for &(bytes, fragments) in &eoms {
+            assert!((1..=1024).contains(&fragments), "{fragments} fragments");
+            assert!(
+                (fragments..=fragments * 2001).contains(&bytes),
+                "{bytes} bytes"
+            );
+        }
+        assert!(
+            client
+                .seen
+                .contains(&"4 messages correct, 0 wrong".to_owned())
+        );
+        assert!(!client.stderr().contains("MISMATCH"), "{}", client.stderr());
+        server.expect("the server's confirmation", WAIT, |l| {
+            l.ends_with(": all 4 messages confirmed")
+        });
+        // What the server says it sent is what the client received.
+        let sent: Vec<(usize, usize)> = server
+            .seen
+            .iter()
+            .filter_map(|l| {
+                let rest = l.split_once(": sent ")?.1;
+                let (n, rest) = rest.split_once(" bytes in ")?;
+                let m = rest.split_once(" fragments")?.0;
+                Some((n.parse().ok()?, m.parse().ok()?))
+            })
+            .collect();
+        assert_eq!(sent, eoms);
+    }
+}
+
+// ---- the browser test ----
+
+/// Installs Debian's chromium if `/usr/bin/chromium` is missing; panics
+/// with the reason if that fails.
+fn ensure_chromium() {
+    if std::path::Path::new("/usr/bin/chromium").exists() {
+        return;
+    }
+    for args in [&["update"][..], &["install", "-y", "chromium"][..]] {
+        let out = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .output()
+            .expect("the browser test needs /usr/bin/chromium, and apt-get to install it");
+        assert!(
+            out.status.success(),
+            "apt-get {args:?} failed (the browser test needs Debian's chromium):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(std::path::Path::new("/usr/bin/chromium").exists());
+}
+
+/// `npm ci` in scripts/browser if playwright-core is missing.
+fn ensure_playwright() -> std::path::PathBuf {
+    let dir = workspace().join("scripts/browser");
+    if !dir
+        .join("node_modules/playwright-core/package.json")
+        .exists()
+    {
+        let out = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .output()
+            .expect("the browser test needs `npm` on PATH to install playwright-core");
+        assert!(
+            out.status.success(),
+            "npm ci in {} failed:\n{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    dir
+}
+
+#[test]
+fn browser_shows_the_numbers_and_a_mirrored_stroke() {
+    ensure_chromium();
+    let dir = ensure_playwright();
+    let (_server, port) = test_server(&[]);
+    let shot = workspace().join("target/artifacts/test-server.png");
+    let _ = std::fs::remove_file(&shot);
+    let mut cmd = Command::new("node");
+    cmd.current_dir(&dir)
+        .arg("check-page.mjs")
+        .args(["--url", &format!("http://127.0.0.1:{port}/")])
+        .arg("--screenshot")
+        .arg(&shot);
+    let mut page = Proc::spawn("check-page.mjs", &mut cmd);
+    let bad = |l: &str| l.starts_with("FAIL");
+    let numbers = page.expect("the page's numbers", Duration::from_secs(90), |l| {
+        l.starts_with("numbers: ") || bad(l)
+    });
+    assert!(!bad(&numbers), "{numbers}\n{}", page.stderr());
+    let numbers: Vec<u64> = numbers[9..]
+        .split(' ')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(
+        numbers.len() >= 3 && numbers.windows(2).all(|w| w[0] < w[1]),
+        "{numbers:?}"
+    );
+    page.expect("the page's mirror", WAIT, |l| {
+        l.starts_with("ready") || bad(l)
+    });
+    // A second client draws a red line; the page must show it.
+    let mut mirror = connect(port, "lws-mirror-protocol", false);
+    mirror.send_text("d #ff0000 20 150 580 150;").unwrap();
+    let done = page.expect("the mirrored stroke", WAIT, |l| l == "ok" || bad(l));
+    assert_eq!(done, "ok", "{:?}\n{}", page.seen, page.stderr());
+    page.succeed(WAIT);
+    assert!(shot.exists(), "no screenshot at {}", shot.display());
+    println!("screenshot: {}", shot.display());
+}

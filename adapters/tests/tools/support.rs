@@ -1,0 +1,258 @@
+//! Running the tool examples as child processes: build them once, start them
+//! with piped output, read their lines with bounded waits, kill them on drop.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Bound on any single wait for a child's output.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("adapters/ has a parent")
+        .to_path_buf()
+}
+
+/// `<target>/<profile>/`, the directory holding this test binary's `deps/`.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in <target>/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Builds the examples (once per test binary) with this test's profile,
+/// target directory and features, so the binaries match the code under
+/// test; a no-op when `cargo test` has built them already.
+fn build_examples() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let profile = profile_dir();
+        let target = profile.parent().expect("<target>/<profile>");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace())
+            .args(["build", "--quiet", "-p", "ws-adapters", "--examples"])
+            .env("CARGO_TARGET_DIR", target);
+        match profile.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => {}
+            Some("release") => {
+                cmd.arg("--release");
+            }
+            Some(other) => {
+                cmd.args(["--profile", other]);
+            }
+        }
+        // The exact feature set of this test binary ("default" included),
+        // so cargo reuses the library it built for the tests.
+        let mut features = Vec::new();
+        if cfg!(feature = "default") {
+            features.push("default");
+        }
+        if cfg!(feature = "tls") {
+            features.push("tls");
+        }
+        if cfg!(feature = "smol") {
+            features.push("smol");
+        }
+        if cfg!(feature = "tokio") {
+            features.push("tokio");
+        }
+        cmd.arg("--no-default-features");
+        if !features.is_empty() {
+            cmd.args(["--features", &features.join(",")]);
+        }
+        let out = cmd.output().expect("running cargo to build the examples");
+        assert!(
+            out.status.success(),
+            "building the examples failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        profile.join("examples")
+    })
+}
+
+/// The path of example `name`, built if needed.
+pub fn example(name: &str) -> PathBuf {
+    let path = build_examples().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A running child: its stdout lines arrive on a channel, its stderr is
+/// kept for failure messages; killed (and reaped) on drop.
+pub struct Proc {
+    name: String,
+    child: Child,
+    lines: Receiver<String>,
+    /// Every stdout line read so far.
+    pub seen: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    /// Starts example `name` with `args`.
+    pub fn start(name: &str, args: &[&str]) -> Proc {
+        Proc::spawn(name, Command::new(example(name)).args(args))
+    }
+
+    /// Starts a prepared command (stdout and stderr are piped here).
+    pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().expect("piped stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().expect("piped stderr");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buf[..n]);
+                sink.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push_str(&text);
+            }
+        });
+        Proc {
+            name: name.to_owned(),
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr,
+        }
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the child wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn report(&self) -> String {
+        format!(
+            "{}: stdout so far:\n{}\nstderr:\n{}",
+            self.name,
+            self.seen.join("\n"),
+            self.stderr()
+        )
+    }
+
+    /// The next stdout line, `None` at the end of output or after `timeout`.
+    pub fn next_line(&mut self, timeout: Duration) -> Option<String> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => {
+                self.seen.push(line.clone());
+                Some(line)
+            }
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// Reads lines until one satisfies `pred`; panics with the output so
+    /// far if none does within `timeout`.
+    pub fn expect(&mut self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.next_line(left) {
+                Some(line) if pred(&line) => return line,
+                Some(_) => {}
+                None => panic!("waiting for {what}: {}", self.report()),
+            }
+        }
+    }
+
+    /// The port from the `listening on <scheme>://<addr>/` line.
+    pub fn listening_port(&mut self) -> u16 {
+        let line = self.expect("the listening line", WAIT, |l| {
+            l.starts_with("listening on ")
+        });
+        line.trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"))
+    }
+
+    /// Waits for the child to exit (reading the rest of its output);
+    /// panics if it takes longer than `timeout`.
+    pub fn finish(&mut self, timeout: Duration) -> ExitStatus {
+        let end = Instant::now() + timeout;
+        while self
+            .next_line(end.saturating_duration_since(Instant::now()))
+            .is_some()
+        {}
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // Lines written just before the exit.
+                while self.next_line(Duration::from_millis(200)).is_some() {}
+                return status;
+            }
+            if Instant::now() >= end {
+                panic!(
+                    "{} did not exit within {timeout:?}: {}",
+                    self.name,
+                    self.report()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Like [`finish`](Self::finish), and asserts success.
+    pub fn succeed(&mut self, timeout: Duration) {
+        let status = self.finish(timeout);
+        assert!(
+            status.success(),
+            "{} exited with {status}: {}",
+            self.name,
+            self.report()
+        );
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends SIGINT to `pid` (what Ctrl-C does).
+pub fn interrupt(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill -INT {pid} failed");
+}
