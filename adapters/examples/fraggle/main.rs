@@ -287,7 +287,8 @@ fn client(args: &Args, host: &str) -> Result<bool, Error> {
     while let Some(ev) = ws.recv()? {
         match ev {
             Event::Binary(b) => {
-                if message.replace(b).is_some() {
+                let previous = message.replace(b);
+                if previous.is_some() {
                     eprintln!("MISMATCH: a message arrived before the previous one's EOM");
                     bad += 1;
                 }
