@@ -575,6 +575,27 @@ fn browser_shows_the_numbers_and_a_mirrored_stroke() {
     ensure_chromium();
     let dir = ensure_playwright();
     let (_server, port) = test_server(&[]);
+    // test-client draws circles first: the page gets them from the ring.
+    let port_s = port.to_string();
+    let mut client = Proc::start(
+        "test-client",
+        &[
+            "127.0.0.1",
+            "-p",
+            &port_s,
+            "-n",
+            "12",
+            "--interval-ms",
+            "25",
+        ],
+    );
+    client.succeed(WAIT);
+    let circles = client
+        .seen
+        .iter()
+        .filter(|l| l.starts_with("lws-mirror-protocol: sent c #"))
+        .count();
+    assert!(circles > 0, "{:?}", client.seen);
     let shot = workspace().join("target/artifacts/test-server.png");
     let _ = std::fs::remove_file(&shot);
     let mut cmd = Command::new("node");
@@ -597,9 +618,17 @@ fn browser_shows_the_numbers_and_a_mirrored_stroke() {
         numbers.len() >= 3 && numbers.windows(2).all(|w| w[0] < w[1]),
         "{numbers:?}"
     );
-    page.expect("the page's mirror", WAIT, |l| {
+    let ready = page.expect("the page's mirror", WAIT, |l| {
         l.starts_with("ready") || bad(l)
     });
+    let replayed: usize = ready
+        .strip_prefix("ready ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        replayed >= circles,
+        "the page got {replayed} of {circles} circles"
+    );
     // A second client draws a red line; the page must show it.
     let mut mirror = connect(port, "lws-mirror-protocol", false);
     mirror.send_text("d #ff0000 20 150 580 150;").unwrap();
