@@ -184,7 +184,20 @@ fn test_server_over_tls_with_a_self_signed_certificate() {
         let mut m2 = connect(port, "lws-mirror-protocol", true);
         m1.send_text("c #ff0000 50 50 10;").unwrap();
         assert_eq!(next_text(&mut m2), "c #ff0000 50 50 10;");
-        let _ = server.next_line(Duration::ZERO);
+        // The tools' --ssl.
+        let port_s = port.to_string();
+        let mut client = Proc::start(
+            "test-client",
+            &["127.0.0.1", "-p", &port_s, "--ssl", "-n", "3", "-i", "20"],
+        );
+        client.succeed(WAIT);
+        assert_counting(&printed_numbers(&client.seen), 3);
+        let mut ping = Proc::start(
+            "ping",
+            &["127.0.0.1", "-p", &port_s, "--ssl", "-c", "2", "-i", "0.02"],
+        );
+        ping.succeed(WAIT);
+        assert_eq!(ping_summary(&ping.seen).0, (2, 2, "0%".to_owned()));
     }
 }
 
