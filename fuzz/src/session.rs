@@ -147,7 +147,8 @@ pub fn run_server(data: &[u8]) {
             wire,
             ChunkPlan::default(),
         );
-        check::same_outcome(&chunked, &whole, "session_server");
+        let lenient = check::races_errors(&chunked) || check::races_errors(&whole);
+        check::same_outcome(&chunked, &whole, "session_server", lenient);
     }
 }
 
@@ -186,7 +187,8 @@ pub fn run_client(data: &[u8]) {
         wire,
         ChunkPlan::default(),
     );
-    check::same_outcome(&chunked, &whole, "session_client");
+    let lenient = check::races_errors(&chunked) || check::races_errors(&whole);
+    check::same_outcome(&chunked, &whole, "session_client", lenient);
 }
 
 /// What the driver does on its own.
