@@ -171,7 +171,7 @@ fn test_server_mirror_broadcasts_and_replays() {
 #[test]
 fn test_server_over_tls_with_a_self_signed_certificate() {
     for adapter in ADAPTERS {
-        let (mut server, port) = test_server(&["--adapter", adapter, "--ssl"]);
+        let (server, port) = test_server(&["--adapter", adapter, "--ssl"]);
         assert!(
             server
                 .seen
