@@ -38,7 +38,7 @@ const VERDICT_WAIT: Duration = Duration::from_secs(30);
 
 /// Fragmentation torture test: random fragments, checksums, verdicts.
 #[derive(Parser, Debug)]
-#[command(version = None, about)]
+#[command(version = None)]
 struct Args {
     /// Run as a client of the fraggle server on this host.
     #[arg(short, long, value_name = "HOST")]

@@ -37,7 +37,7 @@ const CHECK: Duration = Duration::from_millis(50);
 
 /// WebSocket ping: round-trip times of PING frames (or mirrored messages).
 #[derive(Parser, Debug)]
-#[command(version = None, about)]
+#[command(version = None)]
 struct Args {
     /// Server host name or address.
     host: String,

@@ -33,7 +33,7 @@ const CANVAS: (u32, u32) = (600, 300);
 
 /// WebSocket test client: prints dumb-increment numbers and draws circles into the mirror.
 #[derive(Parser, Debug)]
-#[command(version = None, about)]
+#[command(version = None)]
 struct Args {
     /// Server host name or address.
     #[arg(default_value = "127.0.0.1")]

@@ -40,7 +40,7 @@ enum Adapter {
 
 /// WebSocket test server: a page, dumb-increment-protocol and lws-mirror-protocol.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// TCP port to listen on (0: any free port; the chosen one is printed).
     #[arg(short, long, default_value_t = 7681)]
