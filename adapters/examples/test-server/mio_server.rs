@@ -214,6 +214,10 @@ impl Loop {
         let mirrored = self.ring.end;
         let result = self.pump(i);
         if let Err(e) = result {
+            // Send what the failure queued (a close frame, an HTTP error).
+            if let Some(Some(c)) = self.clients.get_mut(i) {
+                let _ = c.conn.flush();
+            }
             self.remove(i, Some(e));
         } else if self
             .clients
