@@ -250,6 +250,11 @@ impl Session {
     /// The next event, `None` when there is nothing to report.
     pub fn poll_event(&mut self) -> Result<Option<SessionEvent>, SessionError> {
         if let Some(ev) = self.events.pop_front() {
+            if self.events.is_empty() {
+                // Give back what the handshake stage grew: an open session
+                // should hold nothing but its connection.
+                self.events = VecDeque::new();
+            }
             return Ok(Some(ev));
         }
         self.check()?;

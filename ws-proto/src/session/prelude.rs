@@ -26,7 +26,7 @@ impl Prelude {
 
     pub(super) fn drain_into(&mut self, out: &mut Vec<u8>) -> usize {
         let n = self.len;
-        for c in self.chunks.drain(..) {
+        for c in core::mem::take(&mut self.chunks) {
             out.extend_from_slice(&c);
         }
         self.len = 0;
@@ -56,6 +56,10 @@ impl Prelude {
                 self.chunks.pop_front();
             }
         }
+        if self.chunks.is_empty() {
+            // Release the queue's storage once the handshake bytes are out.
+            self.chunks = VecDeque::new();
+        }
         n
     }
 }
@@ -77,5 +81,6 @@ mod tests {
         assert_eq!((s[0], s[1]), (&b"c"[..], &b"de"[..]));
         assert_eq!(p.advance(10), 7);
         assert_eq!(p.len(), 0);
+        assert_eq!(p.chunks.capacity(), 0, "drained storage is released");
     }
 }
