@@ -95,6 +95,7 @@ pub struct Proc {
     /// Every stdout line read so far.
     pub seen: Vec<String>,
     stderr: Arc<Mutex<String>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Proc {
@@ -124,7 +125,7 @@ impl Proc {
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut err = child.stderr.take().expect("piped stderr");
         let sink = stderr.clone();
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = err.read(&mut buf) {
                 if n == 0 {
@@ -142,6 +143,7 @@ impl Proc {
             lines,
             seen: Vec::new(),
             stderr,
+            stderr_reader: Some(stderr_reader),
         }
     }
 
@@ -216,6 +218,9 @@ impl Proc {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 // Lines written just before the exit.
                 while self.next_line(Duration::from_millis(200)).is_some() {}
+                if let Some(reader) = self.stderr_reader.take() {
+                    let _ = reader.join();
+                }
                 return status;
             }
             if Instant::now() >= end {
