@@ -128,6 +128,17 @@ impl Driver {
         scratch: &mut [u8],
         mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
     ) -> io::Result<usize> {
+        let closed = self
+            .session
+            .connection()
+            .is_some_and(|c| c.state() == ws_proto::State::Closed);
+        // A peer may abort TCP (RST) right after the closing handshake, as
+        // Autobahn's fuzzing server does: that is the end of the stream,
+        // not a failure.
+        let mut read = |buf: &mut [u8]| match read(buf) {
+            Err(e) if closed && is_reset(&e) => Ok(0),
+            r => r,
+        };
         if self.layers.is_none() {
             if let Some(conn) = self.session.connection_mut() {
                 let n = read(conn.recv_buf(READ_CHUNK))?;
@@ -376,6 +387,16 @@ impl Driver {
     }
 }
 
+/// Errors by which a peer abruptly ends the stream.
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
 /// Calls `write` once, turning `Ok(0)` into `WriteZero` and retrying
 /// interruptions.
 fn write_some(
@@ -483,5 +504,68 @@ fn write_tls(
                 return Err(io::ErrorKind::WriteZero.into());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use http_upgrade::{Accept, ClientRequest, ServerConfig};
+    use ws_proto::session::{Session, SessionConfig, SessionEvent};
+    use ws_proto::{CloseCode, State};
+
+    use super::*;
+
+    /// A server session opened in memory, then closed by its client.
+    fn closed_server() -> Session {
+        let clock = Clock::new();
+        let config = Arc::new(SessionConfig::default());
+        let req = ClientRequest::new("ws://localhost/").unwrap();
+        let mut client =
+            Session::client(req, config.clone(), crate::mask_rng(), clock.now()).unwrap();
+        let mut server = Session::server(Arc::new(ServerConfig::default()), config, clock.now());
+        let mut wire = Vec::new();
+        client.poll_transmit(&mut wire);
+        server.receive(clock.now(), &wire).unwrap();
+        let Some(SessionEvent::Upgrade(up)) = server.poll_event().unwrap() else {
+            panic!()
+        };
+        server
+            .accept(clock.now(), Accept::for_request(&up), &mut rand::rng())
+            .unwrap();
+        wire.clear();
+        server.poll_transmit(&mut wire);
+        client.receive(clock.now(), &wire).unwrap();
+        while client.poll_event().unwrap().is_some() {}
+        let conn = client.connection_mut().unwrap();
+        conn.close(clock.now(), CloseCode::NORMAL, "").unwrap();
+        wire.clear();
+        client.poll_transmit(&mut wire);
+        server.receive(clock.now(), &wire).unwrap();
+        while server.poll_event().unwrap().is_some() {}
+        server
+    }
+
+    /// A reset after the closing handshake (Autobahn's fuzzing server aborts
+    /// TCP that way) is the end of the stream; before it, an error.
+    #[test]
+    fn reset_after_close_is_end_of_stream() {
+        let reset = |_: &mut [u8]| Err::<usize, _>(io::Error::from(io::ErrorKind::ConnectionReset));
+        let mut scratch = [0u8; 64];
+
+        let mut d = Driver::new(closed_server(), Clock::new(), None);
+        assert_eq!(d.session.connection().unwrap().state(), State::Closed);
+        assert_eq!(d.read_from(&mut scratch, reset).unwrap(), 0);
+        assert!(d.eof);
+
+        // A session not yet closed (here: a client mid-handshake): an error.
+        let clock = Clock::new();
+        let req = ClientRequest::new("ws://localhost/").unwrap();
+        let config = Arc::new(SessionConfig::default());
+        let open = Session::client(req, config, crate::mask_rng(), clock.now()).unwrap();
+        let mut d = Driver::new(open, Clock::new(), None);
+        let e = d.read_from(&mut scratch, reset).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
     }
 }

@@ -39,6 +39,24 @@ fn kind(meta: &FrameMeta) -> FrameKind {
     }
 }
 
+/// A decoded payload, held to the trait's bound: a frame passed through
+/// unchanged may not exceed `max_output` either.
+fn decoded(
+    t: Transform,
+    original: Bytes,
+    out: Vec<u8>,
+    max_output: usize,
+) -> Result<Bytes, ExtensionError> {
+    let (payload, _) = output(t, original, out);
+    if payload.len() > max_output {
+        return Err(ExtensionError::TooBig {
+            size: payload.len() as u64,
+            max: max_output as u64,
+        });
+    }
+    Ok(payload)
+}
+
 fn output(t: Transform, original: Bytes, out: Vec<u8>) -> (Bytes, bool) {
     match t {
         Transform::Unchanged => (original, false),
@@ -85,7 +103,7 @@ impl Extension for PerMessageDeflate {
             max_output,
             &mut out,
         )?;
-        Ok(output(t, payload, out).0)
+        decoded(t, payload, out, max_output)
     }
 }
 
@@ -126,7 +144,7 @@ impl Extension for DeflateFrame {
             max_output,
             &mut out,
         )?;
-        Ok(output(t, payload, out).0)
+        decoded(t, payload, out, max_output)
     }
 }
 

@@ -238,3 +238,28 @@ fn deflate_stream_conversation_hybi08() {
         assert_eq!(got, vec![Event::Text(msg.into())]);
     }
 }
+
+/// Found by the inflate fuzz target: a frame an extension passes through
+/// unchanged is held to `max_output` like an inflated one (the trait's
+/// bound), not only by the connection's own header check.
+#[test]
+fn pass_through_frames_respect_max_output() {
+    use ws_proto::extension::FrameMeta;
+    use ws_proto::{Bytes, ExtensionError};
+
+    let offers = PmdClientConfig::default().offer_elements();
+    let (_, agreed) = PmdServerPolicy::default().accept(&offers).unwrap();
+    let mut server = PerMessageDeflate::new(Role::Server, agreed, PmdConfig::default());
+    let meta = FrameMeta {
+        kind: MessageKind::Binary,
+        first: true,
+        fin: true,
+        rsv: 0,
+    };
+    let big = Bytes::from(vec![7u8; 100]);
+    assert_eq!(server.decode(&meta, big.clone(), 100).unwrap(), big);
+    assert!(matches!(
+        server.decode(&meta, big, 99),
+        Err(ExtensionError::TooBig { size: 100, max: 99 })
+    ));
+}

@@ -157,9 +157,6 @@ impl Runner {
                 Some(SessionEvent::Ws(Event::Binary(data))) => {
                     echo(&mut ws, |c| c.send_binary(data))?;
                 }
-                // Write the queued pong now, so that each ping of a burst
-                // is answered (see the echo-server example).
-                Some(SessionEvent::Ws(Event::Ping(_))) => ws.flush()?,
                 Some(_) => {}
                 None if ws.is_finished() => return Ok(Outcome::Done),
                 None => {}

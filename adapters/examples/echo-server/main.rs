@@ -119,13 +119,8 @@ fn serve(mut ws: WebSocket<TcpStream>) -> Result<(), Error> {
             }
             SessionEvent::Ws(Event::Text(text)) => echo(&mut ws, |c| c.send_text(text))?,
             SessionEvent::Ws(Event::Binary(data)) => echo(&mut ws, |c| c.send_binary(data))?,
-            // The core has queued the pong; write it before the next frame
-            // is parsed, so that every ping of a burst gets its own pong
-            // (left queued, it would be replaced by the next one, which
-            // RFC 6455 §5.5.3 allows but Autobahn case 2.10 counts as a
-            // failure).
-            SessionEvent::Ws(Event::Ping(_)) => ws.flush()?,
-            // Close echoes are queued by the core; next_event writes them.
+            // Pongs and close echoes are queued by the core (one pong per
+            // ping); next_event writes them.
             _ => {}
         }
     }

@@ -24,6 +24,11 @@ fn opcode_of(kind: MessageKind) -> OpCode {
     }
 }
 
+/// Queued frames beyond which a new pong replaces the last queued one.
+pub(crate) const PONG_COALESCE_FRAMES: usize = 64;
+/// Queued bytes beyond which a new pong replaces the last queued one.
+pub(crate) const PONG_COALESCE_BYTES: usize = 16 * 1024;
+
 impl Connection {
     /// Sends a text message (§5.6), fragmented per `fragment_size`.
     pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
@@ -219,10 +224,17 @@ impl Connection {
         Ok((data, rsv))
     }
 
-    /// Queues a control frame; a pong replaces a queued, not yet started
-    /// pong, so a ping flood cannot grow the queue (§5.5.3).
+    /// Queues a control frame. Every ping gets its own pong while the
+    /// output backlog is small (peers such as Autobahn's 2.10 expect one
+    /// pong per ping of a burst); once the backlog passes
+    /// [`PONG_COALESCE_FRAMES`] frames or [`PONG_COALESCE_BYTES`] bytes, a
+    /// pong replaces the queued, not yet started one instead, as §5.5.3
+    /// allows, so a ping flood against a peer that does not read cannot
+    /// grow the queue.
     pub(super) fn queue_control(&mut self, op: OpCode, payload: Bytes) {
-        if op == OpCode::Pong && self.replace_pong(&payload) {
+        let backlogged =
+            self.tx.len() >= PONG_COALESCE_FRAMES || self.tx_len >= PONG_COALESCE_BYTES;
+        if op == OpCode::Pong && backlogged && self.replace_pong(&payload) {
             return;
         }
         self.queue_frame(op, true, 0, payload);

@@ -115,6 +115,7 @@ enum Stage {
 /// See the [module docs](super) for the call order and an example.
 pub struct Session {
     stage: Stage,
+    role: Role,
     config: Arc<SessionConfig>,
     prelude: Prelude,
     events: VecDeque<SessionEvent>,
@@ -143,7 +144,7 @@ impl Session {
     /// deadline runs from `now`.
     pub fn server(http: Arc<ServerConfig>, config: Arc<SessionConfig>, now: Instant) -> Self {
         let hs = Box::new(ServerHandshake::new(http, now));
-        Self::with_stage(Stage::Server(hs), config)
+        Self::with_stage(Stage::Server(hs), Role::Server, config)
     }
 
     /// A client session: adds every negotiator's offers to `request`, builds
@@ -159,7 +160,7 @@ impl Session {
             request.extensions.extend(n.offers(request.dialect));
         }
         let mut hs = Box::new(ClientHandshake::new(request, &mut *rng, now)?);
-        let mut session = Self::with_stage(Stage::Done, config);
+        let mut session = Self::with_stage(Stage::Done, Role::Client, config);
         while let Some(b) = hs.poll_transmit() {
             session.prelude.push(b);
         }
@@ -167,9 +168,10 @@ impl Session {
         Ok(session)
     }
 
-    fn with_stage(stage: Stage, config: Arc<SessionConfig>) -> Self {
+    fn with_stage(stage: Stage, role: Role, config: Arc<SessionConfig>) -> Self {
         Session {
             stage,
+            role,
             config,
             prelude: Prelude::default(),
             events: VecDeque::new(),
@@ -196,12 +198,7 @@ impl Session {
 
     /// Our role.
     pub fn role(&self) -> Role {
-        match &self.stage {
-            Stage::Server(_) => Role::Server,
-            Stage::Client(..) => Role::Client,
-            Stage::Open(c) => c.role(),
-            Stage::Done => Role::Server,
-        }
+        self.role
     }
 
     /// The stored handshake or negotiation error, if the session failed

@@ -71,3 +71,49 @@ mod prelude;
 
 pub use machine::{Session, SessionConfig, SessionError, SessionEvent};
 pub use negotiate::Negotiator;
+
+#[cfg(test)]
+mod tests {
+    use alloc::boxed::Box;
+    use alloc::sync::Arc;
+
+    use http_upgrade::ClientRequest;
+
+    use super::*;
+    use crate::{Instant, Role};
+
+    struct Zero;
+    impl rand_core::TryRng for Zero {
+        type Error = core::convert::Infallible;
+        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+            Ok(0)
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+            Ok(0)
+        }
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+            dst.fill(0);
+            Ok(())
+        }
+    }
+
+    /// Found by the session_client fuzz target: a client stays a client
+    /// after its handshake ends in a redirect.
+    #[test]
+    fn role_survives_the_end_of_the_handshake() {
+        let now = Instant::ZERO;
+        let config = Arc::new(SessionConfig::default());
+        let req = ClientRequest::new("ws://example.com/").unwrap();
+        let mut c = Session::client(req, config, Box::new(Zero), now).unwrap();
+        assert_eq!(c.role(), Role::Client);
+        assert!(c.poll_transmit(&mut alloc::vec::Vec::new()) > 0);
+        c.receive(now, b"HTTP/1.1 302 Found\r\nLocation: ws://other/\r\n\r\n")
+            .unwrap();
+        assert!(matches!(
+            c.poll_event(),
+            Ok(Some(SessionEvent::Redirect { .. }))
+        ));
+        assert!(c.wants_transport_close());
+        assert_eq!(c.role(), Role::Client);
+    }
+}
