@@ -221,13 +221,12 @@ impl ConnRun {
     pub fn finish(mut self, mut conn: Connection, client: bool) -> Transcript {
         conn.poll_transmit(&mut self.out);
         let frames = check::parse_output(&self.out, client);
-        if let Some(e) = &self.error {
-            if let Some(code) = e.close_code().filter(|c| c.is_sendable()) {
-                if !self.closing_before_error {
-                    let sent = frames.iter().filter_map(check::close_code_of).next();
-                    assert_eq!(sent, Some(code), "no close frame with the error's code");
-                }
-            }
+        if let Some(e) = &self.error
+            && let Some(code) = e.close_code().filter(|c| c.is_sendable())
+            && !self.closing_before_error
+        {
+            let sent = frames.iter().filter_map(check::close_code_of).next();
+            assert_eq!(sent, Some(code), "no close frame with the error's code");
         }
         let mut t = self.transcript;
         t.error = self.error.as_ref().map(|e| format!("{:?}", e.close_code()));

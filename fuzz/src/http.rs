@@ -362,13 +362,13 @@ fn client(
             }
         }
     }
-    if error.is_none() && !connected {
-        if let Some(at) = c.poll_timeout() {
-            if let Err(e) = c.handle_timeout(at) {
-                check::http_error(&e);
-                error = Some(e);
-            }
-        }
+    if error.is_none()
+        && !connected
+        && let Some(at) = c.poll_timeout()
+        && let Err(e) = c.handle_timeout(at)
+    {
+        check::http_error(&e);
+        error = Some(e);
     }
     (events, error, after)
 }

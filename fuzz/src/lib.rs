@@ -35,8 +35,11 @@ pub mod seeds;
 pub mod session;
 pub mod util;
 
+/// A fuzz target's entry point.
+pub type Harness = fn(&[u8]);
+
 /// Every target's name and harness, in the order `scripts/fuzz.sh` runs them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Harness)] = &[
     ("frame_decode", frames::run),
     ("primitives", primitives::run),
     ("dialects", dialects::run),

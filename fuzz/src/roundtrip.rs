@@ -164,8 +164,11 @@ fn level(l: u8) -> Level {
     Level::new(l % 10).unwrap_or_default()
 }
 
+/// A set of extension negotiators for one side.
+pub type Negotiators = Vec<Box<dyn Negotiator>>;
+
 /// The (client, server) negotiators for a choice.
-pub fn negotiators(ext: ExtChoice) -> (Vec<Box<dyn Negotiator>>, Vec<Box<dyn Negotiator>>) {
+pub fn negotiators(ext: ExtChoice) -> (Negotiators, Negotiators) {
     match ext {
         ExtChoice::None => (Vec::new(), Vec::new()),
         ExtChoice::Pmd {

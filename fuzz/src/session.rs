@@ -381,12 +381,12 @@ impl Driver {
                     h.extensions.len(),
                     "extensions {names:?} vs {h:?}"
                 );
-                if self.opts.send_on_open {
-                    if let Some(c) = s.connection_mut() {
-                        let before = c.pending_transmit();
-                        if c.send_text("hello").is_ok() {
-                            self.sent += c.pending_transmit().saturating_sub(before);
-                        }
+                if self.opts.send_on_open
+                    && let Some(c) = s.connection_mut()
+                {
+                    let before = c.pending_transmit();
+                    if c.send_text("hello").is_ok() {
+                        self.sent += c.pending_transmit().saturating_sub(before);
                     }
                 }
             }
