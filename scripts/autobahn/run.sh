@@ -6,11 +6,15 @@
 #   * client role: wstest -m fuzzingserver with the autobahn-client example
 #     as the testee.
 #
-# Usage: scripts/autobahn/run.sh [--quick] [--role server|client|both] [--no-build]
+# Usage: scripts/autobahn/run.sh [--quick] [--role server|client|both]
+#                                 [--adapter std|mio] [--no-build]
 #
 #   --quick      the fixed case list in cases-quick.json (a few minutes on two
 #                cores, compression cases included) instead of all 517 cases
 #   --role R     run only one side (default: both)
+#   --adapter A  the driver echo-server runs on in the server role: std
+#                (blocking, thread per connection; the default) or mio (one
+#                Poll); passed to it as --adapter
 #   --no-build   use the example binaries already built
 #
 # Environment:
@@ -33,18 +37,21 @@ root=$(cd "$here/../.." && pwd)
 cases_file=$here/cases-full.json
 mode=full
 role=both
+adapter=std
 build=1
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) cases_file=$here/cases-quick.json; mode=quick ;;
         --role) role=$2; shift ;;
+        --adapter) adapter=$2; shift ;;
         --no-build) build=0 ;;
-        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
 case $role in server|client|both) ;; *) echo "--role: server, client or both" >&2; exit 2 ;; esac
+case $adapter in std|mio) ;; *) echo "--adapter: std or mio" >&2; exit 2 ;; esac
 
 venv=${AUTOBAHN_VENV:-$root/.venv-autobahn}
 out=${AUTOBAHN_OUT:-$root/reports/autobahn}
@@ -146,20 +153,20 @@ summary=()
 run_server_role() {
     local dir=$out/servers start port
     mkdir -p "$dir"
-    "$echo_server" --port 0 -d info >"$out/echo-server.log" 2>&1 &
+    "$echo_server" --port 0 --adapter "$adapter" -d info >"$out/echo-server.log" 2>&1 &
     local server_pid=$!
     pids+=("$server_pid")
     wait_for 'listening on' "$out/echo-server.log" 10
     port=$(sed -n 's/^listening on ws:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$out/echo-server.log")
     make_spec "$here/fuzzingclient.json.in" "$port" "$dir" "$agent_server" >"$out/fuzzingclient.json"
-    log "server role: fuzzingclient -> echo-server on 127.0.0.1:$port ($mode)"
+    log "server role: fuzzingclient -> echo-server ($adapter) on 127.0.0.1:$port ($mode)"
     start=$(date +%s)
     (cd "$out" && "${wstest[@]}" -m fuzzingclient -s "$out/fuzzingclient.json") \
         >"$out/fuzzingclient.log" 2>&1 || { log "wstest failed"; tail -n 20 "$out/fuzzingclient.log" >&2; }
     local took=$(($(date +%s) - start))
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
-    summary+=("server role: ${took}s")
+    summary+=("server role ($adapter): ${took}s")
     python3 "$here/check.py" --markdown --expect "$(announced "$out/fuzzingclient.log")" "$dir" || status=1
 }
 

@@ -3,25 +3,38 @@
 //!
 //! ```text
 //! cargo run --release -p ws-adapters --example echo-server -- --port 9001
+//! cargo run --release -p ws-adapters --example echo-server -- --adapter mio
 //! ```
 //!
-//! It binds 127.0.0.1 only, serves one thread per connection on the
-//! blocking driver, negotiates compression (permessage-deflate,
+//! It binds 127.0.0.1 only and serves either one thread per connection on
+//! the blocking driver (`--adapter std`, the default) or every connection
+//! on one `mio::Poll` (`--adapter mio`, `ws_adapters::mio::Server`). Both
+//! negotiate compression (permessage-deflate,
 //! deflate-frame, deflate-stream: `deflate_ext::default_negotiators`)
 //! unless `--no-compression` is given, and accepts messages up to the
 //! ws-proto defaults (64 MiB per message, 16 MiB per frame). Pings are
 //! answered and close frames echoed by the core itself (RFC 6455 §5.5).
 //! Plain HTTP requests get a short text page.
 
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use http_upgrade::{Accept, Response, ServerConfig};
-use ws_adapters::Error;
 use ws_adapters::blocking::{Server, WebSocket};
+use ws_adapters::mio as wmio;
+use ws_adapters::{Error, Policy, ServerOptions};
 use ws_proto::session::{SessionConfig, SessionEvent};
 use ws_proto::{Config, Event};
+
+/// Which driver serves the connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Adapter {
+    /// Blocking std sockets, one thread per connection.
+    Std,
+    /// Every connection on one mio `Poll` (`ws_adapters::mio::Server`).
+    Mio,
+}
 
 /// WebSocket echo server (text and binary), for Autobahn and interop tests.
 #[derive(Parser, Debug)]
@@ -31,6 +44,9 @@ struct Args {
     /// start-up tells which).
     #[arg(short, long, default_value_t = 9001)]
     port: u16,
+    /// The driver: std (thread per connection) or mio (one Poll).
+    #[arg(long, value_enum, default_value_t = Adapter::Std)]
+    adapter: Adapter,
     /// Do not negotiate any compression extension.
     #[arg(long)]
     no_compression: bool,
@@ -67,6 +83,9 @@ fn run(args: &Args) -> Result<(), Error> {
         config.negotiators = deflate_ext::default_negotiators();
     }
     log::info!("session settings: {config:?}");
+    if args.adapter == Adapter::Mio {
+        return run_mio(args.port, config);
+    }
     let http = Arc::new(ServerConfig::default());
     let server = Server::bind(("127.0.0.1", args.port), http, Arc::new(config))?;
     let addr = server.local_addr()?;
@@ -107,10 +126,7 @@ fn serve(mut ws: WebSocket<TcpStream>) -> Result<(), Error> {
         match ev {
             SessionEvent::Request(req) => {
                 log::debug!("{} {}", req.method, req.target);
-                let page = Response::new(200)
-                    .header("Content-Type", "text/plain; charset=utf-8")
-                    .body("WebSocket echo server: connect with ws:// to this address.\n");
-                ws.session_mut().respond(now, page)?;
+                ws.session_mut().respond(now, page())?;
             }
             SessionEvent::Upgrade(req) => {
                 log::debug!("upgrade {} offering {:?}", req.target, req.extensions);
@@ -140,6 +156,65 @@ fn echo(
         Err(e) => {
             log::debug!("not echoed: {e}");
             ws.flush()
+        }
+    }
+}
+
+/// The answer to a plain HTTP request (both adapters).
+fn page() -> Response {
+    Response::new(200)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .body("WebSocket echo server: connect with ws:// to this address.\n")
+}
+
+/// The mio variant: one `Poll`, one thread, every connection on it. The
+/// handshake is answered by the server's policy (every valid upgrade
+/// accepted with the negotiators' extensions; plain HTTP gets the page).
+fn run_mio(port: u16, config: SessionConfig) -> Result<(), Error> {
+    let options = ServerOptions::new(config).with_policy(Policy::default().on_request(|req| {
+        log::debug!("{} {}", req.method, req.target);
+        page()
+    }));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut server = wmio::Server::bind(addr, options, MioEcho)?;
+    println!("listening on ws://{}/", server.local_addr()?);
+    server.run()?;
+    Ok(())
+}
+
+/// Echoes every text and binary message on its connection.
+struct MioEcho;
+
+impl wmio::Handler for MioEcho {
+    type Data = ();
+
+    fn accepted(&mut self, peer: SocketAddr) {
+        log::debug!("{peer}: accepted");
+    }
+
+    fn event(&mut self, conn: &mut wmio::Conn, _: &mut (), event: Event) {
+        // The received `Bytes` go back out without a copy; the server
+        // flushes after the events of a turn. Pongs and close echoes are
+        // queued by the core.
+        let Some(c) = conn.driver_mut().session_mut().connection_mut() else {
+            return;
+        };
+        let sent = match event {
+            Event::Text(text) => c.send_text(text),
+            Event::Binary(data) => c.send_binary(data),
+            _ => Ok(()),
+        };
+        if let Err(e) = sent {
+            // A close from the peer may already have been received.
+            log::debug!("not echoed: {e}");
+        }
+    }
+
+    fn closed(&mut self, peer: SocketAddr, _: (), error: Option<Error>) {
+        match error {
+            // Peers that break the protocol are the point of the tests.
+            Some(e) => log::info!("{peer}: {e}"),
+            None => log::debug!("{peer}: done"),
         }
     }
 }
