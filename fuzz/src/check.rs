@@ -8,10 +8,22 @@ use ws_proto::{
     apply_mask, close::MAX_REASON_LEN,
 };
 
-/// The transmit backlog a connection may build up on its own (automatic
-/// pongs are coalesced, one close frame, a keep-alive ping), without any send
-/// by the application: a ping flood must not make it grow.
-pub const AUTO_TX_BOUND: usize = 4 * (MAX_CONTROL_PAYLOAD + 14);
+/// The transmit backlog a connection may build up on its own, without any
+/// send by the application: automatic pongs, one each until the backlog
+/// reaches `PONG_COALESCE_FRAMES` frames or `PONG_COALESCE_BYTES` bytes
+/// (then they replace the last one), plus a close frame and a keep-alive
+/// ping. A ping flood must not make it grow past this.
+pub const AUTO_TX_BOUND: usize = {
+    let frame = MAX_CONTROL_PAYLOAD + 14;
+    let by_frames = (ws_proto::PONG_COALESCE_FRAMES + 1) * frame;
+    let by_bytes = ws_proto::PONG_COALESCE_BYTES + frame;
+    let pongs = if by_frames < by_bytes {
+        by_frames
+    } else {
+        by_bytes
+    };
+    pongs + 2 * frame
+};
 
 /// Checks every event a connection hands out against its config and the
 /// events before it.

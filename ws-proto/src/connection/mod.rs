@@ -4,6 +4,8 @@ mod hixie;
 mod legacy;
 mod recv;
 mod send;
+
+pub use send::{PONG_COALESCE_BYTES, PONG_COALESCE_FRAMES};
 mod timers;
 
 use alloc::boxed::Box;

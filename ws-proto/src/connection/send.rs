@@ -24,10 +24,13 @@ fn opcode_of(kind: MessageKind) -> OpCode {
     }
 }
 
-/// Queued frames beyond which a new pong replaces the last queued one.
-pub(crate) const PONG_COALESCE_FRAMES: usize = 64;
-/// Queued bytes beyond which a new pong replaces the last queued one.
-pub(crate) const PONG_COALESCE_BYTES: usize = 16 * 1024;
+/// Queued output frames beyond which a new automatic pong replaces the last
+/// queued one instead of being added (RFC 6455 §5.5.3): below it every ping
+/// gets its own pong, past it a ping flood cannot grow the queue.
+pub const PONG_COALESCE_FRAMES: usize = 64;
+/// Queued output bytes beyond which a new automatic pong replaces the last
+/// queued one (see [`PONG_COALESCE_FRAMES`]).
+pub const PONG_COALESCE_BYTES: usize = 16 * 1024;
 
 impl Connection {
     /// Sends a text message (§5.6), fragmented per `fragment_size`.
