@@ -29,6 +29,8 @@ pub const AUTO_TX_BOUND: usize = {
 /// events before it.
 #[derive(Debug)]
 pub struct EventCheck {
+    /// Close codes are checked against this dialect's list.
+    dialect: ws_proto::Dialect,
     max_message: u64,
     mode: ReceiveMode,
     /// The streamed message in progress: its kind and its bytes so far.
@@ -37,9 +39,16 @@ pub struct EventCheck {
 }
 
 impl EventCheck {
+    /// The dialect the handshake settled on (a session's checker starts
+    /// before it is known).
+    pub fn set_dialect(&mut self, dialect: ws_proto::Dialect) {
+        self.dialect = dialect;
+    }
+
     /// A checker for a connection with `config`.
     pub fn new(config: &Config) -> Self {
         EventCheck {
+            dialect: config.dialect,
             max_message: config.max_message_size,
             mode: config.receive_mode,
             streaming: None,
@@ -110,7 +119,12 @@ impl EventCheck {
                 );
                 assert!(core::str::from_utf8(reason.as_bytes()).is_ok());
                 if let Some(c) = code {
-                    assert!(c.is_sendable(), "close event with code {}", c.0);
+                    assert!(
+                        c.is_valid_in(self.dialect),
+                        "close event with code {} in {:?}",
+                        c.0,
+                        self.dialect
+                    );
                 }
                 self.closed = true;
             }

@@ -372,6 +372,7 @@ impl Driver {
             }
             SessionEvent::Open(h) => {
                 assert!(s.connection().is_some(), "open without a connection");
+                self.check.set_dialect(h.dialect);
                 let names: Vec<&str> = s
                     .connection()
                     .map(|c| c.extension_names().collect())
