@@ -20,13 +20,13 @@
 //! deflate_peer.{py,js}`. Run with `--nocapture` to see the matrix.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod peer_install;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,8 @@ use ws_adapters::{ClientOptions, Event, ServerOptions, blocking};
 use ws_proto::session::{SessionConfig, SessionEvent};
 use ws_proto::{CloseCode, MessageKind};
 
+use peer_install::Peer;
+
 /// Bound on each blocking step.
 const STEP: Duration = Duration::from_secs(20);
 /// Messages a peer client sends per case (`deflate_peer`: seven whole, one
@@ -48,101 +50,8 @@ const PEER_LIMIT: Duration = Duration::from_secs(90);
 
 // ---------------------------------------------------------------- peers
 
-fn scripts() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/interop-adapters")
-}
-
-/// The same place as `peers.rs`, so both share one install.
-fn work() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-adapters")
-}
-
-fn run(cmd: &mut Command, what: &str) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn python() -> &'static Path {
-    static PY: OnceLock<PathBuf> = OnceLock::new();
-    PY.get_or_init(|| {
-        let venv = work().join("venv");
-        let py = venv.join("bin/python");
-        let ok = |py: &Path| {
-            Command::new(py)
-                .args([
-                    "-c",
-                    "import websockets.asyncio.server, websockets.extensions.permessage_deflate",
-                ])
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if !ok(&py) {
-            std::fs::create_dir_all(work()).unwrap();
-            run(
-                Command::new("python3").args(["-m", "venv"]).arg(&venv),
-                "python3 -m venv",
-            );
-            run(
-                Command::new(&py).args(["-m", "pip", "install", "-q", "websockets>=13"]),
-                "pip install websockets",
-            );
-            assert!(ok(&py), "websockets is not importable after pip install");
-        }
-        py
-    })
-}
-
-fn node_modules() -> &'static Path {
-    static NM: OnceLock<PathBuf> = OnceLock::new();
-    NM.get_or_init(|| {
-        let dir = work().join("node");
-        let nm = dir.join("node_modules");
-        if !nm.join("ws/package.json").exists() {
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::copy(scripts().join("package.json"), dir.join("package.json")).unwrap();
-            run(
-                Command::new("npm")
-                    .args(["install", "--no-audit", "--no-fund", "--silent"])
-                    .current_dir(&dir),
-                "npm install ws",
-            );
-            assert!(
-                nm.join("ws/package.json").exists(),
-                "ws missing after npm install"
-            );
-        }
-        nm
-    })
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Peer {
-    Python,
-    Node,
-}
-
 fn command(peer: Peer) -> Command {
-    match peer {
-        Peer::Python => {
-            let mut c = Command::new(python());
-            c.arg(scripts().join("deflate_peer.py"));
-            c
-        }
-        Peer::Node => {
-            let mut c = Command::new("node");
-            c.env("NODE_PATH", node_modules())
-                .arg(scripts().join("deflate_peer.js"));
-            c
-        }
-    }
+    peer_install::command(peer, "deflate_peer")
 }
 
 /// A child process, killed on drop.

@@ -8,106 +8,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod peer_install;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::*;
+use peer_install::{Peer, run};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
-fn scripts() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/interop-adapters")
-}
-
-fn work() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-adapters")
-}
-
-fn run(cmd: &mut Command, what: &str) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The venv's python with `websockets` installed.
-fn python() -> &'static Path {
-    static PY: OnceLock<PathBuf> = OnceLock::new();
-    PY.get_or_init(|| {
-        let venv = work().join("venv");
-        let py = venv.join("bin/python");
-        let ok = |py: &Path| {
-            Command::new(py)
-                .args(["-c", "import websockets.asyncio.server"])
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if !ok(&py) {
-            std::fs::create_dir_all(work()).unwrap();
-            run(
-                Command::new("python3").args(["-m", "venv"]).arg(&venv),
-                "python3 -m venv",
-            );
-            run(
-                Command::new(&py).args(["-m", "pip", "install", "-q", "websockets>=13"]),
-                "pip install websockets",
-            );
-            assert!(ok(&py), "websockets is not importable after pip install");
-        }
-        py
-    })
-}
-
-/// The node_modules directory holding `ws`.
-fn node_modules() -> &'static Path {
-    static NM: OnceLock<PathBuf> = OnceLock::new();
-    NM.get_or_init(|| {
-        let dir = work().join("node");
-        let nm = dir.join("node_modules");
-        if !nm.join("ws/package.json").exists() {
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::copy(scripts().join("package.json"), dir.join("package.json")).unwrap();
-            run(
-                Command::new("npm")
-                    .args(["install", "--no-audit", "--no-fund", "--silent"])
-                    .current_dir(&dir),
-                "npm install ws",
-            );
-        }
-        nm
-    })
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Peer {
-    Python,
-    Node,
-}
-
 fn command(peer: Peer) -> Command {
-    match peer {
-        Peer::Python => {
-            let mut c = Command::new(python());
-            c.arg(scripts().join("peer.py"));
-            c
-        }
-        Peer::Node => {
-            let mut c = Command::new("node");
-            c.env("NODE_PATH", node_modules())
-                .arg(scripts().join("peer.js"));
-            c
-        }
-    }
+    peer_install::command(peer, "peer")
 }
 
 /// A peer server process, killed on drop.
