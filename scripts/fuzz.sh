@@ -17,7 +17,7 @@ set -euo pipefail
 
 seconds=60
 sanitizer=address
-nice_cmd=(nice -n 10)
+nice_cmd=(nice -n ${FUZZ_NICE:-10})
 targets=()
 while [ $# -gt 0 ]; do
     case "$1" in
