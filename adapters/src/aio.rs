@@ -12,8 +12,9 @@ use std::task::{Context, Poll, ready};
 
 use ws_proto::{Bytes, CloseCode, Event, Instant};
 
+use crate::driver::with_scratch;
 use crate::options::Slot;
-use crate::{Driver, Error, SCRATCH};
+use crate::{Driver, Error};
 
 /// What a runtime provides: readiness and non-blocking I/O on a shared
 /// socket reference, a shutdown, and a timer.
@@ -115,7 +116,6 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
         cx: &mut Context<'_>,
         mut f: impl FnMut(&mut Driver) -> Result<Option<T>, Error>,
     ) -> Poll<Result<Option<T>, Error>> {
-        let mut scratch = [0u8; SCRATCH];
         let inner = &*self.inner;
         loop {
             let mut d = inner.driver();
@@ -162,7 +162,7 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
                     }
                 }
             }
-            match d.read_from(&mut scratch, |b| inner.io.try_read(b)) {
+            match with_scratch(|s| d.read_from(s, |b| inner.io.try_read(b))) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     drop(d);

@@ -28,6 +28,7 @@ use http_upgrade::{ClientRequest, ServerConfig};
 use ws_proto::session::{Session, SessionConfig, SessionEvent};
 use ws_proto::{Bytes, CloseCode, Event, Instant};
 
+use crate::driver::with_scratch;
 use crate::options::{Gate, Slot, resolve};
 use crate::{ClientOptions, Clock, Driver, Error, SCRATCH, ServerOptions};
 
@@ -154,7 +155,6 @@ impl<S: Transport> WebSocket<S> {
     ) -> Result<Option<T>, Error> {
         let clock = self.driver.clock();
         let deadline = timeout.map(|t| clock.now() + t);
-        let mut scratch = [0u8; SCRATCH];
         loop {
             match poll(&mut self.driver) {
                 Ok(Some(ev)) => return Ok(Some(ev)),
@@ -180,7 +180,8 @@ impl<S: Transport> WebSocket<S> {
             }
             self.io.set_read_timeout(wait(&clock, timer, deadline))?;
             let io = &mut self.io;
-            match self.driver.read_from(&mut scratch, |b| io.read(b)) {
+            let driver = &mut self.driver;
+            match with_scratch(|s| driver.read_from(s, |b| io.read(b))) {
                 Ok(_) => {}
                 Err(e) if is_timeout(&e) => {}
                 Err(e) => {

@@ -153,3 +153,37 @@ fn single_frame_message_is_zero_copy() {
     // The message points into the very buffer the driver read into.
     assert_eq!(t.as_bytes().as_ptr() as usize, addr + 2);
 }
+
+/// `receive` fills space an earlier `recv_buf` lent before growing the
+/// buffer, and input split across the two forms decodes as one stream.
+#[test]
+fn receive_after_partial_recv_buf_keeps_order() {
+    let mut wire = HELLO_UNMASKED.to_vec();
+    wire.extend_from_slice(&PING_HELLO);
+    wire.extend_from_slice(&HELLO_UNMASKED);
+    for lent in [1usize, 3, 7, 14, 40] {
+        for first in 0..=lent.min(wire.len()) {
+            let mut c = conn(Role::Client, Config::default());
+            let buf = c.recv_buf(lent);
+            buf[..first].copy_from_slice(&wire[..first]);
+            c.recv_commit(Instant::ZERO, first).unwrap();
+            // Part of the lent space is still unused: `receive` must put
+            // the rest right behind the committed bytes.
+            c.receive(Instant::ZERO, &wire[first..]).unwrap();
+            let mut got = Vec::new();
+            while let Some(ev) = c.poll_event().unwrap() {
+                got.push(ev);
+            }
+            assert_eq!(
+                got,
+                [
+                    text("Hello"),
+                    Event::Ping(Bytes::from_static(b"Hello")),
+                    text("Hello")
+                ],
+                "lent {lent}, committed {first}"
+            );
+            assert_eq!(c.buffered_receive(), 0);
+        }
+    }
+}

@@ -28,19 +28,42 @@ pub(super) enum Step {
 impl Connection {
     /// Copies `data` into the receive buffer (the copying convenience over
     /// [`recv_buf`](Connection::recv_buf) + [`recv_commit`](Connection::recv_commit)).
+    /// Space lent by an earlier `recv_buf` is filled first; beyond it the
+    /// buffer grows by exactly `data.len()`, without zero-filling, so a
+    /// driver that reads into one shared scratch buffer pays one copy of
+    /// what arrived and nothing for the room it did not use.
     pub fn receive(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
         self.check_failed()?;
-        let len = data.len();
-        if let Some(dst) = self.recv_buf(len).get_mut(..len) {
-            dst.copy_from_slice(data);
+        self.timers
+            .touch(&self.shared.config, now, !data.is_empty());
+        if self.close_received || self.eof || data.is_empty() {
+            return Ok(());
         }
-        self.recv_commit(now, len)
+        let lent = self.spare.min(data.len());
+        let start = self.rx.len() - self.spare;
+        let (head, tail) = data.split_at(lent);
+        if let Some(dst) = self.rx.get_mut(start..start + lent) {
+            dst.copy_from_slice(head);
+        }
+        self.spare -= lent;
+        if !tail.is_empty() {
+            // `spare` is 0 here: the data region ends the buffer.
+            self.rx.extend_from_slice(tail);
+        }
+        self.after_input(data.len())
     }
 
     /// Lends at least `min` bytes of writable space at the end of the
     /// receive buffer, for the driver to read the transport into directly.
     /// Follow with [`recv_commit`](Connection::recv_commit). The buffer
     /// grows by what is asked for here, never by what a frame announces.
+    ///
+    /// New space is zero-filled once (safe Rust has no uninitialized
+    /// buffers); space lent but not committed stays lent, without another
+    /// fill, until the buffer is released when the connection goes idle
+    /// (every received byte consumed). A driver that reads many small
+    /// messages should prefer reading into a shared scratch buffer and
+    /// [`receive`](Connection::receive), which copies only what arrived.
     pub fn recv_buf(&mut self, min: usize) -> &mut [u8] {
         if self.spare < min {
             let len = self.rx.len();
@@ -68,6 +91,12 @@ impl Connection {
             return Ok(());
         }
         self.spare -= n;
+        self.after_input(n)
+    }
+
+    /// The `n` bytes just added to the data region: through the stream
+    /// extensions, if any.
+    fn after_input(&mut self, n: usize) -> Result<(), Error> {
         if self.shared.has_stream && n > 0 {
             self.stream_decode(n).map_err(|e| self.fail(e))?;
         }
