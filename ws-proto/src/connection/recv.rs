@@ -170,6 +170,9 @@ impl Connection {
         if self.shared.framer == Framer::Hixie76 {
             return self.next_hixie_event();
         }
+        if let Some(ev) = self.fast_frame()? {
+            return Ok(Some(ev));
+        }
         loop {
             if self.close_received {
                 return Ok(None);
@@ -190,6 +193,89 @@ impl Connection {
                 Step::NeedMore => return self.end_of_input(),
             }
         }
+    }
+
+    /// The common case in one step: an RFC 6455 connection between
+    /// messages, with the whole of a small unfragmented text or binary frame
+    /// (FIN, no RSV bit, 7- or 16-bit length, masked as the role requires,
+    /// within every limit, not streamed, no extension to see it) buffered.
+    /// It is parsed, unmasked, validated and handed out as the general path
+    /// would, without that path's per-frame state. Anything else, errors
+    /// included, is left to the general path (`Ok(None)`), which reports
+    /// them exactly.
+    fn fast_frame(&mut self) -> Result<Option<Event>, Error> {
+        let s = &self.shared;
+        if s.framer != Framer::Rfc6455
+            || self.rf.active
+            || self.rm.kind.is_some()
+            || self.close_received
+            || s.always_decode
+            || s.has_stream
+        {
+            return Ok(None);
+        }
+        let avail = self.data_len();
+        let Some(&[b0, b1]) = self.rx.get(..2) else {
+            return Ok(None);
+        };
+        let text = match b0 {
+            0x81 => true,
+            0x82 => false,
+            _ => return Ok(None),
+        };
+        let masked = b1 & 0x80 != 0;
+        if masked != (self.role == Role::Server) {
+            return Ok(None);
+        }
+        let (len, mut head) = match b1 & 0x7f {
+            126 => match self.rx.get(2..4) {
+                Some(&[hi, lo]) => (usize::from(u16::from_be_bytes([hi, lo])), 4),
+                _ => return Ok(None),
+            },
+            127 => return Ok(None),
+            n => (usize::from(n), 2),
+        };
+        let c = &s.config;
+        let limit = c
+            .max_frame_size
+            .min(c.max_message_size)
+            .min(c.stream_threshold());
+        // `len < 126` behind a 126 marker is not minimal: the general path
+        // refuses it.
+        if (head == 4 && len < 126) || len as u64 > limit || c.stream_threshold() == 0 {
+            return Ok(None);
+        }
+        let key = if masked {
+            let Some(&[k0, k1, k2, k3]) = self.rx.get(head..head + 4) else {
+                return Ok(None);
+            };
+            head += 4;
+            Some([k0, k1, k2, k3])
+        } else {
+            None
+        };
+        if avail < head + len {
+            return Ok(None);
+        }
+        if c.max_fragments == 0 {
+            return Ok(None);
+        }
+        let Some(payload) = self.rx.get_mut(head..head + len) else {
+            return Ok(None);
+        };
+        if let Some(key) = key {
+            apply_mask(payload, key, 0);
+        }
+        if text && crate::utf8::validate(payload).is_err() {
+            return Err(PeerError::InvalidUtf8.into());
+        }
+        bytes::Buf::advance(&mut self.rx, head);
+        let payload = self.rx.split_to(len).freeze();
+        Ok(Some(if text {
+            Event::Text(Utf8Bytes::from_validated(payload))
+        } else {
+            Event::Binary(payload)
+        }))
     }
 
     pub(super) fn end_of_input(&self) -> Result<Option<Event>, Error> {
