@@ -172,6 +172,15 @@ impl Connection {
                 .unwrap_or(usize::MAX)
                 .max(1),
         };
+        if data.len() <= step && self.shared.exts.is_empty() {
+            let op = if first {
+                opcode_of(kind)
+            } else {
+                OpCode::Continuation
+            };
+            self.queue_frame(op, fin, msg_rsv, data);
+            return Ok(());
+        }
         let count = data.len().div_ceil(step).max(1);
         for i in 0..count {
             let start = i.saturating_mul(step);
@@ -203,6 +212,9 @@ impl Connection {
         fin: bool,
         mut rsv: u8,
     ) -> Result<(Bytes, u8), Error> {
+        if self.shared.exts.is_empty() {
+            return Ok((data, rsv));
+        }
         for i in 0..self.shared.exts.len() {
             let Some(ext) = self.shared.exts.get_mut(i) else {
                 break;
@@ -385,33 +397,43 @@ impl Connection {
     /// concatenated). Returns the number of slices filled; follow a write
     /// with [`advance_transmit`](Connection::advance_transmit).
     pub fn transmit_slices<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
-        let parts = self
-            .tx
-            .iter()
-            .flat_map(|f| [f.head(), &f.payload[..]])
-            .filter(|s| !s.is_empty());
         let mut n = 0;
-        for (slot, part) in out.iter_mut().zip(parts) {
-            *slot = part;
-            n += 1;
-        }
+        self.for_each_part(|part| match out.get_mut(n) {
+            Some(slot) => {
+                *slot = part;
+                n += 1;
+                true
+            }
+            None => false,
+        });
         n
+    }
+
+    /// Calls `f` with each non-empty part of the pending output in order
+    /// (header, payload, next header, ...) while it returns true.
+    fn for_each_part<'a>(&'a self, mut f: impl FnMut(&'a [u8]) -> bool) {
+        for frame in &self.tx {
+            for part in [frame.head(), &frame.payload[..]] {
+                if !part.is_empty() && !f(part) {
+                    return;
+                }
+            }
+        }
     }
 
     /// As [`transmit_slices`](Connection::transmit_slices), for
     /// `Write::write_vectored`.
     #[cfg(feature = "std")]
     pub fn fill_io_slices<'a>(&'a self, out: &mut [std::io::IoSlice<'a>]) -> usize {
-        let parts = self
-            .tx
-            .iter()
-            .flat_map(|f| [f.head(), &f.payload[..]])
-            .filter(|s| !s.is_empty());
         let mut n = 0;
-        for (slot, part) in out.iter_mut().zip(parts) {
-            *slot = std::io::IoSlice::new(part);
-            n += 1;
-        }
+        self.for_each_part(|part| match out.get_mut(n) {
+            Some(slot) => {
+                *slot = std::io::IoSlice::new(part);
+                n += 1;
+                true
+            }
+            None => false,
+        });
         n
     }
 
