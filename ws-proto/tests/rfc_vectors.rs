@@ -187,3 +187,30 @@ fn receive_after_partial_recv_buf_keeps_order() {
         }
     }
 }
+
+/// `frame_bytes_expected` tells a driver how much of a large frame is
+/// still to come, counting bytes already buffered but not yet parsed.
+#[test]
+fn frame_bytes_expected_counts_down() {
+    let mut c = conn(Role::Client, Config::default());
+    assert_eq!(c.frame_bytes_expected(), 0);
+    let mut wire = vec![0x82, 126, 0x27, 0x10]; // binary, 10,000 bytes
+    wire.extend(std::iter::repeat_n(7u8, 10_000));
+    c.receive(Instant::ZERO, &wire[..1004]).unwrap();
+    // Not parsed yet: nothing is known.
+    assert_eq!(c.frame_bytes_expected(), 0);
+    assert_eq!(c.poll_event().unwrap(), None);
+    assert_eq!(c.frame_bytes_expected(), 9_000);
+    // Buffered but not parsed bytes count as arrived.
+    c.receive(Instant::ZERO, &wire[1004..3004]).unwrap();
+    assert_eq!(c.frame_bytes_expected(), 7_000);
+    let lent = c.recv_buf(7_000);
+    lent[..7_000].copy_from_slice(&wire[3004..]);
+    c.recv_commit(Instant::ZERO, 7_000).unwrap();
+    assert_eq!(c.frame_bytes_expected(), 0);
+    let Some(Event::Binary(b)) = c.poll_event().unwrap() else {
+        panic!("no message")
+    };
+    assert_eq!(b.len(), 10_000);
+    assert_eq!(c.frame_bytes_expected(), 0);
+}

@@ -355,6 +355,22 @@ impl Connection {
         self.rx.len() - self.spare
     }
 
+    /// Payload bytes of the frame being received that have not arrived
+    /// yet (0 between frames, or before [`poll_event`](Self::poll_event) has
+    /// parsed the header). A driver can lend that much room with
+    /// [`recv_buf`](Self::recv_buf) and read a large payload straight into
+    /// the buffer it will be handed out from; between frames, reading into
+    /// a shared scratch buffer and [`receive`](Self::receive) is cheaper (no
+    /// room to zero-fill for a small message).
+    pub fn frame_bytes_expected(&self) -> u64 {
+        // With a stream extension the wire bytes are not the payload's.
+        if !self.rf.active || self.shared.has_stream {
+            return 0;
+        }
+        let unparsed = (self.rx.len() - self.spare).saturating_sub(self.rf.held) as u64;
+        self.rf.remaining.saturating_sub(unparsed)
+    }
+
     /// Heap bytes held by the connection's buffers: receive buffer,
     /// reassembly buffer and transmit queue (not the settings block, the
     /// extensions' own state, or payloads already handed out as `Bytes`).
