@@ -6,15 +6,17 @@
 //! before this slice, mod 4) and returns the phase after it, so a payload that
 //! arrives in pieces is unmasked piece by piece as it is read.
 //!
-//! The hot loop XORs unaligned `u64` words with the key rotated to the
-//! phase and repeated twice, then the last 0..=7 bytes one by one, without
-//! `unsafe`; the compiler vectorizes the word loop (SSE2 on any x86-64).
-//! `benches/benches/mask.rs` measured it against a 32-byte-block variant and
-//! `memcpy` (x86-64, runs vary by ±20%): the word loop is 1.2-1.4x faster up
-//! to 126 bytes (most WebSocket frames); from 1 KiB up both reach 60-80 GiB/s
-//! in cache, the block loop up to ~1.3x ahead at 1-16 KiB, both at about
-//! 50-65% of `memcpy`. Neither gap justified `unsafe` AVX2 code with runtime
-//! detection; a hybrid (blocks above ~512 bytes) is a possible refinement.
+//! The hot loop XORs unaligned `u64` words with the key rotated to the phase and repeated twice, then the last bytes one
+//! by one, without `unsafe`; the compiler vectorizes it (SSE2 on any
+//! x86-64). With the `std` feature on x86-64, buffers of 128 bytes and more
+//! run the same loop compiled for AVX2 when the CPU has it (detected once at
+//! run time): the one `unsafe` block of the crate, a call to a
+//! `#[target_feature]` function, sound because the feature was detected.
+//! Figures: `docs/benchmarks.md` (`cargo bench -p ws-benches --bench mask`).
+//!
+//! [`apply_mask_ascii`] also reports whether the unmasked bytes are all
+//! ASCII, computed in the same pass, so the receive path can skip UTF-8
+//! validation of ASCII text without reading the payload a second time.
 
 /// XORs `buf` in place with `key`, starting at key byte `phase & 3`.
 ///
@@ -34,40 +36,88 @@
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], phase: usize) -> usize {
     let phase = phase & 3;
-    let next = (phase + buf.len()) & 3;
-    let rotated = [
-        key[phase],
+    xor_dispatch::<false>(buf, rotate(key, phase));
+    (phase + buf.len()) & 3
+}
+
+/// [`apply_mask`] that also returns whether every byte of `buf` is ASCII
+/// *after* unmasking (the check rides along in the same pass).
+///
+/// ```
+/// let key = [0x37, 0xfa, 0x21, 0x3d];
+/// let mut data = [0x7f, 0x9f, 0x4d, 0x51, 0x58];
+/// assert_eq!(ws_proto::mask::apply_mask_ascii(&mut data, key, 0), (1, true));
+/// assert_eq!(&data, b"Hello");
+/// ```
+#[inline]
+pub fn apply_mask_ascii(buf: &mut [u8], key: [u8; 4], phase: usize) -> (usize, bool) {
+    let phase = phase & 3;
+    let high = xor_dispatch::<true>(buf, rotate(key, phase));
+    ((phase + buf.len()) & 3, high & HIGH_BITS == 0)
+}
+
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The key as seen from byte `phase` on.
+#[inline]
+fn rotate(key: [u8; 4], phase: usize) -> [u8; 4] {
+    [
+        key[phase & 3],
         key[(phase + 1) & 3],
         key[(phase + 2) & 3],
         key[(phase + 3) & 3],
-    ];
-    mask_phase0(buf, rotated);
-    next
+    ]
 }
 
-/// Masks `buf` with `key` starting at key byte 0: 8-byte words (a multiple
-/// of 4, so the tail starts at phase 0 again), then single bytes. The word
-/// loop has no alignment requirement; LLVM unrolls and vectorizes it.
+/// Picks the AVX2 build of [`xor_words`] for long buffers when the CPU has
+/// it, the baseline build otherwise.
 #[inline]
-fn mask_phase0(buf: &mut [u8], key: [u8; 4]) {
+fn xor_dispatch<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if buf.len() >= 128 && std::is_x86_feature_detected!("avx2") {
+        #[allow(unsafe_code)]
+        // SAFETY: `xor_words_avx2` has no precondition besides the CPU
+        // supporting AVX2, which `is_x86_feature_detected!` just confirmed.
+        return unsafe { xor_words_avx2::<ASCII>(buf, key) };
+    }
+    xor_words::<ASCII>(buf, key)
+}
+
+/// [`xor_words`] compiled with AVX2 enabled (wider vectors, same code).
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+fn xor_words_avx2<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
+    xor_words::<ASCII>(buf, key)
+}
+
+/// XORs `buf` with `key` from key byte 0: `u64` words (a multiple of 4
+/// bytes, so the tail starts at phase 0 again), then single bytes. With
+/// `ASCII`, returns the OR of every unmasked word and tail byte, whose high
+/// bits say whether a non-ASCII byte was seen; otherwise 0. No alignment
+/// requirement; LLVM unrolls and vectorizes the loop, the OR as a reduction.
+#[inline(always)]
+fn xor_words<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
     let word = u64::from_ne_bytes([
         key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
     ]);
+    let mut acc = 0u64;
     let mut words = buf.chunks_exact_mut(8);
     for w in &mut words {
         let mut v = [0u8; 8];
         v.copy_from_slice(w);
-        w.copy_from_slice(&(u64::from_ne_bytes(v) ^ word).to_ne_bytes());
+        let x = u64::from_ne_bytes(v) ^ word;
+        if ASCII {
+            acc |= x;
+        }
+        w.copy_from_slice(&x.to_ne_bytes());
     }
-    mask_bytes(words.into_remainder(), key);
-}
-
-/// The byte loop for short inputs and tails.
-#[inline]
-fn mask_bytes(buf: &mut [u8], key: [u8; 4]) {
-    for (i, b) in buf.iter_mut().enumerate() {
+    for (i, b) in words.into_remainder().iter_mut().enumerate() {
         *b ^= key[i & 3];
+        if ASCII {
+            acc |= u64::from(*b);
+        }
     }
+    acc
 }
 
 /// The reference implementation: one byte at a time, as §5.3 states it.
@@ -126,6 +176,27 @@ mod tests {
             let ps = apply_mask_naive(&mut slow[offset..], key, phase);
             prop_assert_eq!(pf, ps);
             prop_assert_eq!(&fast, &slow);
+        }
+
+        #[test]
+        fn ascii_flag_is_exact(
+            data in proptest::collection::vec(0u8..0x80, 0..700),
+            bad in proptest::option::of((0usize..700, 0x80u8..=0xff)),
+            phase in 0usize..4,
+            key in any::<[u8; 4]>(),
+        ) {
+            // Plain text with at most one high byte, masked with `key`.
+            let mut plain = data.clone();
+            if let (Some((at, b)), false) = (bad, plain.is_empty()) {
+                let at = at % plain.len();
+                plain[at] = b;
+            }
+            let mut wire = plain.clone();
+            apply_mask_naive(&mut wire, key, phase);
+            let (p, ascii) = apply_mask_ascii(&mut wire, key, phase);
+            prop_assert_eq!(p, (phase + plain.len()) & 3);
+            prop_assert_eq!(&wire, &plain);
+            prop_assert_eq!(ascii, plain.is_ascii());
         }
 
         #[test]

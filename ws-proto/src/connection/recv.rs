@@ -15,7 +15,7 @@ use crate::event::{Event, MessageKind, Utf8Bytes};
 use crate::extension::{FrameMeta, Granularity};
 use crate::frame::{FrameHeader, OpCode, Status};
 use crate::legacy::apply_mask20;
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, apply_mask_ascii};
 use crate::{Dialect, Instant};
 
 /// What one step of frame processing produced.
@@ -263,10 +263,15 @@ impl Connection {
         let Some(payload) = self.rx.get_mut(head..head + len) else {
             return Ok(None);
         };
-        if let Some(key) = key {
-            apply_mask(payload, key, 0);
-        }
-        if text && crate::utf8::validate(payload).is_err() {
+        let ascii = match key {
+            Some(key) if text => apply_mask_ascii(payload, key, 0).1,
+            Some(key) => {
+                apply_mask(payload, key, 0);
+                false
+            }
+            None => false,
+        };
+        if text && !ascii && crate::utf8::validate(payload).is_err() {
             return Err(PeerError::InvalidUtf8.into());
         }
         bytes::Buf::advance(&mut self.rx, head);
@@ -466,16 +471,25 @@ impl Connection {
             return Ok(());
         }
         let fresh = self.rx.get_mut(rf.held..rf.held + n).unwrap_or_default();
+        let validate = !rf.whole && self.rm.kind == Some(MessageKind::Text);
+        let mut ascii = false;
         if rf.masked {
+            let phase = usize::from(rf.phase);
             rf.phase = if rf.mask20 {
-                apply_mask20(fresh, &self.shared.key20, usize::from(rf.phase)) as u8
+                apply_mask20(fresh, &self.shared.key20, phase) as u8
+            } else if validate {
+                // ASCII is checked in the unmasking pass; such a piece needs
+                // no validation unless a code point is split before it.
+                let (next, all_ascii) = apply_mask_ascii(fresh, rf.key, phase);
+                ascii = all_ascii;
+                next as u8
             } else {
-                apply_mask(fresh, rf.key, usize::from(rf.phase)) as u8
+                apply_mask(fresh, rf.key, phase) as u8
             };
         }
         rf.held += n;
         rf.remaining -= n as u64;
-        if !rf.whole && self.rm.kind == Some(MessageKind::Text) {
+        if validate && !(ascii && self.rm.utf8.is_boundary()) {
             self.rm
                 .utf8
                 .feed(fresh)
