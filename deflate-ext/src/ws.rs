@@ -175,8 +175,11 @@ impl Extension for DeflateStream {
         max_output: usize,
     ) -> Result<(), ExtensionError> {
         let mut plain = Vec::new();
-        self.decode(input, &mut plain, max_output)?;
+        let r = self.decode(input, &mut plain, max_output);
+        // On failure, what was inflated before the corrupt (or excess)
+        // byte is still handed over (bounded by `max_output` + 1): the
+        // connection delivers the frames it completes, then the error.
         out.extend_from_slice(&plain);
-        Ok(())
+        r.map_err(Into::into)
     }
 }

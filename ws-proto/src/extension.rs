@@ -121,7 +121,10 @@ pub trait Extension: Send {
     }
 
     /// Transforms incoming wire bytes ([`Granularity::Stream`]), appending
-    /// at most `max_output` bytes to `out`.
+    /// at most `max_output` bytes to `out`. On an error, bytes already
+    /// appended are kept: the connection turns the complete frames among
+    /// them into events before it reports the error, so what arrived
+    /// intact before the corruption does not depend on read boundaries.
     fn decode_stream(
         &mut self,
         input: &[u8],

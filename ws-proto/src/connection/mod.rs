@@ -144,6 +144,9 @@ struct Shared {
     /// hybi-04/05: the body of the close frame we sent; a close with the
     /// same body is its acknowledgement (-04/-05 §4.5.1).
     close_body: Bytes,
+    /// A stream extension failed to decode input (see `stream_decode`):
+    /// reported once the bytes decoded before the failure are consumed.
+    stream_err: Option<alloc::boxed::Box<Error>>,
 }
 
 /// The per-dialect framing, chosen once from the negotiated dialect. The
@@ -438,6 +441,7 @@ impl Shared {
             has_stream: false,
             key20: [0; 20],
             close_body: Bytes::new(),
+            stream_err: None,
         };
         for e in &s.exts {
             let m = e.rsv_mask();

@@ -98,7 +98,7 @@ impl Connection {
     /// extensions, if any.
     fn after_input(&mut self, n: usize) -> Result<(), Error> {
         if self.shared.has_stream && n > 0 {
-            self.stream_decode(n).map_err(|e| self.fail(e))?;
+            self.stream_decode(n);
         }
         Ok(())
     }
@@ -120,10 +120,16 @@ impl Connection {
         self.check_failed()?;
         match self.next_event() {
             Ok(Some(ev)) => Ok(Some(ev)),
-            Ok(None) => {
-                self.release_idle_buffers();
-                Ok(None)
-            }
+            Ok(None) => match self.shared.stream_err.take() {
+                // Everything decoded before the stream broke is consumed
+                // (and if that included the peer's close, what follows it
+                // does not matter, §5.5.1).
+                Some(e) if !self.close_received => Err(self.fail(*e)),
+                _ => {
+                    self.release_idle_buffers();
+                    Ok(None)
+                }
+            },
             Err(e) => Err(self.fail(e)),
         }
     }
@@ -144,26 +150,35 @@ impl Connection {
     }
 
     /// Decodes the `n` raw bytes just committed through the stream
-    /// extensions, in reverse chain order, into the data region.
-    fn stream_decode(&mut self, n: usize) -> Result<(), Error> {
+    /// extensions, in reverse chain order, into the data region. If the
+    /// stream breaks, what was decoded before the break is kept and the
+    /// error waits in `stream_err` until `poll_event` has turned those
+    /// bytes into events; later input is dropped.
+    fn stream_decode(&mut self, n: usize) {
         let at = self.data_len() - n;
         let mut raw = self.rx.split_off(at);
         raw.truncate(n);
         self.spare = 0;
-        let budget = usize::try_from(self.shared.config.max_message_size).unwrap_or(usize::MAX);
-        let exts = self
-            .shared
+        let shared = &mut *self.shared;
+        if shared.stream_err.is_some() {
+            return;
+        }
+        let budget = usize::try_from(shared.config.max_message_size).unwrap_or(usize::MAX);
+        let exts = shared
             .exts
             .iter_mut()
             .rev()
             .filter(|e| e.granularity() == Granularity::Stream);
         for ext in exts {
             let mut out = BytesMut::new();
-            ext.decode_stream(&raw, &mut out, budget)?;
+            if let Err(e) = ext.decode_stream(&raw, &mut out, budget) {
+                shared
+                    .stream_err
+                    .get_or_insert_with(|| alloc::boxed::Box::new(Error::Extension(e)));
+            }
             raw = out;
         }
         self.rx.extend_from_slice(&raw);
-        Ok(())
     }
 
     fn next_event(&mut self) -> Result<Option<Event>, Error> {
