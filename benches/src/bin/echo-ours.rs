@@ -1,0 +1,155 @@
+//! Our echo server for the load harness, on one of the four adapters:
+//!
+//! * `--adapter mio`: every connection on one `mio::Poll`
+//!   (`ws_adapters::mio::Server`), one thread.
+//! * `--adapter std`: the blocking driver, a thread per connection (pin the
+//!   process to one core to compare).
+//! * `--adapter smol`: `ws_adapters::smol` on async-io, every connection a
+//!   future in one `FuturesUnordered` under `async_io::block_on` (one
+//!   thread runs them; async-io may add its reactor helper thread).
+//! * `--adapter tokio`: `ws_adapters::tokio` on a current-thread runtime.
+//!
+//! Text comes back as text, binary as binary, without copying (the received
+//! `Bytes` are queued again); pings and closes are answered by the core.
+//! Compression (permessage-deflate, deflate-frame, deflate-stream) is
+//! negotiated unless `--no-compression`. Binds 127.0.0.1 only and prints
+//! `listening on ws://127.0.0.1:PORT/`.
+//!
+//! ```text
+//! echo-ours --adapter mio|std|smol|tokio [--port 0] [--no-compression]
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use ws_adapters::{Error, Event, ServerOptions, session_config};
+use ws_benches::{Args, announce, loopback};
+use ws_proto::{Config, Connection};
+
+const USAGE: &str = "\
+echo-ours: our WebSocket echo server for the load harness
+
+  --adapter A        mio | std | smol | tokio (default mio)
+  --port P           port on 127.0.0.1 (default 0: any; printed)
+  --no-compression   negotiate no extension";
+
+/// Queues `ev` back if it is a message (zero copy).
+fn echo(c: Option<&mut Connection>, ev: Event) {
+    let Some(c) = c else { return };
+    let r = match ev {
+        Event::Text(t) => c.send_text(t),
+        Event::Binary(b) => c.send_binary(b),
+        _ => Ok(()),
+    };
+    // A close from the peer may already have been received.
+    drop(r);
+}
+
+struct MioEcho;
+
+impl ws_adapters::mio::Handler for MioEcho {
+    type Data = ();
+    fn accepted(&mut self, _: SocketAddr) {}
+    fn event(&mut self, conn: &mut ws_adapters::mio::Conn, _: &mut (), ev: Event) {
+        echo(conn.driver_mut().session_mut().connection_mut(), ev);
+    }
+}
+
+fn run_mio(addr: SocketAddr, options: ServerOptions) -> Result<(), Error> {
+    let mut server = ws_adapters::mio::Server::bind(addr, options, MioEcho)?;
+    announce(server.local_addr()?);
+    server.run()?;
+    Ok(())
+}
+
+fn run_std(addr: SocketAddr, options: ServerOptions) -> Result<(), Error> {
+    let server = ws_adapters::blocking::Server::bind_with(addr, options)?;
+    announce(server.local_addr()?);
+    loop {
+        let (mut ws, _) = server.accept()?;
+        std::thread::spawn(move || -> Result<(), Error> {
+            while let Some(ev) = ws.recv()? {
+                echo(ws.session_mut().connection_mut(), ev);
+                ws.flush()?;
+            }
+            Ok(())
+        });
+    }
+}
+
+/// One connection on either async adapter (they share `AsyncWebSocket`).
+async fn serve_async<S: ws_adapters::AsyncSocket>(
+    mut ws: ws_adapters::AsyncWebSocket<S>,
+) -> Result<(), Error> {
+    while let Some(ev) = ws.recv().await? {
+        ws.with_driver(|d| echo(d.session_mut().connection_mut(), ev));
+        ws.flush().await?;
+    }
+    Ok(())
+}
+
+fn run_smol(addr: SocketAddr, options: ServerOptions) -> Result<(), Error> {
+    let server = ws_adapters::smol::Server::bind(addr, options)?;
+    announce(server.local_addr()?);
+    async_io::block_on(async {
+        let mut conns = FuturesUnordered::new();
+        loop {
+            // Accept while driving the connections; an accept cut short by
+            // a finishing connection loses nothing (it had not accepted).
+            let accepted = if conns.is_empty() {
+                Some(server.accept().await)
+            } else {
+                futures_lite::future::or(async { Some(server.accept().await) }, async {
+                    conns.next().await;
+                    None
+                })
+                .await
+            };
+            if let Some(r) = accepted {
+                let (ws, _) = r?;
+                conns.push(serve_async(ws));
+            }
+        }
+    })
+}
+
+fn run_tokio(addr: SocketAddr, options: ServerOptions) -> Result<(), Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let server = ws_adapters::tokio::Server::bind(addr, options).await?;
+        announce(server.local_addr()?);
+        loop {
+            let (ws, _) = server.accept().await?;
+            tokio::spawn(serve_async(ws));
+        }
+    })
+}
+
+fn main() {
+    let mut a = Args::from_env(USAGE);
+    let adapter: String = a.value("--adapter", "mio".into());
+    let addr = loopback(a.value("--port", 0));
+    let compression = !a.flag("--no-compression");
+    a.finish();
+    ws_adapters::raise_fd_limit(1 << 20);
+    let options = ServerOptions::new(session_config(Config::default(), compression));
+    let r = match adapter.as_str() {
+        "mio" => run_mio(addr, options),
+        "std" => run_std(addr, options),
+        "smol" => run_smol(addr, options),
+        "tokio" => run_tokio(addr, options),
+        other => {
+            eprintln!("unknown adapter {other}\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = r {
+        eprintln!("echo-ours: {e}");
+        std::process::exit(1);
+    }
+}

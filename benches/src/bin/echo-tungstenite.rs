@@ -1,0 +1,45 @@
+//! tokio-tungstenite echo server for the load harness: one current-thread
+//! tokio runtime, a task per connection. Text comes back as text, binary
+//! as binary; tungstenite answers pings and echoes closes itself. No
+//! permessage-deflate (tungstenite 0.30 has none). Binds 127.0.0.1 and
+//! prints `listening on ws://127.0.0.1:PORT/`.
+//!
+//! ```text
+//! echo-tungstenite [--port 0]
+//! ```
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Error;
+use ws_benches::{Args, announce, loopback};
+
+async fn serve(stream: TcpStream) -> Result<(), Error> {
+    stream.set_nodelay(true)?;
+    let mut ws = tokio_tungstenite::accept_async(stream).await?;
+    while let Some(msg) = ws.next().await {
+        // Pongs are queued by tungstenite and go out with the next read or
+        // write; the close reply too.
+        let msg = msg?;
+        if msg.is_text() || msg.is_binary() {
+            ws.send(msg).await?;
+        }
+    }
+    Ok(())
+}
+
+fn main() -> std::io::Result<()> {
+    let mut a = Args::from_env("echo-tungstenite [--port P]");
+    let addr = loopback(a.value("--port", 0));
+    a.finish();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let listener = TcpListener::bind(addr).await?;
+        announce(listener.local_addr()?);
+        loop {
+            let (stream, _) = listener.accept().await?;
+            tokio::spawn(serve(stream));
+        }
+    })
+}
