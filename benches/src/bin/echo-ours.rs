@@ -4,9 +4,10 @@
 //!   (`ws_adapters::mio::Server`), one thread.
 //! * `--adapter std`: the blocking driver, a thread per connection (pin the
 //!   process to one core to compare).
-//! * `--adapter smol`: `ws_adapters::smol` on async-io, every connection a
-//!   future in one `FuturesUnordered` under `async_io::block_on` (one
-//!   thread runs them; async-io may add its reactor helper thread).
+//! * `--adapter smol`: `ws_adapters::smol` on async-io, the acceptor and
+//!   every connection futures in one `FuturesUnordered` under
+//!   `async_io::block_on` (one thread runs them; async-io may add its
+//!   reactor helper thread).
 //! * `--adapter tokio`: `ws_adapters::tokio` on a current-thread runtime.
 //!
 //! Text comes back as text, binary as binary, without copying (the received
@@ -21,7 +22,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -91,28 +94,40 @@ async fn serve_async<S: ws_adapters::AsyncSocket>(
     Ok(())
 }
 
+/// What a future in the smol server's set finishes with.
+enum Done {
+    /// The acceptor took a connection (a new acceptor replaces it).
+    Accepted(Result<ws_adapters::smol::WebSocket, Error>),
+    /// A connection ended.
+    Closed,
+}
+
+type Task<'a> = Pin<Box<dyn Future<Output = Done> + 'a>>;
+
+fn acceptor(server: &ws_adapters::smol::Server) -> Task<'_> {
+    Box::pin(async move { Done::Accepted(server.accept().await.map(|(ws, _)| ws)) })
+}
+
 fn run_smol(addr: SocketAddr, options: ServerOptions) -> Result<(), Error> {
     let server = ws_adapters::smol::Server::bind(addr, options)?;
     announce(server.local_addr()?);
+    // One thread: every connection and the acceptor are futures in one
+    // `FuturesUnordered`, each polled only when its own waker fires (what
+    // an executor does; no executor crate is a dependency here).
     async_io::block_on(async {
-        let mut conns = FuturesUnordered::new();
-        loop {
-            // Accept while driving the connections; an accept cut short by
-            // a finishing connection loses nothing (it had not accepted).
-            let accepted = if conns.is_empty() {
-                Some(server.accept().await)
-            } else {
-                futures_lite::future::or(async { Some(server.accept().await) }, async {
-                    conns.next().await;
-                    None
-                })
-                .await
-            };
-            if let Some(r) = accepted {
-                let (ws, _) = r?;
-                conns.push(serve_async(ws));
+        let mut tasks: FuturesUnordered<Task<'_>> = FuturesUnordered::new();
+        tasks.push(acceptor(&server));
+        while let Some(done) = tasks.next().await {
+            if let Done::Accepted(ws) = done {
+                tasks.push(acceptor(&server));
+                let ws = ws?;
+                tasks.push(Box::pin(async move {
+                    let _ = serve_async(ws).await;
+                    Done::Closed
+                }));
             }
         }
+        Ok(())
     })
 }
 

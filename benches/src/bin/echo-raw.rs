@@ -39,8 +39,8 @@ impl Client {
         Ok(true)
     }
 
-    /// Echoes until the socket has nothing more or is full; Ok(false) at
-    /// end of stream.
+    /// Echoes until the socket has nothing more (a short read) or is full;
+    /// Ok(false) at end of stream.
     fn serve(&mut self, buf: &mut [u8]) -> io::Result<bool> {
         if !self.drain()? {
             return Ok(true);
@@ -53,6 +53,7 @@ impl Client {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
+            let short = n < buf.len();
             let mut off = 0;
             while off < n {
                 match self.s.write(&buf[off..n]) {
@@ -64,6 +65,11 @@ impl Client {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),
                 }
+            }
+            // A short read emptied the socket's receive queue: the next
+            // arrival raises a new edge, no need to read until WouldBlock.
+            if short {
+                return Ok(true);
             }
         }
     }
@@ -83,7 +89,11 @@ fn main() -> io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut events = Events::with_capacity(1024);
     loop {
-        poll.poll(&mut events, None)?;
+        match poll.poll(&mut events, None) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
         for ev in events.iter() {
             if ev.token() == LISTENER {
                 loop {

@@ -508,8 +508,13 @@ impl Load {
             if Instant::now() > deadline {
                 return Err(bad(format!("{waiting} handshakes still open after 60 s")));
             }
-            self.poll
-                .poll(&mut events, Some(Duration::from_millis(100)))?;
+            match self
+                .poll
+                .poll(&mut events, Some(Duration::from_millis(100)))
+            {
+                Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
+                _ => {}
+            }
             turn.extend(events.iter().map(|e| e.token().0));
         }
         Ok(())
@@ -610,7 +615,11 @@ impl Load {
             if let Some(d) = self.send_due(now)? {
                 timeout = timeout.min(d);
             }
-            self.poll.poll(&mut events, Some(timeout))?;
+            match self.poll.poll(&mut events, Some(timeout)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
             let now = Instant::now();
             for ev in events.iter() {
                 let i = ev.token().0;
