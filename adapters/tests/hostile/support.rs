@@ -194,6 +194,13 @@ pub fn assert_mem(
     peak_bound_mib: f64,
 ) -> Mem {
     let after = server.mem();
+    if std::env::var_os("WS_SANITIZER").is_some() {
+        // scripts/sanitize.sh: AddressSanitizer's redzones and quarantine
+        // of freed memory inflate every figure; it checks accesses and
+        // leaks instead, and the plain test run checks these bounds.
+        eprintln!("[{what}] memory bounds not checked under a sanitizer");
+        return after;
+    }
     let rss = grew_mib(before.rss, after.rss);
     let hwm = grew_mib(before.hwm, after.hwm);
     let peak = grew_mib(before.peak, after.peak);
