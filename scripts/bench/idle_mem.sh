@@ -121,25 +121,29 @@ for srv in "${SERVERS_LIST[@]}"; do
   cmd=${srv#*|}
   cells=()
   for msgs in 0 1; do
-    log="$OUT/server-$name.log"
-    # shellcheck disable=SC2086
-    taskset -c "$SERVER_CPU" $BIN/$cmd >"$log" 2>&1 &
-    SP=$!
-    PORT=
-    for _ in $(seq 100); do
-      PORT=$(sed -n 's/^listening on ws:\/\/127\.0\.0\.1:\([0-9]*\)\/.*/\1/p' "$log")
-      [ -n "$PORT" ] && break
-      sleep 0.05
-    done
-    sleep 0.5
     per=
-    [ -n "$PORT" ] && per=$(measure "$name" "$msgs")
+    for attempt in 1 2; do
+      log="$OUT/server-$name.log"
+      # shellcheck disable=SC2086
+      taskset -c "$SERVER_CPU" $BIN/$cmd >"$log" 2>&1 &
+      SP=$!
+      PORT=
+      for _ in $(seq 100); do
+        PORT=$(sed -n 's/^listening on ws:\/\/127\.0\.0\.1:\([0-9]*\)\/.*/\1/p' "$log")
+        [ -n "$PORT" ] && break
+        sleep 0.05
+      done
+      sleep 0.5
+      [ -n "$PORT" ] && per=$(measure "$name" "$msgs")
+      kill "$SP" 2>/dev/null || true
+      wait "$SP" 2>/dev/null || true
+      SP=
+      sleep 1 # let the closed sockets go
+      [ -n "$per" ] && break
+      echo "$name, $msgs message(s): attempt $attempt failed (see $OUT/load-$name.log)" >&2
+    done
     cells+=("${per:-FAIL}")
     echo "$name, $msgs message(s): ${per:-FAIL} B/conn" >&2
-    kill "$SP" 2>/dev/null || true
-    wait "$SP" 2>/dev/null || true
-    SP=
-    sleep 1 # let the closed sockets go
   done
   echo "| $name | ${cells[0]} | ${cells[1]} |" >>"$OUT/results.md"
 done

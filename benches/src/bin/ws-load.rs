@@ -19,7 +19,8 @@
 //! ```
 //!
 //! The last line on stdout is `RESULT key=value ...` (rates in messages
-//! per second; `server_us_per_msg` is the server's user+system CPU time
+//! per second; `total` counts the echoes of the whole run, warm-up
+//! included; `server_us_per_msg` is the server's user+system CPU time
 //! over the measuring window, from `/proc/<pid>/stat`, per echoed message).
 //! In `--idle` mode the program prints `READY <n>` once every connection is
 //! open (and has echoed `--idle-messages` messages), then holds them for
@@ -718,7 +719,7 @@ fn measure(mut load: Load) -> io::Result<()> {
     let msgs = n1 - n0;
     let mean = msgs as f64 / secs;
     let mut line = format!(
-        "RESULT conns={} size={} mode={:?} deflate={} windows={} msgs={} median={:.0} mean={:.0} min={:.0} max={:.0} client_cpu_pct={:.1}",
+        "RESULT conns={} size={} mode={:?} deflate={} windows={} msgs={} median={:.0} mean={:.0} min={:.0} max={:.0} client_cpu_pct={:.1} total={}",
         load.o.conns,
         load.o.size,
         load.o.mode,
@@ -730,6 +731,7 @@ fn measure(mut load: Load) -> io::Result<()> {
         rates.iter().copied().fold(f64::INFINITY, f64::min),
         rates.iter().copied().fold(0.0, f64::max),
         (c1 - c0) as f64 / ticks / secs * 100.0,
+        load.total,
     );
     if let (Some(s0), Some(s1)) = (s0, s1) {
         let cpu_s = (s1 - s0) as f64 / ticks;
