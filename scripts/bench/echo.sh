@@ -82,6 +82,9 @@ PORT=
 start_server() { # name command...
   local name=$1; shift
   local log="$OUT/server-$name.log"
+  # Truncated here, not only by the child's redirection: the loop below
+  # must not read the previous run's port before the child has started.
+  : >"$log"
   # shellcheck disable=SC2086
   taskset -c "$SERVER_CPU" $BIN/$* >"$log" 2>&1 &
   SP=$!

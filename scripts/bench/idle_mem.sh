@@ -124,6 +124,7 @@ for srv in "${SERVERS_LIST[@]}"; do
     per=
     for attempt in 1 2; do
       log="$OUT/server-$name.log"
+      : >"$log" # not the previous run's port (the child truncates late)
       # shellcheck disable=SC2086
       taskset -c "$SERVER_CPU" $BIN/$cmd >"$log" 2>&1 &
       SP=$!
