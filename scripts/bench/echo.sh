@@ -188,7 +188,11 @@ if [ "$FIXED_RATE" = 1 ]; then
     END { for (c in min) printf "%s\t%d\n", c, int(min[c] / 2) }' "$RESULTS" >"$OUT/rates.tsv"
   run_pass fixed "$OUT/rates.tsv"
 fi
-echo "uptime at end: $(uptime)" >>"$OUT/machine.txt"
+{
+  echo "uptime at end: $(uptime)"
+  echo "busiest other processes at end:"
+  ps -eo pid,ni,pcpu,comm --sort=-pcpu | head -6
+} >>"$OUT/machine.txt"
 
 python3 "$ROOT/scripts/bench/echo_table.py" "$RESULTS" "$OUT/machine.txt" >"$OUT/results.md"
 cat "$OUT/results.md"
