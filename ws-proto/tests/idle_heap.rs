@@ -84,6 +84,7 @@ fn idle_server_session_holds_no_buffers() {
     let mut handshake = Vec::new();
     client.poll_transmit(&mut handshake);
     let mut frames = Vec::new();
+    let mut singles = Vec::new();
     {
         // A throwaway server answers so the client can produce frames.
         let mut s = Session::server(http.clone(), config.clone(), now);
@@ -103,6 +104,14 @@ fn idle_server_session_holds_no_buffers() {
         c.send_ping(&b"are you there"[..]).unwrap();
         c.send_text("x".repeat(5000)).unwrap();
         client.poll_transmit(&mut frames);
+        // Then single frames, each to be read on its own (an echo's
+        // pattern: the read buffer is exactly one message).
+        for text in ["one", "two", &"three".repeat(300)] {
+            client.connection_mut().unwrap().send_text(text).unwrap();
+            let mut f = Vec::new();
+            client.poll_transmit(&mut f);
+            singles.push(f);
+        }
     }
     let mut out = Vec::with_capacity(1 << 20);
     let mut events = Vec::with_capacity(64);
@@ -140,7 +149,13 @@ fn idle_server_session_holds_no_buffers() {
         out.clear();
         server.poll_transmit(&mut out);
     }
-    assert_eq!(events.len(), 4, "{events:?}");
+    for frame in &singles {
+        server.receive(now, frame).unwrap();
+        while let Some(ev) = server.poll_event().unwrap() {
+            events.push(ev);
+        }
+    }
+    assert_eq!(events.len(), 4 + singles.len(), "{events:?}");
     events.clear();
     let held = live() - before;
     // What is left is fixed per-connection state (no extension here),

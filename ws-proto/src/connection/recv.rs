@@ -142,8 +142,12 @@ impl Connection {
     /// is consumed, the buffer (and any unused lent space) is released; the
     /// next `recv_buf` allocates afresh. (Messages handed out as `Bytes`
     /// keep their part of the old buffer alive on their own.)
+    ///
+    /// An emptied buffer is dropped even when it has no capacity left: after
+    /// the last message was split off it still holds a reference to the
+    /// shared allocation, which would otherwise outlive the message.
     fn release_idle_buffers(&mut self) {
-        if self.data_len() == 0 && self.rx.capacity() > 0 {
+        if self.data_len() == 0 {
             self.rx = BytesMut::new();
             self.spare = 0;
         }
