@@ -7,7 +7,8 @@
 #   QUICK=1 scripts/bench/echo.sh    # 1 s warm-up, 2 s measure (smoke test)
 #
 # Settings (environment): WARMUP (s, default 2), DURATION (s, default 5),
-# SERVER_CPU (default 0), CLIENT_CPU (default 1), SERVERS (names, default
+# SERVER_CPU (default 0), CLIENT_CPU (default 1), NICE (niceness of servers
+# and load generator, e.g. -10; default unchanged), SERVERS (names, default
 # all), CASES (names, default all), FIXED_RATE (default 1: a second pass at
 # one offered load per case, half the slowest server's rate, std excluded),
 # OUT (results directory; default $CARGO_TARGET_DIR/bench/echo-<time>),
@@ -28,6 +29,8 @@ DURATION=${DURATION:-5}
 if [ -n "${QUICK:-}" ]; then WARMUP=1; DURATION=2; fi
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
+# NICE=-10 runs servers and load generator at that niceness (root only).
+NICE_CMD=${NICE:+nice -n $NICE}
 FIXED_RATE=${FIXED_RATE:-1}
 OUT=${OUT:-$TARGET/bench/echo-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
@@ -86,7 +89,7 @@ start_server() { # name command...
   # must not read the previous run's port before the child has started.
   : >"$log"
   # shellcheck disable=SC2086
-  taskset -c "$SERVER_CPU" $BIN/$* >"$log" 2>&1 &
+  taskset -c "$SERVER_CPU" $NICE_CMD $BIN/$* >"$log" 2>&1 &
   SP=$!
   PORT=
   for _ in $(seq 100); do
@@ -115,7 +118,7 @@ printf 'pass\tserver\tcase\tconns\tsize\tmode\tdeflate\tmedian\tmean\tserver_us_
 {
   echo "date: $(date -Is)"
   echo "commit: $(git rev-parse --short HEAD) $(git status --porcelain -- ws-proto adapters deflate-ext http-upgrade | wc -l) files modified in the core crates"
-  echo "cpus: $(nproc), server on $SERVER_CPU, load generator on $CLIENT_CPU; warm-up ${WARMUP}s, measure ${DURATION}s"
+  echo "cpus: $(nproc), server on $SERVER_CPU, load generator on $CLIENT_CPU${NICE:+, niceness $NICE}; warm-up ${WARMUP}s, measure ${DURATION}s"
   echo "uptime at start: $(uptime)"
   echo "busiest other processes at start:"
   ps -eo pid,ni,pcpu,comm --sort=-pcpu | head -6
@@ -138,7 +141,7 @@ run_case() { # pass server_entry case_entry [rate]
   fi
   [ -n "$rate" ] && args+=(--rate "$rate")
   local line
-  line=$(timeout $((WARMUP + DURATION + 60)) taskset -c "$CLIENT_CPU" "$BIN/ws-load" "${args[@]}" \
+  line=$(timeout $((WARMUP + DURATION + 60)) taskset -c "$CLIENT_CPU" $NICE_CMD "$BIN/ws-load" "${args[@]}" \
     2>>"$OUT/load-$sname.log" | grep '^RESULT' || true)
   local load1
   load1=$(cut -d' ' -f1 /proc/loadavg)

@@ -22,6 +22,8 @@ N=${N:-10000}
 MSG_SIZE=${MSG_SIZE:-1024}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
+# NICE=-10 runs servers and load generator at that niceness (root only).
+NICE_CMD=${NICE:+nice -n $NICE}
 OUT=${OUT:-$TARGET/bench/idle-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 
@@ -75,7 +77,7 @@ measure() { # name messages
   local before after fifo=$OUT/ready-$name-$msgs
   before=$(rss "$SP")
   rm -f "$fifo"
-  taskset -c "$CLIENT_CPU" "$BIN/ws-load" --port "$PORT" -c "$N" --idle \
+  taskset -c "$CLIENT_CPU" $NICE_CMD "$BIN/ws-load" --port "$PORT" -c "$N" --idle \
     --idle-messages "$msgs" -s "$MSG_SIZE" --mode "$mode" --hold 600 \
     >"$fifo" 2>>"$OUT/load-$name.log" &
   LP=$!
@@ -126,7 +128,7 @@ for srv in "${SERVERS_LIST[@]}"; do
       log="$OUT/server-$name.log"
       : >"$log" # not the previous run's port (the child truncates late)
       # shellcheck disable=SC2086
-      taskset -c "$SERVER_CPU" $BIN/$cmd >"$log" 2>&1 &
+      taskset -c "$SERVER_CPU" $NICE_CMD $BIN/$cmd >"$log" 2>&1 &
       SP=$!
       PORT=
       for _ in $(seq 100); do
