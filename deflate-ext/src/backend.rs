@@ -152,6 +152,7 @@ pub struct Compressor {
     window: WindowBits,
     level: Level,
     inner: Option<Compress>,
+    scratch: Scratch,
 }
 
 impl core::fmt::Debug for Compressor {
@@ -172,6 +173,7 @@ impl Compressor {
             window,
             level,
             inner: None,
+            scratch: Scratch::new(),
         }
     }
 
@@ -202,25 +204,25 @@ impl Compressor {
     /// window.
     pub fn release(&mut self) {
         self.inner = None;
+        self.scratch = Scratch::new();
     }
 
     /// Compresses `input` and appends the output to `out`, flushed as `flush`
     /// says. With [`Flush::End`] the output ends byte aligned with the
     /// `00 00 ff ff` tail removed (RFC 7692 §7.2.1).
+    ///
+    /// An empty `out` gets exactly the capacity of the output when it fits
+    /// the internal buffer (up to 32 KiB); otherwise `out` grows by doubling.
     pub fn compress(
         &mut self,
         input: &[u8],
         out: &mut Vec<u8>,
         flush: Flush,
     ) -> Result<(), CodecError> {
-        let (window, level) = (self.window, self.level);
-        let c = self.inner.get_or_insert_with(|| {
-            Compress::new_with_window_bits(
-                Compression::new(u32::from(level.get())),
-                false,
-                window.zlib_compress_bits(),
-            )
-        });
+        let c = match &mut self.inner {
+            Some(c) => c,
+            None => self.inner.insert(new_compress(self.window, self.level)),
+        };
         let mode = match flush {
             Flush::None => FlushCompress::None,
             Flush::Sync | Flush::End => FlushCompress::Sync,
@@ -228,24 +230,35 @@ impl Compressor {
         let start = out.len();
         let mut consumed = 0usize;
         loop {
-            if out.capacity() - out.len() < 64 {
-                // Compressed data rarely exceeds the input by more than a few
-                // bytes per 16 KiB block; grow by half the input plus slack.
-                out.reserve((input.len() - consumed) / 2 + 128);
-            }
+            // Compressed data rarely exceeds its input by more than a few
+            // bytes per block: room for the rest of the input and slack.
+            let buf = self
+                .scratch
+                .room((input.len() - consumed).saturating_add(64));
+            let room = buf.len();
             let before_in = c.total_in();
             let before_out = c.total_out();
-            c.compress_vec(&input[consumed..], out, mode)
+            c.compress(&input[consumed..], buf, mode)
                 .map_err(|_| CodecError::Backend)?;
             let read =
                 usize::try_from(c.total_in() - before_in).map_err(|_| CodecError::Backend)?;
             consumed += read;
-            let wrote = c.total_out() - before_out;
-            let room_left = out.len() < out.capacity();
-            if consumed >= input.len() && room_left {
+            let wrote = written(before_out, c.total_out(), room)?;
+            let chunk = &buf[..wrote];
+            if consumed >= input.len() && wrote < room {
+                // Done. Usually the tail is in this last chunk: leave it out
+                // instead of truncating `out` afterwards.
+                if flush == Flush::End {
+                    if let Some(body) = chunk.strip_suffix(&DEFLATE_TAIL) {
+                        append(out, body, usize::MAX);
+                        return Ok(());
+                    }
+                }
+                append(out, chunk, usize::MAX);
                 break;
             }
-            if read == 0 && wrote == 0 && room_left {
+            append(out, chunk, usize::MAX);
+            if read == 0 && wrote == 0 {
                 // No progress although there is room: the backend is stuck.
                 return Err(CodecError::Backend);
             }
@@ -255,6 +268,85 @@ impl Compressor {
         }
         Ok(())
     }
+}
+
+/// A raw deflate compressor for `window` and `level` (cold: once per state).
+#[cold]
+fn new_compress(window: WindowBits, level: Level) -> Compress {
+    Compress::new_with_window_bits(
+        Compression::new(u32::from(level.get())),
+        false,
+        window.zlib_compress_bits(),
+    )
+}
+
+/// The largest last piece [`Decompressor::decompress_end`] copies to join it
+/// with the tail. Copying a small piece costs less than the second backend
+/// call it saves (about 470 instructions, a sixth of a 128-byte message);
+/// for larger pieces the call is a small share and the copy would not be.
+const JOIN_MAX: usize = 2048;
+
+/// The bounds of [`Scratch`].
+const SCRATCH_MIN: usize = 1024;
+const SCRATCH_MAX: usize = 32 * 1024;
+
+/// The buffer the backend writes into before the output is appended to the
+/// caller's `Vec`, kept with the backend state.
+///
+/// flate2's `*_vec` methods zero-fill all spare capacity of the `Vec` on
+/// every call (its zlib-rs binding has no uninitialised-output path), and
+/// the output size is unknown beforehand. Writing into an initialised buffer
+/// that lives as long as the state, then appending, costs one copy of the
+/// output instead, and lets an empty output `Vec` be allocated once at its
+/// exact size, which `Bytes::from(Vec)` then takes without another
+/// allocation. It grows (zero-filled once) from 1 KiB with the data to at
+/// most 32 KiB, so a 16 KiB message inflates in one call with room to spare
+/// (zlib decodes the last 258 bytes of an output buffer symbol by symbol).
+struct Scratch(Vec<u8>);
+
+impl Scratch {
+    const fn new() -> Scratch {
+        Scratch(Vec::new())
+    }
+
+    /// The whole buffer, grown first to `want` bytes within the bounds.
+    #[inline]
+    fn room(&mut self, want: usize) -> &mut [u8] {
+        let want = want.clamp(SCRATCH_MIN, SCRATCH_MAX);
+        if self.0.len() < want {
+            self.0.resize(want, 0);
+        }
+        &mut self.0
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// Bytes the backend wrote in one call, which cannot exceed the room it had.
+#[inline]
+fn written(before: u64, after: u64, room: usize) -> Result<usize, CodecError> {
+    usize::try_from(after - before)
+        .ok()
+        .filter(|&n| n <= room)
+        .ok_or(CodecError::Backend)
+}
+
+/// Appends `data` to `out`, never letting `out` hold more than `cap` bytes
+/// of capacity (`out.len() + data.len() <= cap`): an empty `out` is
+/// allocated at exactly `data.len()`, a full one doubles.
+#[inline]
+fn append(out: &mut Vec<u8>, data: &[u8], cap: usize) {
+    if out.capacity() == 0 {
+        *out = data.to_vec();
+        return;
+    }
+    if out.capacity() - out.len() < data.len() {
+        let grow = data.len().max(out.capacity()).min(cap - out.len());
+        out.reserve_exact(grow);
+    }
+    out.extend_from_slice(data);
 }
 
 /// Removes the `00 00 ff ff` tail after a sync flush (RFC 7692 §7.2.1 step 3).
@@ -277,6 +369,10 @@ fn strip_tail(out: &mut Vec<u8>, start: usize) {
 pub struct Decompressor {
     window: WindowBits,
     inner: Option<Decompress>,
+    scratch: Scratch,
+    /// The last piece of a message with the tail appended, for
+    /// [`decompress_end`](Decompressor::decompress_end).
+    joined: Vec<u8>,
 }
 
 impl core::fmt::Debug for Decompressor {
@@ -288,10 +384,6 @@ impl core::fmt::Debug for Decompressor {
     }
 }
 
-/// The first step of output growth in [`Decompressor::decompress`]; the
-/// output capacity then doubles, always capped by the remaining budget.
-const FIRST_OUTPUT_STEP: usize = 4096;
-
 impl Decompressor {
     /// A decompressor for data compressed with at most a 2^`window` window.
     /// Allocates nothing yet.
@@ -299,6 +391,8 @@ impl Decompressor {
         Decompressor {
             window,
             inner: None,
+            scratch: Scratch::new(),
+            joined: Vec::new(),
         }
     }
 
@@ -323,14 +417,44 @@ impl Decompressor {
     /// Frees the backend state.
     pub fn release(&mut self) {
         self.inner = None;
+        self.scratch = Scratch::new();
+        self.joined = Vec::new();
+    }
+
+    /// Inflates the last piece of a message followed by the `00 00 ff ff`
+    /// tail (RFC 7692 §7.2.2 step 1), with the same result and bounds as
+    /// [`decompress`](Decompressor::decompress) of `input` and then of
+    /// [`DEFLATE_TAIL`]. A piece of up to 2 KiB is copied next to the tail and
+    /// inflated in one backend call instead of two, which is most of the cost
+    /// of a small message.
+    pub fn decompress_end(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), CodecError> {
+        if input.len() > JOIN_MAX {
+            self.decompress(input, out, limit)?;
+            return self.decompress(&DEFLATE_TAIL, out, limit);
+        }
+        let mut joined = core::mem::take(&mut self.joined);
+        joined.clear();
+        joined.extend_from_slice(input);
+        joined.extend_from_slice(&DEFLATE_TAIL);
+        let r = self.decompress(&joined, out, limit);
+        // Kept with the state, freed with it.
+        self.joined = joined;
+        r
     }
 
     /// Inflates `input` and appends the output to `out`, which may grow to at
     /// most `limit` bytes in total (its current length included).
     ///
-    /// The output grows step by step (4 KiB, then doubling) and never past
-    /// `limit + 1` bytes, so a decompression bomb costs at most the limit in
-    /// memory: when the output would pass `limit`, the call stops with
+    /// The output is inflated in pieces of at most 32 KiB (an internal
+    /// buffer) and `out` grows by each piece, doubling, never past
+    /// `limit + 1` bytes; an empty `out` that receives one piece is allocated
+    /// at exactly its size. So a decompression bomb costs at most the limit
+    /// in memory: when the output would pass `limit`, the call stops with
     /// [`CodecError::TooBig`] and the decompressor must not be used again.
     /// A block with BFINAL set ends the zlib stream; any input after it is
     /// inflated by a fresh stream primed with the output so far as its
@@ -345,10 +469,20 @@ impl Decompressor {
             return Ok(());
         }
         let bits = self.window.get().max(9);
-        let d = self
-            .inner
-            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        let d = match &mut self.inner {
+            Some(d) => d,
+            None => self.inner.insert(new_decompress(bits)),
+        };
         let hard_cap = limit.saturating_add(1);
+        // A first guess of the output: four times the input, with room for
+        // zlib's fast loop (it needs 258 free bytes) and rounded up to a
+        // power of two. The buffer doubles whenever a call fills it.
+        let mut want = input
+            .len()
+            .saturating_mul(4)
+            .saturating_add(512)
+            .checked_next_power_of_two()
+            .unwrap_or(usize::MAX);
         let mut consumed = 0usize;
         loop {
             if out.len() >= hard_cap {
@@ -357,26 +491,27 @@ impl Decompressor {
                     max: limit,
                 });
             }
-            if out.len() == out.capacity() {
-                let step = out.capacity().max(FIRST_OUTPUT_STEP);
-                out.reserve_exact(step.min(hard_cap - out.len()));
-            }
+            let buf = self.scratch.room(want);
+            let room = buf.len().min(hard_cap - out.len());
+            let buf = &mut buf[..room];
             let before_in = d.total_in();
             let before_out = d.total_out();
-            let status = d
-                .decompress_vec(&input[consumed..], out, FlushDecompress::Sync)
-                .map_err(|_| CodecError::Corrupt)?;
+            let result = d.decompress(&input[consumed..], buf, FlushDecompress::Sync);
+            let wrote = written(before_out, d.total_out(), room)?;
+            // Output before a corrupt byte is kept, as flate2's `_vec`
+            // methods keep it: deflate-stream delivers the frames it holds.
+            append(out, &buf[..wrote], hard_cap);
+            let status = result.map_err(|_| CodecError::Corrupt)?;
             let read =
                 usize::try_from(d.total_in() - before_in).map_err(|_| CodecError::Backend)?;
             consumed += read;
-            let wrote = d.total_out() - before_out;
             if out.len() > limit {
                 return Err(CodecError::TooBig {
                     size: out.len(),
                     max: limit,
                 });
             }
-            let room_left = out.len() < out.capacity();
+            let room_left = wrote < room;
             if status == Status::StreamEnd {
                 if consumed < input.len() {
                     restart_after_final_block(d, out, bits)?;
@@ -395,8 +530,17 @@ impl Decompressor {
                 // nothing more from this input, which is a corrupt stream.
                 return Err(CodecError::Corrupt);
             }
+            if !room_left {
+                want = self.scratch.len().saturating_mul(2);
+            }
         }
     }
+}
+
+/// A raw inflater for `bits` (cold: once per state).
+#[cold]
+fn new_decompress(bits: u8) -> Decompress {
+    Decompress::new_with_window_bits(false, bits)
 }
 
 /// After a block with BFINAL set, zlib's stream has ended. RFC 7692 lets more

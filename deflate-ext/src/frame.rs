@@ -14,7 +14,7 @@
 //! * The LZ77 window carries over between frames unless
 //!   `no_context_takeover` applies to that direction.
 
-use crate::backend::{Compressor, DEFLATE_TAIL, Decompressor, Flush, Level, WindowBits};
+use crate::backend::{Compressor, Decompressor, Flush, Level, WindowBits};
 use crate::codec::{FrameKind, Transform};
 use crate::element::{flag, for_each_param, is_named, push};
 use crate::error::{CodecError, NegotiationError};
@@ -317,10 +317,7 @@ impl DeflateFrame {
             e => e,
         };
         self.decompressor
-            .decompress(payload, out, limit)
-            .map_err(rebase)?;
-        self.decompressor
-            .decompress(&DEFLATE_TAIL, out, limit)
+            .decompress_end(payload, out, limit)
             .map_err(rebase)?;
         if self.recv_nct {
             self.decompressor.reset();

@@ -31,6 +31,7 @@ impl From<CodecError> for ExtensionError {
     }
 }
 
+#[inline]
 fn kind(meta: &FrameMeta) -> FrameKind {
     if meta.first {
         FrameKind::First
@@ -41,6 +42,7 @@ fn kind(meta: &FrameMeta) -> FrameKind {
 
 /// A decoded payload, held to the trait's bound: a frame passed through
 /// unchanged may not exceed `max_output` either.
+#[inline]
 fn decoded(
     t: Transform,
     original: Bytes,
@@ -57,6 +59,7 @@ fn decoded(
     Ok(payload)
 }
 
+#[inline]
 fn output(t: Transform, original: Bytes, out: Vec<u8>) -> (Bytes, bool) {
     match t {
         Transform::Unchanged => (original, false),

@@ -208,3 +208,110 @@ fn streamed_chunks_with_each_flush_mode_round_trip() {
         assert_eq!(out, text);
     }
 }
+
+/// Pseudo-random bytes: barely compressible.
+fn noise(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn decompress_end_is_decompress_then_the_tail() {
+    let json = b"{\"id\":1,\"v\":\"abc\"},".repeat(400);
+    let mut messages: Vec<Vec<u8>> = vec![
+        vec![0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00],
+        // BFINAL set, then more input after it (RFC 7692 §7.2.3.4).
+        vec![0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00],
+        vec![0x00],
+        vec![0x02, 0x1f, 0x00],
+        vec![0xff, 0xff, 0xff],
+    ];
+    let mut c = Compressor::new(WindowBits::MAX, Level::FAST);
+    for len in [0, 100, 2000, 2100, 5000, 70_000] {
+        messages.push(compress_msg(&mut c, &json[..len.min(json.len())]));
+        messages.push(compress_msg(&mut c, &noise(len, len as u32)));
+    }
+    // Each limit around the output size, with and without a takeover
+    // history before the message.
+    for z in &messages {
+        for limit in [0, 4, 5, 6, 1000, 2047, 2048, 8000, 69_999, 70_000, 1 << 20] {
+            let mut a = Decompressor::new(WindowBits::MAX);
+            let mut b = Decompressor::new(WindowBits::MAX);
+            let mut out_a = b"before".to_vec();
+            let mut out_b = out_a.clone();
+            let ra = a
+                .decompress(z, &mut out_a, limit + 6)
+                .and_then(|()| a.decompress(&DEFLATE_TAIL, &mut out_a, limit + 6));
+            let rb = b.decompress_end(z, &mut out_b, limit + 6);
+            assert_eq!(ra, rb, "{} bytes, limit {limit}", z.len());
+            if ra.is_ok() {
+                assert_eq!(out_a, out_b, "{} bytes, limit {limit}", z.len());
+            }
+        }
+    }
+}
+
+#[test]
+fn output_before_corrupt_data_is_kept() {
+    let text = b"Hello, hello, hello!".repeat(20);
+    let mut c = Compressor::new(WindowBits::MAX, Level::FAST);
+    let mut z = Vec::new();
+    c.compress(&text, &mut z, Flush::Sync).unwrap();
+    // A block header with the reserved type 3.
+    z.extend_from_slice(&[0x07, 0xff, 0xff, 0xff]);
+    let mut d = Decompressor::new(WindowBits::MAX);
+    let mut out = Vec::new();
+    assert_eq!(
+        d.decompress(&z, &mut out, 1 << 20),
+        Err(CodecError::Corrupt)
+    );
+    assert_eq!(out, text);
+}
+
+#[test]
+fn output_fitting_one_piece_is_allocated_at_its_size() {
+    // The output `Vec` of a message becomes `Bytes` without a second
+    // allocation only when its length is its capacity. The internal buffer
+    // grows with the messages: a message whose output outruns the first
+    // guess (four times its input) comes in pieces, the next one fits.
+    let mut c = Compressor::new(WindowBits::MAX, Level::FAST);
+    let mut d = Decompressor::new(WindowBits::MAX);
+    for len in [1, 64, 1000, 16 << 10, 30 << 10] {
+        let text = b"abcdefgh, ".repeat(len / 10 + 1)[..len].to_vec();
+        for round in 0..2 {
+            let mut z = Vec::new();
+            c.compress(&text, &mut z, Flush::End).unwrap();
+            assert_eq!(z.capacity(), z.len(), "compress {len}");
+            let mut out = Vec::new();
+            d.decompress_end(&z, &mut out, 1 << 20).unwrap();
+            assert_eq!(out, text);
+            if round == 1 {
+                assert_eq!(out.capacity(), out.len(), "inflate {len}");
+            }
+        }
+    }
+}
+
+#[test]
+fn large_messages_span_several_pieces_within_the_limit() {
+    let text = noise(200_000, 7);
+    let mut c = Compressor::new(WindowBits::MAX, Level::FAST);
+    let z = compress_msg(&mut c, &text);
+    assert!(z.len() > 100_000);
+    let mut d = Decompressor::new(WindowBits::MAX);
+    assert_eq!(inflate_msg(&mut d, &z, text.len()).unwrap(), text);
+    let mut d = Decompressor::new(WindowBits::MAX);
+    let mut out = Vec::new();
+    let err = d.decompress_end(&z, &mut out, text.len() - 1).unwrap_err();
+    assert!(
+        matches!(err, CodecError::TooBig { size, max } if max == text.len() - 1 && size == text.len())
+    );
+    assert!(out.capacity() <= text.len(), "capacity {}", out.capacity());
+}

@@ -2,7 +2,7 @@
 //! direction each, frame by frame, so fragmented messages go in and out
 //! without being gathered first.
 
-use crate::backend::{Compressor, DEFLATE_TAIL, Decompressor, Flush, Level, WindowBits};
+use crate::backend::{Compressor, Decompressor, Flush, Level, WindowBits};
 use crate::codec::{FrameKind, Transform};
 use crate::error::CodecError;
 
@@ -63,6 +63,7 @@ impl MessageEncoder {
     /// `00 00 ff ff` tail; the final one removes it (RFC 7692 §7.2.1). RSV1 is
     /// set on the first frame of a compressed message only (§6.1). Control
     /// frames are left alone.
+    #[inline]
     pub fn encode(
         &mut self,
         kind: FrameKind,
@@ -145,6 +146,7 @@ impl MessageDecoder {
     /// after at most `max_message + 1` bytes of output were reserved. RSV1 on
     /// a control or continuation frame is [`CodecError::Rsv1Misplaced`]
     /// (§6.1). After an error the decoder only repeats it.
+    #[inline]
     pub fn decode(
         &mut self,
         kind: FrameKind,
@@ -168,6 +170,7 @@ impl MessageDecoder {
     /// As [`decode`](MessageDecoder::decode), with `max_output` bounding the
     /// output of this call alone (what remains of the message budget, as
     /// ws-proto's extension interface passes it).
+    #[inline]
     pub fn decode_with_budget(
         &mut self,
         kind: FrameKind,
@@ -191,6 +194,7 @@ impl MessageDecoder {
         )
     }
 
+    #[inline]
     fn decode_inner(
         &mut self,
         kind: FrameKind,
@@ -228,12 +232,9 @@ impl MessageDecoder {
             },
             e => e,
         };
-        self.decompressor
-            .decompress(payload, out, limit)
-            .map_err(too_big)?;
         if fin {
             self.decompressor
-                .decompress(&DEFLATE_TAIL, out, limit)
+                .decompress_end(payload, out, limit)
                 .map_err(too_big)?;
             self.current = None;
             if self.no_context_takeover {
@@ -243,6 +244,9 @@ impl MessageDecoder {
                 }
             }
         } else {
+            self.decompressor
+                .decompress(payload, out, limit)
+                .map_err(too_big)?;
             self.current = Some(Some(inflated + (out.len() - base)));
         }
         Ok(Transform::Replaced { rsv1: false })

@@ -111,6 +111,7 @@ impl PerMessageDeflate {
     }
 
     /// Transforms an outgoing frame; see [`MessageEncoder::encode`].
+    #[inline]
     pub fn encode_frame(
         &mut self,
         kind: FrameKind,
@@ -123,6 +124,7 @@ impl PerMessageDeflate {
 
     /// Transforms an incoming frame with `max_output` bounding this call's
     /// output; see [`MessageDecoder::decode_with_budget`].
+    #[inline]
     pub fn decode_frame_with_budget(
         &mut self,
         kind: FrameKind,
@@ -137,6 +139,7 @@ impl PerMessageDeflate {
     }
 
     /// Transforms an incoming frame; see [`MessageDecoder::decode`].
+    #[inline]
     pub fn decode_frame(
         &mut self,
         kind: FrameKind,
