@@ -37,6 +37,8 @@
 //! where the mask keys are known, otherwise by decoding it again).
 //!
 //! Run: `cargo bench -p ws-benches --bench codec`
+//! (`CODEC_ONCE=<id>` runs one call of one benchmark for callgrind, see
+//! [`once`]).
 //! (filter e.g. `-- decode/server` and shorten with `--warm-up-time 1 --measurement-time 2`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -460,7 +462,9 @@ fn tws_config(shape: &Shape) -> tokio_websockets::Config {
 }
 
 /// Decodes `n` messages from `input` with `imp`, calling `on_msg(is_text,
-/// payload)` for each.
+/// payload)` for each. (Never inlined: callgrind's `--toggle-collect`
+/// finds it by name.)
+#[inline(never)]
 fn decode(
     imp: Imp,
     role: Role,
@@ -563,6 +567,8 @@ fn decode(
 }
 
 /// Encodes `n` messages of `shape` with `imp` into a [`Sink`]; returns it.
+/// (Never inlined, as [`decode`].)
+#[inline(never)]
 fn encode(imp: Imp, role: Role, shape: &Shape, payload: &Bytes, n: usize, keep: bool) -> Sink {
     let pieces = shape.pieces(payload);
     let text = shape.kind == Kind::Text;
@@ -716,6 +722,24 @@ fn check_encode(imp: Imp, role: Role, shape: &Shape, payload: &Bytes, reference:
 // ---------------------------------------------------------------------------
 // Benchmarks
 
+/// `CODEC_ONCE=<benchmark id>` (e.g. `decode/server/ours/text14`): run that
+/// one decode or encode call once, untimed and unchecked, and nothing else;
+/// for instruction counts under callgrind
+/// (`--toggle-collect='codec::decode*'` or `'codec::encode*'`, divided by
+/// the message count).
+fn once() -> Option<String> {
+    std::env::var("CODEC_ONCE").ok()
+}
+
+/// False if `CODEC_ONCE` names no benchmark of `group` with `shape` (its
+/// input need not be built).
+fn once_wants(group: &str, shape: &Shape, imps: &[Imp]) -> bool {
+    once().is_none_or(|want| {
+        imps.iter()
+            .any(|i| want == format!("{group}/{}/{}", i.name(), shape.name))
+    })
+}
+
 fn bench_decode(c: &mut Criterion) {
     for role in [Role::Server, Role::Client] {
         let mut g = c.benchmark_group(match role {
@@ -723,13 +747,29 @@ fn bench_decode(c: &mut Criterion) {
             Role::Client => "decode/client",
         });
         g.sample_size(10);
+        let group = if role == Role::Server {
+            "decode/server"
+        } else {
+            "decode/client"
+        };
         for shape in SHAPES {
+            if !once_wants(group, &shape, &DECODERS) {
+                continue;
+            }
             let payload = shape.payload();
             // The server decodes masked client frames and vice versa.
             let input = reference_wire(&shape, &payload, role == Role::Server);
             let n = shape.count();
             g.throughput(Throughput::Elements(n as u64));
             for imp in DECODERS {
+                if let Some(want) = once() {
+                    if want == format!("{group}/{}/{}", imp.name(), shape.name) {
+                        decode(imp, role, &shape, &input, n, |_, p| {
+                            black_box(p);
+                        });
+                    }
+                    continue;
+                }
                 let mut checked = false;
                 let id = BenchmarkId::new(imp.name(), shape.name);
                 g.bench_function(id, |b| {
@@ -759,9 +799,25 @@ fn bench_encode(c: &mut Criterion) {
             Role::Client => "encode/client",
         });
         g.sample_size(10);
+        let group = if role == Role::Server {
+            "encode/server"
+        } else {
+            "encode/client"
+        };
         for shape in SHAPES {
+            if !once_wants(group, &shape, &ENCODERS) {
+                continue;
+            }
             let payload = shape.payload();
             let n = shape.count();
+            if let Some(want) = once() {
+                for imp in ENCODERS {
+                    if want == format!("{group}/{}/{}", imp.name(), shape.name) {
+                        black_box(encode(imp, role, &shape, &payload, n, false).total);
+                    }
+                }
+                continue;
+            }
             let expected = reference_wire(&shape, &payload, role == Role::Client).len();
             g.throughput(Throughput::Elements(n as u64));
             for imp in ENCODERS {

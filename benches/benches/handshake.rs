@@ -69,15 +69,19 @@ fn request(dialect: Dialect) -> ClientRequest {
 }
 
 fn drain_client(c: &mut ClientHandshake) -> Vec<u8> {
-    std::iter::from_fn(|| c.poll_transmit())
-        .flat_map(|b| b.to_vec())
-        .collect()
+    let mut out = Vec::new();
+    while let Some(b) = c.poll_transmit() {
+        out.extend_from_slice(&b);
+    }
+    out
 }
 
 fn drain_server(s: &mut ServerHandshake) -> Vec<u8> {
-    std::iter::from_fn(|| s.poll_transmit())
-        .flat_map(|b| b.to_vec())
-        .collect()
+    let mut out = Vec::new();
+    while let Some(b) = s.poll_transmit() {
+        out.extend_from_slice(&b);
+    }
+    out
 }
 
 /// One full handshake; returns the bytes exchanged (to keep the work alive).
