@@ -54,7 +54,12 @@ fn transcript(server: &mut Connection, reads: &[&[u8]]) -> (Vec<Event>, Option<u
 
 #[test]
 fn intact_frames_before_a_corrupt_tail_arrive_whatever_the_reads() {
-    for dialect in [Dialect::Hybi04, Dialect::Hybi05, Dialect::Hybi07, Dialect::Hybi08] {
+    for dialect in [
+        Dialect::Hybi04,
+        Dialect::Hybi05,
+        Dialect::Hybi07,
+        Dialect::Hybi08,
+    ] {
         let mut client = connection(Role::Client, dialect);
         client.send_text("Hello").unwrap();
         client.send_text("World".repeat(50)).unwrap();
@@ -73,7 +78,11 @@ fn intact_frames_before_a_corrupt_tail_arrive_whatever_the_reads() {
         for size in [1, 3, 7, 64] {
             let reads: Vec<&[u8]> = wire.chunks(size).collect();
             let split = transcript(&mut connection(Role::Server, dialect), &reads);
-            assert_eq!(split, (want.clone(), Some(code)), "{dialect:?}, reads of {size}");
+            assert_eq!(
+                split,
+                (want.clone(), Some(code)),
+                "{dialect:?}, reads of {size}"
+            );
         }
     }
 }
