@@ -52,8 +52,8 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::{SinkExt, StreamExt};
-use http_upgrade::rand_core::{Rng, TryRng};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ws_benches::SplitMix;
 use ws_proto::{Config, Connection, Event, Instant};
 
 /// Largest read any implementation gets from the in-memory transport.
@@ -166,36 +166,8 @@ impl Shape {
 // ---------------------------------------------------------------------------
 // Deterministic keys
 
-/// SplitMix64: the mask-key source for our client and the reference frames.
-struct SplitMix(u64);
-
-impl TryRng for SplitMix {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok((self.try_next_u64()? >> 32) as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for chunk in dst.chunks_mut(8) {
-            let v = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl SplitMix {
-    /// The next mask key, as our `Connection` derives it from its RNG.
-    fn key(&mut self) -> [u8; 4] {
-        self.next_u32().to_ne_bytes()
-    }
-}
+// `ws_benches::SplitMix` (SplitMix64) is the mask-key source for our
+// client and the reference frames.
 
 // ---------------------------------------------------------------------------
 // Reference encoder (RFC 6455 §5.2), independent of every implementation

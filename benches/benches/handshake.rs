@@ -32,30 +32,7 @@ use http_upgrade::{
 use tungstenite::handshake::machine::TryParse;
 use tungstenite::handshake::server::{Request, Response, create_response, write_response};
 use tungstenite::http::HeaderValue;
-
-/// SplitMix64: deterministic, cheap.
-struct Rng(u64);
-
-impl http_upgrade::rand_core::TryRng for Rng {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok((self.try_next_u64()? >> 32) as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for chunk in dst.chunks_mut(8) {
-            let v = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
+use ws_benches::SplitMix;
 
 fn request(dialect: Dialect) -> ClientRequest {
     ClientRequest::new("ws://example.com/chat")
@@ -85,7 +62,7 @@ fn drain_server(s: &mut ServerHandshake) -> Vec<u8> {
 }
 
 /// One full handshake; returns the bytes exchanged (to keep the work alive).
-fn round_trip(dialect: Dialect, config: &Arc<ServerConfig>, rng: &mut Rng) -> usize {
+fn round_trip(dialect: Dialect, config: &Arc<ServerConfig>, rng: &mut SplitMix) -> usize {
     let mut client = ClientHandshake::new(request(dialect), rng, Instant::ZERO).expect("request");
     let mut server = ServerHandshake::new(config.clone(), Instant::ZERO);
     let req = drain_client(&mut client);
@@ -103,7 +80,7 @@ fn round_trip(dialect: Dialect, config: &Arc<ServerConfig>, rng: &mut Rng) -> us
 }
 
 /// Ours: parse, validate, accept, response bytes.
-fn ours_accept(config: &Arc<ServerConfig>, req: &[u8], rng: &mut Rng) -> Vec<u8> {
+fn ours_accept(config: &Arc<ServerConfig>, req: &[u8], rng: &mut SplitMix) -> Vec<u8> {
     let mut s = ServerHandshake::new(config.clone(), Instant::ZERO);
     let Ok(ServerEvent::Upgrade(up)) = s.receive_data(req) else {
         unreachable!("valid request")
@@ -188,7 +165,7 @@ fn normalized(res: &[u8]) -> Vec<String> {
 
 fn bench_vs_tungstenite(c: &mut Criterion) {
     let config = Arc::new(ServerConfig::default().with_protocols(["chat"]));
-    let mut rng = Rng(1);
+    let mut rng = SplitMix(1);
     let mut client =
         ClientHandshake::new(request(Dialect::Rfc6455), &mut rng, Instant::ZERO).expect("request");
     let req = drain_client(&mut client);
@@ -225,7 +202,7 @@ fn bench_vs_tungstenite(c: &mut Criterion) {
 
 fn bench(c: &mut Criterion) {
     let config = Arc::new(ServerConfig::default().with_protocols(["chat"]));
-    let mut rng = Rng(1);
+    let mut rng = SplitMix(1);
     let mut client =
         ClientHandshake::new(request(Dialect::Rfc6455), &mut rng, Instant::ZERO).expect("request");
     let req = drain_client(&mut client);
