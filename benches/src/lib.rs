@@ -200,3 +200,28 @@ impl SplitMix {
         self.next_u32().to_ne_bytes()
     }
 }
+
+/// The peers' echo servers: parses `--port`, runs a current-thread tokio
+/// runtime (one core), binds 127.0.0.1, announces the address and spawns
+/// `serve` for every accepted connection (with `TCP_NODELAY`).
+pub fn run_tokio_echo<F, Fut>(usage: &'static str, serve: F) -> io::Result<()>
+where
+    F: Fn(tokio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut a = Args::from_env(usage);
+    let addr = loopback(a.value("--port", 0));
+    a.finish();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        announce(listener.local_addr()?);
+        loop {
+            let (stream, _) = listener.accept().await?;
+            stream.set_nodelay(true)?;
+            tokio::spawn(serve(stream));
+        }
+    })
+}

@@ -17,8 +17,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use tokio::net::TcpListener;
-use ws_benches::{Args, announce, loopback};
+use ws_benches::run_tokio_echo;
 
 async fn echo(fut: upgrade::UpgradeFut) -> Result<(), WebSocketError> {
     let mut ws = FragmentCollector::new(fut.await?);
@@ -41,25 +40,11 @@ async fn upgrade(mut req: Request<Incoming>) -> Result<Response<Empty<Bytes>>, W
 }
 
 fn main() -> std::io::Result<()> {
-    let mut a = Args::from_env("echo-fastwebsockets [--port P]");
-    let addr = loopback(a.value("--port", 0));
-    a.finish();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let listener = TcpListener::bind(addr).await?;
-        announce(listener.local_addr()?);
-        loop {
-            let (stream, _) = listener.accept().await?;
-            stream.set_nodelay(true)?;
-            tokio::spawn(async move {
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let conn = http1::Builder::new()
-                    .serve_connection(io, service_fn(upgrade))
-                    .with_upgrades();
-                let _ = conn.await;
-            });
-        }
+    run_tokio_echo("echo-fastwebsockets [--port P]", |stream| async move {
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let conn = http1::Builder::new()
+            .serve_connection(io, service_fn(upgrade))
+            .with_upgrades();
+        let _ = conn.await;
     })
 }

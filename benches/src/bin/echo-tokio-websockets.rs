@@ -9,12 +9,11 @@
 //! ```
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_websockets::{Error, ServerBuilder};
-use ws_benches::{Args, announce, loopback};
+use ws_benches::run_tokio_echo;
 
 async fn serve(stream: TcpStream) -> Result<(), Error> {
-    stream.set_nodelay(true)?;
     let (_request, mut ws) = ServerBuilder::new().accept(stream).await?;
     while let Some(msg) = ws.next().await {
         let msg = msg?;
@@ -26,18 +25,7 @@ async fn serve(stream: TcpStream) -> Result<(), Error> {
 }
 
 fn main() -> std::io::Result<()> {
-    let mut a = Args::from_env("echo-tokio-websockets [--port P]");
-    let addr = loopback(a.value("--port", 0));
-    a.finish();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let listener = TcpListener::bind(addr).await?;
-        announce(listener.local_addr()?);
-        loop {
-            let (stream, _) = listener.accept().await?;
-            tokio::spawn(serve(stream));
-        }
+    run_tokio_echo("echo-tokio-websockets [--port P]", |stream| async move {
+        let _ = serve(stream).await;
     })
 }

@@ -9,12 +9,11 @@
 //! ```
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Error;
-use ws_benches::{Args, announce, loopback};
+use ws_benches::run_tokio_echo;
 
 async fn serve(stream: TcpStream) -> Result<(), Error> {
-    stream.set_nodelay(true)?;
     let mut ws = tokio_tungstenite::accept_async(stream).await?;
     while let Some(msg) = ws.next().await {
         // Pongs are queued by tungstenite and go out with the next read or
@@ -28,18 +27,7 @@ async fn serve(stream: TcpStream) -> Result<(), Error> {
 }
 
 fn main() -> std::io::Result<()> {
-    let mut a = Args::from_env("echo-tungstenite [--port P]");
-    let addr = loopback(a.value("--port", 0));
-    a.finish();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let listener = TcpListener::bind(addr).await?;
-        announce(listener.local_addr()?);
-        loop {
-            let (stream, _) = listener.accept().await?;
-            tokio::spawn(serve(stream));
-        }
+    run_tokio_echo("echo-tungstenite [--port P]", |stream| async move {
+        let _ = serve(stream).await;
     })
 }
