@@ -465,15 +465,53 @@ impl Decompressor {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), CodecError> {
-        if input.is_empty() {
-            return Ok(());
+        self.inflate(input, out, limit, false).map(|_| ())
+    }
+
+    /// Inflates `input` into `out` until the input is used up or `out`
+    /// holds `limit` bytes (its current length included), and returns how
+    /// many input bytes were consumed. Reaching the limit is not an error:
+    /// the rest of the input waits, compressed, for the caller to make room
+    /// and call again. This is how a stream extension inflates on demand
+    /// (deflate-stream: the connection inflates no further ahead than its
+    /// parser needs), so its output is bounded at every moment whatever the
+    /// compression ratio.
+    pub fn decompress_some(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<usize, CodecError> {
+        self.inflate(input, out, limit, true)
+    }
+
+    /// [`decompress`](Self::decompress) (`pause` false: past `limit` is
+    /// `TooBig`) and [`decompress_some`](Self::decompress_some) (`pause`
+    /// true: at `limit` it returns the input consumed so far).
+    fn inflate(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+        pause: bool,
+    ) -> Result<usize, CodecError> {
+        // A paused call may have left output inside the inflater: drain it
+        // even without new input.
+        if input.is_empty() && !pause {
+            return Ok(0);
         }
         let bits = self.window.get().max(9);
         let d = match &mut self.inner {
             Some(d) => d,
             None => self.inner.insert(new_decompress(bits)),
         };
-        let hard_cap = limit.saturating_add(1);
+        // Pausing stops at the limit; otherwise one byte past it proves the
+        // output too big.
+        let hard_cap = if pause {
+            limit
+        } else {
+            limit.saturating_add(1)
+        };
         // A first guess of the output: four times the input, with room for
         // zlib's fast loop (it needs 258 free bytes) and rounded up to a
         // power of two. The buffer doubles whenever a call fills it.
@@ -485,6 +523,9 @@ impl Decompressor {
             .unwrap_or(usize::MAX);
         let mut consumed = 0usize;
         loop {
+            if pause && out.len() >= hard_cap {
+                return Ok(consumed);
+            }
             if out.len() >= hard_cap {
                 return Err(CodecError::TooBig {
                     size: out.len(),
@@ -520,10 +561,10 @@ impl Decompressor {
                 // Everything after the final block was consumed: start a
                 // fresh stream so the next input is not refused.
                 restart_after_final_block(d, out, bits)?;
-                return Ok(());
+                return Ok(consumed);
             }
             if consumed >= input.len() && room_left {
-                return Ok(());
+                return Ok(consumed);
             }
             if read == 0 && wrote == 0 && room_left {
                 // No progress with input left and room to write: zlib wants

@@ -88,6 +88,9 @@ impl DeflateStream {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
+        if input.is_empty() {
+            return Ok(());
+        }
         let base = out.len();
         let r = self
             .decompressor
@@ -107,5 +110,32 @@ impl DeflateStream {
                 Err(e)
             }
         }
+    }
+
+    /// Inflates incoming connection bytes into `out` until `input` is used
+    /// up or `out` has grown by `max_output` bytes, and returns how many
+    /// input bytes were consumed; the caller keeps the rest and calls again
+    /// (with the rest, or with nothing to drain output the inflater still
+    /// holds) once it has made room. This is how the connection inflates
+    /// deflate-stream input on demand, so a stream of any compression ratio
+    /// never holds more than `max_output` inflated bytes ahead of the
+    /// parser. Output before a corrupt byte is kept in `out`; errors are
+    /// permanent.
+    pub fn decode_some(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        max_output: usize,
+    ) -> Result<usize, CodecError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let limit = out.len().saturating_add(max_output);
+        let r = self.decompressor.decompress_some(input, out, limit);
+        if let Err(e) = &r {
+            self.failed = Some(e.clone());
+            self.decompressor.release();
+        }
+        r
     }
 }

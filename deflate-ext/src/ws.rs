@@ -176,12 +176,12 @@ impl Extension for DeflateStream {
         input: &[u8],
         out: &mut BytesMut,
         max_output: usize,
-    ) -> Result<(), ExtensionError> {
+    ) -> Result<usize, ExtensionError> {
         let mut plain = Vec::new();
-        let r = self.decode(input, &mut plain, max_output);
-        // On failure, what was inflated before the corrupt (or excess)
-        // byte is still handed over (bounded by `max_output` + 1): the
-        // connection delivers the frames it completes, then the error.
+        let r = self.decode_some(input, &mut plain, max_output);
+        // On failure, what was inflated before the corrupt byte is still
+        // handed over (at most `max_output`): the connection delivers the
+        // frames it completes, then the error.
         out.extend_from_slice(&plain);
         r.map_err(Into::into)
     }

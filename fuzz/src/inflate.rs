@@ -210,15 +210,27 @@ fn hostile_stream(input: &InflateInput, data: &[u8], budget: usize) {
     let mut ext = DeflateStream::new(level(input.level));
     let mut failed = false;
     for chunk in input.chunks.split(data) {
-        let mut out = BytesMut::new();
-        match ext.decode_stream(chunk, &mut out, budget) {
-            Ok(()) => {
-                assert!(!failed, "decode succeeded after an error");
-                assert!(out.len() <= budget, "{} over {budget}", out.len());
-            }
-            Err(e) => {
-                extension_error(e);
-                failed = true;
+        // As the connection does: decode at most `budget` at a time and
+        // call again with the rest (or nothing, to drain) until no
+        // progress, so the output never runs ahead of its consumer.
+        let mut rest = chunk;
+        loop {
+            let mut out = BytesMut::new();
+            match ext.decode_stream(rest, &mut out, budget) {
+                Ok(used) => {
+                    assert!(!failed, "decode succeeded after an error");
+                    assert!(out.len() <= budget, "{} over {budget}", out.len());
+                    assert!(used <= rest.len(), "consumed {used} of {}", rest.len());
+                    rest = &rest[used..];
+                    if used == 0 && out.len() < budget {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    extension_error(e);
+                    failed = true;
+                    break;
+                }
             }
         }
     }

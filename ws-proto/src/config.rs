@@ -38,6 +38,9 @@ pub enum ReceiveMode {
 /// | `close_timeout` | 5 s | wait for the close echo, and (client) for the server's TCP close |
 /// | `keep_alive` | `None` | send a ping after this long without receiving anything |
 /// | `idle_timeout` | `None` | close with 1001 after this long without receiving anything |
+/// | `stall_timeout` | 30 s | close with 1008 when a frame or message is left unfinished and nothing arrives for this long |
+/// | `write_timeout` | 30 s | close (1008, transport closed at once) when queued output cannot be written for this long |
+/// | `pong_timeout` | 30 s | close with 1001 when a keep-alive ping is not answered within this long |
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// The dialect the handshake negotiated; it selects the framing (see
@@ -69,6 +72,24 @@ pub struct Config {
     pub keep_alive: Option<Duration>,
     /// Start a close (1001) when nothing is received for this long.
     pub idle_timeout: Option<Duration>,
+    /// Fail with [`TimeoutError::Stalled`](crate::TimeoutError::Stalled)
+    /// (close 1008) when a frame header, frame or fragmented message is
+    /// left unfinished and nothing arrives for this long: a peer cannot
+    /// park a partial message (up to `max_message_size` after inflation)
+    /// on the connection and go silent. Time between messages is the
+    /// idle timeout's business, not this one's.
+    pub stall_timeout: Option<Duration>,
+    /// Fail with [`TimeoutError::WriteStalled`](crate::TimeoutError::WriteStalled)
+    /// when output is queued and no byte of it is written for this long
+    /// (a peer that stops reading). Checked at the granularity of the
+    /// timer, so a stall is detected between once and twice this long
+    /// after the last write.
+    pub write_timeout: Option<Duration>,
+    /// After a keep-alive ping, fail with
+    /// [`TimeoutError::NoPong`](crate::TimeoutError::NoPong) (close 1001)
+    /// unless a pong arrives within this long (§5.5.3). Only armed by
+    /// `keep_alive`.
+    pub pong_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -85,6 +106,9 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             keep_alive: None,
             idle_timeout: None,
+            stall_timeout: Some(Duration::from_secs(30)),
+            write_timeout: Some(Duration::from_secs(30)),
+            pong_timeout: Some(Duration::from_secs(30)),
         }
     }
 }

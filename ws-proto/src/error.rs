@@ -27,6 +27,10 @@ pub enum Error {
     /// An extension failed.
     #[error("extension: {0}")]
     Extension(#[from] ExtensionError),
+    /// A deadline passed: the peer stalled a message, stopped reading, or
+    /// did not answer a keep-alive ping.
+    #[error("timeout: {0}")]
+    Timeout(#[from] TimeoutError),
     /// The caller misused the API; the connection is unaffected.
     #[error("usage: {0}")]
     Usage(#[from] UsageError),
@@ -119,6 +123,27 @@ pub enum CapacityError {
     },
 }
 
+/// A peer held the connection's resources past a deadline of
+/// [`Config`](crate::Config). Each one releases what the peer made the
+/// connection hold: a half-received message, a queue it does not read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TimeoutError {
+    /// A frame or message was left unfinished and nothing arrived for
+    /// `stall_timeout` (close 1008, policy violation).
+    #[error("the peer left a message unfinished and went silent")]
+    Stalled,
+    /// Output waited and not one byte of it could be written for
+    /// `write_timeout`: the peer does not read (close 1008; the transport
+    /// is closed at once, since the close frame cannot be delivered).
+    #[error("the peer stopped reading: no output written")]
+    WriteStalled,
+    /// No pong answered a keep-alive ping within `pong_timeout` (close
+    /// 1001, going away, §5.5.2-3).
+    #[error("no pong answered the keep-alive ping")]
+    NoPong,
+}
+
 /// An extension failed to transform data (see [`Extension`](crate::Extension)).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -185,6 +210,10 @@ pub enum UsageError {
     /// Two extensions claim the same RSV bit, or a bit outside RSV1-3.
     #[error("extensions claim overlapping or invalid RSV bits {0:#04x}")]
     RsvConflict(u8),
+    /// More than one stream extension (such as deflate-stream) in the
+    /// chain: a connection decodes one on demand.
+    #[error("more than one stream extension in the chain")]
+    TwoStreamExtensions,
     /// A hybi-04 connection needs `Config::hybi04_key` (draft-04 §4.2).
     #[error("a hybi-04 connection needs the masking key from the handshake")]
     MissingHybi04Key,
@@ -205,8 +234,9 @@ impl Error {
     ///
     /// 1002 for protocol violations, 1007 for invalid UTF-8 or undecodable
     /// extension data, 1009 for exceeded limits, 1010 for extension
-    /// negotiation failures, 1011 for internal failures and 1006 (which is
-    /// never put on the wire) when the transport ended early.
+    /// negotiation failures, 1011 for internal failures, 1008 for a stalled
+    /// message or a peer that stopped reading, 1001 for a missing pong, and
+    /// 1006 (which is never put on the wire) when the transport ended early.
     pub fn close_code(&self) -> Option<CloseCode> {
         Some(match self {
             Error::Peer(PeerError::InvalidUtf8 | PeerError::InvalidCloseReason) => {
@@ -219,6 +249,10 @@ impl Error {
             Error::Extension(ExtensionError::TooBig { .. }) => CloseCode::TOO_BIG,
             Error::Extension(ExtensionError::Negotiation(_)) => CloseCode::MANDATORY_EXTENSION,
             Error::Extension(ExtensionError::Internal(_)) => CloseCode::INTERNAL_ERROR,
+            Error::Timeout(TimeoutError::Stalled | TimeoutError::WriteStalled) => {
+                CloseCode::POLICY_VIOLATION
+            }
+            Error::Timeout(TimeoutError::NoPong) => CloseCode::GOING_AWAY,
             Error::Usage(_) | Error::UnsupportedDialect(_) => return None,
         })
     }
@@ -269,6 +303,9 @@ mod tests {
             Some(1010)
         );
         assert_eq!(c(ExtensionError::Internal("x".into()).into()), Some(1011));
+        assert_eq!(c(TimeoutError::Stalled.into()), Some(1008));
+        assert_eq!(c(TimeoutError::WriteStalled.into()), Some(1008));
+        assert_eq!(c(TimeoutError::NoPong.into()), Some(1001));
         assert_eq!(c(UsageError::MissingRng.into()), None);
         assert!(!Error::from(UsageError::MissingRng).is_fatal());
     }

@@ -121,23 +121,25 @@ pub trait Extension: Send {
     }
 
     /// Transforms incoming wire bytes ([`Granularity::Stream`]), appending
-    /// at most `max_output` bytes to `out`. On an error, bytes already
-    /// appended are kept: the connection turns the complete frames among
-    /// them into events before it reports the error, so what arrived
-    /// intact before the corruption does not depend on read boundaries.
+    /// at most `max_output` bytes to `out`, and returns how many bytes of
+    /// `input` it consumed. Reaching `max_output` is not an error: the
+    /// connection keeps the unconsumed input and calls again once its
+    /// parser has used what was produced, with the rest of the input, or
+    /// with an empty `input` to collect output the extension still holds.
+    /// So the decoded bytes a connection holds stay bounded whatever the
+    /// expansion ratio (a decompression bomb costs time as it is parsed,
+    /// not memory). On an error, bytes already appended are kept: the
+    /// connection turns the complete frames among them into events before
+    /// it reports the error, so what arrived intact before the corruption
+    /// does not depend on read boundaries.
     fn decode_stream(
         &mut self,
         input: &[u8],
         out: &mut BytesMut,
         max_output: usize,
-    ) -> Result<(), ExtensionError> {
-        if input.len() > max_output {
-            return Err(ExtensionError::TooBig {
-                size: input.len() as u64,
-                max: max_output as u64,
-            });
-        }
-        out.extend_from_slice(input);
-        Ok(())
+    ) -> Result<usize, ExtensionError> {
+        let n = input.len().min(max_output);
+        out.extend_from_slice(input.get(..n).unwrap_or_default());
+        Ok(n)
     }
 }

@@ -116,13 +116,14 @@ impl Extension for StreamCounter {
         &mut self,
         input: &[u8],
         out: &mut BytesMut,
-        _max: usize,
-    ) -> Result<(), ExtensionError> {
+        max: usize,
+    ) -> Result<usize, ExtensionError> {
+        let input = &input[..input.len().min(max)];
         for b in input {
             out.extend_from_slice(&[b ^ self.dec]);
             self.dec = self.dec.wrapping_add(1);
         }
-        Ok(())
+        Ok(input.len())
     }
 }
 

@@ -160,8 +160,8 @@ fn idle_server_session_holds_no_buffers() {
     let held = live() - before;
     // What is left is fixed per-connection state (no extension here),
     // nothing sized by traffic (the boxed settings: 248 bytes when this test
-    // was written).
-    assert!(held <= 256, "idle server session holds {held} heap bytes");
+    // was written, 320 since the stall, write and pong deadlines).
+    assert!(held <= 320, "idle server session holds {held} heap bytes");
     drop(server);
     assert_eq!(live(), before, "the session freed everything it allocated");
     drop((http2, config2));

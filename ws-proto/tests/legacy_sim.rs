@@ -226,13 +226,14 @@ impl Extension for RunningXor {
         &mut self,
         input: &[u8],
         out: &mut BytesMut,
-        _max: usize,
-    ) -> Result<(), ExtensionError> {
+        max: usize,
+    ) -> Result<usize, ExtensionError> {
+        let input = &input[..input.len().min(max)];
         for &b in input {
             out.extend_from_slice(&[b ^ self.rx]);
             self.rx = self.rx.wrapping_add(7);
         }
-        Ok(())
+        Ok(input.len())
     }
 }
 

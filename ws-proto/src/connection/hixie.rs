@@ -16,8 +16,6 @@
 //!   6-7, §5.3 step 9), refused as soon as its length passes
 //!   `max_frame_size`.
 
-use bytes::BytesMut;
-
 use super::recv::Step;
 use super::{Connection, RecvFrame};
 use crate::error::{CapacityError, Error, PeerError};
@@ -61,7 +59,7 @@ impl Connection {
             Status::Complete(v) => v,
             Status::Partial => return Ok(Step::NeedMore),
         };
-        bytes::Buf::advance(&mut self.rx, n);
+        self.rx_advance(n);
         if frame.is_close() {
             return Ok(Step::Event(self.on_hixie_close()));
         }
@@ -115,7 +113,7 @@ impl Connection {
             return Err(CapacityError::MessageTooLarge { size, max }.into());
         }
         if rf.discard {
-            bytes::Buf::advance(&mut self.rx, n + usize::from(found.is_some()));
+            self.rx_advance(n + usize::from(found.is_some()));
             self.rf.remaining = size;
             if found.is_none() {
                 return Ok(Step::NeedMore);
@@ -130,15 +128,15 @@ impl Connection {
         if found.is_none() {
             return self.partial_frame();
         }
-        let payload = self.rx.split_to(self.rf.held).freeze();
-        bytes::Buf::advance(&mut self.rx, 1);
+        let payload = self.take_rx(self.rf.held);
+        self.rx_advance(1);
         self.rf = RecvFrame::IDLE;
         self.complete_data(payload, true)
     }
 
     fn skip_length_frame(&mut self) -> Step {
         let n = (self.data_len() as u64).min(self.rf.remaining);
-        bytes::Buf::advance(&mut self.rx, n as usize);
+        self.rx_advance(n as usize);
         self.rf.remaining -= n;
         if self.rf.remaining > 0 {
             return Step::NeedMore;
@@ -156,9 +154,7 @@ impl Connection {
             self.queue_close(None, &[]);
         }
         self.on_handshake_complete();
-        self.rx = BytesMut::new();
-        self.spare = 0;
-        self.msg = alloc::vec::Vec::new();
+        self.drop_input();
         Event::Close {
             code: None,
             reason: Utf8Bytes::new(),

@@ -121,6 +121,13 @@ pub struct Connection {
     close_received: bool,
     eof: bool,
     timed_out: bool,
+    /// The parser waits for the rest of a frame header, frame or message
+    /// (the stall timeout runs).
+    starved: bool,
+    /// Bytes taken from the front of `rx` since it was allocated: with
+    /// its capacity, the size of the allocation a payload split off it
+    /// would keep alive (see `take_rx`).
+    rx_front: u32,
 }
 
 /// Settings and collaborators that are read rarely: kept behind one box.
@@ -144,9 +151,26 @@ struct Shared {
     /// hybi-04/05: the body of the close frame we sent; a close with the
     /// same body is its acknowledgement (-04/-05 §4.5.1).
     close_body: Bytes,
-    /// A stream extension failed to decode input (see `stream_decode`):
+    /// With a stream extension: its undecoded input and state.
+    stream: Option<Box<StreamIn>>,
+    /// The deadline for the pong to our keep-alive ping (ns, see `timers`).
+    pong_at: u64,
+    /// When queued output last made progress, or started waiting (ns).
+    tx_since: u64,
+}
+
+/// The receive side of a stream extension (deflate-stream).
+#[derive(Default)]
+struct StreamIn {
+    /// Wire bytes received and not decoded yet: decoding runs on demand,
+    /// no further ahead than the parser needs.
+    raw: BytesMut,
+    /// The extension stopped at its output budget and may hold decoded
+    /// output without further input.
+    more: bool,
+    /// The extension failed to decode input (see `stream_inflate`):
     /// reported once the bytes decoded before the failure are consumed.
-    stream_err: Option<alloc::boxed::Box<Error>>,
+    err: Option<Error>,
 }
 
 /// The per-dialect framing, chosen once from the negotiated dialect. The
@@ -311,6 +335,8 @@ impl Connection {
             close_received: false,
             eof: false,
             timed_out: false,
+            starved: false,
+            rx_front: 0,
         })
     }
 
@@ -353,9 +379,12 @@ impl Connection {
         self.err.is_some() || self.eof || (handshake_done && self.role == Role::Server)
     }
 
-    /// Bytes received but not yet turned into events.
+    /// Bytes received but not yet turned into events (with a stream
+    /// extension, decoded bytes plus wire bytes not decoded yet). A driver
+    /// pauses reading while this is large and the application does not
+    /// poll events.
     pub fn buffered_receive(&self) -> usize {
-        self.rx.len() - self.spare
+        self.rx.len() - self.spare + self.shared.stream.as_ref().map_or(0, |s| s.raw.len())
     }
 
     /// Payload bytes of the frame being received that have not arrived
@@ -381,6 +410,7 @@ impl Connection {
     pub fn buffer_capacity(&self) -> usize {
         self.rx.capacity()
             + self.msg.capacity()
+            + self.shared.stream.as_ref().map_or(0, |s| s.raw.capacity())
             + self.tx.capacity() * core::mem::size_of::<TxFrame>()
     }
 
@@ -410,14 +440,28 @@ impl Connection {
             }
         }
         self.close_sent = true;
-        self.rx = BytesMut::new();
-        self.spare = 0;
-        self.msg = Vec::new();
+        self.drop_input();
         self.rf = RecvFrame::IDLE;
         self.rm = RecvMessage::default();
         self.timers.arm_close_wait(&self.shared.config);
         self.err = Some(Box::new(e.clone()));
         e
+    }
+}
+
+impl Connection {
+    /// Forgets every received byte not handed out (after a failure or the
+    /// peer's close, §5.5.1), releasing the buffers.
+    fn drop_input(&mut self) {
+        self.rx = BytesMut::new();
+        self.rx_front = 0;
+        self.spare = 0;
+        self.msg = Vec::new();
+        if let Some(s) = self.shared.stream.as_deref_mut() {
+            s.raw = BytesMut::new();
+            s.more = false;
+        }
+        self.starved = false;
     }
 }
 
@@ -441,7 +485,9 @@ impl Shared {
             has_stream: false,
             key20: [0; 20],
             close_body: Bytes::new(),
-            stream_err: None,
+            stream: None,
+            pong_at: timers::NEVER,
+            tx_since: 0,
         };
         for e in &s.exts {
             let m = e.rsv_mask();
@@ -452,7 +498,16 @@ impl Shared {
             match e.granularity() {
                 Granularity::Message => s.msg_rsv |= m,
                 Granularity::Frame => s.frame_rsv |= m,
-                Granularity::Stream => s.has_stream = true,
+                // One stream extension at most: it is decoded on demand,
+                // and a second one under it would have to buffer the first
+                // one's output without bound.
+                Granularity::Stream if s.has_stream => {
+                    return Err(UsageError::TwoStreamExtensions.into());
+                }
+                Granularity::Stream => {
+                    s.has_stream = true;
+                    s.stream = Some(Box::default());
+                }
             }
             s.always_decode |= m == 0 && e.granularity() != Granularity::Stream;
         }

@@ -3,8 +3,6 @@
 //! incremental UTF-8 validation (§8.1), control frames (§5.5) and the
 //! extension chain, turned into events by `poll_event`.
 
-use alloc::vec::Vec;
-
 use bytes::{Bytes, BytesMut};
 
 use super::{Connection, Framer, RecvFrame, RecvMessage};
@@ -17,6 +15,9 @@ use crate::frame::{FrameHeader, OpCode, Status};
 use crate::legacy::apply_mask20;
 use crate::mask::{apply_mask, apply_mask_ascii};
 use crate::{Dialect, Instant};
+
+/// Below this, a payload is never copied out of the receive buffer.
+const PIN_MIN: usize = 4 << 10;
 
 /// What one step of frame processing produced.
 pub(super) enum Step {
@@ -37,6 +38,13 @@ impl Connection {
         self.timers
             .touch(&self.shared.config, now, !data.is_empty());
         if self.close_received || self.eof || data.is_empty() {
+            return Ok(());
+        }
+        if self.shared.has_stream {
+            // Wire bytes wait, compressed, until the parser needs them.
+            if let Some(s) = self.shared.stream.as_deref_mut() {
+                s.raw.extend_from_slice(data);
+            }
             return Ok(());
         }
         let lent = self.spare.min(data.len());
@@ -94,11 +102,17 @@ impl Connection {
         self.after_input(n)
     }
 
-    /// The `n` bytes just added to the data region: through the stream
-    /// extensions, if any.
+    /// The `n` bytes just added to the data region: with a stream
+    /// extension they are wire bytes, moved aside to be decoded on demand.
     fn after_input(&mut self, n: usize) -> Result<(), Error> {
         if self.shared.has_stream && n > 0 {
-            self.stream_decode(n);
+            let at = self.data_len() - n;
+            let raw = self.rx.get(at..at + n).unwrap_or_default();
+            if let Some(s) = self.shared.stream.as_deref_mut() {
+                s.raw.extend_from_slice(raw);
+            }
+            self.rx.truncate(at);
+            self.spare = 0;
         }
         Ok(())
     }
@@ -118,20 +132,94 @@ impl Connection {
     /// is returned now and from every later call.
     pub fn poll_event(&mut self) -> Result<Option<Event>, Error> {
         self.check_failed()?;
-        match self.next_event() {
+        let next = if self.shared.has_stream {
+            self.next_stream_event()
+        } else {
+            self.next_event()
+        };
+        match next {
             Ok(Some(ev)) => Ok(Some(ev)),
-            Ok(None) => match self.shared.stream_err.take() {
+            Ok(None) => match self.shared.stream.as_deref_mut().and_then(|s| s.err.take()) {
                 // Everything decoded before the stream broke is consumed
                 // (and if that included the peer's close, what follows it
                 // does not matter, §5.5.1).
-                Some(e) if !self.close_received => Err(self.fail(*e)),
+                Some(e) if !self.close_received => Err(self.fail(e)),
                 _ => {
+                    self.starved = self.data_len() > 0 || self.rf.active || self.rm.kind.is_some();
                     self.release_idle_buffers();
                     Ok(None)
                 }
             },
             Err(e) => Err(self.fail(e)),
         }
+    }
+
+    /// `next_event` over a stream extension: when the parser runs dry,
+    /// decode at most `STREAM_STEP` more bytes and try again. The decoded
+    /// bytes held stay within one step of what the parser needs (a frame
+    /// being gathered whole is bounded by `max_frame_size`), whatever the
+    /// compression ratio of the input.
+    fn next_stream_event(&mut self) -> Result<Option<Event>, Error> {
+        loop {
+            if let Some(ev) = self.next_event()? {
+                return Ok(Some(ev));
+            }
+            if self.close_received || !self.stream_inflate() {
+                return self.end_of_stream_input();
+            }
+        }
+    }
+
+    /// Decodes up to `STREAM_STEP` bytes of stream input into the data
+    /// region; false when nothing was left to decode or no progress was
+    /// made.
+    fn stream_inflate(&mut self) -> bool {
+        const STREAM_STEP: usize = 32 << 10;
+        let super::Shared { exts, stream, .. } = &mut *self.shared;
+        let Some(s) = stream.as_deref_mut() else {
+            return false;
+        };
+        if s.err.is_some() || (s.raw.is_empty() && !s.more) {
+            return false;
+        }
+        let Some(ext) = exts
+            .iter_mut()
+            .rev()
+            .find(|e| e.granularity() == Granularity::Stream)
+        else {
+            return false;
+        };
+        // Lent space is not data: decoded bytes go after the data.
+        let len = self.rx.len() - self.spare;
+        self.rx.truncate(len);
+        self.spare = 0;
+        match ext.decode_stream(&s.raw, &mut self.rx, STREAM_STEP) {
+            Ok(used) => {
+                let used = used.min(s.raw.len());
+                let made = self.rx.len() - len;
+                bytes::Buf::advance(&mut s.raw, used);
+                if s.raw.is_empty() {
+                    s.raw = BytesMut::new();
+                }
+                s.more = made >= STREAM_STEP;
+                used > 0 || made > 0
+            }
+            Err(e) => {
+                s.err = Some(Error::Extension(e));
+                s.raw = BytesMut::new();
+                s.more = false;
+                true
+            }
+        }
+    }
+
+    /// The end of the input once the stream extension has decoded all of
+    /// it (end of stream is only an error after the last decoded byte).
+    fn end_of_stream_input(&self) -> Result<Option<Event>, Error> {
+        if self.shared.stream.as_ref().is_some_and(|s| s.err.is_some()) {
+            return Ok(None);
+        }
+        self.end_of_input()
     }
 
     pub(super) fn data_len(&self) -> usize {
@@ -146,43 +234,57 @@ impl Connection {
     /// An emptied buffer is dropped even when it has no capacity left: after
     /// the last message was split off it still holds a reference to the
     /// shared allocation, which would otherwise outlive the message.
+    ///
+    /// A buffer that still holds a few bytes (the start of the next frame
+    /// header) but was grown for much more is compacted: those bytes move
+    /// to a buffer of their own size, so a peer cannot keep a large
+    /// allocation alive with one byte.
     fn release_idle_buffers(&mut self) {
-        if self.data_len() == 0 {
+        let len = self.data_len();
+        if len == 0 {
             self.rx = BytesMut::new();
+            self.rx_front = 0;
+            self.spare = 0;
+        } else if !self.rf.active && self.pins_too_much(len) {
+            let rest = BytesMut::from(self.rx.get(..len).unwrap_or_default());
+            self.rx = rest;
+            self.rx_front = 0;
             self.spare = 0;
         }
     }
 
-    /// Decodes the `n` raw bytes just committed through the stream
-    /// extensions, in reverse chain order, into the data region. If the
-    /// stream breaks, what was decoded before the break is kept and the
-    /// error waits in `stream_err` until `poll_event` has turned those
-    /// bytes into events; later input is dropped.
-    fn stream_decode(&mut self, n: usize) {
-        let at = self.data_len() - n;
-        let mut raw = self.rx.split_off(at);
-        raw.truncate(n);
-        self.spare = 0;
-        let shared = &mut *self.shared;
-        if shared.stream_err.is_some() {
-            return;
+    /// True if `n` bytes of `rx` would keep alive an allocation much larger
+    /// than themselves: more than 4 KiB and more than 4 times `n`.
+    fn pins_too_much(&self, n: usize) -> bool {
+        let alloc = self.rx_front as usize + self.rx.capacity();
+        alloc > PIN_MIN && alloc / 4 > n
+    }
+
+    /// Skips `n` bytes at the front of `rx` (headers, discarded data).
+    pub(super) fn rx_advance(&mut self, n: usize) {
+        bytes::Buf::advance(&mut self.rx, n);
+        self.rx_front = self
+            .rx_front
+            .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+
+    /// Takes the first `n` bytes of `rx` as a payload to hand out. Zero
+    /// copy, unless the payload is much smaller than the allocation it
+    /// lives in (see `pins_too_much`): then it is copied, so that a small
+    /// message an application keeps does not keep a large receive buffer
+    /// alive with it. A message never pins more than 4 KiB or 4 times its
+    /// own size.
+    pub(super) fn take_rx(&mut self, n: usize) -> Bytes {
+        let pins = self.pins_too_much(n);
+        self.rx_front = self
+            .rx_front
+            .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+        if pins {
+            let copy = Bytes::copy_from_slice(self.rx.get(..n).unwrap_or_default());
+            bytes::Buf::advance(&mut self.rx, n);
+            return copy;
         }
-        let budget = usize::try_from(shared.config.max_message_size).unwrap_or(usize::MAX);
-        let exts = shared
-            .exts
-            .iter_mut()
-            .rev()
-            .filter(|e| e.granularity() == Granularity::Stream);
-        for ext in exts {
-            let mut out = BytesMut::new();
-            if let Err(e) = ext.decode_stream(&raw, &mut out, budget) {
-                shared
-                    .stream_err
-                    .get_or_insert_with(|| alloc::boxed::Box::new(Error::Extension(e)));
-            }
-            raw = out;
-        }
-        self.rx.extend_from_slice(&raw);
+        self.rx.split_to(n).freeze()
     }
 
     fn next_event(&mut self) -> Result<Option<Event>, Error> {
@@ -293,8 +395,8 @@ impl Connection {
         if text && !ascii && crate::utf8::validate(payload).is_err() {
             return Err(PeerError::InvalidUtf8.into());
         }
-        bytes::Buf::advance(&mut self.rx, head);
-        let payload = self.rx.split_to(len).freeze();
+        self.rx_advance(head);
+        let payload = self.take_rx(len);
         Ok(Some(if text {
             Event::Text(Utf8Bytes::from_validated(payload))
         } else {
@@ -303,7 +405,12 @@ impl Connection {
     }
 
     pub(super) fn end_of_input(&self) -> Result<Option<Event>, Error> {
-        if self.eof && !self.close_received {
+        let undecoded = self
+            .shared
+            .stream
+            .as_ref()
+            .is_some_and(|s| s.err.is_none() && (!s.raw.is_empty() || s.more));
+        if self.eof && !self.close_received && !undecoded {
             return Err(PeerError::UnexpectedEof.into());
         }
         Ok(None)
@@ -344,7 +451,7 @@ impl Connection {
             }
         };
         self.check_header(&h)?;
-        bytes::Buf::advance(&mut self.rx, len);
+        self.rx_advance(len);
         if !h.opcode.is_control() {
             self.begin_data_frame(&h);
         }
@@ -470,7 +577,7 @@ impl Connection {
         }
         self.rf.active = false;
         self.rf.held = 0;
-        let payload = self.rx.split_to(rf.held).freeze();
+        let payload = self.take_rx(rf.held);
         if rf.opcode.is_control() {
             return self.on_control(rf.opcode, payload);
         }
@@ -533,7 +640,7 @@ impl Connection {
             self.rm.start_pending = true;
             return Ok(Step::Continue);
         }
-        let chunk = self.rx.split_to(rf.held).freeze();
+        let chunk = self.take_rx(rf.held);
         self.rf.held = 0;
         self.rm.size += chunk.len() as u64;
         Ok(Step::Event(Event::MessageChunk(chunk)))
@@ -630,7 +737,10 @@ impl Connection {
                 }
                 Ok(Step::Event(Event::Ping(payload)))
             }
-            OpCode::Pong => Ok(Step::Event(Event::Pong(payload))),
+            OpCode::Pong => {
+                self.shared.pong_at = super::timers::NEVER;
+                Ok(Step::Event(Event::Pong(payload)))
+            }
             _ => self.on_close(payload),
         }
     }
@@ -652,9 +762,7 @@ impl Connection {
         };
         self.close_received = true;
         self.on_handshake_complete();
-        self.rx = BytesMut::new();
-        self.spare = 0;
-        self.msg = Vec::new();
+        self.drop_input();
         Ok(Step::Event(Event::Close { code, reason }))
     }
 }

@@ -301,6 +301,9 @@ impl Connection {
 
     pub(super) fn queue_frame(&mut self, op: OpCode, fin: bool, rsv: u8, payload: Bytes) {
         let frame = self.build_frame(op, fin, rsv, payload);
+        if self.tx_len == 0 {
+            self.tx_started();
+        }
         self.tx_len += frame.len();
         self.tx.push_back(frame);
     }
@@ -441,6 +444,9 @@ impl Connection {
     /// released when it drains.
     pub fn advance_transmit(&mut self, mut n: usize) {
         n = n.min(self.tx_len);
+        if n > 0 {
+            self.timers.tx_progress();
+        }
         self.tx_len -= n;
         while n > 0 {
             let Some(front) = self.tx.front_mut() else {

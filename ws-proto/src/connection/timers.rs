@@ -7,8 +7,9 @@ use super::{Connection, State};
 use crate::Instant;
 use crate::close::CloseCode;
 use crate::config::{Config, Role};
+use crate::error::TimeoutError;
 
-const NEVER: u64 = u64::MAX;
+pub(super) const NEVER: u64 = u64::MAX;
 
 /// Deadlines as nanoseconds since the driver's epoch (`NEVER` = unset).
 #[derive(Clone, Copy, Debug)]
@@ -18,6 +19,10 @@ pub(super) struct Timers {
     last_rx: u64,
     ping_at: u64,
     close_at: u64,
+    /// Output was written (or queued into an empty queue) since the write
+    /// deadline was last checked; `now` may be stale when that happens, so
+    /// the check restarts the wait rather than trusting `tx_since`.
+    tx_progress: bool,
 }
 
 fn nanos(t: Instant) -> u64 {
@@ -37,7 +42,13 @@ impl Timers {
             last_rx: now,
             ping_at: config.keep_alive.map_or(NEVER, |d| after(now, d)),
             close_at: NEVER,
+            tx_progress: false,
         }
+    }
+
+    /// Output was written, or queued while none was waiting.
+    pub(super) fn tx_progress(&mut self) {
+        self.tx_progress = true;
     }
 
     /// Records `now`; with `received`, also that the peer was heard from.
@@ -63,15 +74,29 @@ impl Timers {
 }
 
 impl Connection {
+    /// Output was queued while none was waiting: the write deadline starts
+    /// from the latest known `now`.
+    pub(super) fn tx_started(&mut self) {
+        self.timers.tx_progress = true;
+        self.shared.tx_since = self.timers.now;
+    }
+
     /// The next instant at which [`handle_timeout`](Connection::handle_timeout)
     /// must be called, if any timer is armed.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let t = &self.timers;
+        let c = &self.shared.config;
         let mut next = t.close_at;
+        if let (Some(wt), true) = (c.write_timeout, self.tx_len > 0 && !self.timed_out) {
+            next = next.min(after(self.shared.tx_since, wt));
+        }
         if self.state() == State::Open {
-            next = next.min(t.ping_at);
-            if let Some(idle) = self.shared.config.idle_timeout {
+            next = next.min(t.ping_at).min(self.shared.pong_at);
+            if let Some(idle) = c.idle_timeout {
                 next = next.min(after(t.last_rx, idle));
+            }
+            if let (Some(stall), true) = (c.stall_timeout, self.starved) {
+                next = next.min(after(t.last_rx, stall));
             }
         }
         (next != NEVER).then(|| Instant::from_since_epoch(Duration::from_nanos(next)))
@@ -79,8 +104,13 @@ impl Connection {
 
     /// Fires the timers due at `now`: the close timeout (the connection
     /// becomes `Closed` and [`wants_transport_close`](Connection::wants_transport_close)
-    /// ), the idle timeout (a close with
-    /// 1001 "Going Away" is started, §7.4.1) and the keep-alive ping.
+    /// ), the write timeout ([`TimeoutError::WriteStalled`], the transport
+    /// is to be closed at once), the stall timeout
+    /// ([`TimeoutError::Stalled`], close 1008), the pong deadline
+    /// ([`TimeoutError::NoPong`], close 1001), the idle timeout (a close
+    /// with 1001 "Going Away" is started, §7.4.1) and the keep-alive ping.
+    /// A timeout that fails the connection is reported by the next
+    /// [`poll_event`](Connection::poll_event).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.timers.touch(&self.shared.config, now, false);
         let t = self.timers;
@@ -89,7 +119,29 @@ impl Connection {
             self.timed_out = true;
             return;
         }
+        if let (Some(wt), true) = (self.shared.config.write_timeout, self.tx_len > 0) {
+            if after(self.shared.tx_since, wt) <= t.now {
+                if t.tx_progress {
+                    self.shared.tx_since = t.now;
+                    self.timers.tx_progress = false;
+                } else if !self.timed_out {
+                    self.fail(TimeoutError::WriteStalled.into());
+                    self.timed_out = true;
+                    return;
+                }
+            }
+        }
         if self.state() != State::Open {
+            return;
+        }
+        if let (Some(stall), true) = (self.shared.config.stall_timeout, self.starved) {
+            if after(t.last_rx, stall) <= t.now {
+                self.fail(TimeoutError::Stalled.into());
+                return;
+            }
+        }
+        if self.shared.pong_at <= t.now {
+            self.fail(TimeoutError::NoPong.into());
             return;
         }
         if let Some(idle) = self.shared.config.idle_timeout {
@@ -102,6 +154,9 @@ impl Connection {
             // hixie-76 has no ping (-00 §4.2): keep-alive does nothing there.
             if self.shared.framer != super::Framer::Hixie76 {
                 self.queue_control(crate::frame::OpCode::Ping, bytes::Bytes::new());
+                if let (Some(d), NEVER) = (self.shared.config.pong_timeout, self.shared.pong_at) {
+                    self.shared.pong_at = after(t.now, d);
+                }
             }
             self.timers.ping_at = self
                 .shared
