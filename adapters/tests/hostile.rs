@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use support::*;
 use ws_adapters::{Event, ServerOptions, mio as wmio, session_config};
-use ws_proto::Config;
 
 struct Echo;
 
@@ -45,11 +44,7 @@ fn child_server() {
         return;
     };
     let spec = Spec::decode(&spec);
-    let connection = Config {
-        max_message_size: spec.max_message,
-        max_frame_size: spec.max_frame,
-        ..Config::default()
-    };
+    let connection = spec.connection_config();
     let options = ServerOptions::new(session_config(connection, true))
         .with_handshake_timeout(Duration::from_millis(spec.handshake_ms))
         .with_max_connections(spec.max_connections);

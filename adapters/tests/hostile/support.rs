@@ -27,6 +27,15 @@ pub struct Spec {
     pub max_message: u64,
     pub max_frame: u64,
     pub handshake_ms: u64,
+    /// `Config::stall_timeout`, `write_timeout`, `keep_alive` and
+    /// `pong_timeout` in ms; 0 keeps the default.
+    pub stall_ms: u64,
+    pub write_ms: u64,
+    pub keep_alive_ms: u64,
+    pub pong_ms: u64,
+    /// The child's handler keeps this many small (< 64 B) messages, as a
+    /// mirror's ring does, and ignores large ones (0: it echoes all).
+    pub keep: u64,
 }
 
 impl Default for Spec {
@@ -37,16 +46,30 @@ impl Default for Spec {
             max_message: c.max_message_size,
             max_frame: c.max_frame_size,
             handshake_ms: 500,
+            stall_ms: 0,
+            write_ms: 0,
+            keep_alive_ms: 0,
+            pong_ms: 0,
+            keep: 0,
         }
     }
 }
 
 impl Spec {
     fn encode(&self) -> String {
-        format!(
-            "{},{},{},{}",
-            self.max_connections, self.max_message, self.max_frame, self.handshake_ms
-        )
+        [
+            self.max_connections as u64,
+            self.max_message,
+            self.max_frame,
+            self.handshake_ms,
+            self.stall_ms,
+            self.write_ms,
+            self.keep_alive_ms,
+            self.pong_ms,
+            self.keep,
+        ]
+        .map(|v| v.to_string())
+        .join(",")
     }
 
     pub fn decode(s: &str) -> Spec {
@@ -56,6 +79,26 @@ impl Spec {
             max_message: v[1],
             max_frame: v[2],
             handshake_ms: v[3],
+            stall_ms: v[4],
+            write_ms: v[5],
+            keep_alive_ms: v[6],
+            pong_ms: v[7],
+            keep: v[8],
+        }
+    }
+
+    /// The connection settings the child server runs with.
+    pub fn connection_config(&self) -> ws_proto::Config {
+        let ms = |v: u64| (v > 0).then(|| Duration::from_millis(v));
+        let d = ws_proto::Config::default();
+        ws_proto::Config {
+            max_message_size: self.max_message,
+            max_frame_size: self.max_frame,
+            stall_timeout: ms(self.stall_ms).or(d.stall_timeout),
+            write_timeout: ms(self.write_ms).or(d.write_timeout),
+            keep_alive: ms(self.keep_alive_ms),
+            pong_timeout: ms(self.pong_ms).or(d.pong_timeout),
+            ..d
         }
     }
 }
@@ -112,6 +155,11 @@ impl ChildServer {
             // resident). The virtual-size bounds are about the server's own
             // reservations, so take that noise out.
             .env("MALLOC_ARENA_MAX", "1")
+            // A fixed mmap threshold (glibc raises it after every free of a
+            // mapped block otherwise): every block of 128 KiB or more is
+            // mapped and returned to the system when freed, so resident
+            // memory after an attack shows what the server still holds.
+            .env("MALLOC_MMAP_THRESHOLD_", "131072")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
