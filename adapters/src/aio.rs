@@ -162,6 +162,11 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
                     }
                 }
             }
+            if !d.may_read() {
+                // Over the memory budget: the deadline above (the driver's
+                // retry) wakes this task to ask again.
+                return Poll::Pending;
+            }
             match with_scratch(|s| d.read_from(s, |b| inner.io.try_read(b))) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

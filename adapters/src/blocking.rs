@@ -178,6 +178,14 @@ impl<S: Transport> WebSocket<S> {
             if deadline.is_some_and(|d| d <= clock.now()) {
                 return Ok(None);
             }
+            if !self.driver.may_read() {
+                // Over the memory budget: do not read, ask again at the
+                // driver's retry deadline.
+                if let Some(d) = wait(&clock, timer, deadline) {
+                    std::thread::sleep(d);
+                }
+                continue;
+            }
             self.io.set_read_timeout(wait(&clock, timer, deadline))?;
             let io = &mut self.io;
             let driver = &mut self.driver;

@@ -17,10 +17,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_upgrade::{ProxyConnect, ProxyEvent};
+use http_upgrade::{ProxyConnect, ProxyEvent, Response};
 use ws_proto::session::{Session, SessionEvent};
 use ws_proto::{CloseCode, Event, Instant};
 
+use crate::budget::{Ticket, Verdict};
 use crate::options::Policy;
 use crate::{Clock, Error};
 
@@ -31,6 +32,12 @@ const ZERO_COPY_MIN: u64 = 4096;
 pub(crate) const MAX_LEND: usize = 64 * 1024;
 /// Size of the scratch buffers adapters read handshake and TLS bytes into.
 pub const SCRATCH: usize = 16 * 1024;
+
+/// How soon a connection paused by the memory budget asks again.
+pub const PAUSE_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+/// How often an idle connection holding at least
+/// [`PAUSE_MIN`](crate::budget::PAUSE_MIN) looks at the memory budget.
+pub const BUDGET_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Runs `f` with this thread's scratch buffer of [`SCRATCH`] bytes,
 /// allocated once per thread (not zero-filled per read, not held per
@@ -65,6 +72,8 @@ pub struct Driver {
     peer: Option<SocketAddr>,
     eof: bool,
     failed: bool,
+    /// This connection's share of the server's memory budget.
+    budget: Option<Ticket>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -88,6 +97,62 @@ impl Driver {
             peer,
             eof: false,
             failed: false,
+            budget: None,
+        }
+    }
+
+    /// Counts what this connection holds against a server-wide
+    /// [`MemoryBudget`](crate::MemoryBudget): reading pauses
+    /// ([`may_read`](Self::may_read)) over its soft limit, and over its
+    /// hard limit upgrades are refused (`503`) and the connection holding
+    /// the most is closed with 1013.
+    pub fn with_budget(mut self, ticket: Ticket) -> Self {
+        self.budget = Some(ticket);
+        self
+    }
+
+    /// Bytes this connection holds: its buffers and queued output.
+    pub fn held(&self) -> usize {
+        let buffers = self
+            .session
+            .connection()
+            .map_or(0, ws_proto::Connection::buffer_capacity);
+        buffers + self.pending_write()
+    }
+
+    /// False while the memory budget wants this connection left unread
+    /// (over the soft limit and a large holder): do not read, wake at
+    /// [`poll_deadline`](Self::poll_deadline) and ask again.
+    pub fn may_read(&self) -> bool {
+        self.budget
+            .as_ref()
+            .is_none_or(|t| t.verdict() != Verdict::Pause)
+    }
+
+    /// Reports what the connection holds to the budget; over the hard limit
+    /// the largest holder is closed with 1013 "try again later" and its
+    /// buffers dropped at once.
+    fn account(&mut self) {
+        let held = self.held();
+        let Some(ticket) = self.budget.as_mut() else {
+            return;
+        };
+        if ticket.update(held) != Verdict::Shed {
+            return;
+        }
+        let Some(conn) = self.session.connection_mut() else {
+            return;
+        };
+        ticket.note_shed();
+        log::warn!(
+            "{:?}: closed with 1013, it held {held} bytes with the server over its memory budget ({:?})",
+            self.peer,
+            ticket.budget()
+        );
+        conn.abort(CloseCode::TRY_AGAIN_LATER, "server memory budget");
+        let held = self.held();
+        if let Some(t) = self.budget.as_mut() {
+            t.update(held);
         }
     }
 
@@ -176,6 +241,7 @@ impl Driver {
                     if n == 0 {
                         self.on_eof();
                     }
+                    self.account();
                     return Ok(n);
                 }
             }
@@ -185,6 +251,7 @@ impl Driver {
             Some(data) if n > 0 => self.feed(data).map_err(io::Error::other)?,
             _ => self.on_eof(),
         }
+        self.account();
         Ok(n)
     }
 
@@ -246,7 +313,9 @@ impl Driver {
         mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
     ) -> io::Result<()> {
         let Some(layers) = self.layers.as_deref_mut() else {
-            return write_session(&mut self.session, &mut write);
+            let r = write_session(&mut self.session, &mut write);
+            self.account();
+            return r;
         };
         if let Some(proxy) = &mut layers.proxy {
             loop {
@@ -299,12 +368,18 @@ impl Driver {
     pub fn poll_message(&mut self) -> Result<Option<Event>, Error> {
         loop {
             let Some(ev) = self.poll_event()? else {
+                // Buffers are released once drained: report it.
+                self.account();
                 return Ok(None);
             };
             let now = self.clock.now();
             let policy = self.policy.clone().unwrap_or_default();
             let r = match ev {
                 SessionEvent::Ws(ev) => return Ok(Some(ev)),
+                SessionEvent::Upgrade(_) if self.over_budget() => {
+                    let refuse = Response::new(503).header("Retry-After", "5");
+                    self.session.reject(refuse)
+                }
                 SessionEvent::Upgrade(req) => match policy.upgrade(&req, self.peer) {
                     Ok(accept) => {
                         let mut rng = rand::rng();
@@ -323,6 +398,22 @@ impl Driver {
         }
     }
 
+    /// Over the memory budget's hard limit: count and refuse an upgrade.
+    fn over_budget(&self) -> bool {
+        let Some(b) = self.budget.as_ref().map(Ticket::budget) else {
+            return false;
+        };
+        if !b.over_hard() {
+            return false;
+        }
+        b.note_refused();
+        log::warn!(
+            "{:?}: upgrade refused (503), over the memory budget",
+            self.peer
+        );
+        true
+    }
+
     /// True once the handshake is done and the connection is open.
     pub fn is_open(&self) -> bool {
         self.session.connection().is_some()
@@ -336,13 +427,28 @@ impl Driver {
         if due {
             self.session.handle_timeout(now);
         }
+        if self.budget.is_some() {
+            self.account();
+        }
         due
     }
 
     /// The next deadline, if any: wake then and call
     /// [`handle_timers`](Self::handle_timers).
+    ///
+    /// While [`may_read`](Self::may_read) is false this is at most
+    /// [`PAUSE_RETRY`] away, so a paused connection asks again.
     pub fn poll_deadline(&self) -> Option<Instant> {
-        self.session.poll_timeout()
+        let t = self.session.poll_timeout();
+        let check = match &self.budget {
+            // A large holder looks at the budget now and then even when
+            // idle: it may have become the one to shed, or be paused.
+            Some(_) if !self.may_read() => PAUSE_RETRY,
+            Some(ticket) if ticket.is_large() => BUDGET_CHECK,
+            _ => return t,
+        };
+        let at = self.clock.now() + check;
+        Some(t.map_or(at, |t| t.min(at)))
     }
 
     /// True when the socket should be closed now: the session is done (and

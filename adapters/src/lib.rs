@@ -29,6 +29,7 @@
 #[cfg(any(feature = "smol", feature = "tokio"))]
 mod aio;
 pub mod blocking;
+pub mod budget;
 mod clock;
 mod driver;
 mod error;
@@ -44,8 +45,9 @@ pub mod tokio;
 
 #[cfg(any(feature = "smol", feature = "tokio"))]
 pub use aio::{AsyncSocket, AsyncWebSocket, ReadHalf, WriteHalf};
+pub use budget::{BudgetReport, MemoryBudget, Ticket, Verdict};
 pub use clock::Clock;
-pub use driver::{Driver, SCRATCH};
+pub use driver::{BUDGET_CHECK, Driver, PAUSE_RETRY, SCRATCH};
 pub use error::Error;
 pub use options::{ClientOptions, Policy, ServerOptions, fd_limit, raise_fd_limit, session_config};
 pub use ws_proto::Event;

@@ -107,6 +107,11 @@ impl Conn {
         self.more = false;
         let mut reads = 0;
         while !self.closed && self.driver.pending_write() <= self.high_water {
+            if !self.driver.may_read() {
+                // Over the memory budget: wake at the deadline (the
+                // driver's retry) and ask again.
+                break;
+            }
             if reads == READ_BUDGET {
                 self.more = true;
                 break;
@@ -185,7 +190,7 @@ impl Conn {
 
     /// When to call [`ready`](Self::ready) at the latest (timers).
     pub fn deadline(&self) -> Option<Instant> {
-        self.driver.session().poll_timeout()
+        self.driver.poll_deadline()
     }
 
     /// Queues a text message (then [`flush`](Self::flush)).

@@ -12,7 +12,7 @@ use ws_proto::Config;
 use ws_proto::session::{Session, SessionConfig};
 
 use crate::proxy::ProxySetting;
-use crate::{Clock, Driver, Error, mask_rng};
+use crate::{Clock, Driver, Error, MemoryBudget, mask_rng};
 
 type UpgradeFn =
     dyn Fn(&UpgradeRequest, Option<SocketAddr>) -> Result<Accept, Response> + Send + Sync;
@@ -87,6 +87,7 @@ impl Policy {
 /// | `max_connections` | the file-descriptor limit less 64 ([`fd_limit`]) |
 /// | `filter` | none: every peer address is served |
 /// | `tls` | none (plain `ws://`) |
+/// | `budget` | [`MemoryBudget::for_machine`]: soft ¼, hard ½ of the usable memory |
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ServerOptions {
@@ -105,6 +106,9 @@ pub struct ServerOptions {
     /// TLS for `wss://` / `https://`.
     #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::ServerTls>,
+    /// The memory budget every connection counts against (`None`: no
+    /// server-wide bound, only the per-connection limits).
+    pub budget: Option<Arc<MemoryBudget>>,
 }
 
 impl fmt::Debug for ServerOptions {
@@ -127,6 +131,7 @@ impl Default for ServerOptions {
             filter: None,
             #[cfg(feature = "tls")]
             tls: None,
+            budget: Some(Arc::new(MemoryBudget::for_machine())),
         }
     }
 }
@@ -185,6 +190,13 @@ impl ServerOptions {
         self
     }
 
+    /// Counts every connection against `budget` (shared with other servers
+    /// by cloning the `Arc`), or none with `None`.
+    pub fn with_budget(mut self, budget: Option<Arc<MemoryBudget>>) -> Self {
+        self.budget = budget;
+        self
+    }
+
     /// True if `peer` passes the filter.
     pub fn admits(&self, peer: SocketAddr) -> bool {
         self.filter.as_ref().is_none_or(|f| f(peer))
@@ -193,7 +205,10 @@ impl ServerOptions {
     /// A server-side driver for a connection just accepted from `peer`.
     pub fn driver(&self, clock: Clock, peer: SocketAddr) -> Result<Driver, Error> {
         let session = Session::server(self.http.clone(), self.session.clone(), clock.now());
-        let driver = Driver::new(session, clock, Some(peer)).with_policy(self.policy.clone());
+        let mut driver = Driver::new(session, clock, Some(peer)).with_policy(self.policy.clone());
+        if let Some(b) = &self.budget {
+            driver = driver.with_budget(b.ticket(Some(peer)));
+        }
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             return Ok(driver.with_tls(tls.connection()?));

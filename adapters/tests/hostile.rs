@@ -20,7 +20,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use support::*;
-use ws_adapters::{Event, ServerOptions, mio as wmio, session_config};
+use ws_adapters::{Event, mio as wmio};
 
 struct Echo;
 
@@ -44,10 +44,7 @@ fn child_server() {
         return;
     };
     let spec = Spec::decode(&spec);
-    let connection = spec.connection_config();
-    let options = ServerOptions::new(session_config(connection, true))
-        .with_handshake_timeout(Duration::from_millis(spec.handshake_ms))
-        .with_max_connections(spec.max_connections);
+    let options = spec.server_options();
     let local = "127.0.0.1:0".parse().unwrap();
     let mut server = wmio::Server::bind(local, options, Echo).unwrap();
     std::thread::spawn(|| {

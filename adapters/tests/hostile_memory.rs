@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use deflate_ext::{DeflateStream, Level};
 use support::*;
-use ws_adapters::{Event, ServerOptions, mio as wmio, session_config};
+use ws_adapters::{Event, mio as wmio};
 use ws_proto::{Bytes, Utf8Bytes};
 
 /// A received message, as an application keeps it.
@@ -69,9 +69,7 @@ fn child_server() {
         return;
     };
     let spec = Spec::decode(&spec);
-    let options = ServerOptions::new(session_config(spec.connection_config(), true))
-        .with_handshake_timeout(Duration::from_millis(spec.handshake_ms))
-        .with_max_connections(spec.max_connections);
+    let options = spec.server_options();
     let handler = Handler {
         keep: spec.keep as usize,
         kept: VecDeque::new(),
@@ -316,4 +314,165 @@ fn an_unanswered_keep_alive_ping_closes_with_1001() {
     eprintln!("[no pong] closed with 1001 after {took:?}");
     assert!(took >= Duration::from_millis(550), "closed early: {took:?}");
     server.assert_echo("after the pong timeout");
+}
+
+/// The server-wide budget, soft limit: 30 clients each start a 6 MiB
+/// message (uncompressed, within every per-connection limit) and keep
+/// sending. Without the budget the server would buffer ~180 MiB; with a
+/// 16 MiB soft limit it stops reading from the large holders, its memory
+/// stays near the limit, and a small client is still served.
+#[test]
+fn the_memory_budget_pauses_large_holders_past_its_soft_limit() {
+    if is_child() {
+        return;
+    }
+    let server = ChildServer::start(Spec {
+        max_message: 8 << 20,
+        max_frame: 8 << 20,
+        soft_mib: 16,
+        hard_mib: 64,
+        stall_ms: 1000,
+        ..Spec::default()
+    });
+    let before = server.mem();
+    let size = 6usize << 20;
+    let mut body = header(0x2, true, false, size as u64);
+    body.extend(std::iter::repeat_n(0x55u8, size - 1));
+    let mut attackers = Vec::new();
+    let mut sent = 0;
+    for _ in 0..30 {
+        let mut s = handshake(server.addr, "");
+        s.set_write_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        sent += write_some(&mut s, &body);
+        attackers.push(s);
+    }
+    let echo = server.assert_echo("with the budget over its soft limit");
+    let mem = settle(&server, Duration::from_millis(300));
+    eprintln!(
+        "[budget, soft] 30 clients pushed {} MiB of 6 MiB messages (the rest waits in their \
+         kernels); echo meanwhile {echo:?}",
+        sent >> 20
+    );
+    assert!(
+        sent > 64 << 20,
+        "only {} MiB could be sent at all",
+        sent >> 20
+    );
+    assert_mem("budget, soft 16 MiB", &server, before, 16.0 + 24.0, 256.0);
+    // Paused connections read nothing, so their messages cannot finish:
+    // the stall timeout (1 s here) closes them with 1008.
+    for s in &mut attackers {
+        assert_eq!(expect_close(s, Duration::from_secs(5)), 1008);
+    }
+    drop(attackers);
+    let after = settle(&server, Duration::from_millis(300));
+    let _ = mem;
+    assert_rss_back("budget, soft: attackers stalled out", before, after, 8.0);
+    server.assert_echo("after the soft-limit attack");
+}
+
+/// The hard limit: compressed fragments that each inflate to 3.2 MiB at
+/// once (21 KB of wire) from 40 clients would hold 128 MiB; past the
+/// 16 MiB hard limit upgrades are refused with 503 and the largest holder
+/// is closed with 1013 (within `BUDGET_CHECK`), so peak memory stays near
+/// the limit.
+#[test]
+fn the_memory_budget_sheds_the_largest_holder_past_its_hard_limit() {
+    if is_child() {
+        return;
+    }
+    let server = ChildServer::start(Spec {
+        max_message: 4 << 20,
+        max_frame: 4 << 20,
+        soft_mib: 8,
+        hard_mib: 16,
+        ..Spec::default()
+    });
+    let before = server.mem();
+    let fragment = frame(0x2, false, true, &deflate_bomb(13_000));
+    let mut upgraded = Vec::new();
+    let mut refused = 0;
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(50));
+        let mut s = connect(server.addr);
+        s.write_all(&request("Sec-WebSocket-Extensions: permessage-deflate\r\n"))
+            .unwrap();
+        let head = read_head(&mut s).unwrap();
+        if head.starts_with("HTTP/1.1 503") {
+            refused += 1;
+            continue;
+        }
+        assert!(head.starts_with("HTTP/1.1 101"), "{head:?}");
+        s.write_all(&fragment).unwrap();
+        upgraded.push(s);
+    }
+    let mut codes = Vec::new();
+    for s in &mut upgraded {
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut b0 = [0u8; 1];
+        // A connection still open (not shed) has nothing to say.
+        match s.read(&mut b0) {
+            Ok(1) => {
+                let mut rest = [0u8; 3];
+                s.read_exact(&mut rest).unwrap();
+                assert_eq!(b0[0], 0x88, "a close frame");
+                codes.push(u16::from_be_bytes([rest[1], rest[2]]));
+            }
+            _ => codes.push(0),
+        }
+    }
+    let shed = codes.iter().filter(|&&c| c == 1013).count();
+    eprintln!(
+        "[budget, hard] 40 clients, one every 50 ms, each a fragment of 3.2 MiB: {} upgraded, \
+         {refused} refused with 503, {shed} closed with 1013, the others held ({codes:?})",
+        upgraded.len()
+    );
+    assert!(shed >= 5, "only {shed} shed: {codes:?}");
+    assert!(codes.iter().all(|&c| c == 1013 || c == 0), "{codes:?}");
+    assert_mem("budget, hard 16 MiB", &server, before, 16.0 + 16.0, 256.0);
+    drop(upgraded);
+    server.assert_echo("after the hard-limit attack");
+}
+
+/// Over the hard limit new upgrades get `503` (with `Retry-After`), and
+/// are accepted again once the total is back under it; the budget reports
+/// the total, the largest holders and the refusals.
+#[test]
+fn upgrades_are_refused_with_503_over_the_hard_limit() {
+    if is_child() {
+        return;
+    }
+    let budget = std::sync::Arc::new(ws_adapters::MemoryBudget::new(1 << 20, 2 << 20));
+    let options = Spec::default()
+        .server_options()
+        .with_budget(Some(budget.clone()));
+    let handler = Handler {
+        keep: 0,
+        kept: VecDeque::new(),
+    };
+    let mut server = wmio::Server::bind("127.0.0.1:0".parse().unwrap(), options, handler).unwrap();
+    let addr = server.local_addr().unwrap();
+    let stop = server.stop_handle();
+    let thread = std::thread::spawn(move || server.run());
+    // Something else holds 3 MiB of the budget (another server sharing
+    // it, say).
+    let mut other = budget.ticket(None);
+    other.update(3 << 20);
+    let mut s = connect(addr);
+    s.write_all(&request("")).unwrap();
+    let head = read_head(&mut s).unwrap();
+    assert!(head.starts_with("HTTP/1.1 503"), "{head:?}");
+    assert!(head.contains("Retry-After"), "{head:?}");
+    let report = budget.report();
+    assert_eq!(report.total, 3 << 20);
+    assert_eq!(report.refused, 1);
+    assert_eq!(report.top, vec![(None, 3 << 20)]);
+    drop(other);
+    let mut s = handshake(addr, "");
+    s.write_all(&frame(0x1, true, false, b"back")).unwrap();
+    assert_eq!(read_frame(&mut s).unwrap(), (0x81, b"back".to_vec()));
+    stop.stop();
+    thread.join().unwrap().unwrap();
 }

@@ -31,6 +31,11 @@ pub enum Error {
     /// did not answer a keep-alive ping.
     #[error("timeout: {0}")]
     Timeout(#[from] TimeoutError),
+    /// The application ended the connection with this close code
+    /// ([`Connection::abort`](crate::Connection::abort)), e.g. a server
+    /// shedding load with 1013.
+    #[error("aborted with close code {}", .0.0)]
+    Aborted(CloseCode),
     /// The caller misused the API; the connection is unaffected.
     #[error("usage: {0}")]
     Usage(#[from] UsageError),
@@ -253,6 +258,7 @@ impl Error {
                 CloseCode::POLICY_VIOLATION
             }
             Error::Timeout(TimeoutError::NoPong) => CloseCode::GOING_AWAY,
+            Error::Aborted(code) => *code,
             Error::Usage(_) | Error::UnsupportedDialect(_) => return None,
         })
     }
@@ -306,6 +312,7 @@ mod tests {
         assert_eq!(c(TimeoutError::Stalled.into()), Some(1008));
         assert_eq!(c(TimeoutError::WriteStalled.into()), Some(1008));
         assert_eq!(c(TimeoutError::NoPong.into()), Some(1001));
+        assert_eq!(c(Error::Aborted(CloseCode::TRY_AGAIN_LATER)), Some(1013));
         assert_eq!(c(UsageError::MissingRng.into()), None);
         assert!(!Error::from(UsageError::MissingRng).is_fatal());
     }

@@ -222,3 +222,26 @@ fn messages_of_a_read_still_share_its_buffer() {
     drop(b);
     assert!(a.is_unique());
 }
+
+#[test]
+fn abort_closes_now_and_drops_what_was_received() {
+    let mut c = server();
+    let f = frame(Role::Server, true, 0, OpCode::Binary, &[7; 10_000]);
+    c.receive(at(0), &f[..6000]).unwrap();
+    assert_eq!(drain(&mut c).unwrap(), vec![]);
+    c.abort(ws_proto::CloseCode::TRY_AGAIN_LATER, "over budget");
+    assert_eq!(c.buffered_receive(), 0);
+    let out = transmit(&mut c);
+    let frames = parse_frames(&out);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(&frames[0].1[..2], &1013u16.to_be_bytes());
+    assert_eq!(&frames[0].1[2..], b"over budget");
+    assert!(c.wants_transport_close());
+    assert_eq!(
+        drain(&mut c).unwrap_err().1,
+        Error::Aborted(ws_proto::CloseCode::TRY_AGAIN_LATER)
+    );
+    // Later input is ignored; a second abort changes nothing.
+    c.abort(ws_proto::CloseCode::POLICY_VIOLATION, "");
+    assert!(transmit(&mut c).is_empty());
+}

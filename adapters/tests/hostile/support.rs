@@ -36,6 +36,10 @@ pub struct Spec {
     /// The child's handler keeps this many small (< 64 B) messages, as a
     /// mirror's ring does, and ignores large ones (0: it echoes all).
     pub keep: u64,
+    /// The server's memory budget in MiB, soft and hard (0: the default,
+    /// derived from the machine).
+    pub soft_mib: u64,
+    pub hard_mib: u64,
 }
 
 impl Default for Spec {
@@ -51,6 +55,8 @@ impl Default for Spec {
             keep_alive_ms: 0,
             pong_ms: 0,
             keep: 0,
+            soft_mib: 0,
+            hard_mib: 0,
         }
     }
 }
@@ -67,6 +73,8 @@ impl Spec {
             self.keep_alive_ms,
             self.pong_ms,
             self.keep,
+            self.soft_mib,
+            self.hard_mib,
         ]
         .map(|v| v.to_string())
         .join(",")
@@ -84,7 +92,26 @@ impl Spec {
             keep_alive_ms: v[6],
             pong_ms: v[7],
             keep: v[8],
+            soft_mib: v[9],
+            hard_mib: v[10],
         }
+    }
+
+    /// The server settings the child runs with (around
+    /// [`connection_config`](Self::connection_config)).
+    pub fn server_options(&self) -> ws_adapters::ServerOptions {
+        let session = ws_adapters::session_config(self.connection_config(), true);
+        let mut options = ws_adapters::ServerOptions::new(session)
+            .with_handshake_timeout(Duration::from_millis(self.handshake_ms))
+            .with_max_connections(self.max_connections);
+        if self.soft_mib > 0 {
+            let budget = ws_adapters::MemoryBudget::new(
+                (self.soft_mib as usize) << 20,
+                (self.hard_mib as usize) << 20,
+            );
+            options = options.with_budget(Some(std::sync::Arc::new(budget)));
+        }
+        options
     }
 
     /// The connection settings the child server runs with.

@@ -105,6 +105,29 @@ impl Connection {
         Ok(())
     }
 
+    /// Ends the connection now, without waiting for the peer: queues a
+    /// close frame with `code` and `reason` (unless a close was already
+    /// sent; the reason is cut to 123 bytes), drops every received byte not
+    /// yet handed out, and fails the connection with
+    /// [`Error::Aborted`]: later calls report it, and
+    /// [`wants_transport_close`](Connection::wants_transport_close) turns
+    /// true once the close frame is written (or at `close_timeout`). For a
+    /// server shedding load (1013, §7.4.1) or refusing a peer (1008). Does
+    /// nothing on a connection that already failed.
+    pub fn abort(&mut self, code: CloseCode, reason: &str) {
+        if self.err.is_some() {
+            return;
+        }
+        let dialect = self.shared.config.dialect;
+        if !self.close_sent {
+            // Dialects without status codes get their bare close frame.
+            let code = code.is_valid_in(dialect).then_some(code);
+            self.queue_close(code, reason.as_bytes());
+            self.close_sent = true;
+        }
+        self.fail(Error::Aborted(code));
+    }
+
     fn check_send(&self) -> Result<(), Error> {
         self.check_failed()?;
         if self.close_sent {
