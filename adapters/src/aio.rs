@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, ready};
 
+use http_upgrade::Handshake;
 use ws_proto::{Bytes, CloseCode, Event, Instant};
 
 use crate::driver::with_scratch;
@@ -204,6 +205,13 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
     /// Server handshakes are answered by the [`Policy`](crate::Policy).
     pub async fn recv(&mut self) -> Result<Option<Event>, Error> {
         poll_fn(|cx| self.poll_until(cx, Driver::poll_message)).await
+    }
+
+    /// What the opening handshake settled (subprotocol, extensions,
+    /// dialect; see [`Session::handshake`](ws_proto::session::Session::handshake)),
+    /// once it is done.
+    pub fn negotiated(&self) -> Option<Handshake> {
+        self.with_driver(|d| d.negotiated().cloned())
     }
 
     /// Runs `f` on the driver core (e.g. the session, the peer address).

@@ -24,7 +24,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use http_upgrade::{ClientRequest, ServerConfig};
+use http_upgrade::{ClientRequest, Handshake, ServerConfig};
 use ws_proto::session::{Session, SessionConfig, SessionEvent};
 use ws_proto::{Bytes, CloseCode, Event, Instant};
 
@@ -100,6 +100,12 @@ impl<S: Transport> WebSocket<S> {
     /// [`flush`](Self::flush) after queuing output.
     pub fn session_mut(&mut self) -> &mut Session {
         self.driver.session_mut()
+    }
+
+    /// What the opening handshake settled (subprotocol, extensions,
+    /// dialect), once the connection is open.
+    pub fn negotiated(&self) -> Option<&Handshake> {
+        self.driver.negotiated()
     }
 
     /// The driver core (peer address, layers).

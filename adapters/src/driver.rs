@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_upgrade::{ProxyConnect, ProxyEvent, Response};
+use http_upgrade::{Handshake, ProxyConnect, ProxyEvent, Response};
 use ws_proto::session::{Session, SessionEvent};
 use ws_proto::{CloseCode, Event, Instant};
 
@@ -174,6 +174,14 @@ impl Driver {
     pub fn with_tls(mut self, tls: rustls::Connection) -> Self {
         self.layers.get_or_insert_default().tls = Some(tls);
         self
+    }
+
+    /// What the opening handshake settled, once the connection is open:
+    /// the subprotocol the server chose, the extensions with their
+    /// parameters, the dialect, and the request target (server) or the
+    /// response's header fields (client).
+    pub fn negotiated(&self) -> Option<&Handshake> {
+        self.session.handshake()
     }
 
     /// The sans-IO machine.

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use ::mio::net::{TcpListener, TcpStream};
 use ::mio::{Events, Interest, Poll, Registry, Token, Waker};
-use http_upgrade::ClientRequest;
+use http_upgrade::{ClientRequest, Handshake};
 use ws_proto::{Bytes, CloseCode, Event, Instant};
 
 use crate::options::{BUSY, resolve};
@@ -85,6 +85,12 @@ impl Conn {
     /// Removes the socket from `registry`.
     pub fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
         registry.deregister(&mut self.stream)
+    }
+
+    /// What the opening handshake settled (subprotocol, extensions,
+    /// dialect), once the connection is open.
+    pub fn negotiated(&self) -> Option<&Handshake> {
+        self.driver.negotiated()
     }
 
     /// The driver core (session, peer, layers).
@@ -220,6 +226,9 @@ pub trait Handler {
     type Data;
     /// A connection was accepted (it passed the filter and the limit).
     fn accepted(&mut self, peer: SocketAddr) -> Self::Data;
+    /// The opening handshake completed: `conn.negotiated()` tells the
+    /// subprotocol, extensions and dialect; sends are allowed from now on.
+    fn opened(&mut self, _conn: &mut Conn, _data: &mut Self::Data) {}
     /// A WebSocket event arrived; answer through `conn`.
     fn event(&mut self, conn: &mut Conn, data: &mut Self::Data, event: Event);
     /// The connection is gone (`error` if it failed).
@@ -231,6 +240,8 @@ struct Entry<D> {
     data: D,
     peer: SocketAddr,
     armed: Option<Instant>,
+    /// `Handler::opened` was called.
+    opened: bool,
 }
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -399,6 +410,7 @@ impl<H: Handler> Server<H> {
             data,
             peer,
             armed: None,
+            opened: false,
         };
         match self.conns.get_mut(i) {
             Some(slot) => *slot = Some(entry),
@@ -447,7 +459,15 @@ impl<H: Handler> Server<H> {
 
 fn pump<H: Handler>(e: &mut Entry<H::Data>, h: &mut H, scratch: &mut [u8]) -> Result<(), Error> {
     e.conn.ready(scratch)?;
-    while let Some(ev) = e.conn.poll_message()? {
+    loop {
+        let ev = e.conn.poll_message()?;
+        // The handshake completes inside poll_message (the policy
+        // answers it): tell the handler before the first message.
+        if !e.opened && e.conn.driver.is_open() {
+            e.opened = true;
+            h.opened(&mut e.conn, &mut e.data);
+        }
+        let Some(ev) = ev else { break };
         h.event(&mut e.conn, &mut e.data, ev);
     }
     e.conn.flush().map(drop)
@@ -465,7 +485,14 @@ impl Client {
     /// Connects to `url` and completes the handshake (within
     /// `options.timeout`).
     pub fn connect(url: &str, options: &ClientOptions) -> Result<Self, Error> {
-        let mut conn = Conn::connect(ClientRequest::new(url)?, options)?;
+        Client::connect_request(ClientRequest::new(url)?, options)
+    }
+
+    /// Like [`connect`](Self::connect) with a prepared request
+    /// (subprotocols, dialect, origin, headers); what the server chose is
+    /// in [`Conn::negotiated`].
+    pub fn connect_request(request: ClientRequest, options: &ClientOptions) -> Result<Self, Error> {
+        let mut conn = Conn::connect(request, options)?;
         let poll = Poll::new()?;
         conn.register(poll.registry(), Token(0))?;
         let mut c = Client {

@@ -58,7 +58,17 @@ async fn timeout<T>(
 /// Connects to `url` (`ws://` or `wss://`, through the proxy the options
 /// name) and completes the handshake.
 pub async fn connect(url: &str, options: &ClientOptions) -> Result<WebSocket, Error> {
-    let (host, port, driver) = options.plan(ClientRequest::new(url)?)?;
+    connect_request(ClientRequest::new(url)?, options).await
+}
+
+/// Like [`connect`] with a prepared request (subprotocols, dialect,
+/// origin, headers); what the server chose is in
+/// [`AsyncWebSocket::negotiated`](crate::AsyncWebSocket::negotiated).
+pub async fn connect_request(
+    request: ClientRequest,
+    options: &ClientOptions,
+) -> Result<WebSocket, Error> {
+    let (host, port, driver) = options.plan(request)?;
     let addr = resolve(&host, port)?;
     let connecting = async { Ok(Async::<TcpStream>::connect(addr).await?) };
     let stream = timeout(options.timeout, "connect", connecting).await?;

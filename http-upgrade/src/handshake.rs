@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 
 use crate::Dialect;
 use crate::extensions::ExtensionOffer;
+use crate::http::Headers;
 use crate::keys;
 
 /// Which end of the connection we are.
@@ -35,6 +36,18 @@ pub struct Handshake {
     /// The `Sec-WebSocket-Nonce` of the response (hybi-04 and -05 only,
     /// draft-04/-05 §5.2.2 step 3.3).
     pub nonce: Option<String>,
+    /// Server: the request target (/resource name/, e.g. `/chat?room=1`,
+    /// RFC 6455 §4.2.1 item 1). Client: `None` (it is the request's).
+    pub target: Option<String>,
+    /// Server: the `Origin` (or `Sec-WebSocket-Origin` for versions 4-8)
+    /// the client sent, if any (RFC 6455 §4.2.1 item 7).
+    pub origin: Option<String>,
+    /// Client: the header fields of the server's `101` response. Server:
+    /// empty; the request's fields are in the `Upgrade` event (and a
+    /// server policy's callback) but are not kept for the life of the
+    /// connection, which would cost every idle connection a few hundred
+    /// bytes.
+    pub headers: Headers,
 }
 
 impl Handshake {

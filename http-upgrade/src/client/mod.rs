@@ -162,6 +162,9 @@ impl ClientHandshake {
             extensions: neg.extensions,
             key: dialect.is_hybi().then(|| self.expect.key.clone()),
             nonce: neg.nonce,
+            target: None,
+            origin: None,
+            headers: res.headers,
         };
         if dialect == Dialect::Hixie76 {
             self.state = State::HixieAnswer(Box::new(hs));

@@ -20,6 +20,7 @@ pub use validate::UpgradeRequest;
 use crate::error::{CapacityError, Error, Limit, MisuseError, PeerError};
 use crate::grammar::list_contains;
 use crate::handshake::{Handshake, Role};
+use crate::http::Headers;
 use crate::http::{self, HttpRequest};
 use crate::limits::HeadScanner;
 use crate::response::{Body, Response};
@@ -280,6 +281,9 @@ impl ServerHandshake {
             extensions: accept.extensions,
             key: hybi.then(|| p.key.clone()),
             nonce,
+            target: Some(p.target.clone()),
+            origin: p.origin.clone(),
+            headers: Headers::default(),
         };
         self.transmit.push_back(bytes.into());
         self.state = State::Upgraded;

@@ -122,6 +122,8 @@ pub struct Session {
     /// The dialect and offers of the upgrade request the application holds.
     pending: Option<(Dialect, Vec<ExtensionOffer>)>,
     err: Option<SessionError>,
+    /// What the opening handshake settled, kept for the connection's life.
+    handshake: Option<Box<Handshake>>,
 }
 
 impl core::fmt::Debug for Session {
@@ -177,10 +179,21 @@ impl Session {
             events: VecDeque::new(),
             pending: None,
             err: None,
+            handshake: None,
         }
     }
 
-    /// The connection, once open.
+    /// What the opening handshake settled, from the moment the connection
+    /// opens (`SessionEvent::Open`) to the end: the dialect, the
+    /// subprotocol the server chose, the extensions with their parameters
+    /// (RFC 6455 §4.2.2, §9.1), and the request target and origin
+    /// (server) or the response's header fields (client). `key` and
+    /// `nonce` are `None` here (the `Open` event carries them).
+    pub fn handshake(&self) -> Option<&Handshake> {
+        self.handshake.as_deref()
+    }
+
+    /// The open connection, if the handshake is done.
     pub fn connection(&self) -> Option<&Connection> {
         match &self.stage {
             Stage::Open(c) => Some(c),
@@ -394,6 +407,12 @@ impl Session {
         let mut conn =
             Connection::new(role, config, exts, rng, now).map_err(|e| self.fail(e.into()))?;
         self.pending = None;
+        // Kept without the key and nonce: they served to derive the
+        // hybi-04 masking key above and are not needed again.
+        let mut kept = h.clone();
+        kept.key = None;
+        kept.nonce = None;
+        self.handshake = Some(Box::new(kept));
         self.events.push_back(SessionEvent::Open(h));
         let fed = conn.receive(now, &leftover);
         self.stage = Stage::Open(conn);
