@@ -17,6 +17,10 @@ cd "$(dirname "$0")/.."
 echo "== no_std builds of the core crates"
 cargo build --quiet -p http-upgrade --no-default-features
 cargo build --quiet -p ws-proto --no-default-features
+# A #![no_std] program (own panic handler and allocator) linking both and
+# running a conversation: fails to build if any dependency pulls in std.
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/no-std-check" \
+    cargo run --quiet --manifest-path no-std-check/Cargo.toml
 
 echo "== unit, integration, property, interop, browser and doc tests"
 cargo test --workspace --exclude ws-fuzz --all-features

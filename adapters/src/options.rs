@@ -82,7 +82,7 @@ impl Policy {
 ///
 /// | setting | default |
 /// |---|---|
-/// | `http` | `ServerConfig::default()` (every dialect, 10 s handshake timeout) |
+/// | `http` | `ServerConfig::default()` (every dialect, 5 s handshake timeout) |
 /// | `session` | no extensions, ws-proto's limits |
 /// | `max_connections` | the file-descriptor limit less 64 ([`fd_limit`]) |
 /// | `filter` | none: every peer address is served |
