@@ -92,6 +92,15 @@ impl Error {
         }
     }
 
+    /// The close code the connection failed with (RFC 6455 §7.4.1), if
+    /// this is a failure of the WebSocket connection.
+    pub fn close_code(&self) -> Option<ws_proto::CloseCode> {
+        match self.root() {
+            Error::Session(SessionError::Connection(e)) => e.close_code(),
+            _ => None,
+        }
+    }
+
     /// True if this is (or wraps) an `io::ErrorKind::WouldBlock`.
     pub fn is_would_block(&self) -> bool {
         matches!(self.root(), Error::Io(e) if e.kind() == io::ErrorKind::WouldBlock)
@@ -107,5 +116,50 @@ impl From<ws_proto::Error> for Error {
 impl From<http_upgrade::Error> for Error {
     fn from(e: http_upgrade::Error) -> Self {
         Error::Session(e.into())
+    }
+}
+
+/// For code that speaks `std::io` (a `Read`/`Write` wrapper, a codec): an
+/// I/O error comes out as itself, a timeout as `TimedOut`, a closed
+/// connection as `ConnectionAborted`, an unresolvable host as `NotFound`,
+/// and everything else as `Other` with this error as its source.
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        let kind = match e.root() {
+            Error::Io(io) => io.kind(),
+            Error::Timeout(_) => io::ErrorKind::TimedOut,
+            Error::Closed => io::ErrorKind::ConnectionAborted,
+            Error::Resolve(_) => io::ErrorKind::NotFound,
+            _ => io::ErrorKind::Other,
+        };
+        match e {
+            Error::Io(io) => io,
+            e => io::Error::new(kind, e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn into_io_error_keeps_the_kind_and_the_source() {
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let e: io::Error = Error::Timeout("handshake").at(Some(peer)).into();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(e.to_string().contains("127.0.0.1:9"), "{e}");
+        let e: io::Error = Error::Io(io::ErrorKind::BrokenPipe.into()).into();
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+        let failed =
+            Error::from(ws_proto::Error::from(ws_proto::PeerError::InvalidUtf8)).at(Some(peer));
+        assert_eq!(
+            failed.close_code(),
+            Some(ws_proto::CloseCode::INVALID_PAYLOAD)
+        );
+        let e: io::Error = failed.into();
+        assert_eq!(e.kind(), io::ErrorKind::Other);
+        assert!(e.get_ref().is_some(), "the source is kept");
     }
 }

@@ -14,9 +14,11 @@ use ws_proto::{Bytes, BytesMut, Encoded, Extension, ExtensionError, FrameMeta, G
 pub const RSV1: u8 = 0x40;
 
 impl From<CodecError> for ExtensionError {
-    /// TooBig stays TooBig (1009), corrupt data is InvalidData (1007), the
-    /// rest is internal (1011): ws-proto itself refuses misplaced RSV bits
-    /// before an extension sees them.
+    /// The one mapping: each variant becomes the `ExtensionError` whose
+    /// close code is [`CodecError::close_code`] (TooBig 1009, Corrupt 1007,
+    /// RSV1 misplaced and out of sequence 1002, Backend 1011). ws-proto
+    /// refuses misplaced RSV bits and broken sequences before an extension
+    /// sees them, so the 1002 cases are a second line of defence.
     fn from(e: CodecError) -> ExtensionError {
         match e {
             CodecError::TooBig { size, max } => ExtensionError::TooBig {
@@ -24,8 +26,8 @@ impl From<CodecError> for ExtensionError {
                 max: max as u64,
             },
             CodecError::Corrupt => ExtensionError::InvalidData("invalid DEFLATE data".into()),
-            CodecError::Rsv1Misplaced => ExtensionError::InvalidData("RSV1 misplaced".into()),
-            CodecError::OutOfSequence => ExtensionError::Internal("frame out of sequence".into()),
+            CodecError::Rsv1Misplaced => ExtensionError::Protocol("RSV1 misplaced".into()),
+            CodecError::OutOfSequence => ExtensionError::Protocol("frame out of sequence".into()),
             CodecError::Backend => ExtensionError::Internal("deflate backend failure".into()),
         }
     }

@@ -164,6 +164,11 @@ pub enum ExtensionError {
         /// The `max_output` budget that was passed in.
         max: u64,
     },
+    /// The peer broke a framing rule of the extension, e.g. RSV1 on a
+    /// continuation frame of a permessage-deflate message (RFC 7692 §6.1):
+    /// a protocol error (1002).
+    #[error("extension protocol error: {0}")]
+    Protocol(Cow<'static, str>),
     /// The peer used the extension in a way it did not negotiate (1010).
     #[error("extension misuse: {0}")]
     Negotiation(Cow<'static, str>),
@@ -252,6 +257,7 @@ impl Error {
             Error::Capacity(_) => CloseCode::TOO_BIG,
             Error::Extension(ExtensionError::InvalidData(_)) => CloseCode::INVALID_PAYLOAD,
             Error::Extension(ExtensionError::TooBig { .. }) => CloseCode::TOO_BIG,
+            Error::Extension(ExtensionError::Protocol(_)) => CloseCode::PROTOCOL_ERROR,
             Error::Extension(ExtensionError::Negotiation(_)) => CloseCode::MANDATORY_EXTENSION,
             Error::Extension(ExtensionError::Internal(_)) => CloseCode::INTERNAL_ERROR,
             Error::Timeout(TimeoutError::Stalled | TimeoutError::WriteStalled) => {
@@ -287,6 +293,90 @@ impl Error {
 mod tests {
     use super::*;
 
+    /// The code RFC 6455 §7.4.1 (and §5.1, §5.2, §5.5, §8.1) asks for,
+    /// written as an exhaustive match so a new variant must be placed here.
+    fn rfc_code(e: &Error) -> Option<u16> {
+        Some(match e {
+            Error::Peer(p) => match p {
+                PeerError::ReservedOpcode(_)
+                | PeerError::ReservedBits(_)
+                | PeerError::LengthTopBit
+                | PeerError::NonMinimalLength
+                | PeerError::ControlTooLong(_)
+                | PeerError::FragmentedControl
+                | PeerError::UnmaskedFrame
+                | PeerError::MaskedFrame
+                | PeerError::UnexpectedContinuation
+                | PeerError::ExpectedContinuation
+                | PeerError::InvalidClosePayload
+                | PeerError::InvalidCloseCode(_) => 1002,
+                PeerError::InvalidUtf8 | PeerError::InvalidCloseReason => 1007,
+                PeerError::UnexpectedEof => 1006,
+            },
+            Error::Capacity(
+                CapacityError::FrameTooLarge { .. }
+                | CapacityError::MessageTooLarge { .. }
+                | CapacityError::TooManyFragments { .. },
+            ) => 1009,
+            Error::Extension(x) => match x {
+                ExtensionError::InvalidData(_) => 1007,
+                ExtensionError::TooBig { .. } => 1009,
+                ExtensionError::Protocol(_) => 1002,
+                ExtensionError::Negotiation(_) => 1010,
+                ExtensionError::Internal(_) => 1011,
+            },
+            Error::Timeout(t) => match t {
+                TimeoutError::Stalled | TimeoutError::WriteStalled => 1008,
+                TimeoutError::NoPong => 1001,
+            },
+            Error::Aborted(code) => code.0,
+            Error::Usage(_) | Error::UnsupportedDialect(_) => return None,
+        })
+    }
+
+    #[test]
+    fn every_error_variant_has_the_rfc_close_code() {
+        let all: alloc::vec::Vec<Error> = alloc::vec![
+            PeerError::ReservedOpcode(3).into(),
+            PeerError::ReservedBits(0x40).into(),
+            PeerError::LengthTopBit.into(),
+            PeerError::NonMinimalLength.into(),
+            PeerError::ControlTooLong(126).into(),
+            PeerError::FragmentedControl.into(),
+            PeerError::UnmaskedFrame.into(),
+            PeerError::MaskedFrame.into(),
+            PeerError::UnexpectedContinuation.into(),
+            PeerError::ExpectedContinuation.into(),
+            PeerError::InvalidUtf8.into(),
+            PeerError::InvalidClosePayload.into(),
+            PeerError::InvalidCloseCode(1005).into(),
+            PeerError::InvalidCloseReason.into(),
+            PeerError::UnexpectedEof.into(),
+            CapacityError::FrameTooLarge { size: 2, max: 1 }.into(),
+            CapacityError::MessageTooLarge { size: 2, max: 1 }.into(),
+            CapacityError::TooManyFragments { size: 2, max: 1 }.into(),
+            ExtensionError::InvalidData("x".into()).into(),
+            ExtensionError::TooBig { size: 2, max: 1 }.into(),
+            ExtensionError::Protocol("x".into()).into(),
+            ExtensionError::Negotiation("x".into()).into(),
+            ExtensionError::Internal("x".into()).into(),
+            TimeoutError::Stalled.into(),
+            TimeoutError::WriteStalled.into(),
+            TimeoutError::NoPong.into(),
+            Error::Aborted(CloseCode(4001)),
+            UsageError::MissingRng.into(),
+            Error::UnsupportedDialect(Dialect::Rfc6455),
+        ];
+        for e in &all {
+            assert_eq!(e.close_code().map(|c| c.0), rfc_code(e), "{e:?}");
+            assert_eq!(e.is_fatal(), !matches!(e, Error::Usage(_)), "{e:?}");
+        }
+        // hybi-06/-07 name "too big" 1004 (-06/-07 §7.4.1); others keep 1009.
+        let big = Error::from(CapacityError::FrameTooLarge { size: 2, max: 1 });
+        assert_eq!(big.close_code_in(Dialect::Hybi07).map(|c| c.0), Some(1004));
+        assert_eq!(big.close_code_in(Dialect::Hybi08).map(|c| c.0), Some(1009));
+    }
+
     #[test]
     fn close_codes_in_one_place() {
         let c = |e: Error| e.close_code().map(|c| c.0);
@@ -309,6 +399,7 @@ mod tests {
             Some(1010)
         );
         assert_eq!(c(ExtensionError::Internal("x".into()).into()), Some(1011));
+        assert_eq!(c(ExtensionError::Protocol("x".into()).into()), Some(1002));
         assert_eq!(c(TimeoutError::Stalled.into()), Some(1008));
         assert_eq!(c(TimeoutError::WriteStalled.into()), Some(1008));
         assert_eq!(c(TimeoutError::NoPong.into()), Some(1001));
