@@ -540,6 +540,24 @@ fn std_mirror_client_that_never_reads_is_bounded_and_closed() {
     );
 }
 
+/// Finding 5, the reader's side: a std mirror client that floods pings
+/// and never reads blocked its reader thread for good writing pongs. Now
+/// the socket's write timeout (10 s without any progress) closes it; the
+/// first timeout may return the few bytes it moved, so allow three.
+#[test]
+fn std_mirror_ping_flooder_that_never_reads_is_closed() {
+    let (_server, addr) = test_server("std", &["--no-compression"]);
+    let mut s = small_window_client(addr, MIRROR);
+    let t0 = Instant::now();
+    ping_bursts(&mut s, Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(32).saturating_sub(t0.elapsed()));
+    let (got, _) = read_to_close(&mut s, Duration::from_secs(5));
+    eprintln!(
+        "[std] ping-flooding mirror client closed; {} bytes were buffered",
+        got.len()
+    );
+}
+
 // ------------------------------------------------------------------- 7
 
 /// CPU time (user + system) of process `pid`, in clock ticks.

@@ -320,6 +320,10 @@ impl Mirror {
             .connection()
             .is_some_and(|c| c.config().dialect == Dialect::Hixie76);
         let socket = ws.get_ref().try_clone()?;
+        // The reader writes pongs and close echoes itself, outside the
+        // watchdog's eye: a write timeout bounds those (a write that moved
+        // nothing for WRITE_STALL fails and ends the connection).
+        socket.set_write_timeout(Some(WRITE_STALL))?;
         let stall = Stall::watch(socket.try_clone()?);
         let (mut reader, writer) = ws.split()?;
         let (id, rx, queued, backlog) = self.join();
