@@ -151,9 +151,12 @@ impl ServerOptions {
         self
     }
 
-    /// Handshake settings.
+    /// Handshake settings. With TLS on ([`with_tls`](Self::with_tls), in
+    /// either order) the handshake is marked secure
+    /// ([`ServerConfig::secure`]), whatever `http` says.
     pub fn with_http(mut self, http: ServerConfig) -> Self {
         self.http = Arc::new(http);
+        self.mark_secure();
         self
     }
 
@@ -183,10 +186,14 @@ impl ServerOptions {
         self
     }
 
-    /// Serves `wss://` with this TLS setting.
+    /// Serves `wss://` with this TLS setting, and marks the handshake
+    /// secure ([`ServerConfig::secure`]): hixie-76's
+    /// `Sec-WebSocket-Location` then says `wss://` (draft-hixie-76 §5.2
+    /// /secure flag/).
     #[cfg(feature = "tls")]
     pub fn with_tls(mut self, tls: crate::tls::ServerTls) -> Self {
         self.tls = Some(tls);
+        self.mark_secure();
         self
     }
 
@@ -197,14 +204,47 @@ impl ServerOptions {
         self
     }
 
+    /// True if connections are served over TLS.
+    fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        {
+            self.tls.is_some()
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            false
+        }
+    }
+
+    /// Sets [`ServerConfig::secure`] when TLS is on (never clears it: a
+    /// plain listener behind a TLS-terminating proxy may set it itself).
+    fn mark_secure(&mut self) {
+        if self.is_tls() && !self.http.secure {
+            self.http = Arc::new((*self.http).clone().with_secure(true));
+        }
+    }
+
+    /// The handshake settings a connection gets: [`Self::http`], marked
+    /// secure when TLS is on. The builders keep `http` marked already; the
+    /// copy here covers fields assigned directly (they are public).
+    fn http_for_connection(&self) -> Arc<ServerConfig> {
+        if self.is_tls() && !self.http.secure {
+            return Arc::new((*self.http).clone().with_secure(true));
+        }
+        self.http.clone()
+    }
+
     /// True if `peer` passes the filter.
     pub fn admits(&self, peer: SocketAddr) -> bool {
         self.filter.as_ref().is_none_or(|f| f(peer))
     }
 
     /// A server-side driver for a connection just accepted from `peer`.
+    /// Every adapter's server builds its connections here, so with TLS on
+    /// each handshake is marked secure ([`ServerConfig::secure`]).
     pub fn driver(&self, clock: Clock, peer: SocketAddr) -> Result<Driver, Error> {
-        let session = Session::server(self.http.clone(), self.session.clone(), clock.now());
+        let http = self.http_for_connection();
+        let session = Session::server(http, self.session.clone(), clock.now());
         let mut driver = Driver::new(session, clock, Some(peer)).with_policy(self.policy.clone());
         if let Some(b) = &self.budget {
             driver = driver.with_budget(b.ticket(Some(peer)));

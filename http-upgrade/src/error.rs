@@ -75,10 +75,12 @@ pub enum PeerError {
     /// A WebSocket upgrade over HTTP/1.0 (RFC 6455 §4.2.1 item 1 needs HTTP/1.1).
     #[error("WebSocket upgrade requires HTTP/1.1")]
     HttpVersion,
-    /// A required header is absent.
+    /// A required header is absent (`Host` in an HTTP/1.1 request: RFC
+    /// 7230 §5.4).
     #[error("missing header {0}")]
     MissingHeader(&'static str),
-    /// A header that must appear once appears several times.
+    /// A header that must appear once appears several times (`Host` in any
+    /// request: RFC 7230 §5.4).
     #[error("duplicate header {0}")]
     DuplicateHeader(&'static str),
     /// A header has a value this handshake cannot accept (e.g. `Upgrade`

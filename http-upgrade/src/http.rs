@@ -188,6 +188,83 @@ pub(crate) fn required<'a>(h: &'a Headers, name: &'static str) -> Result<&'a [u8
     single(h, name)?.ok_or(PeerError::MissingHeader(name))
 }
 
+/// The `Host` rules of RFC 7230 §5.4: "A server MUST respond with a 400
+/// (Bad Request) status code to any HTTP/1.1 request message that lacks a
+/// Host header field and to any request message that contains more than one
+/// Host header field or a Host header field with an invalid field-value."
+/// HTTP/1.0 requests may omit `Host` (only HTTP/1.1 clients MUST send it).
+pub(crate) fn check_host(req: &HttpRequest) -> Result<(), PeerError> {
+    match single(&req.headers, "Host")? {
+        None if req.minor_version >= 1 => Err(PeerError::MissingHeader("Host")),
+        None => Ok(()),
+        Some(v) if !is_host_value(v) => Err(PeerError::BadHeaderValue("Host")),
+        Some(_) => Ok(()),
+    }
+}
+
+/// `Host = uri-host [ ":" port ]` (RFC 7230 §5.4), with `uri-host` an
+/// IP-literal in brackets or a reg-name / IPv4 address (RFC 3986 §3.2.2)
+/// and `port = *DIGIT` (RFC 3986 §3.2.3). The empty value is valid (a
+/// request whose target has no authority, RFC 7230 §5.4).
+fn is_host_value(v: &[u8]) -> bool {
+    let (host, port) = match v.strip_prefix(b"[") {
+        Some(rest) => {
+            let Some(close) = rest.iter().position(|&b| b == b']') else {
+                return false;
+            };
+            let literal = &rest[..close];
+            let ok = !literal.is_empty()
+                && literal
+                    .iter()
+                    .all(|&b| is_unreserved(b) || is_sub_delim(b) || b == b':');
+            if !ok {
+                return false;
+            }
+            (&[][..], &rest[close + 1..])
+        }
+        None => match v.iter().position(|&b| b == b':') {
+            Some(colon) => (&v[..colon], &v[colon..]),
+            None => (v, &[][..]),
+        },
+    };
+    let port_ok = match port.split_first() {
+        None => true,
+        Some((b':', digits)) => digits.iter().all(u8::is_ascii_digit),
+        Some(_) => false,
+    };
+    port_ok && is_reg_name(host)
+}
+
+/// `reg-name = *( unreserved / pct-encoded / sub-delims )` (RFC 3986 §3.2.2).
+fn is_reg_name(v: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(&b) = v.get(i) {
+        if b == b'%' {
+            let hex = v.get(i + 1..i + 3);
+            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                return false;
+            }
+            i += 3;
+        } else if is_unreserved(b) || is_sub_delim(b) {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn is_sub_delim(b: u8) -> bool {
+    matches!(
+        b,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+    )
+}
+
 /// `Content-Length` as a number; `Err` if malformed or repeated with
 /// different values (RFC 7230 §3.3.2).
 pub(crate) fn content_length(h: &Headers) -> Result<Option<u64>, PeerError> {

@@ -386,3 +386,125 @@ fn application_rejects_upgrade() {
     assert!(s.should_close());
     assert_eq!(s.receive_data(b"GET"), Ok(ServerEvent::Close));
 }
+
+/// RFC 7230 §5.4: a plain HTTP/1.1 request without `Host`, any request with
+/// two, and any with an invalid `Host` value get `400`, like an upgrade.
+#[test]
+fn plain_request_host_rules_are_400() {
+    let cases: [(&[u8], PeerError); 6] = [
+        (b"GET / HTTP/1.1\r\n\r\n", PeerError::MissingHeader("Host")),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            PeerError::DuplicateHeader("Host"),
+        ),
+        // The same name twice counts as two even when the values agree.
+        (
+            b"GET / HTTP/1.1\r\nhost: a\r\nHOST: a\r\n\r\n",
+            PeerError::DuplicateHeader("Host"),
+        ),
+        // HTTP/1.0 may omit Host but never send two (RFC 7230 §5.4: "any
+        // request message").
+        (
+            b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+            PeerError::DuplicateHeader("Host"),
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+            PeerError::BadHeaderValue("Host"),
+        ),
+        (
+            b"HEAD / HTTP/1.1\r\nHost: a:80x\r\n\r\n",
+            PeerError::BadHeaderValue("Host"),
+        ),
+    ];
+    for (req, want) in cases {
+        let (e, out) = reject(req);
+        let shown = String::from_utf8_lossy(req);
+        assert_eq!(e, peer(want), "{shown}");
+        assert_eq!(e.status(), 400, "{shown}");
+        assert!(
+            out.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{shown}: {out}"
+        );
+        assert!(out.contains("Connection: close\r\n"), "{shown}: {out}");
+    }
+}
+
+#[test]
+fn invalid_host_values_are_400() {
+    for host in [
+        "a b",
+        "a/b",
+        "a@b",
+        "a:b",
+        "a:1:2",
+        "[::1",
+        "[]",
+        "[::1]x",
+        "[::1]:8o",
+        "a%zz",
+        "a%4",
+        "\u{e9}.example",
+    ] {
+        let (e, out) = reject(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
+        assert_eq!(e, peer(PeerError::BadHeaderValue("Host")), "{host:?}");
+        assert!(out.starts_with("HTTP/1.1 400 "), "{host:?}: {out}");
+        // An upgrade with the same Host is refused the same way.
+        let (e, _) = reject(&rfc6455_with(&[("Host", Some(host))]));
+        assert_eq!(e, peer(PeerError::BadHeaderValue("Host")), "{host:?}");
+    }
+}
+
+#[test]
+fn valid_host_values_are_served() {
+    for host in [
+        "a",
+        "",
+        "example.com:8080",
+        "example.com:",
+        "127.0.0.1",
+        "[::1]",
+        "[::1]:7681",
+        "[v1.fe80::a+en1]",
+        "xn--bcher-kva.example",
+        "a%20b",
+        "sub_delims!$&'()*+,;=.example",
+    ] {
+        let mut s = server(ServerConfig::default());
+        let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        let ev = s.receive_data(req.as_bytes());
+        assert!(
+            matches!(ev, Ok(ServerEvent::Request(_))),
+            "{host:?}: {ev:?}"
+        );
+    }
+}
+
+/// HTTP/1.0 clients need not send `Host` (RFC 7230 §5.4 binds HTTP/1.1
+/// clients): served as before.
+#[test]
+fn http10_request_without_host_is_served() {
+    let mut s = server(ServerConfig::default());
+    let ev = s.receive_data(b"GET / HTTP/1.0\r\n\r\n");
+    assert!(matches!(ev, Ok(ServerEvent::Request(_))), "{ev:?}");
+}
+
+/// An upgrade with two `Host` fields or none is refused with 400 before any
+/// other check, and never reaches the application.
+#[test]
+fn upgrade_host_rules_are_400() {
+    let (e, out) = reject(&rfc6455_with(&[("Host", None)]));
+    assert_eq!(e, peer(PeerError::MissingHeader("Host")));
+    assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+    let mut req = rfc6455_with(&[]);
+    req.truncate(req.len() - 2);
+    req.extend_from_slice(b"Host: server.example.com\r\n\r\n");
+    let (e, out) = reject(&req);
+    assert_eq!(e, peer(PeerError::DuplicateHeader("Host")));
+    assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+    let mut hixie = HIXIE76_REQUEST.to_vec();
+    let at = hixie.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    hixie.splice(at..at, b"\r\nHost: other".iter().copied());
+    let (e, _) = reject(&hixie);
+    assert_eq!(e, peer(PeerError::DuplicateHeader("Host")));
+}

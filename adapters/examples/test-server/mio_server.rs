@@ -8,7 +8,6 @@
 //! handshake itself, because it must remember which subprotocol each
 //! connection chose.
 
-use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant as StdInstant};
@@ -20,13 +19,17 @@ use ws_adapters::{Clock, Error, SCRATCH, ServerOptions};
 use ws_proto::session::SessionEvent;
 use ws_proto::{Dialect, Event, State};
 
-use crate::protocols::{DUMB_INCREMENT, MIRROR, Message, RING, TICK, is_reset};
+use crate::protocols::{DUMB_INCREMENT, MIRROR, Message, Ring, TICK, is_reset};
 use crate::{decide, web};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 /// A mirror client is not given more ring messages while this much output
 /// waits for it; it catches up when its socket drains.
 const MIRROR_BACKLOG: usize = 256 * 1024;
+/// dumb-increment skips a tick (the number does not advance) while more
+/// than this much output waits for the client: a client that stops reading
+/// holds at most this, not a number every 50 ms for as long as it stays.
+const INCREMENT_BACKLOG: usize = 1024;
 
 const BUSY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
@@ -46,33 +49,6 @@ struct Client {
     conn: Conn,
     role: Role,
     peer: SocketAddr,
-}
-
-/// The recent mirror messages; `end` counts every message ever mirrored, so
-/// the ring holds the sequence numbers `end - ring.len() .. end`.
-#[derive(Default)]
-struct Ring {
-    messages: VecDeque<Message>,
-    end: u64,
-}
-
-impl Ring {
-    fn start(&self) -> u64 {
-        self.end - self.messages.len() as u64
-    }
-
-    fn push(&mut self, m: Message) {
-        if self.messages.len() == RING {
-            self.messages.pop_front();
-        }
-        self.messages.push_back(m);
-        self.end += 1;
-    }
-
-    fn get(&self, seq: u64) -> Option<&Message> {
-        let i = usize::try_from(seq.checked_sub(self.start())?).ok()?;
-        self.messages.get(i)
-    }
 }
 
 struct Loop {
@@ -211,7 +187,7 @@ impl Loop {
     /// Moves connection `i`'s bytes, handles its events, sends mirror
     /// clients what they have not seen yet, and drops it once closed.
     fn service(&mut self, i: usize) {
-        let mirrored = self.ring.end;
+        let mirrored = self.ring.end();
         let result = self.pump(i);
         if let Err(e) = result {
             // Send what the failure queued (a close frame, an HTTP error).
@@ -227,7 +203,7 @@ impl Loop {
         {
             self.remove(i, None);
         }
-        if self.ring.end != mirrored {
+        if self.ring.end() != mirrored {
             self.feed_mirrors();
         }
     }
@@ -261,11 +237,10 @@ impl Loop {
                 _ => {}
             }
         }
-        if let Role::Mirror(next) = &mut c.role {
-            send_backlog(&mut c.conn, next, &self.ring)?;
+        match &mut c.role {
+            Role::Mirror(next) => feed(&mut c.conn, next, &self.ring),
+            _ => c.conn.flush().map(drop),
         }
-        c.conn.flush()?;
-        Ok(())
     }
 
     /// Every mirror client gets the ring messages it has not had yet.
@@ -277,8 +252,7 @@ impl Loop {
             let Role::Mirror(next) = &mut c.role else {
                 continue;
             };
-            let r = send_backlog(&mut c.conn, next, &self.ring).and_then(|()| c.conn.flush());
-            match r {
+            match feed(&mut c.conn, next, &self.ring) {
                 Err(e) => self.remove(i, Some(e)),
                 Ok(_) if c.conn.is_closed() => self.remove(i, None),
                 Ok(_) => {}
@@ -296,6 +270,11 @@ impl Loop {
                 continue;
             };
             if !is_open(&c.conn) {
+                continue;
+            }
+            // Backpressure: skip this tick (the number does not advance)
+            // while the client has not taken what it was sent.
+            if c.conn.driver().pending_write() > INCREMENT_BACKLOG {
                 continue;
             }
             let text = number.to_string();
@@ -330,9 +309,30 @@ fn is_open(conn: &Conn) -> bool {
 fn on_message(role: &mut Role, ring: &mut Ring, ev: Event) {
     match (role, ev) {
         (Role::Increment(n), Event::Text(t)) if is_reset(t.as_str()) => *n = 0,
-        (Role::Mirror(_), Event::Text(t)) => ring.push(Message::Text(t)),
-        (Role::Mirror(_), Event::Binary(b)) => ring.push(Message::Binary(b)),
+        (Role::Mirror(_), Event::Text(t)) => {
+            ring.push(Message::Text(t));
+        }
+        (Role::Mirror(_), Event::Binary(b)) => {
+            ring.push(Message::Binary(b));
+        }
         _ => {}
+    }
+}
+
+/// Sends a mirror client the ring messages it has not had: queues a batch,
+/// writes it, and goes on while the socket takes everything. The loop
+/// matters: the socket is edge-triggered, so a batch the kernel took whole
+/// brings no writable event later, and a newcomer's replay would stall
+/// there. It stops when the client is up to date, or its socket is full
+/// (output still pending: the writable edge will come and call this again).
+fn feed(conn: &mut Conn, next: &mut u64, ring: &Ring) -> Result<(), Error> {
+    loop {
+        send_backlog(conn, next, ring)?;
+        conn.flush()?;
+        let caught_up = *next >= ring.end();
+        if caught_up || conn.driver().pending_write() > 0 || !is_open(conn) {
+            return Ok(());
+        }
     }
 }
 

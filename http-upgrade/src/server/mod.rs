@@ -77,7 +77,11 @@ struct Exchange {
 ///
 /// 1. [`new`](Self::new) with the shared config and the current time.
 /// 2. Feed every received chunk to [`receive_data`](Self::receive_data); it
-///    returns a [`ServerEvent`]. On an error, an automatic response (400,
+///    returns a [`ServerEvent`]. Every request, plain or upgrade, must
+///    carry one valid `Host` (HTTP/1.0 may omit it; RFC 7230 §5.4), else
+///    [`PeerError::MissingHeader`], [`PeerError::DuplicateHeader`] or
+///    [`PeerError::BadHeaderValue`] for `"Host"` is returned (status 400).
+///    On an error, an automatic response (400,
 ///    403, 405, 408, 413, 414, 426, 431, 501) has been queued.
 /// 3. Drain [`poll_transmit`](Self::poll_transmit) after every call and
 ///    write the bytes to the peer.
@@ -180,6 +184,9 @@ impl ServerHandshake {
     fn on_head(&mut self, n: usize) -> Result<ServerEvent, Error> {
         let head = self.buf.split_to(n);
         let req = http::parse_request(&head, &self.config.limits)?;
+        // Plain requests and upgrades alike (RFC 7230 §5.4): 400 for a
+        // missing (HTTP/1.1), repeated or invalid `Host`.
+        http::check_host(&req)?;
         if !validate::is_upgrade_attempt(&req.headers) {
             return self.on_plain(req);
         }
