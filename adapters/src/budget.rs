@@ -213,7 +213,21 @@ impl fmt::Debug for Ticket {
 impl Ticket {
     /// Reports that the connection holds `held` bytes now, and returns what
     /// it should do.
+    #[inline]
     pub fn update(&mut self, held: usize) -> Verdict {
+        // The common case, on every turn of every connection: a small
+        // connection whose holdings moved less than the grain.
+        if held.abs_diff(self.reported) < GRAIN && held != 0 && self.reported < PAUSE_MIN {
+            return Verdict::Go;
+        }
+        if held == 0 && self.reported == 0 {
+            return Verdict::Go;
+        }
+        self.report(held)
+    }
+
+    /// Reports a change past the grain (or to zero), then judges.
+    fn report(&mut self, held: usize) -> Verdict {
         let b = &*self.budget;
         if held.abs_diff(self.reported) >= GRAIN || (held == 0 && self.reported != 0) {
             if held > self.reported {
@@ -230,7 +244,15 @@ impl Ticket {
     }
 
     /// What the connection should do, from what it last reported.
+    #[inline]
     pub fn verdict(&self) -> Verdict {
+        if self.reported < PAUSE_MIN {
+            return Verdict::Go;
+        }
+        self.judge()
+    }
+
+    fn judge(&self) -> Verdict {
         let b = &*self.budget;
         if self.reported < PAUSE_MIN {
             return Verdict::Go;
@@ -247,6 +269,7 @@ impl Ticket {
 
     /// True if the connection holds at least [`PAUSE_MIN`] (as last
     /// reported): it may be paused or shed.
+    #[inline]
     pub fn is_large(&self) -> bool {
         self.reported >= PAUSE_MIN
     }

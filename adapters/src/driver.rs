@@ -74,6 +74,8 @@ pub struct Driver {
     failed: bool,
     /// This connection's share of the server's memory budget.
     budget: Option<Ticket>,
+    /// Input arrived since the budget was last told what this holds.
+    dirty: bool,
 }
 
 impl std::fmt::Debug for Driver {
@@ -98,6 +100,7 @@ impl Driver {
             eof: false,
             failed: false,
             budget: None,
+            dirty: false,
         }
     }
 
@@ -112,6 +115,7 @@ impl Driver {
     }
 
     /// Bytes this connection holds: its buffers and queued output.
+    #[inline]
     pub fn held(&self) -> usize {
         let buffers = self
             .session
@@ -238,6 +242,7 @@ impl Driver {
             Err(e) if closed && is_reset(&e) => Ok(0),
             r => r,
         };
+        self.dirty = true;
         if self.layers.is_none() {
             if let Some(conn) = self.session.connection_mut() {
                 let expected = conn.frame_bytes_expected();
@@ -249,7 +254,6 @@ impl Driver {
                     if n == 0 {
                         self.on_eof();
                     }
-                    self.account();
                     return Ok(n);
                 }
             }
@@ -259,7 +263,6 @@ impl Driver {
             Some(data) if n > 0 => self.feed(data).map_err(io::Error::other)?,
             _ => self.on_eof(),
         }
-        self.account();
         Ok(n)
     }
 
@@ -267,6 +270,7 @@ impl Driver {
     /// [`read_from`](Self::read_from), for split readers); `&[]` is end of
     /// stream.
     pub fn feed(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.dirty = true;
         if data.is_empty() {
             self.on_eof();
             return Ok(());
@@ -316,14 +320,30 @@ impl Driver {
     /// `write` fails (`WouldBlock` included). Before the proxy tunnel is
     /// open only the `CONNECT` is written; with TLS, the session's output is
     /// encrypted first.
+    ///
+    /// Every driver writes after each turn (reads, events, sends), so this
+    /// is also where what the connection holds is reported to the memory
+    /// budget: once per turn, not per read.
     pub fn write_to(
+        &mut self,
+        write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+    ) -> io::Result<()> {
+        let r = self.write_layers(write);
+        // Only a turn that read something, or left output queued, can
+        // have changed what the connection holds (sends queue output).
+        if self.budget.is_some() && (self.dirty || self.pending_write() > 0) {
+            self.dirty = false;
+            self.account();
+        }
+        r
+    }
+
+    fn write_layers(
         &mut self,
         mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
     ) -> io::Result<()> {
         let Some(layers) = self.layers.as_deref_mut() else {
-            let r = write_session(&mut self.session, &mut write);
-            self.account();
-            return r;
+            return write_session(&mut self.session, &mut write);
         };
         if let Some(proxy) = &mut layers.proxy {
             loop {
@@ -376,8 +396,6 @@ impl Driver {
     pub fn poll_message(&mut self) -> Result<Option<Event>, Error> {
         loop {
             let Some(ev) = self.poll_event()? else {
-                // Buffers are released once drained: report it.
-                self.account();
                 return Ok(None);
             };
             let now = self.clock.now();
@@ -435,7 +453,8 @@ impl Driver {
         if due {
             self.session.handle_timeout(now);
         }
-        if self.budget.is_some() {
+        // An idle large holder looks at the budget on its check deadline.
+        if self.budget.as_ref().is_some_and(Ticket::is_large) {
             self.account();
         }
         due

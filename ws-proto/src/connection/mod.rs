@@ -407,6 +407,7 @@ impl Connection {
     /// reassembly buffer and transmit queue (not the settings block, the
     /// extensions' own state, or payloads already handed out as `Bytes`).
     /// Zero for an idle connection.
+    #[inline]
     pub fn buffer_capacity(&self) -> usize {
         self.rx.capacity()
             + self.msg.capacity()
@@ -420,6 +421,7 @@ impl Connection {
     }
 
     /// Returns the stored error if the connection failed.
+    #[inline]
     fn check_failed(&self) -> Result<(), Error> {
         match &self.err {
             Some(e) => Err((**e).clone()),

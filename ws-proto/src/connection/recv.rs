@@ -222,6 +222,7 @@ impl Connection {
         self.end_of_input()
     }
 
+    #[inline]
     pub(super) fn data_len(&self) -> usize {
         self.rx.len() - self.spare
     }
@@ -255,12 +256,14 @@ impl Connection {
 
     /// True if `n` bytes of `rx` would keep alive an allocation much larger
     /// than themselves: more than 4 KiB and more than 4 times `n`.
+    #[inline]
     fn pins_too_much(&self, n: usize) -> bool {
         let alloc = self.rx_front as usize + self.rx.capacity();
         alloc > PIN_MIN && alloc / 4 > n
     }
 
     /// Skips `n` bytes at the front of `rx` (headers, discarded data).
+    #[inline]
     pub(super) fn rx_advance(&mut self, n: usize) {
         bytes::Buf::advance(&mut self.rx, n);
         self.rx_front = self
@@ -274,6 +277,7 @@ impl Connection {
     /// message an application keeps does not keep a large receive buffer
     /// alive with it. A message never pins more than 4 KiB or 4 times its
     /// own size.
+    #[inline]
     pub(super) fn take_rx(&mut self, n: usize) -> Bytes {
         let pins = self.pins_too_much(n);
         self.rx_front = self
@@ -287,6 +291,9 @@ impl Connection {
         self.rx.split_to(n).freeze()
     }
 
+    // Inlined into `poll_event` (its hot caller), as it was before the
+    // stream path got a caller of its own.
+    #[inline(always)]
     fn next_event(&mut self) -> Result<Option<Event>, Error> {
         if self.shared.framer == Framer::Hixie76 {
             return self.next_hixie_event();
@@ -324,6 +331,7 @@ impl Connection {
     /// would, without that path's per-frame state. Anything else, errors
     /// included, is left to the general path (`Ok(None)`), which reports
     /// them exactly.
+    #[inline]
     fn fast_frame(&mut self) -> Result<Option<Event>, Error> {
         let s = &self.shared;
         if s.framer != Framer::Rfc6455
@@ -404,6 +412,7 @@ impl Connection {
         }))
     }
 
+    #[inline]
     pub(super) fn end_of_input(&self) -> Result<Option<Event>, Error> {
         let undecoded = self
             .shared

@@ -401,6 +401,7 @@ impl Connection {
 /// Draining the transmit queue.
 impl Connection {
     /// Bytes waiting to be written to the transport.
+    #[inline]
     pub fn pending_transmit(&self) -> usize {
         self.tx_len
     }

@@ -85,18 +85,22 @@ impl Connection {
     /// must be called, if any timer is armed.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let t = &self.timers;
-        let c = &self.shared.config;
+        let s = &*self.shared;
         let mut next = t.close_at;
-        if let (Some(wt), true) = (c.write_timeout, self.tx_len > 0 && !self.timed_out) {
-            next = next.min(after(self.shared.tx_since, wt));
+        if self.tx_len > 0 && !self.timed_out {
+            if let Some(wt) = s.config.write_timeout {
+                next = next.min(after(s.tx_since, wt));
+            }
         }
         if self.state() == State::Open {
-            next = next.min(t.ping_at).min(self.shared.pong_at);
-            if let Some(idle) = c.idle_timeout {
+            next = next.min(t.ping_at).min(s.pong_at);
+            if let Some(idle) = s.config.idle_timeout {
                 next = next.min(after(t.last_rx, idle));
             }
-            if let (Some(stall), true) = (c.stall_timeout, self.starved) {
-                next = next.min(after(t.last_rx, stall));
+            if self.starved {
+                if let Some(stall) = s.config.stall_timeout {
+                    next = next.min(after(t.last_rx, stall));
+                }
             }
         }
         (next != NEVER).then(|| Instant::from_since_epoch(Duration::from_nanos(next)))

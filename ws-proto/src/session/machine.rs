@@ -194,6 +194,7 @@ impl Session {
     }
 
     /// The open connection, if the handshake is done.
+    #[inline]
     pub fn connection(&self) -> Option<&Connection> {
         match &self.stage {
             Stage::Open(c) => Some(c),
@@ -484,6 +485,7 @@ impl Session {
     }
 
     /// Bytes waiting to be written.
+    #[inline]
     pub fn pending_transmit(&self) -> usize {
         self.prelude.len() + self.connection().map_or(0, Connection::pending_transmit)
     }
