@@ -588,3 +588,109 @@ fn std_idle_mirror_connections_do_not_poll() {
     );
     drop(clients);
 }
+
+// ------------------------------------------------------------------- 9
+
+/// One ping and its pong on `s` (a raw client; pongs come from the core).
+fn ping_pong(s: &mut TcpStream) -> Duration {
+    let t0 = Instant::now();
+    s.write_all(&frame(0x9, true, false, b"rtt")).unwrap();
+    loop {
+        let (b0, payload) = read_frame(s).unwrap();
+        if b0 == 0x8a {
+            assert_eq!(payload, b"rtt");
+            return t0.elapsed();
+        }
+    }
+}
+
+/// Server CPU ticks for `n` ping-pongs of a mirror client.
+fn cpu_for_ping_pongs(server: &Proc, addr: SocketAddr, n: usize) -> u64 {
+    let mut s = raw_client(addr, MIRROR);
+    let t0 = cpu_ticks(server.id());
+    for _ in 0..n {
+        ping_pong(&mut s);
+    }
+    cpu_ticks(server.id()) - t0
+}
+
+/// Finding 9: the mio test server walked every connection on every turn
+/// (to find the next deadline, the due timers and the tick's clients), so
+/// with many idle connections every message cost more: one client's
+/// ping-pong rate dropped 4.1× with 10,000 idle connections. The server's
+/// CPU time per ping-pong with 2,000 idle mirror connections must now stay
+/// close to that with none.
+#[test]
+fn mio_idle_connections_do_not_slow_the_loop() {
+    let (server, addr) = test_server("mio", &["--no-compression"]);
+    let n = 1000;
+    let alone = cpu_for_ping_pongs(&server, addr, n);
+    let idle: Vec<TcpStream> = (0..2000).map(|_| raw_client(addr, MIRROR)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let crowded = cpu_for_ping_pongs(&server, addr, n);
+    eprintln!(
+        "[mio] server CPU for {n} ping-pongs: {alone} ticks alone, {crowded} ticks with 2,000 idle connections"
+    );
+    assert!(
+        crowded <= 2 * alone + 30,
+        "{crowded} ticks with idle connections against {alone} without"
+    );
+    drop(idle);
+}
+
+// ------------------------------------------------------------------- 6
+
+/// A permessage-deflate mirror client (raw; it reads nothing).
+fn compressed_mirror_client(addr: SocketAddr) -> TcpStream {
+    let (s, head) = hostile::handshake_head(
+        addr,
+        &format!(
+            "Sec-WebSocket-Protocol: {MIRROR}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"
+        ),
+    );
+    assert!(head.contains("permessage-deflate"), "{head:?}");
+    s
+}
+
+/// Finding 6: each mirror message is compressed once per
+/// permessage-deflate reader inside the one mio loop; with 600 readers a
+/// drawn 1 KB message took 281 ms of the loop and a parallel client's
+/// round trip reached 1.89 s. Feeding is now capped per loop turn, so a
+/// parallel client keeps getting its pongs while 600 compressing readers
+/// are fed 20 messages of 4 KiB.
+#[test]
+fn mio_broadcast_to_compressing_readers_does_not_stall_the_loop() {
+    let (_server, addr) = test_server("mio", &[]);
+    let readers: Vec<TcpStream> = (0..600).map(|_| compressed_mirror_client(addr)).collect();
+    let mut probe = raw_client(addr, MIRROR);
+    let mut drawer = raw_client(addr, MIRROR);
+    // Poorly compressible text: real work for every reader's compressor.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut worst = Duration::ZERO;
+    let t0 = Instant::now();
+    for _ in 0..20 {
+        let text: String = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from(b'!' + (x % 90) as u8)
+            })
+            .collect();
+        drawer
+            .write_all(&frame(0x1, true, false, text.as_bytes()))
+            .unwrap();
+        for _ in 0..5 {
+            worst = worst.max(ping_pong(&mut probe));
+        }
+    }
+    eprintln!(
+        "[mio] 20 messages of 4 KiB broadcast to 600 compressing readers in {:?}; the probe's worst round trip {worst:?}",
+        t0.elapsed()
+    );
+    assert!(
+        worst < Duration::from_millis(80),
+        "a parallel client waited {worst:?} for its pong"
+    );
+    drop(readers);
+}

@@ -7,7 +7,16 @@
 //! [`Conn::ready`], [`Conn::flush`], [`Conn::deadline`]) and answers the
 //! handshake itself, because it must remember which subprotocol each
 //! connection chose.
+//!
+//! Work per turn does not grow with the number of connections: timers are
+//! one ordered set, connections with more to read are a list, the tick
+//! walks only dumb-increment clients, and a new mirror message puts the
+//! mirror clients in a queue that is fed at most [`FEED_PER_TURN`] clients
+//! per turn (each feed may compress the message once more for that
+//! client's permessage-deflate context), so one broadcast to many
+//! compressing readers cannot stall everyone else for its whole length.
 
+use std::collections::{BTreeSet, VecDeque};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant as StdInstant};
@@ -31,6 +40,10 @@ const MIRROR_BACKLOG: usize = 256 * 1024;
 /// holds at most this, not a number every 50 ms for as long as it stays.
 const INCREMENT_BACKLOG: usize = 1024;
 
+/// Mirror clients fed per loop turn; the rest wait for the next turn, after
+/// the loop has served whatever else is ready.
+const FEED_PER_TURN: usize = 32;
+
 const BUSY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 
@@ -49,6 +62,10 @@ struct Client {
     conn: Conn,
     role: Role,
     peer: SocketAddr,
+    /// The deadline this client is filed under in `Loop::timers`.
+    armed: Option<ws_proto::Instant>,
+    /// In `Loop::behind`, waiting to be fed ring messages.
+    queued: bool,
 }
 
 struct Loop {
@@ -57,9 +74,20 @@ struct Loop {
     options: ServerOptions,
     clients: Vec<Option<Client>>,
     free: Vec<usize>,
+    live: usize,
     ring: Ring,
     scratch: Box<[u8]>,
     clock: Clock,
+    /// Every client's next deadline, in order.
+    timers: BTreeSet<(ws_proto::Instant, usize)>,
+    /// Clients whose read budget ran out: serve them next turn.
+    again: Vec<usize>,
+    /// dumb-increment clients (for the tick).
+    increments: BTreeSet<usize>,
+    /// mirror clients (for a new ring message).
+    mirrors: BTreeSet<usize>,
+    /// mirror clients that have ring messages to be fed.
+    behind: VecDeque<usize>,
 }
 
 /// Serves forever on `addr`; `announce` is told the bound address.
@@ -79,9 +107,15 @@ pub(crate) fn run(
         options,
         clients: Vec::new(),
         free: Vec::new(),
+        live: 0,
         ring: Ring::default(),
         scratch: vec![0; SCRATCH].into_boxed_slice(),
         clock: Clock::new(),
+        timers: BTreeSet::new(),
+        again: Vec::new(),
+        increments: BTreeSet::new(),
+        mirrors: BTreeSet::new(),
+        behind: VecDeque::new(),
     };
     let mut events = Events::with_capacity(1024);
     let mut next_tick = StdInstant::now() + TICK;
@@ -103,23 +137,23 @@ pub(crate) fn run(
             l.tick();
         }
         l.service_due();
+        l.feed_behind();
     }
 }
 
 impl Loop {
-    /// How long the next poll may sleep: until the tick, a connection's
-    /// timer, or not at all if a connection has unread data.
+    /// How long the next poll may sleep: until the tick or the first
+    /// timer, or not at all if a connection has unread data or mirror
+    /// clients wait to be fed.
     fn wait(&self, next_tick: StdInstant) -> Duration {
-        let mut wait = next_tick.saturating_duration_since(StdInstant::now());
-        for c in self.clients.iter().flatten() {
-            if c.conn.wants_ready() {
-                return Duration::ZERO;
-            }
-            if let Some(t) = c.conn.deadline() {
-                wait = wait.min(self.clock.until(t));
-            }
+        if !self.again.is_empty() || !self.behind.is_empty() {
+            return Duration::ZERO;
         }
-        wait
+        let wait = next_tick.saturating_duration_since(StdInstant::now());
+        match self.timers.first() {
+            Some((t, _)) => wait.min(self.clock.until(*t)),
+            None => wait,
+        }
     }
 
     fn accept_all(&mut self) {
@@ -135,9 +169,8 @@ impl Loop {
             if !self.options.admits(peer) {
                 continue;
             }
-            let live = self.clients.iter().flatten().count();
-            if live >= self.options.max_connections {
-                log::warn!("{peer}: refused, {live} connections");
+            if self.live >= self.options.max_connections {
+                log::warn!("{peer}: refused, {} connections", self.live);
                 let _ = (&stream).write(BUSY);
                 continue;
             }
@@ -156,11 +189,14 @@ impl Loop {
             conn,
             role: Role::Http,
             peer,
+            armed: None,
+            queued: false,
         };
         match self.clients.get_mut(i) {
             Some(slot) => *slot = Some(client),
             None => self.clients.push(Some(client)),
         }
+        self.live += 1;
         log::debug!("{peer}: accepted");
         self.service(i);
         Ok(())
@@ -168,19 +204,37 @@ impl Loop {
 
     /// Connections whose timer is due or that have more to read.
     fn service_due(&mut self) {
-        let now = self.clock.now();
-        let due: Vec<usize> = (0..self.clients.len())
-            .filter(|&i| {
-                self.clients
-                    .get(i)
-                    .and_then(Option::as_ref)
-                    .is_some_and(|c| {
-                        c.conn.wants_ready() || c.conn.deadline().is_some_and(|t| t <= now)
-                    })
-            })
-            .collect();
-        for i in due {
+        for i in std::mem::take(&mut self.again) {
             self.service(i);
+        }
+        let now = self.clock.now();
+        while let Some(&(t, i)) = self.timers.first() {
+            if t > now {
+                break;
+            }
+            self.timers.pop_first();
+            if let Some(Some(c)) = self.clients.get_mut(i) {
+                c.armed = None;
+            }
+            self.service(i);
+        }
+    }
+
+    /// Files client `i` under its next deadline, and for another turn if
+    /// its read budget ran out.
+    fn rearm(&mut self, i: usize) {
+        let Some(Some(c)) = self.clients.get_mut(i) else {
+            return;
+        };
+        if let Some(t) = c.armed.take() {
+            self.timers.remove(&(t, i));
+        }
+        c.armed = c.conn.deadline();
+        if let Some(t) = c.armed {
+            self.timers.insert((t, i));
+        }
+        if c.conn.wants_ready() && !self.again.contains(&i) {
+            self.again.push(i);
         }
     }
 
@@ -202,9 +256,11 @@ impl Loop {
             .is_some_and(|c| c.conn.is_closed())
         {
             self.remove(i, None);
+        } else {
+            self.rearm(i);
         }
         if self.ring.end() != mirrored {
-            self.feed_mirrors();
+            self.mirrors_behind();
         }
     }
 
@@ -226,8 +282,14 @@ impl Loop {
                         session.accept(now, accept, &mut rand::rng())?;
                         log::info!("{}: upgraded to {protocol}", c.peer);
                         c.role = match protocol.as_str() {
-                            DUMB_INCREMENT => Role::Increment(0),
-                            MIRROR => Role::Mirror(self.ring.start()),
+                            DUMB_INCREMENT => {
+                                self.increments.insert(i);
+                                Role::Increment(0)
+                            }
+                            MIRROR => {
+                                self.mirrors.insert(i);
+                                Role::Mirror(self.ring.start())
+                            }
                             _ => Role::Http,
                         };
                     }
@@ -243,26 +305,45 @@ impl Loop {
         }
     }
 
-    /// Every mirror client gets the ring messages it has not had yet.
-    fn feed_mirrors(&mut self) {
-        for i in 0..self.clients.len() {
+    /// A new ring message: every mirror client is due to be fed it (in
+    /// [`feed_behind`](Self::feed_behind), a share per turn).
+    fn mirrors_behind(&mut self) {
+        for &i in &self.mirrors {
+            if let Some(Some(c)) = self.clients.get_mut(i) {
+                if !c.queued {
+                    c.queued = true;
+                    self.behind.push_back(i);
+                }
+            }
+        }
+    }
+
+    /// Feeds at most [`FEED_PER_TURN`] mirror clients the ring messages
+    /// they have not had yet.
+    fn feed_behind(&mut self) {
+        for _ in 0..FEED_PER_TURN {
+            let Some(i) = self.behind.pop_front() else {
+                return;
+            };
             let Some(Some(c)) = self.clients.get_mut(i) else {
                 continue;
             };
+            c.queued = false;
             let Role::Mirror(next) = &mut c.role else {
                 continue;
             };
             match feed(&mut c.conn, next, &self.ring) {
                 Err(e) => self.remove(i, Some(e)),
                 Ok(_) if c.conn.is_closed() => self.remove(i, None),
-                Ok(_) => {}
+                Ok(_) => self.rearm(i),
             }
         }
     }
 
     /// dumb-increment-protocol: every open client gets its next number.
     fn tick(&mut self) {
-        for i in 0..self.clients.len() {
+        let increments: Vec<usize> = self.increments.iter().copied().collect();
+        for i in increments {
             let Some(Some(c)) = self.clients.get_mut(i) else {
                 continue;
             };
@@ -291,6 +372,16 @@ impl Loop {
             return;
         };
         let _ = c.conn.deregister(self.poll.registry());
+        if let Some(t) = c.armed {
+            self.timers.remove(&(t, i));
+        }
+        self.again.retain(|&j| j != i);
+        if c.queued {
+            self.behind.retain(|&j| j != i);
+        }
+        self.increments.remove(&i);
+        self.mirrors.remove(&i);
+        self.live -= 1;
         self.free.push(i);
         match error {
             Some(e) => log::info!("{}: {e}", c.peer),
