@@ -82,6 +82,14 @@ impl Extension for PerMessageDeflate {
         Granularity::Message
     }
 
+    /// Shared when we compress without context takeover (the server's
+    /// `server_no_context_takeover`, a client's `client_no_context_takeover`).
+    fn shared_encoding(&self) -> Option<u64> {
+        // The tag keeps permessage-deflate's keys apart from any other
+        // extension's.
+        self.encoder_key().map(|k| k ^ 0x706d_6400_0000_0000)
+    }
+
     fn encode(&mut self, meta: &FrameMeta, payload: Bytes) -> Result<Encoded, ExtensionError> {
         let mut out = Vec::new();
         let t = self.encode_frame(kind(meta), meta.fin, &payload, &mut out)?;

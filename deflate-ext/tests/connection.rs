@@ -263,3 +263,73 @@ fn pass_through_frames_respect_max_output() {
         Err(ExtensionError::TooBig { size: 100, max: 99 })
     ));
 }
+
+/// A server and client pair whose server compresses without context
+/// takeover (`server_no_context_takeover`) when `nct`.
+fn broadcast_pair(nct: bool) -> (Connection, Connection) {
+    let offers = PmdClientConfig::default().offer_elements();
+    let policy = PmdServerPolicy {
+        server_no_context_takeover: nct,
+        ..PmdServerPolicy::default()
+    };
+    let (_, agreed) = policy.accept(&offers).unwrap();
+    let client_agreed = PmdClientConfig::default()
+        .validate(&agreed.to_element())
+        .unwrap();
+    let pmd = PmdConfig::default();
+    pair(
+        Config::default(),
+        vec![Box::new(PerMessageDeflate::new(
+            Role::Client,
+            client_agreed,
+            pmd,
+        ))],
+        vec![Box::new(PerMessageDeflate::new(Role::Server, agreed, pmd))],
+    )
+}
+
+#[test]
+fn a_broadcast_is_compressed_once_per_parameter_set() {
+    let text = "all of you, all of you, all of you: the mirror moved. ".repeat(40);
+    let mut msg = ws_proto::Prepared::text(text.clone());
+    // Three peers without server context takeover share one encoding.
+    let mut wires = Vec::new();
+    for _ in 0..3 {
+        let (mut client, mut server) = broadcast_pair(true);
+        server.send_prepared(&mut msg).unwrap();
+        let w = wire(&mut server);
+        assert!(w.len() < text.len() / 4, "compressed: {} bytes", w.len());
+        assert_eq!(w[0] & 0x40, 0x40, "RSV1 set");
+        assert_eq!(
+            events(&mut client, &w),
+            vec![Event::Text(text.clone().into())]
+        );
+        // And the connection goes on compressing on its own afterwards.
+        server.send_text("after").unwrap();
+        assert_eq!(
+            events(&mut client, &wire(&mut server)),
+            vec![Event::Text("after".into())]
+        );
+        wires.push(w);
+    }
+    assert_eq!(msg.encodings(), 1, "compressed once for three peers");
+    assert!(wires.windows(2).all(|w| w[0] == w[1]));
+    // A peer with context takeover compresses with its own history: the
+    // shared encoding is not used, and nothing more is stored.
+    let (mut client, mut server) = broadcast_pair(false);
+    server.send_text("history first").unwrap();
+    events(&mut client, &wire(&mut server));
+    server.send_prepared(&mut msg).unwrap();
+    assert_eq!(
+        events(&mut client, &wire(&mut server)),
+        vec![Event::Text(text.clone().into())]
+    );
+    assert_eq!(msg.encodings(), 1);
+    // Without extensions the payload is sent as it is.
+    let (mut client, mut server) = pair(Config::default(), Vec::new(), Vec::new());
+    server.send_prepared(&mut msg).unwrap();
+    assert_eq!(
+        events(&mut client, &wire(&mut server)),
+        vec![Event::Text(text.into())]
+    );
+}

@@ -101,6 +101,20 @@ pub trait Extension: Send {
         Ok(Encoded { payload, rsv: 0 })
     }
 
+    /// A key for this extension's outgoing encoding of the next message
+    /// when that encoding depends only on the message and the negotiated
+    /// parameters, not on earlier messages (permessage-deflate without
+    /// context takeover on our side, RFC 7692 §7.1.1): two extensions
+    /// giving the same key produce the same bytes for the same message, so
+    /// a message sent to many connections
+    /// ([`Connection::send_prepared`](crate::Connection::send_prepared)) is
+    /// encoded once per key, not once per connection. `None` (the default)
+    /// when the output depends on history. A key must identify the
+    /// extension type as well as its parameters.
+    fn shared_encoding(&self) -> Option<u64> {
+        None
+    }
+
     /// Transforms an incoming frame's payload. Must not produce (or allocate)
     /// more than `max_output` bytes: return [`ExtensionError::TooBig`].
     fn decode(

@@ -91,7 +91,9 @@ pub mod utf8;
 pub use bytes::{Bytes, BytesMut};
 pub use close::CloseCode;
 pub use config::{Config, ReceiveMode, Role};
-pub use connection::{Connection, MaskRng, PONG_COALESCE_BYTES, PONG_COALESCE_FRAMES, State};
+pub use connection::{
+    Connection, MaskRng, PONG_COALESCE_BYTES, PONG_COALESCE_FRAMES, Prepared, State,
+};
 pub use error::{CapacityError, Error, ExtensionError, PeerError, TimeoutError, UsageError};
 pub use event::{Event, MessageKind, Utf8Bytes};
 pub use extension::{Encoded, Extension, FrameMeta, Granularity};

@@ -26,7 +26,7 @@ use mio::{Events, Interest, Poll, Token};
 use ws_adapters::mio::Conn;
 use ws_adapters::{Clock, Error, SCRATCH, ServerOptions};
 use ws_proto::session::SessionEvent;
-use ws_proto::{Dialect, Event, State};
+use ws_proto::{Dialect, Event, MessageKind, State};
 
 use crate::protocols::{DUMB_INCREMENT, MIRROR, Message, Ring, TICK, is_reset};
 use crate::{decide, web};
@@ -300,7 +300,7 @@ impl Loop {
             }
         }
         match &mut c.role {
-            Role::Mirror(next) => feed(&mut c.conn, next, &self.ring),
+            Role::Mirror(next) => feed(&mut c.conn, next, &mut self.ring),
             _ => c.conn.flush().map(drop),
         }
     }
@@ -332,7 +332,7 @@ impl Loop {
             let Role::Mirror(next) = &mut c.role else {
                 continue;
             };
-            match feed(&mut c.conn, next, &self.ring) {
+            match feed(&mut c.conn, next, &mut self.ring) {
                 Err(e) => self.remove(i, Some(e)),
                 Ok(_) if c.conn.is_closed() => self.remove(i, None),
                 Ok(_) => self.rearm(i),
@@ -416,7 +416,7 @@ fn on_message(role: &mut Role, ring: &mut Ring, ev: Event) {
 /// brings no writable event later, and a newcomer's replay would stall
 /// there. It stops when the client is up to date, or its socket is full
 /// (output still pending: the writable edge will come and call this again).
-fn feed(conn: &mut Conn, next: &mut u64, ring: &Ring) -> Result<(), Error> {
+fn feed(conn: &mut Conn, next: &mut u64, ring: &mut Ring) -> Result<(), Error> {
     loop {
         send_backlog(conn, next, ring)?;
         conn.flush()?;
@@ -428,7 +428,7 @@ fn feed(conn: &mut Conn, next: &mut u64, ring: &Ring) -> Result<(), Error> {
 }
 
 /// Queues ring messages from `*next` on, while the client keeps up.
-fn send_backlog(conn: &mut Conn, next: &mut u64, ring: &Ring) -> Result<(), Error> {
+fn send_backlog(conn: &mut Conn, next: &mut u64, ring: &mut Ring) -> Result<(), Error> {
     if !is_open(conn) {
         return Ok(());
     }
@@ -441,17 +441,18 @@ fn send_backlog(conn: &mut Conn, next: &mut u64, ring: &Ring) -> Result<(), Erro
         *next = ring.start();
     }
     while conn.driver().pending_write() < MIRROR_BACKLOG {
-        let Some(m) = ring.get(*next) else {
+        let Some(m) = ring.prepared(*next) else {
             break;
         };
         let c = conn.driver_mut().session_mut().connection_mut();
         let c = c.ok_or(Error::Closed)?;
-        // Payloads are shared `Bytes`: nothing is copied per client.
-        match m.clone() {
-            Message::Text(t) => c.send_text(t)?,
-            // hixie-76 carries only text: its clients miss binary messages.
-            Message::Binary(_) if c.config().dialect == Dialect::Hixie76 => {}
-            Message::Binary(b) => c.send_binary(b)?,
+        // Payloads are shared `Bytes`: nothing is copied per client; and
+        // peers that compress without context takeover share one
+        // compression of each message (`Connection::send_prepared`).
+        let binary = m.kind() == MessageKind::Binary;
+        // hixie-76 carries only text: its clients miss binary messages.
+        if !(binary && c.config().dialect == Dialect::Hixie76) {
+            c.send_prepared(m)?;
         }
         *next += 1;
     }

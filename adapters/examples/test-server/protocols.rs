@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ws_adapters::Error;
 use ws_adapters::blocking::{WebSocket, Writer};
 use ws_proto::session::SessionEvent;
-use ws_proto::{Bytes, Dialect, Event, State, Utf8Bytes};
+use ws_proto::{Bytes, Dialect, Event, Prepared, State, Utf8Bytes};
 
 /// Sends an incrementing number every 50 ms; "reset\n" resets it.
 pub(crate) const DUMB_INCREMENT: &str = "dumb-increment-protocol";
@@ -193,6 +193,9 @@ impl Message {
 #[derive(Default)]
 pub(crate) struct Ring {
     messages: VecDeque<Message>,
+    /// The same messages prepared for broadcast (the mio driver sends these:
+    /// peers compressing without context takeover share one compression).
+    prepared: VecDeque<Prepared>,
     bytes: usize,
     end: u64,
 }
@@ -214,19 +217,24 @@ impl Ring {
         let m = m.compact();
         self.bytes += m.len();
         self.messages.push_back(m.clone());
+        self.prepared.push_back(match &m {
+            Message::Text(t) => Prepared::text(t.clone()),
+            Message::Binary(b) => Prepared::binary(b.clone()),
+        });
         self.end += 1;
         while self.messages.len() > RING || (self.bytes > RING_BYTES && self.messages.len() > 1) {
             if let Some(old) = self.messages.pop_front() {
                 self.bytes -= old.len();
             }
+            self.prepared.pop_front();
         }
         m
     }
 
-    /// Message number `seq`, if still held.
-    pub(crate) fn get(&self, seq: u64) -> Option<&Message> {
+    /// Message number `seq` prepared for broadcast, if still held.
+    pub(crate) fn prepared(&mut self, seq: u64) -> Option<&mut Prepared> {
         let i = usize::try_from(seq.checked_sub(self.start())?).ok()?;
-        self.messages.get(i)
+        self.prepared.get_mut(i)
     }
 
     fn iter(&self) -> impl Iterator<Item = &Message> {

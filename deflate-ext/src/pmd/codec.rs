@@ -32,6 +32,19 @@ pub struct MessageEncoder {
 }
 
 impl MessageEncoder {
+    /// A key for the next message's encoding when it depends only on the
+    /// message (no context takeover, no message in progress): window bits,
+    /// level and threshold. `None` otherwise.
+    pub fn shared_key(&self) -> Option<u64> {
+        if !self.no_context_takeover || self.current.is_some() {
+            return None;
+        }
+        let window = u64::from(self.compressor.window().get());
+        let level = u64::from(self.compressor.level().get());
+        let threshold = u64::try_from(self.threshold).unwrap_or(u64::MAX) & 0xffff_ffff;
+        Some(window << 40 | level << 32 | threshold)
+    }
+
     /// An encoder bound to a window, a level, the context takeover rule of its
     /// direction and a size threshold: complete messages shorter than
     /// `threshold` bytes are sent uncompressed (RSV1 clear, RFC 7692 §6).

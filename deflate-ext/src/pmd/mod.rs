@@ -110,6 +110,12 @@ impl PerMessageDeflate {
         (self.encoder.is_allocated(), self.decoder.is_allocated())
     }
 
+    /// The key under which the next message's encoding may be shared (see
+    /// `ws_proto::Extension::shared_encoding`).
+    pub fn encoder_key(&self) -> Option<u64> {
+        self.encoder.shared_key()
+    }
+
     /// Transforms an outgoing frame; see [`MessageEncoder::encode`].
     #[inline]
     pub fn encode_frame(

@@ -5,7 +5,7 @@ mod legacy;
 mod recv;
 mod send;
 
-pub use send::{PONG_COALESCE_BYTES, PONG_COALESCE_FRAMES};
+pub use send::{PONG_COALESCE_BYTES, PONG_COALESCE_FRAMES, Prepared};
 mod timers;
 
 use alloc::boxed::Box;

@@ -32,6 +32,66 @@ pub const PONG_COALESCE_FRAMES: usize = 64;
 /// queued one (see [`PONG_COALESCE_FRAMES`]).
 pub const PONG_COALESCE_BYTES: usize = 16 * 1024;
 
+/// A message to send to many connections with
+/// [`Connection::send_prepared`]: its payload, and its encodings by the
+/// connections' extensions, one per parameter set, made as they are needed.
+///
+/// ```
+/// use ws_proto::{Config, Connection, Instant, Prepared};
+///
+/// let now = Instant::ZERO;
+/// let mut msg = Prepared::text("to everyone");
+/// let mut a = Connection::server(Config::default(), now)?;
+/// let mut b = Connection::server(Config::default(), now)?;
+/// a.send_prepared(&mut msg)?;
+/// b.send_prepared(&mut msg)?;
+/// // No extension here: nothing to share, nothing stored.
+/// assert_eq!(msg.encodings(), 0);
+/// # Ok::<(), ws_proto::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    kind: MessageKind,
+    payload: Bytes,
+    encoded: Vec<(u64, Bytes, u8)>,
+}
+
+impl Prepared {
+    /// A text message.
+    pub fn text(text: impl Into<Utf8Bytes>) -> Prepared {
+        Prepared::new(MessageKind::Text, text.into().into_bytes())
+    }
+
+    /// A binary message.
+    pub fn binary(data: impl Into<Bytes>) -> Prepared {
+        Prepared::new(MessageKind::Binary, data.into())
+    }
+
+    fn new(kind: MessageKind, payload: Bytes) -> Prepared {
+        Prepared {
+            kind,
+            payload,
+            encoded: Vec::new(),
+        }
+    }
+
+    /// The message's kind.
+    pub fn kind(&self) -> MessageKind {
+        self.kind
+    }
+
+    /// The payload as given.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+
+    /// How many encodings are stored (one per extension parameter set that
+    /// could share its encoding).
+    pub fn encodings(&self) -> usize {
+        self.encoded.len()
+    }
+}
+
 impl Connection {
     /// Sends a text message (§5.6), fragmented per `fragment_size`.
     pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
@@ -42,6 +102,60 @@ impl Connection {
     /// without a copy; a client copies it once, masked, into the output.
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
         self.send_whole(MessageKind::Binary, data.into())
+    }
+
+    /// Sends a message prepared for many connections (a broadcast): the
+    /// same as [`send_text`](Self::send_text) /
+    /// [`send_binary`](Self::send_binary) of its payload, except that the
+    /// extensions' encoding is taken from `msg` when a connection with the
+    /// same parameters already encoded it (see
+    /// [`Extension::shared_encoding`]), and stored there otherwise. With
+    /// permessage-deflate negotiated without server context takeover, a
+    /// message to N compressing peers is compressed once per parameter set
+    /// instead of N times; with context takeover (or no extension) each
+    /// connection encodes as usual.
+    pub fn send_prepared(&mut self, msg: &mut Prepared) -> Result<(), Error> {
+        self.check_send()?;
+        self.check_in_dialect("send_binary", msg.kind == MessageKind::Text)?;
+        if self.send_kind.is_some() {
+            return Err(UsageError::MessageInProgress.into());
+        }
+        let Some(key) = self.shared_key() else {
+            return self.send_message(msg.kind, msg.payload.clone(), true, true);
+        };
+        let (data, rsv) = match msg.encoded.iter().find(|e| e.0 == key) {
+            Some((_, data, rsv)) => (data.clone(), *rsv),
+            None => {
+                let (data, rsv) = self.encode_chain(
+                    Granularity::Message,
+                    msg.kind,
+                    msg.payload.clone(),
+                    true,
+                    true,
+                    0,
+                )?;
+                msg.encoded.push((key, data.clone(), rsv));
+                (data, rsv)
+            }
+        };
+        self.frame_message(msg.kind, data, rsv, true, true)
+    }
+
+    /// The combined sharing key of the extension chain, if every extension
+    /// works per message and can share its encoding.
+    fn shared_key(&self) -> Option<u64> {
+        let exts = &self.shared.exts;
+        if exts.is_empty() {
+            return None;
+        }
+        let mut key = 0xcbf2_9ce4_8422_2325u64;
+        for e in exts {
+            if e.granularity() != Granularity::Message {
+                return None;
+            }
+            key = (key ^ e.shared_encoding()?).wrapping_mul(0x0100_0000_01b3);
+        }
+        Some(key)
     }
 
     /// Sends one part of a message sent in parts (§5.4): the first call
@@ -185,6 +299,19 @@ impl Connection {
         fin: bool,
     ) -> Result<(), Error> {
         let (data, msg_rsv) = self.encode_chain(Granularity::Message, kind, data, first, fin, 0)?;
+        self.frame_message(kind, data, msg_rsv, first, fin)
+    }
+
+    /// Fragmentation, frame extensions, queue: a message (or part) after
+    /// the message extensions.
+    fn frame_message(
+        &mut self,
+        kind: MessageKind,
+        data: Bytes,
+        msg_rsv: u8,
+        first: bool,
+        fin: bool,
+    ) -> Result<(), Error> {
         // hixie-76 has no fragments: a message is one frame.
         let step = match self.shared.framer {
             Framer::Hixie76 => usize::MAX,
