@@ -245,6 +245,7 @@ impl Ticket {
 
     /// What the connection should do, from what it last reported.
     #[inline]
+    #[must_use]
     pub fn verdict(&self) -> Verdict {
         if self.reported < PAUSE_MIN {
             return Verdict::Go;

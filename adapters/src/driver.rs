@@ -127,6 +127,7 @@ impl Driver {
     /// False while the memory budget wants this connection left unread
     /// (over the soft limit and a large holder): do not read, wake at
     /// [`poll_deadline`](Self::poll_deadline) and ask again.
+    #[must_use]
     pub fn may_read(&self) -> bool {
         self.budget
             .as_ref()
@@ -465,6 +466,7 @@ impl Driver {
     ///
     /// While [`may_read`](Self::may_read) is false this is at most
     /// [`PAUSE_RETRY`] away, so a paused connection asks again.
+    #[must_use]
     pub fn poll_deadline(&self) -> Option<Instant> {
         let t = self.session.poll_timeout();
         let check = match &self.budget {
@@ -480,6 +482,7 @@ impl Driver {
 
     /// True when the socket should be closed now: the session is done (and
     /// its output flushed), the stream ended, or a layer failed.
+    #[must_use]
     pub fn wants_close(&self) -> bool {
         if self.failed && self.session.pending_transmit() == 0 {
             return true;

@@ -347,6 +347,12 @@ fn soak_mixed_traffic_with_attackers() {
         peak(&samples[samples.len() - third..]),
     );
     let overall = peak(&samples);
+    // The RSS over the run, in tenths: flat, or creeping?
+    let tenths: Vec<String> = (0..10)
+        .filter_map(|k| samples.get(k * samples.len() / 10))
+        .map(|(t, rss)| format!("{t:.0}s:{} MiB", rss / 1024))
+        .collect();
+    eprintln!("[soak] server RSS over the run: {}", tenths.join(", "));
     eprintln!(
         "[soak] {} attacks in {secs} s ({kinds_seen:?}); server RSS: {} KiB base, {} KiB with \
          {conns} idle, peak {} KiB in the first third, {} KiB in the last third, {} KiB overall; \

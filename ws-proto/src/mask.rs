@@ -10,7 +10,8 @@
 //! by one, without `unsafe`; the compiler vectorizes it (SSE2 on any
 //! x86-64). With the `std` feature on x86-64, buffers of 128 bytes and more
 //! run the same loop compiled for AVX2 when the CPU has it (detected once at
-//! run time): the one `unsafe` block of the crate, a call to a
+//! run time): one of the crate's two `unsafe` blocks (the other is
+//! `Utf8Bytes::as_str`), a call to a
 //! `#[target_feature]` function, sound because the feature was detected.
 //! Figures: `docs/benchmarks.md` (`cargo bench -p ws-benches --bench mask`).
 //!

@@ -368,6 +368,7 @@ impl Connection {
 
     /// True when the driver should close the transport now (§7.1.1): see
     /// [who closes TCP](Connection#who-closes-tcp-711).
+    #[must_use]
     pub fn wants_transport_close(&self) -> bool {
         if self.timed_out {
             return true;
@@ -383,6 +384,7 @@ impl Connection {
     /// extension, decoded bytes plus wire bytes not decoded yet). A driver
     /// pauses reading while this is large and the application does not
     /// poll events.
+    #[must_use]
     pub fn buffered_receive(&self) -> usize {
         self.rx.len() - self.spare + self.shared.stream.as_ref().map_or(0, |s| s.raw.len())
     }
@@ -394,6 +396,7 @@ impl Connection {
     /// the buffer it will be handed out from; between frames, reading into
     /// a shared scratch buffer and [`receive`](Self::receive) is cheaper (no
     /// room to zero-fill for a small message).
+    #[must_use]
     pub fn frame_bytes_expected(&self) -> u64 {
         // With a stream extension the wire bytes are not the payload's.
         if !self.rf.active || self.shared.has_stream {

@@ -83,6 +83,7 @@ impl Connection {
 
     /// The next instant at which [`handle_timeout`](Connection::handle_timeout)
     /// must be called, if any timer is armed.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let t = &self.timers;
         let s = &*self.shared;

@@ -144,6 +144,7 @@ impl core::fmt::Debug for Session {
 impl Session {
     /// A server session waiting for the first request; the handshake
     /// deadline runs from `now`.
+    #[must_use]
     pub fn server(http: Arc<ServerConfig>, config: Arc<SessionConfig>, now: Instant) -> Self {
         let hs = Box::new(ServerHandshake::new(http, now));
         Self::with_stage(Stage::Server(hs), Role::Server, config)
@@ -528,6 +529,7 @@ impl Session {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.stage {
             Stage::Server(hs) => hs.poll_timeout(),
@@ -555,6 +557,7 @@ impl Session {
     }
 
     /// True when the driver should close the socket now (after flushing).
+    #[must_use]
     pub fn wants_transport_close(&self) -> bool {
         if self.prelude.len() > 0 {
             return false;
