@@ -15,7 +15,7 @@
 #[path = "hostile/support.rs"]
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -40,23 +40,7 @@ impl wmio::Handler for Echo {
 /// closes our stdin (or kills us).
 #[test]
 fn child_server() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let spec = Spec::decode(&spec);
-    let options = spec.server_options();
-    let local = "127.0.0.1:0".parse().unwrap();
-    let mut server = wmio::Server::bind(local, options, Echo).unwrap();
-    std::thread::spawn(|| {
-        let _ = std::io::stdin().read(&mut [0u8; 1]);
-        std::process::exit(0);
-    });
-    println!("{READY}{}", server.local_addr().unwrap());
-    server.run().unwrap();
-}
-
-fn is_child() -> bool {
-    std::env::var(CHILD_ENV).is_ok()
+    serve_if_child(|_| Echo);
 }
 
 /// A handshake dribbled a byte at a time past the 500 ms deadline is

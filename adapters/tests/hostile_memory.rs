@@ -65,27 +65,10 @@ impl wmio::Handler for Handler {
 /// The child: the server under test.
 #[test]
 fn child_server() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let spec = Spec::decode(&spec);
-    let options = spec.server_options();
-    let handler = Handler {
+    serve_if_child(|spec| Handler {
         keep: spec.keep as usize,
         kept: VecDeque::new(),
-    };
-    let local = "127.0.0.1:0".parse().unwrap();
-    let mut server = wmio::Server::bind(local, options, handler).unwrap();
-    std::thread::spawn(|| {
-        let _ = std::io::stdin().read(&mut [0u8; 1]);
-        std::process::exit(0);
     });
-    println!("{READY}{}", server.local_addr().unwrap());
-    server.run().unwrap();
-}
-
-fn is_child() -> bool {
-    std::env::var(CHILD_ENV).is_ok()
 }
 
 /// Waits `d`, then returns the server's memory.

@@ -640,6 +640,18 @@ fn mio_idle_connections_do_not_slow_the_loop() {
 
 // ------------------------------------------------------------------- 6
 
+/// `n` poorly compressible printable characters from the xorshift `x`.
+fn noise(x: &mut u64, n: usize) -> String {
+    (0..n)
+        .map(|_| {
+            *x ^= *x << 13;
+            *x ^= *x >> 7;
+            *x ^= *x << 17;
+            char::from(b'!' + (*x % 90) as u8)
+        })
+        .collect()
+}
+
 /// A permessage-deflate mirror client (raw; it reads nothing).
 fn compressed_mirror_client(addr: SocketAddr) -> TcpStream {
     offering_mirror_client(addr, "permessage-deflate")
@@ -667,14 +679,7 @@ fn broadcast_cpu(extension: &str) -> u64 {
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     let t0 = cpu_ticks(server.id());
     for _ in 0..20 {
-        let text: String = (0..4096)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                char::from(b'!' + (x % 90) as u8)
-            })
-            .collect();
+        let text = noise(&mut x, 4096);
         drawer
             .write_all(&frame(0x1, true, false, text.as_bytes()))
             .unwrap();
@@ -723,14 +728,7 @@ fn mio_broadcast_to_compressing_readers_does_not_stall_the_loop() {
     let mut worst = Duration::ZERO;
     let t0 = Instant::now();
     for _ in 0..20 {
-        let text: String = (0..4096)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                char::from(b'!' + (x % 90) as u8)
-            })
-            .collect();
+        let text = noise(&mut x, 4096);
         drawer
             .write_all(&frame(0x1, true, false, text.as_bytes()))
             .unwrap();

@@ -53,23 +53,7 @@ fn knob(name: &str, default: u64) -> u64 {
 /// The child: the server under test.
 #[test]
 fn child_server() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let spec = Spec::decode(&spec);
-    ws_adapters::raise_fd_limit(spec.max_connections + 256);
-    let local = "127.0.0.1:0".parse().unwrap();
-    let mut server = wmio::Server::bind(local, spec.server_options(), Echo).unwrap();
-    std::thread::spawn(|| {
-        let _ = std::io::stdin().read(&mut [0u8; 1]);
-        std::process::exit(0);
-    });
-    println!("{READY}{}", server.local_addr().unwrap());
-    server.run().unwrap();
-}
-
-fn is_child() -> bool {
-    std::env::var(CHILD_ENV).is_ok()
+    serve_if_child(|_| Echo);
 }
 
 /// Round trips of one well-behaved client, in microseconds.

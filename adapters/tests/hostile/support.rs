@@ -130,6 +130,32 @@ impl Spec {
     }
 }
 
+/// The child's body: when this test binary runs as the server
+/// ([`CHILD_ENV`] set), serves a mio server with the handler `make` builds
+/// from the spec, on 127.0.0.1, until the parent closes its stdin; does
+/// nothing in the parent.
+pub fn serve_if_child<H: ws_adapters::mio::Handler>(make: impl FnOnce(&Spec) -> H) {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let spec = Spec::decode(&spec);
+    ws_adapters::raise_fd_limit(spec.max_connections + 256);
+    let local = "127.0.0.1:0".parse().unwrap();
+    let mut server =
+        ws_adapters::mio::Server::bind(local, spec.server_options(), make(&spec)).unwrap();
+    std::thread::spawn(|| {
+        let _ = io::stdin().read(&mut [0u8; 1]);
+        std::process::exit(0);
+    });
+    println!("{READY}{}", server.local_addr().unwrap());
+    server.run().unwrap();
+}
+
+/// True in the child process (the server under test).
+pub fn is_child() -> bool {
+    std::env::var(CHILD_ENV).is_ok()
+}
+
 /// Environment variable that turns the test binary into the server.
 pub const CHILD_ENV: &str = "WS_HOSTILE_CHILD";
 /// The line the child prints once it listens.
