@@ -179,7 +179,7 @@ pub fn session_error(e: &SessionError) {
     match e {
         SessionError::Handshake(h) => http_error(h),
         SessionError::Connection(c) => conn_error(c),
-        SessionError::Negotiation(_) | SessionError::WrongState(_) => {}
+        SessionError::Negotiation(_) => {}
         other => panic!("unknown session error {other:?}"),
     }
 }

@@ -177,10 +177,21 @@ pub enum ExtensionError {
     Internal(Cow<'static, str>),
 }
 
-/// The caller misused the API. Never fatal to the connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+/// The caller misused the API. Never fatal to the connection. This is the
+/// one category for misuse across the core: a `Session` call made in the
+/// wrong stage, and a handshake answer the machine refused
+/// (`http_upgrade::MisuseError`), come out as this too.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UsageError {
+    /// A call that does not fit the session's role or stage (e.g. `accept`
+    /// with no upgrade pending).
+    #[error("{0} is not possible in this role or stage")]
+    WrongState(&'static str),
+    /// The handshake machine refused a call: a subprotocol or extension
+    /// the client did not offer, an invalid header, a body overrun.
+    #[error("handshake: {0}")]
+    Handshake(http_upgrade::MisuseError),
     /// A data or control frame was sent after our close frame (§5.5.1).
     #[error("a close frame was already sent")]
     AlreadyClosing,

@@ -14,6 +14,7 @@ use rand_core::Rng;
 
 use super::negotiate::Negotiator;
 use super::prelude::Prelude;
+use crate::UsageError;
 use crate::{
     Bytes, Config, Connection, Dialect, Error, Event, Extension, ExtensionError, Instant, MaskRng,
     Role,
@@ -87,16 +88,39 @@ pub enum SessionError {
     /// The opening handshake failed (its HTTP status is `.status()`); an
     /// error response may be queued for transmit.
     #[error("handshake: {0}")]
-    Handshake(#[from] http_upgrade::Error),
+    Handshake(http_upgrade::Error),
     /// The connection failed (or a call was misused); see [`Error`].
     #[error(transparent)]
     Connection(#[from] Error),
     /// The server answered with an extension we cannot accept.
     #[error("extension negotiation: {0}")]
     Negotiation(ExtensionError),
-    /// The call does not fit the session's role or stage.
-    #[error("{0} is not possible in this role or stage")]
-    WrongState(&'static str),
+}
+
+/// Handshake failures stay `Handshake` (they have an HTTP status); a call
+/// the handshake machine refused is misuse, reported as
+/// [`UsageError::Handshake`] like every other misuse.
+impl From<http_upgrade::Error> for SessionError {
+    fn from(e: http_upgrade::Error) -> SessionError {
+        match e {
+            http_upgrade::Error::Misuse(m) => {
+                SessionError::Connection(Error::Usage(UsageError::Handshake(m)))
+            }
+            e => SessionError::Handshake(e),
+        }
+    }
+}
+
+impl SessionError {
+    /// A call in the wrong stage: the misuse [`UsageError::WrongState`].
+    pub(crate) fn wrong_state(call: &'static str) -> SessionError {
+        SessionError::Connection(Error::Usage(UsageError::WrongState(call)))
+    }
+
+    /// True for the caller's mistakes (the session is unaffected).
+    pub fn is_misuse(&self) -> bool {
+        matches!(self, SessionError::Connection(Error::Usage(_)))
+    }
 }
 
 // The open stage is where a session spends its life: keep it inline rather
@@ -297,7 +321,7 @@ impl Session {
                 let exts = self.confirm_extensions(&h).map_err(|e| self.fail(e))?;
                 let stage = core::mem::replace(&mut self.stage, Stage::Done);
                 let Stage::Client(mut hs, rng) = stage else {
-                    return Err(self.fail(SessionError::WrongState("connect")));
+                    return Err(self.fail(SessionError::wrong_state("connect")));
                 };
                 let leftover = hs.take_leftover();
                 self.open(now, h, exts, Some(rng), leftover)
@@ -367,10 +391,10 @@ impl Session {
     ) -> Result<&Handshake, SessionError> {
         self.check()?;
         let Stage::Server(hs) = &mut self.stage else {
-            return Err(SessionError::WrongState("accept"));
+            return Err(SessionError::wrong_state("accept"));
         };
         let Some((dialect, offers)) = &self.pending else {
-            return Err(SessionError::WrongState("accept"));
+            return Err(SessionError::wrong_state("accept"));
         };
         let mut exts: Vec<Box<dyn Extension>> = Vec::new();
         let mut rsv_used = 0u8;
@@ -389,7 +413,7 @@ impl Session {
         self.open(now, h, exts, None, leftover)?;
         match &self.events.back() {
             Some(SessionEvent::Open(h)) => Ok(h),
-            _ => Err(SessionError::WrongState("accept")),
+            _ => Err(SessionError::wrong_state("accept")),
         }
     }
 
@@ -426,7 +450,7 @@ impl Session {
     pub fn reject(&mut self, response: Response) -> Result<(), SessionError> {
         self.check()?;
         let Stage::Server(hs) = &mut self.stage else {
-            return Err(SessionError::WrongState("reject"));
+            return Err(SessionError::wrong_state("reject"));
         };
         hs.reject(response)?;
         self.drain_handshake();
@@ -438,7 +462,7 @@ impl Session {
     pub fn respond(&mut self, now: Instant, response: Response) -> Result<(), SessionError> {
         self.check()?;
         let Stage::Server(hs) = &mut self.stage else {
-            return Err(SessionError::WrongState("respond"));
+            return Err(SessionError::wrong_state("respond"));
         };
         hs.respond(now, response)?;
         self.poll_incoming()
@@ -448,7 +472,7 @@ impl Session {
     pub fn send_body(&mut self, now: Instant, chunk: Bytes) -> Result<(), SessionError> {
         self.check()?;
         let Stage::Server(hs) = &mut self.stage else {
-            return Err(SessionError::WrongState("send_body"));
+            return Err(SessionError::wrong_state("send_body"));
         };
         hs.send_body(now, chunk)?;
         self.poll_incoming()
