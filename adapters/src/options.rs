@@ -416,10 +416,69 @@ pub fn session_config(connection: Config, compression: bool) -> SessionConfig {
     session
 }
 
+/// Resolves `host:port` without blocking the calling task: a literal IP
+/// address at once, a name on a short-lived thread of its own (the system
+/// resolver blocks), waking the task when it is done. Runtime-agnostic, for
+/// the async-io adapter (tokio has its own `lookup_host`).
+#[cfg(feature = "smol")]
+pub(crate) async fn resolve_async(host: String, port: u16) -> Result<SocketAddr, Error> {
+    use std::sync::Mutex;
+    use std::task::{Poll, Waker};
+
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    type Slot = (Option<Result<SocketAddr, Error>>, Option<Waker>);
+    let slot: Arc<Mutex<Slot>> = Arc::default();
+    let done = slot.clone();
+    std::thread::Builder::new()
+        .name("ws-resolve".into())
+        .spawn(move || {
+            let r = resolve(&host, port);
+            let mut g = done
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            g.0 = Some(r);
+            if let Some(w) = g.1.take() {
+                w.wake();
+            }
+        })?;
+    std::future::poll_fn(|cx| {
+        let mut g = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match g.0.take() {
+            Some(r) => Poll::Ready(r),
+            None => {
+                g.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
 /// Resolves `host:port` to its first address.
 pub(crate) fn resolve(host: &str, port: u16) -> Result<SocketAddr, Error> {
     (host, port)
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| Error::Resolve(host.to_owned()))
+}
+
+#[cfg(all(test, feature = "smol"))]
+mod resolve_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn names_resolve_off_the_task_and_addresses_at_once() {
+        let ip = async_io::block_on(resolve_async("127.0.0.1".into(), 80)).unwrap();
+        assert_eq!(ip, SocketAddr::from(([127, 0, 0, 1], 80)));
+        let name = async_io::block_on(resolve_async("localhost".into(), 81)).unwrap();
+        assert!(name.ip().is_loopback(), "{name}");
+        assert_eq!(name.port(), 81);
+        let bad = async_io::block_on(resolve_async("no-such-host.invalid".into(), 1));
+        assert!(bad.is_err());
+    }
 }

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use async_io::{Async, Timer};
 use http_upgrade::ClientRequest;
 
-use crate::options::{BUSY, Gate, resolve};
+use crate::options::{BUSY, Gate, resolve_async};
 use crate::{AsyncSocket, AsyncWebSocket, ClientOptions, Clock, Error, ServerOptions};
 
 /// An async-io socket as an [`AsyncSocket`].
@@ -69,7 +69,7 @@ pub async fn connect_request(
     options: &ClientOptions,
 ) -> Result<WebSocket, Error> {
     let (host, port, driver) = options.plan(request)?;
-    let addr = resolve(&host, port)?;
+    let addr = timeout(options.timeout, "resolve", resolve_async(host, port)).await?;
     let connecting = async { Ok(Async::<TcpStream>::connect(addr).await?) };
     let stream = timeout(options.timeout, "connect", connecting).await?;
     stream.get_ref().set_nodelay(true)?;

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use http_upgrade::ClientRequest;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::options::{BUSY, Gate, resolve};
+use crate::options::{BUSY, Gate};
 use crate::{AsyncSocket, AsyncWebSocket, ClientOptions, Clock, Error, ServerOptions};
 
 /// A tokio socket as an [`AsyncSocket`].
@@ -57,7 +57,13 @@ pub async fn connect_request(
     options: &ClientOptions,
 ) -> Result<WebSocket, Error> {
     let (host, port, driver) = options.plan(request)?;
-    let addr = resolve(&host, port)?;
+    // The system resolver blocks: tokio runs it on its blocking pool.
+    let lookup = tokio::net::lookup_host((host.as_str(), port));
+    let addr = tokio::time::timeout(options.timeout, lookup)
+        .await
+        .map_err(|_| Error::Timeout("resolve"))??
+        .next()
+        .ok_or_else(|| Error::Resolve(host.clone()))?;
     let stream = tokio::time::timeout(options.timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| Error::Timeout("connect"))??;
