@@ -46,6 +46,12 @@ pub struct Conn {
     /// Readable data may remain (the read budget ran out).
     more: bool,
     closed: bool,
+    /// The loop reports readiness events ([`note_event`](Self::note_event)):
+    /// a short read then means the socket is drained.
+    events_noted: bool,
+    /// The last event said the peer closed its side (or the socket
+    /// failed): read until end of stream, short reads or not.
+    read_closed: bool,
 }
 
 fn blocked(e: &io::Error) -> bool {
@@ -64,7 +70,22 @@ impl Conn {
             high_water: HIGH_WATER,
             more: false,
             closed: false,
+            events_noted: false,
+            read_closed: false,
         }
+    }
+
+    /// Tells the connection what its readiness event said, before
+    /// [`ready`](Self::ready). With it, `ready` stops reading after a short
+    /// read (fewer bytes than it asked for: the socket is drained, and new
+    /// data will bring a new edge) instead of reading again only to get
+    /// `WouldBlock` — one `recv` per message instead of two. A peer's FIN
+    /// that arrived with the data is in the event (`is_read_closed`), so
+    /// the connection then reads on to the end of stream. A loop that does
+    /// not call this keeps the read-until-`WouldBlock` behaviour.
+    pub fn note_event(&mut self, event: &::mio::event::Event) {
+        self.events_noted = true;
+        self.read_closed |= event.is_read_closed() || event.is_error();
     }
 
     /// Starts a client connection to `request.url` (non-blocking connect;
@@ -123,7 +144,13 @@ impl Conn {
                 break;
             }
             let stream = &mut self.stream;
-            match self.driver.read_from(scratch, |b| stream.read(b)) {
+            let mut short = false;
+            let read = |b: &mut [u8]| {
+                let n = stream.read(b)?;
+                short = n < b.len();
+                Ok(n)
+            };
+            match self.driver.read_from(scratch, read) {
                 Ok(0) => {
                     moved = true;
                     break;
@@ -131,6 +158,9 @@ impl Conn {
                 Ok(_) => {
                     moved = true;
                     reads += 1;
+                    if short && self.events_noted && !self.read_closed {
+                        break;
+                    }
                 }
                 Err(e) if blocked(&e) => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -353,7 +383,12 @@ impl<H: Handler> Server<H> {
             match ev.token() {
                 LISTENER => self.accept_all(),
                 WAKER => {}
-                Token(i) => self.service(i),
+                Token(i) => {
+                    if let Some(Some(e)) = self.conns.get_mut(i) {
+                        e.conn.note_event(ev);
+                    }
+                    self.service(i);
+                }
             }
         }
         for i in std::mem::take(&mut self.again) {
@@ -529,6 +564,9 @@ impl Client {
         let mut events = Events::with_capacity(4);
         if !self.conn.wants_ready() {
             self.poll.poll(&mut events, next.map(|t| clock.until(t)))?;
+            for ev in events.iter() {
+                self.conn.note_event(ev);
+            }
         }
         self.conn.ready(&mut self.scratch)?;
         Ok(())

@@ -128,7 +128,12 @@ pub(crate) fn run(
         for ev in events.iter() {
             match ev.token() {
                 LISTENER => l.accept_all(),
-                Token(i) => l.service(i),
+                Token(i) => {
+                    if let Some(Some(c)) = l.clients.get_mut(i) {
+                        c.conn.note_event(ev);
+                    }
+                    l.service(i);
+                }
             }
         }
         let now = StdInstant::now();
