@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use crate::Dialect;
 use crate::error::PeerError;
-use crate::event::Utf8Bytes;
+use crate::utf8::Utf8Bytes;
 
 /// A close status code (§7.4).
 ///

@@ -9,12 +9,12 @@ use super::{Connection, Framer, TxFrame};
 use crate::close::{CloseCode, parse_close_body};
 use crate::config::Role;
 use crate::error::{Error, PeerError};
-use crate::event::Utf8Bytes;
 use crate::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, Status};
 use crate::legacy::{
     MAX_DRAFT_HEADER_LEN, apply_mask20, emit_draft_header, hybi04_frame_key, parse_draft_header,
 };
 use crate::mask::apply_mask;
+use crate::utf8::Utf8Bytes;
 
 /// The -05 close body's first byte: who started the close (-05 §4.5.1).
 const fn initiator(role: Role) -> u8 {
