@@ -109,7 +109,7 @@ impl Connection {
     /// [`send_binary`](Self::send_binary) of its payload, except that the
     /// extensions' encoding is taken from `msg` when a connection with the
     /// same parameters already encoded it (see
-    /// [`Extension::shared_encoding`]), and stored there otherwise. With
+    /// [`Extension::shared_encoding`](crate::Extension::shared_encoding)), and stored there otherwise. With
     /// permessage-deflate negotiated without server context takeover, a
     /// message to N compressing peers is compressed once per parameter set
     /// instead of N times; with context takeover (or no extension) each
