@@ -215,32 +215,26 @@ impl Ticket {
     /// it should do.
     #[inline]
     pub fn update(&mut self, held: usize) -> Verdict {
-        // The common case, on every turn of every connection: a small
-        // connection whose holdings moved less than the grain.
-        if held.abs_diff(self.reported) < GRAIN && held != 0 && self.reported < PAUSE_MIN {
-            return Verdict::Go;
-        }
-        if held == 0 && self.reported == 0 {
-            return Verdict::Go;
-        }
-        self.report(held)
-    }
-
-    /// Reports a change past the grain (or to zero), then judges.
-    fn report(&mut self, held: usize) -> Verdict {
-        let b = &*self.budget;
+        // Moves under the grain stay local: small-message traffic never
+        // touches the shared counters.
         if held.abs_diff(self.reported) >= GRAIN || (held == 0 && self.reported != 0) {
-            if held > self.reported {
-                b.total.fetch_add(held - self.reported, Ordering::Relaxed);
-            } else {
-                b.total.fetch_sub(self.reported - held, Ordering::Relaxed);
-            }
-            self.reported = held;
-            if held >= PAUSE_MIN || self.listed {
-                self.listed = b.list(self.id, self.peer, held);
-            }
+            self.record(held);
         }
         self.verdict()
+    }
+
+    /// Moves this connection's share of the total to `held`.
+    fn record(&mut self, held: usize) {
+        let b = &*self.budget;
+        if held > self.reported {
+            b.total.fetch_add(held - self.reported, Ordering::Relaxed);
+        } else {
+            b.total.fetch_sub(self.reported - held, Ordering::Relaxed);
+        }
+        self.reported = held;
+        if held >= PAUSE_MIN || self.listed {
+            self.listed = b.list(self.id, self.peer, held);
+        }
     }
 
     /// What the connection should do, from what it last reported.
@@ -255,9 +249,6 @@ impl Ticket {
 
     fn judge(&self) -> Verdict {
         let b = &*self.budget;
-        if self.reported < PAUSE_MIN {
-            return Verdict::Go;
-        }
         let total = b.total();
         if total > b.hard && self.listed && b.is_largest(self.id) {
             return Verdict::Shed;

@@ -63,8 +63,17 @@ fn events(to: &mut Connection, bytes: &[u8]) -> Vec<Event> {
 
 /// Negotiates through the real offer/response path, then builds both ends.
 fn pmd_pair(config: Config, pmd: PmdConfig) -> (Connection, Connection) {
+    pmd_pair_with(config, pmd, PmdServerPolicy::default())
+}
+
+/// [`pmd_pair`] with the server answering by `policy`.
+fn pmd_pair_with(
+    config: Config,
+    pmd: PmdConfig,
+    policy: PmdServerPolicy,
+) -> (Connection, Connection) {
     let offers = PmdClientConfig::default().offer_elements();
-    let (_, agreed) = PmdServerPolicy::default().accept(&offers).unwrap();
+    let (_, agreed) = policy.accept(&offers).unwrap();
     let client_agreed = PmdClientConfig::default()
         .validate(&agreed.to_element())
         .unwrap();
@@ -267,25 +276,11 @@ fn pass_through_frames_respect_max_output() {
 /// A server and client pair whose server compresses without context
 /// takeover (`server_no_context_takeover`) when `nct`.
 fn broadcast_pair(nct: bool) -> (Connection, Connection) {
-    let offers = PmdClientConfig::default().offer_elements();
     let policy = PmdServerPolicy {
         server_no_context_takeover: nct,
         ..PmdServerPolicy::default()
     };
-    let (_, agreed) = policy.accept(&offers).unwrap();
-    let client_agreed = PmdClientConfig::default()
-        .validate(&agreed.to_element())
-        .unwrap();
-    let pmd = PmdConfig::default();
-    pair(
-        Config::default(),
-        vec![Box::new(PerMessageDeflate::new(
-            Role::Client,
-            client_agreed,
-            pmd,
-        ))],
-        vec![Box::new(PerMessageDeflate::new(Role::Server, agreed, pmd))],
-    )
+    pmd_pair_with(Config::default(), PmdConfig::default(), policy)
 }
 
 #[test]
