@@ -487,7 +487,7 @@ impl Driver {
         if self.failed && self.session.pending_transmit() == 0 {
             return true;
         }
-        self.session.wants_transport_close() && self.pending_write() == 0
+        self.session.wants_close() && self.pending_write() == 0
     }
 
     /// Queues a TLS `close_notify` (if TLS is on); call before the last

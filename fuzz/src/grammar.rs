@@ -18,7 +18,7 @@ use deflate_ext::{
     PmdOffer,
 };
 use http_upgrade::{
-    Error, ExtensionOffer, PeerError, is_token, parse_extensions, parse_token_list,
+    Error, ExtensionOffer, HttpPeerError, is_token, parse_extensions, parse_token_list,
     serialize_extensions,
 };
 use ws_proto::session::Negotiator;
@@ -51,7 +51,7 @@ pub fn run(data: &[u8]) {
             negotiate(input.dialect, &exts);
         }
         Err(g) => {
-            assert_eq!(Error::from(PeerError::BadExtensions(g)).status(), 400);
+            assert_eq!(Error::from(HttpPeerError::BadExtensions(g)).status(), 400);
             // Whatever was parsed before the error is still well formed.
             assert!(exts.iter().all(ExtensionOffer::is_valid));
             for e in &exts {
@@ -71,7 +71,7 @@ fn tokens(values: &[&[u8]]) {
             parse_token_list([joined.as_bytes()], &mut again).expect("joined list parses");
             assert_eq!(again, list);
         }
-        Err(g) => assert_eq!(Error::from(PeerError::BadProtocols(g)).status(), 400),
+        Err(g) => assert_eq!(Error::from(HttpPeerError::BadProtocols(g)).status(), 400),
     }
 }
 

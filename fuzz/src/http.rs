@@ -146,7 +146,7 @@ fn serve(config: &Arc<ServerConfig>, input: &RequestInput, wire: &[u8], plan: Ch
             match ev {
                 Ok(ServerEvent::NeedMore) => break,
                 Ok(ServerEvent::Close) => {
-                    assert!(s.should_close());
+                    assert!(s.wants_close());
                     r.events.push("close".into());
                     break;
                 }
@@ -223,7 +223,7 @@ fn serve(config: &Arc<ServerConfig>, input: &RequestInput, wire: &[u8], plan: Ch
         while let Some(b) = s.poll_transmit() {
             r.out.extend_from_slice(&b);
         }
-        if r.error.is_some() || s.should_close() {
+        if r.error.is_some() || s.wants_close() {
             break;
         }
     }
@@ -424,7 +424,7 @@ fn normalize(e: Error) -> Error {
         _ => http_upgrade::Limit::HeadTotal,
     };
     match e {
-        Error::Capacity(_) => Error::Capacity(http_upgrade::CapacityError {
+        Error::Capacity(_) => Error::Capacity(http_upgrade::HttpLimitError {
             limit,
             size: 0,
             max: 0,

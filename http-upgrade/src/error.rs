@@ -21,10 +21,10 @@ use crate::url::UrlError;
 pub enum Error {
     /// The peer sent something invalid or refused the handshake.
     #[error("peer error: {0}")]
-    Peer(#[from] PeerError),
+    Peer(#[from] HttpPeerError),
     /// A configured limit was exceeded.
     #[error("limit exceeded: {0}")]
-    Capacity(#[from] CapacityError),
+    Capacity(#[from] HttpLimitError),
     /// The caller used the API wrongly (wrong state, invalid argument).
     #[error("API misuse: {0}")]
     Misuse(#[from] MisuseError),
@@ -39,13 +39,13 @@ impl Error {
     ///
     /// | error | status |
     /// |---|---|
-    /// | [`PeerError::MethodNotAllowed`] | 405 |
-    /// | [`PeerError::OriginRefused`] | 403 |
-    /// | [`PeerError::UnsupportedVersion`], [`PeerError::MissingVersion`], [`PeerError::DialectRefused`] | 426 |
-    /// | [`PeerError::TransferEncoding`] | 501 |
-    /// | response errors a client detects, [`PeerError::Rejected`], [`PeerError::ProxyRefused`] | 502 |
-    /// | other [`PeerError`]s | 400 |
-    /// | [`CapacityError`] | 414 (request line), 413 (body), 431 (headers) |
+    /// | [`HttpPeerError::MethodNotAllowed`] | 405 |
+    /// | [`HttpPeerError::OriginRefused`] | 403 |
+    /// | [`HttpPeerError::UnsupportedVersion`], [`HttpPeerError::MissingVersion`], [`HttpPeerError::DialectRefused`] | 426 |
+    /// | [`HttpPeerError::TransferEncoding`] | 501 |
+    /// | response errors a client detects, [`HttpPeerError::Rejected`], [`HttpPeerError::ProxyRefused`] | 502 |
+    /// | other [`HttpPeerError`]s | 400 |
+    /// | [`HttpLimitError`] | 414 (request line), 413 (body), 431 (headers) |
     /// | [`MisuseError`] | 500 |
     /// | [`Error::Timeout`] | 408 |
     pub fn status(&self) -> u16 {
@@ -65,7 +65,7 @@ impl Error {
 /// The peer is at fault: a malformed or refused request or response.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum PeerError {
+pub enum HttpPeerError {
     /// The HTTP message does not parse (RFC 7230 §3).
     #[error("malformed HTTP message: {0}")]
     Malformed(&'static str),
@@ -136,21 +136,21 @@ pub enum PeerError {
     ProxyRefused(u16),
 }
 
-impl PeerError {
+impl HttpPeerError {
     fn status(&self) -> u16 {
         match self {
-            PeerError::MethodNotAllowed(_) => 405,
-            PeerError::OriginRefused => 403,
-            PeerError::UnsupportedVersion(_)
-            | PeerError::MissingVersion
-            | PeerError::DialectRefused(_) => 426,
-            PeerError::TransferEncoding => 501,
-            PeerError::AcceptMismatch
-            | PeerError::HixieAnswerMismatch
-            | PeerError::UnofferedProtocol(_)
-            | PeerError::UnofferedExtension(_)
-            | PeerError::Rejected(_)
-            | PeerError::ProxyRefused(_) => 502,
+            HttpPeerError::MethodNotAllowed(_) => 405,
+            HttpPeerError::OriginRefused => 403,
+            HttpPeerError::UnsupportedVersion(_)
+            | HttpPeerError::MissingVersion
+            | HttpPeerError::DialectRefused(_) => 426,
+            HttpPeerError::TransferEncoding => 501,
+            HttpPeerError::AcceptMismatch
+            | HttpPeerError::HixieAnswerMismatch
+            | HttpPeerError::UnofferedProtocol(_)
+            | HttpPeerError::UnofferedExtension(_)
+            | HttpPeerError::Rejected(_)
+            | HttpPeerError::ProxyRefused(_) => 502,
             _ => 400,
         }
     }
@@ -176,7 +176,7 @@ pub enum Limit {
 /// least how far it got), `max` the limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{limit:?}: {size} exceeds the limit of {max}")]
-pub struct CapacityError {
+pub struct HttpLimitError {
     /// The limit.
     pub limit: Limit,
     /// The size seen.

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use bytes::Bytes;
 
-use crate::error::{CapacityError, Error, Limit, MisuseError, PeerError};
+use crate::error::{Error, HttpLimitError, HttpPeerError, Limit, MisuseError};
 use crate::grammar::{is_token, trim_ows};
 use crate::limits::Limits;
 
@@ -116,7 +116,7 @@ fn malformed(e: httparse::Error) -> Error {
         httparse::Error::Version => "invalid HTTP version",
         _ => "malformed message",
     };
-    Error::Peer(PeerError::Malformed(why))
+    Error::Peer(HttpPeerError::Malformed(why))
 }
 
 fn header_slots<'b>(limits: &Limits) -> Vec<httparse::Header<'b>> {
@@ -125,7 +125,7 @@ fn header_slots<'b>(limits: &Limits) -> Vec<httparse::Header<'b>> {
 }
 
 fn too_many(limits: &Limits) -> Error {
-    Error::Capacity(CapacityError {
+    Error::Capacity(HttpLimitError {
         limit: Limit::HeaderCount,
         size: limits.max_headers.saturating_add(1),
         max: limits.max_headers,
@@ -138,7 +138,9 @@ pub(crate) fn parse_request(head: &[u8], limits: &Limits) -> Result<HttpRequest,
     let mut req = httparse::Request::new(&mut slots);
     match req.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(PeerError::Malformed("truncated head").into()),
+        Ok(httparse::Status::Partial) => {
+            return Err(HttpPeerError::Malformed("truncated head").into());
+        }
         Err(httparse::Error::TooManyHeaders) => return Err(too_many(limits)),
         Err(e) => return Err(malformed(e)),
     }
@@ -157,7 +159,9 @@ pub(crate) fn parse_response(head: &[u8], limits: &Limits) -> Result<HttpRespons
     let mut res = httparse::Response::new(&mut slots);
     match res.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(PeerError::Malformed("truncated head").into()),
+        Ok(httparse::Status::Partial) => {
+            return Err(HttpPeerError::Malformed("truncated head").into());
+        }
         Err(httparse::Error::TooManyHeaders) => return Err(too_many(limits)),
         Err(e) => return Err(malformed(e)),
     }
@@ -174,18 +178,18 @@ pub(crate) fn parse_response(head: &[u8], limits: &Limits) -> Result<HttpRespons
 pub(crate) fn single<'a>(
     h: &'a Headers,
     name: &'static str,
-) -> Result<Option<&'a [u8]>, PeerError> {
+) -> Result<Option<&'a [u8]>, HttpPeerError> {
     let mut all = h.get_all(name);
     let first = all.next();
     if all.next().is_some() {
-        return Err(PeerError::DuplicateHeader(name));
+        return Err(HttpPeerError::DuplicateHeader(name));
     }
     Ok(first)
 }
 
 /// Like [`single`] but the header must be present.
-pub(crate) fn required<'a>(h: &'a Headers, name: &'static str) -> Result<&'a [u8], PeerError> {
-    single(h, name)?.ok_or(PeerError::MissingHeader(name))
+pub(crate) fn required<'a>(h: &'a Headers, name: &'static str) -> Result<&'a [u8], HttpPeerError> {
+    single(h, name)?.ok_or(HttpPeerError::MissingHeader(name))
 }
 
 /// The `Host` rules of RFC 7230 §5.4: "A server MUST respond with a 400
@@ -193,11 +197,11 @@ pub(crate) fn required<'a>(h: &'a Headers, name: &'static str) -> Result<&'a [u8
 /// Host header field and to any request message that contains more than one
 /// Host header field or a Host header field with an invalid field-value."
 /// HTTP/1.0 requests may omit `Host` (only HTTP/1.1 clients MUST send it).
-pub(crate) fn check_host(req: &HttpRequest) -> Result<(), PeerError> {
+pub(crate) fn check_host(req: &HttpRequest) -> Result<(), HttpPeerError> {
     match single(&req.headers, "Host")? {
-        None if req.minor_version >= 1 => Err(PeerError::MissingHeader("Host")),
+        None if req.minor_version >= 1 => Err(HttpPeerError::MissingHeader("Host")),
         None => Ok(()),
-        Some(v) if !is_host_value(v) => Err(PeerError::BadHeaderValue("Host")),
+        Some(v) if !is_host_value(v) => Err(HttpPeerError::BadHeaderValue("Host")),
         Some(_) => Ok(()),
     }
 }
@@ -267,16 +271,16 @@ fn is_sub_delim(b: u8) -> bool {
 
 /// `Content-Length` as a number; `Err` if malformed or repeated with
 /// different values (RFC 7230 §3.3.2).
-pub(crate) fn content_length(h: &Headers) -> Result<Option<u64>, PeerError> {
+pub(crate) fn content_length(h: &Headers) -> Result<Option<u64>, HttpPeerError> {
     let mut found: Option<u64> = None;
     for v in h.get_all("content-length") {
         let s = core::str::from_utf8(v).ok();
         let n = s
             .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|s| s.parse::<u64>().ok())
-            .ok_or(PeerError::BadHeaderValue("Content-Length"))?;
+            .ok_or(HttpPeerError::BadHeaderValue("Content-Length"))?;
         if found.is_some_and(|f| f != n) {
-            return Err(PeerError::BadHeaderValue("Content-Length"));
+            return Err(HttpPeerError::BadHeaderValue("Content-Length"));
         }
         found = Some(n);
     }

@@ -105,7 +105,7 @@ mod test_rng;
 
 pub use client::{ClientEvent, ClientHandshake, ClientRequest};
 pub use dialect::{Dialect, DialectSet};
-pub use error::{CapacityError, Error, Limit, MisuseError, PeerError};
+pub use error::{Error, HttpLimitError, HttpPeerError, Limit, MisuseError};
 pub use extensions::{ExtensionOffer, ExtensionParam, parse_extensions, serialize_extensions};
 pub use grammar::{GrammarError, is_token, parse_token_list};
 pub use handshake::{Handshake, Role};

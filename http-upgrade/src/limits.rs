@@ -1,7 +1,7 @@
 //! Size limits for message heads and bodies, and the incremental scanner
 //! that enforces them before httparse sees (and before we store) anything.
 
-use crate::error::{CapacityError, Limit};
+use crate::error::{HttpLimitError, Limit};
 
 /// Limits on what a peer may send during the handshake. The defaults are
 /// meant for a server facing the internet.
@@ -57,7 +57,7 @@ impl HeadScanner {
         &mut self,
         buf: &[u8],
         limits: &Limits,
-    ) -> Result<Option<usize>, CapacityError> {
+    ) -> Result<Option<usize>, HttpLimitError> {
         while let Some(&b) = buf.get(self.scanned) {
             self.scanned += 1;
             if b != b'\n' {
@@ -81,7 +81,7 @@ impl HeadScanner {
         self.check_total(buf.len(), limits).map(|()| None)
     }
 
-    fn check_line(&self, limits: &Limits) -> Result<(), CapacityError> {
+    fn check_line(&self, limits: &Limits) -> Result<(), HttpLimitError> {
         let size = self.scanned - self.line_start;
         let (limit, max) = if self.lines == 0 {
             (Limit::RequestLine, limits.max_start_line)
@@ -90,15 +90,15 @@ impl HeadScanner {
         };
         // +2 for the CRLF not yet seen.
         if size > max.saturating_add(2) {
-            return Err(CapacityError { limit, size, max });
+            return Err(HttpLimitError { limit, size, max });
         }
         Ok(())
     }
 
-    fn check_count(&self, limits: &Limits) -> Result<(), CapacityError> {
+    fn check_count(&self, limits: &Limits) -> Result<(), HttpLimitError> {
         let headers = self.lines.saturating_sub(1);
         if headers > limits.max_headers {
-            return Err(CapacityError {
+            return Err(HttpLimitError {
                 limit: Limit::HeaderCount,
                 size: headers,
                 max: limits.max_headers,
@@ -107,9 +107,9 @@ impl HeadScanner {
         Ok(())
     }
 
-    fn check_total(&self, size: usize, limits: &Limits) -> Result<(), CapacityError> {
+    fn check_total(&self, size: usize, limits: &Limits) -> Result<(), HttpLimitError> {
         if size > limits.max_head {
-            return Err(CapacityError {
+            return Err(HttpLimitError {
                 limit: Limit::HeadTotal,
                 size,
                 max: limits.max_head,
@@ -123,7 +123,7 @@ impl HeadScanner {
 mod tests {
     use super::*;
 
-    fn scan_all(input: &[u8], limits: &Limits) -> Result<Option<usize>, CapacityError> {
+    fn scan_all(input: &[u8], limits: &Limits) -> Result<Option<usize>, HttpLimitError> {
         HeadScanner::default().scan(input, limits)
     }
 

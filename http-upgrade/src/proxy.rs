@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::{Bytes, BytesMut};
 
-use crate::error::{Error, MisuseError, PeerError};
+use crate::error::{Error, HttpPeerError, MisuseError};
 use crate::http::{self, HttpResponse, check_header, push_header};
 use crate::limits::{HeadScanner, Limits};
 use crate::url::WsUrl;
@@ -30,7 +30,7 @@ pub enum ProxyEvent {
 /// Call order: [`new`](Self::new) (or [`for_url`](Self::for_url)), write
 /// [`poll_transmit`](Self::poll_transmit), feed the proxy's bytes to
 /// [`receive_data`](Self::receive_data) until [`ProxyEvent::Open`] or an
-/// error ([`PeerError::ProxyRefused`] carries the status, e.g. 407; the
+/// error ([`HttpPeerError::ProxyRefused`] carries the status, e.g. 407; the
 /// full answer stays available in [`response`](Self::response)), then take
 /// [`take_leftover`](Self::take_leftover).
 #[derive(Debug)]
@@ -117,7 +117,7 @@ impl ProxyConnect {
         let status = res.status;
         self.response = Some(res);
         if !(200..300).contains(&status) {
-            return Err(PeerError::ProxyRefused(status).into());
+            return Err(HttpPeerError::ProxyRefused(status).into());
         }
         self.result = Some(Ok(()));
         Ok(ProxyEvent::Open)
@@ -185,7 +185,7 @@ mod tests {
                 b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n",
             )
             .unwrap_err();
-        assert_eq!(e, Error::Peer(PeerError::ProxyRefused(407)));
+        assert_eq!(e, Error::Peer(HttpPeerError::ProxyRefused(407)));
         assert_eq!(
             p.response().unwrap().headers.get_str("proxy-authenticate"),
             Some("Basic")

@@ -49,14 +49,14 @@ fn wrong_accept() {
     let e = fails(Dialect::Rfc6455, |r| {
         replace(&r, "Sec-WebSocket-Accept: ", "Sec-WebSocket-Accept: x")
     });
-    assert_eq!(e, Error::Peer(PeerError::AcceptMismatch));
+    assert_eq!(e, Error::Peer(HttpPeerError::AcceptMismatch));
     assert_eq!(e.status(), 502);
     let e = fails(Dialect::Rfc6455, |r| {
         replace(&r, "Sec-WebSocket-Accept", "X-Accept")
     });
     assert_eq!(
         e,
-        Error::Peer(PeerError::MissingHeader("Sec-WebSocket-Accept"))
+        Error::Peer(HttpPeerError::MissingHeader("Sec-WebSocket-Accept"))
     );
 }
 
@@ -65,11 +65,11 @@ fn missing_upgrade_or_connection() {
     let e = fails(Dialect::Rfc6455, |r| {
         replace(&r, "Upgrade: websocket", "X-Upgrade: websocket")
     });
-    assert_eq!(e, Error::Peer(PeerError::MissingHeader("Upgrade")));
+    assert_eq!(e, Error::Peer(HttpPeerError::MissingHeader("Upgrade")));
     let e = fails(Dialect::Rfc6455, |r| {
         replace(&r, "Connection: Upgrade", "Connection: close")
     });
-    assert_eq!(e, Error::Peer(PeerError::BadHeaderValue("Connection")));
+    assert_eq!(e, Error::Peer(HttpPeerError::BadHeaderValue("Connection")));
 }
 
 #[test]
@@ -77,7 +77,10 @@ fn unoffered_protocol_and_extension() {
     let e = fails(Dialect::Rfc6455, |r| {
         replace(&r, "\r\n\r\n", "\r\nSec-WebSocket-Protocol: other\r\n\r\n")
     });
-    assert_eq!(e, Error::Peer(PeerError::UnofferedProtocol("other".into())));
+    assert_eq!(
+        e,
+        Error::Peer(HttpPeerError::UnofferedProtocol("other".into()))
+    );
     let e = fails(Dialect::Rfc6455, |r| {
         replace(
             &r,
@@ -87,14 +90,14 @@ fn unoffered_protocol_and_extension() {
     });
     assert_eq!(
         e,
-        Error::Peer(PeerError::UnofferedExtension("deflate-stream".into()))
+        Error::Peer(HttpPeerError::UnofferedExtension("deflate-stream".into()))
     );
     let e = fails(Dialect::Rfc6455, |r| {
         replace(&r, "\r\n\r\n", "\r\nSec-WebSocket-Extensions: a;;\r\n\r\n")
     });
     assert_eq!(
         e,
-        Error::Peer(PeerError::BadExtensions(GrammarError::InvalidToken))
+        Error::Peer(HttpPeerError::BadExtensions(GrammarError::InvalidToken))
     );
 }
 
@@ -123,7 +126,7 @@ fn hybi04_needs_the_nonce_hybi05_does_not() {
     });
     assert_eq!(
         e,
-        Error::Peer(PeerError::MissingHeader("Sec-WebSocket-Nonce"))
+        Error::Peer(HttpPeerError::MissingHeader("Sec-WebSocket-Nonce"))
     );
     let mut c = client(Dialect::Hybi05);
     let res = replace(
@@ -144,27 +147,27 @@ fn hixie76_checks() {
         r[n - 1] ^= 1;
         r
     });
-    assert_eq!(e, Error::Peer(PeerError::HixieAnswerMismatch));
+    assert_eq!(e, Error::Peer(HttpPeerError::HixieAnswerMismatch));
     let e = fails(Dialect::Hixie76, |r| {
         replace(&r, "ws://example.com/chat", "ws://evil.com/chat")
     });
     assert_eq!(
         e,
-        Error::Peer(PeerError::BadHeaderValue("Sec-WebSocket-Location"))
+        Error::Peer(HttpPeerError::BadHeaderValue("Sec-WebSocket-Location"))
     );
     let e = fails(Dialect::Hixie76, |r| {
         replace(&r, "Origin: http://example.com", "Origin: http://evil.com")
     });
     assert_eq!(
         e,
-        Error::Peer(PeerError::BadHeaderValue("Sec-WebSocket-Origin"))
+        Error::Peer(HttpPeerError::BadHeaderValue("Sec-WebSocket-Origin"))
     );
     // The protocol was offered, so hixie-76 requires it back (step 41).
     let mut c = client(Dialect::Hixie76);
     let res = answer(&mut c, |_| Accept::default());
     assert_eq!(
         c.receive_data(&res),
-        Err(Error::Peer(PeerError::MissingHeader(
+        Err(Error::Peer(HttpPeerError::MissingHeader(
             "Sec-WebSocket-Protocol"
         )))
     );
@@ -190,7 +193,7 @@ fn redirect() {
     );
     assert_eq!(
         c.receive_data(b""),
-        Err(Error::Peer(PeerError::Rejected(302)))
+        Err(Error::Peer(HttpPeerError::Rejected(302)))
     );
 }
 
@@ -206,7 +209,7 @@ fn rejection_with_bounded_body() {
     assert_eq!(&res.body[..], b"not you!!e");
     assert_eq!(
         c.receive_data(b""),
-        Err(Error::Peer(PeerError::Rejected(403)))
+        Err(Error::Peer(HttpPeerError::Rejected(403)))
     );
 
     let limits = Limits {
@@ -232,13 +235,16 @@ fn rejection_with_bounded_body() {
 fn malformed_response() {
     let mut c = client(Dialect::Rfc6455);
     let e = c.receive_data(b"HTTP/1.1 abc\r\n\r\n").unwrap_err();
-    assert!(matches!(e, Error::Peer(PeerError::Malformed(_))), "{e:?}");
+    assert!(
+        matches!(e, Error::Peer(HttpPeerError::Malformed(_))),
+        "{e:?}"
+    );
     let mut c = client(Dialect::Rfc6455);
     let long = format!("HTTP/1.1 101 OK\r\nX: {}\r\n\r\n", "a".repeat(5000));
     let e = c.receive_data(long.as_bytes()).unwrap_err();
     assert!(matches!(
         e,
-        Error::Capacity(CapacityError {
+        Error::Capacity(HttpLimitError {
             limit: Limit::HeaderLine,
             ..
         })

@@ -11,14 +11,14 @@ fn reject(req: &[u8]) -> (Error, String) {
     rejected_with(ServerConfig::default(), req)
 }
 
-fn peer(e: PeerError) -> Error {
+fn peer(e: HttpPeerError) -> Error {
     Error::Peer(e)
 }
 
 #[test]
 fn missing_key() {
     let (e, _) = reject(&rfc6455_with(&[("Sec-WebSocket-Key", None)]));
-    assert_eq!(e, peer(PeerError::MissingHeader("Sec-WebSocket-Key")));
+    assert_eq!(e, peer(HttpPeerError::MissingHeader("Sec-WebSocket-Key")));
     assert_eq!(e.status(), 400);
 }
 
@@ -28,7 +28,7 @@ fn duplicate_key() {
     req.truncate(req.len() - 2);
     req.extend_from_slice(b"Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\n\r\n");
     let (e, out) = reject(&req);
-    assert_eq!(e, peer(PeerError::DuplicateHeader("Sec-WebSocket-Key")));
+    assert_eq!(e, peer(HttpPeerError::DuplicateHeader("Sec-WebSocket-Key")));
     assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"));
 }
 
@@ -41,7 +41,7 @@ fn key_not_16_bytes() {
         "a, b",
     ] {
         let (e, _) = reject(&rfc6455_with(&[("Sec-WebSocket-Key", Some(key))]));
-        assert_eq!(e, peer(PeerError::BadKey), "{key}");
+        assert_eq!(e, peer(HttpPeerError::BadKey), "{key}");
         assert_eq!(e.status(), 400);
     }
 }
@@ -49,7 +49,7 @@ fn key_not_16_bytes() {
 #[test]
 fn bad_version_is_426_with_versions() {
     let (e, out) = reject(&rfc6455_with(&[("Sec-WebSocket-Version", Some("9"))]));
-    assert_eq!(e, peer(PeerError::UnsupportedVersion("9".into())));
+    assert_eq!(e, peer(HttpPeerError::UnsupportedVersion("9".into())));
     assert_eq!(e.status(), 426);
     assert!(
         out.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
@@ -62,7 +62,7 @@ fn bad_version_is_426_with_versions() {
     let (e, _) = reject(&rfc6455_with(&[("Sec-WebSocket-Version", Some("013x"))]));
     assert_eq!(e.status(), 426);
     let (e, _) = reject(&rfc6455_with(&[("Sec-WebSocket-Version", None)]));
-    assert_eq!(e, peer(PeerError::MissingVersion));
+    assert_eq!(e, peer(HttpPeerError::MissingVersion));
     assert_eq!(e.status(), 426);
 }
 
@@ -73,14 +73,14 @@ fn refused_old_dialect() {
         config(),
         &rfc6455_with(&[("Sec-WebSocket-Version", Some("4"))]),
     );
-    assert_eq!(e, peer(PeerError::DialectRefused(Dialect::Hybi04)));
+    assert_eq!(e, peer(HttpPeerError::DialectRefused(Dialect::Hybi04)));
     assert_eq!(e.status(), 426);
     assert!(
         out.contains("\r\nSec-WebSocket-Version: 13, 8, 7\r\n"),
         "{out}"
     );
     let (e, _) = rejected_with(config(), HIXIE76_REQUEST);
-    assert_eq!(e, peer(PeerError::DialectRefused(Dialect::Hixie76)));
+    assert_eq!(e, peer(HttpPeerError::DialectRefused(Dialect::Hixie76)));
     // Allowed ones still pass.
     let mut s = server(config());
     assert_eq!(
@@ -111,7 +111,7 @@ fn request_line_too_long_is_414() {
     let (e, out) = reject(req.as_bytes());
     assert!(matches!(
         e,
-        Error::Capacity(CapacityError {
+        Error::Capacity(HttpLimitError {
             limit: Limit::RequestLine,
             max: 8192,
             ..
@@ -129,7 +129,7 @@ fn too_many_headers_is_431() {
     let (e, _) = reject(req.as_bytes());
     assert_eq!(
         e,
-        Error::Capacity(CapacityError {
+        Error::Capacity(HttpLimitError {
             limit: Limit::HeaderCount,
             size: 65,
             max: 64
@@ -148,7 +148,7 @@ fn total_head_too_large_is_431() {
     assert!(
         matches!(
             e,
-            Error::Capacity(CapacityError {
+            Error::Capacity(HttpLimitError {
                 limit: Limit::HeadTotal,
                 max: 16384,
                 ..
@@ -168,7 +168,7 @@ fn custom_limits() {
     let (e, _) = rejected_with(ServerConfig::default().with_limits(limits), RFC6455_REQUEST);
     assert!(matches!(
         e,
-        Error::Capacity(CapacityError {
+        Error::Capacity(HttpLimitError {
             limit: Limit::HeaderCount,
             max: 3,
             ..
@@ -185,7 +185,7 @@ fn bad_extension_syntax() {
         ("a; x=\"1 2\"", GrammarError::QuotedValueNotToken),
     ] {
         let (e, _) = reject(&rfc6455_with(&[("Sec-WebSocket-Extensions", Some(value))]));
-        assert_eq!(e, peer(PeerError::BadExtensions(g)), "{value}");
+        assert_eq!(e, peer(HttpPeerError::BadExtensions(g)), "{value}");
         assert_eq!(e.status(), 400);
     }
 }
@@ -196,7 +196,10 @@ fn bad_protocol_syntax() {
         "Sec-WebSocket-Protocol",
         Some("chat,,x"),
     )]));
-    assert_eq!(e, peer(PeerError::BadProtocols(GrammarError::EmptyElement)));
+    assert_eq!(
+        e,
+        peer(HttpPeerError::BadProtocols(GrammarError::EmptyElement))
+    );
 }
 
 #[test]
@@ -205,7 +208,7 @@ fn post_upgrade_is_405() {
         .unwrap()
         .replacen("GET", "POST", 1);
     let (e, out) = reject(req.as_bytes());
-    assert_eq!(e, peer(PeerError::MethodNotAllowed("POST".into())));
+    assert_eq!(e, peer(HttpPeerError::MethodNotAllowed("POST".into())));
     assert!(out.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"));
     assert!(out.contains("\r\nAllow: GET\r\n"));
 }
@@ -216,31 +219,31 @@ fn http10_upgrade_is_400() {
         .unwrap()
         .replacen("HTTP/1.1", "HTTP/1.0", 1);
     let (e, _) = reject(req.as_bytes());
-    assert_eq!(e, peer(PeerError::HttpVersion));
+    assert_eq!(e, peer(HttpPeerError::HttpVersion));
     assert_eq!(e.status(), 400);
 }
 
 #[test]
 fn missing_or_duplicate_host() {
     let (e, _) = reject(&rfc6455_with(&[("Host", None)]));
-    assert_eq!(e, peer(PeerError::MissingHeader("Host")));
+    assert_eq!(e, peer(HttpPeerError::MissingHeader("Host")));
     let mut req = rfc6455_with(&[]);
     req.truncate(req.len() - 2);
     req.extend_from_slice(b"Host: evil.example\r\n\r\n");
     let (e, _) = reject(&req);
-    assert_eq!(e, peer(PeerError::DuplicateHeader("Host")));
+    assert_eq!(e, peer(HttpPeerError::DuplicateHeader("Host")));
 }
 
 #[test]
 fn missing_upgrade_or_connection() {
     let (e, _) = reject(&rfc6455_with(&[("Upgrade", None)]));
-    assert_eq!(e, peer(PeerError::MissingHeader("Upgrade")));
+    assert_eq!(e, peer(HttpPeerError::MissingHeader("Upgrade")));
     let (e, _) = reject(&rfc6455_with(&[("Upgrade", Some("h2c"))]));
-    assert_eq!(e, peer(PeerError::BadHeaderValue("Upgrade")));
+    assert_eq!(e, peer(HttpPeerError::BadHeaderValue("Upgrade")));
     let (e, _) = reject(&rfc6455_with(&[("Connection", None)]));
-    assert_eq!(e, peer(PeerError::MissingHeader("Connection")));
+    assert_eq!(e, peer(HttpPeerError::MissingHeader("Connection")));
     let (e, _) = reject(&rfc6455_with(&[("Connection", Some("keep-alive"))]));
-    assert_eq!(e, peer(PeerError::BadHeaderValue("Connection")));
+    assert_eq!(e, peer(HttpPeerError::BadHeaderValue("Connection")));
     // Token lists, case-insensitive.
     let mut s = server(ServerConfig::default());
     upgrade(
@@ -255,10 +258,16 @@ fn missing_upgrade_or_connection() {
 #[test]
 fn malformed_http() {
     let (e, _) = reject(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n");
-    assert!(matches!(e, Error::Peer(PeerError::Malformed(_))), "{e:?}");
+    assert!(
+        matches!(e, Error::Peer(HttpPeerError::Malformed(_))),
+        "{e:?}"
+    );
     assert_eq!(e.status(), 400);
     let (e, _) = reject(b"\x00\x01\x02\r\n\r\n");
-    assert!(matches!(e, Error::Peer(PeerError::Malformed(_))), "{e:?}");
+    assert!(
+        matches!(e, Error::Peer(HttpPeerError::Malformed(_))),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -266,12 +275,15 @@ fn bad_hixie_keys() {
     let req = String::from_utf8(HIXIE76_REQUEST.to_vec()).unwrap();
     let no_spaces = req.replace("12998 5 Y3 1  .P00", "12998");
     let (e, _) = reject(no_spaces.as_bytes());
-    assert!(matches!(e, Error::Peer(PeerError::BadHixieKey(_))), "{e:?}");
+    assert!(
+        matches!(e, Error::Peer(HttpPeerError::BadHixieKey(_))),
+        "{e:?}"
+    );
     let missing = req.replace("Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\n", "");
     let (e, _) = reject(missing.as_bytes());
     assert_eq!(
         e,
-        peer(PeerError::MissingVersion),
+        peer(HttpPeerError::MissingVersion),
         "only Key2: not hixie-76"
     );
 }
@@ -288,10 +300,10 @@ fn origin_policies() {
         allow(),
         &rfc6455_with(&[("Origin", Some("http://evil.com"))]),
     );
-    assert_eq!(e, peer(PeerError::OriginRefused));
+    assert_eq!(e, peer(HttpPeerError::OriginRefused));
     assert!(out.starts_with("HTTP/1.1 403 Forbidden\r\n"));
     let (e, _) = rejected_with(allow(), &rfc6455_with(&[("Origin", None)]));
-    assert_eq!(e, peer(PeerError::OriginRefused));
+    assert_eq!(e, peer(HttpPeerError::OriginRefused));
     let hook = OriginPolicy::Check(std::sync::Arc::new(|o: Option<&str>| o.is_none()));
     let mut s = server(ServerConfig::default().with_origin(hook.clone()));
     upgrade(&mut s, &rfc6455_with(&[("Origin", None)]));
@@ -313,19 +325,19 @@ fn origin_policies() {
 #[test]
 fn transfer_encoding_is_501_and_huge_body_413() {
     let (e, _) = reject(b"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
-    assert_eq!(e, peer(PeerError::TransferEncoding));
+    assert_eq!(e, peer(HttpPeerError::TransferEncoding));
     assert_eq!(e.status(), 501);
     let (e, out) = reject(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999\r\n\r\n");
     assert!(matches!(
         e,
-        Error::Capacity(CapacityError {
+        Error::Capacity(HttpLimitError {
             limit: Limit::Body,
             ..
         })
     ));
     assert!(out.starts_with("HTTP/1.1 413 "));
     let (e, _) = reject(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1x\r\n\r\n");
-    assert_eq!(e, peer(PeerError::BadHeaderValue("Content-Length")));
+    assert_eq!(e, peer(HttpPeerError::BadHeaderValue("Content-Length")));
 }
 
 #[test]
@@ -383,7 +395,7 @@ fn application_rejects_upgrade() {
         out,
         "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic\r\nContent-Length: 4\r\nConnection: close\r\n\r\nwho?"
     );
-    assert!(s.should_close());
+    assert!(s.wants_close());
     assert_eq!(s.receive_data(b"GET"), Ok(ServerEvent::Close));
 }
 
@@ -391,30 +403,33 @@ fn application_rejects_upgrade() {
 /// two, and any with an invalid `Host` value get `400`, like an upgrade.
 #[test]
 fn plain_request_host_rules_are_400() {
-    let cases: [(&[u8], PeerError); 6] = [
-        (b"GET / HTTP/1.1\r\n\r\n", PeerError::MissingHeader("Host")),
+    let cases: [(&[u8], HttpPeerError); 6] = [
+        (
+            b"GET / HTTP/1.1\r\n\r\n",
+            HttpPeerError::MissingHeader("Host"),
+        ),
         (
             b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
-            PeerError::DuplicateHeader("Host"),
+            HttpPeerError::DuplicateHeader("Host"),
         ),
         // The same name twice counts as two even when the values agree.
         (
             b"GET / HTTP/1.1\r\nhost: a\r\nHOST: a\r\n\r\n",
-            PeerError::DuplicateHeader("Host"),
+            HttpPeerError::DuplicateHeader("Host"),
         ),
         // HTTP/1.0 may omit Host but never send two (RFC 7230 §5.4: "any
         // request message").
         (
             b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
-            PeerError::DuplicateHeader("Host"),
+            HttpPeerError::DuplicateHeader("Host"),
         ),
         (
             b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
-            PeerError::BadHeaderValue("Host"),
+            HttpPeerError::BadHeaderValue("Host"),
         ),
         (
             b"HEAD / HTTP/1.1\r\nHost: a:80x\r\n\r\n",
-            PeerError::BadHeaderValue("Host"),
+            HttpPeerError::BadHeaderValue("Host"),
         ),
     ];
     for (req, want) in cases {
@@ -447,11 +462,11 @@ fn invalid_host_values_are_400() {
         "\u{e9}.example",
     ] {
         let (e, out) = reject(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
-        assert_eq!(e, peer(PeerError::BadHeaderValue("Host")), "{host:?}");
+        assert_eq!(e, peer(HttpPeerError::BadHeaderValue("Host")), "{host:?}");
         assert!(out.starts_with("HTTP/1.1 400 "), "{host:?}: {out}");
         // An upgrade with the same Host is refused the same way.
         let (e, _) = reject(&rfc6455_with(&[("Host", Some(host))]));
-        assert_eq!(e, peer(PeerError::BadHeaderValue("Host")), "{host:?}");
+        assert_eq!(e, peer(HttpPeerError::BadHeaderValue("Host")), "{host:?}");
     }
 }
 
@@ -494,17 +509,17 @@ fn http10_request_without_host_is_served() {
 #[test]
 fn upgrade_host_rules_are_400() {
     let (e, out) = reject(&rfc6455_with(&[("Host", None)]));
-    assert_eq!(e, peer(PeerError::MissingHeader("Host")));
+    assert_eq!(e, peer(HttpPeerError::MissingHeader("Host")));
     assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
     let mut req = rfc6455_with(&[]);
     req.truncate(req.len() - 2);
     req.extend_from_slice(b"Host: server.example.com\r\n\r\n");
     let (e, out) = reject(&req);
-    assert_eq!(e, peer(PeerError::DuplicateHeader("Host")));
+    assert_eq!(e, peer(HttpPeerError::DuplicateHeader("Host")));
     assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
     let mut hixie = HIXIE76_REQUEST.to_vec();
     let at = hixie.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     hixie.splice(at..at, b"\r\nHost: other".iter().copied());
     let (e, _) = reject(&hixie);
-    assert_eq!(e, peer(PeerError::DuplicateHeader("Host")));
+    assert_eq!(e, peer(HttpPeerError::DuplicateHeader("Host")));
 }

@@ -40,7 +40,7 @@ fn page_then_assets_then_websocket_on_one_connection() {
         Some(Instant::from_millis(5100)),
         "deadline restarts"
     );
-    assert!(!s.should_close());
+    assert!(!s.wants_close());
 
     // Two pipelined requests in one segment.
     let r = request(
@@ -97,20 +97,20 @@ fn connection_close_and_http10() {
     s.respond(Instant::ZERO, Response::new(200)).unwrap();
     let out = String::from_utf8(drain_server(&mut s)).unwrap();
     assert!(out.contains("Connection: close\r\n"), "{out}");
-    assert!(s.should_close());
+    assert!(s.wants_close());
     assert_eq!(s.poll_incoming(), Ok(ServerEvent::Close));
 
     let mut s = server(ServerConfig::default());
     request(&mut s, b"GET / HTTP/1.0\r\n\r\n");
     s.respond(Instant::ZERO, Response::new(200)).unwrap();
-    assert!(s.should_close(), "HTTP/1.0 closes by default");
+    assert!(s.wants_close(), "HTTP/1.0 closes by default");
 
     let mut s = server(ServerConfig::default());
     request(&mut s, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     s.respond(Instant::ZERO, Response::new(200)).unwrap();
     let out = String::from_utf8(drain_server(&mut s)).unwrap();
     assert!(out.contains("Connection: keep-alive\r\n"), "{out}");
-    assert!(!s.should_close());
+    assert!(!s.wants_close());
 
     let mut s = server(ServerConfig::default());
     request(&mut s, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -119,7 +119,7 @@ fn connection_close_and_http10() {
         Response::new(200).header("Connection", "close"),
     )
     .unwrap();
-    assert!(s.should_close(), "the application may close");
+    assert!(s.wants_close(), "the application may close");
 }
 
 #[test]

@@ -38,7 +38,7 @@ fn server_deadline_with_partial_request_sends_408() {
         "permanent"
     );
     assert_eq!(s.poll_timeout(), None);
-    assert!(s.should_close());
+    assert!(s.wants_close());
 }
 
 #[test]

@@ -207,7 +207,7 @@ fn conversation() -> Result<(), &'static str> {
     }
     pump(&mut client, &mut server, now)?;
     let _ = events(&mut server)?;
-    if !server.wants_transport_close() {
+    if !server.wants_close() {
         return Err("server does not close TCP after the close handshake");
     }
     Ok(())

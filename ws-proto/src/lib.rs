@@ -64,12 +64,12 @@
 //! let ev = server.poll_event()?;
 //! assert!(matches!(ev, Some(Event::Close { code: Some(CloseCode::NORMAL), .. })));
 //! pump(&mut server, &mut client, now)?;
-//! assert!(server.wants_transport_close());
+//! assert!(server.wants_close());
 //! assert!(matches!(client.poll_event()?, Some(Event::Close { .. })));
 //! assert_eq!(client.state(), State::Closed);
-//! assert!(!client.wants_transport_close()); // waits for the server's FIN
+//! assert!(!client.wants_close()); // waits for the server's FIN
 //! client.receive_eof(now);
-//! assert!(client.wants_transport_close());
+//! assert!(client.wants_close());
 //! # Ok::<(), ws_proto::Error>(())
 //! ```
 #![cfg_attr(not(feature = "std"), no_std)]

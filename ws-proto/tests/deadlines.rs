@@ -45,7 +45,7 @@ fn a_stalled_partial_message_is_closed_with_1008() {
     let (_, e) = drain(&mut c).unwrap_err();
     assert_eq!(e, Error::Timeout(TimeoutError::Stalled));
     assert_eq!(sent_close(&transmit(&mut c)), Some(Some(1008)));
-    assert!(c.wants_transport_close());
+    assert!(c.wants_close());
     assert_eq!(c.buffered_receive(), 0, "the partial message is released");
 }
 
@@ -111,14 +111,14 @@ fn a_peer_that_stops_reading_is_dropped_after_the_write_timeout() {
     // `now`); no byte written for a whole period after that fails.
     run_timers_until(&mut c, at(59));
     assert!(drain(&mut c).is_ok());
-    assert!(!c.wants_transport_close());
+    assert!(!c.wants_close());
     run_timers_until(&mut c, at(60));
     assert_eq!(
         drain(&mut c).unwrap_err().1,
         Error::Timeout(TimeoutError::WriteStalled)
     );
     assert!(
-        c.wants_transport_close(),
+        c.wants_close(),
         "closed at once: the close frame cannot be delivered"
     );
 }
@@ -134,7 +134,7 @@ fn a_slow_but_moving_reader_is_not_dropped() {
     }
     assert!(drain(&mut c).is_ok());
     assert!(c.pending_transmit() > 0);
-    assert!(!c.wants_transport_close());
+    assert!(!c.wants_close());
 }
 
 #[test]
@@ -236,7 +236,7 @@ fn abort_closes_now_and_drops_what_was_received() {
     assert_eq!(frames.len(), 1);
     assert_eq!(&frames[0].1[..2], &1013u16.to_be_bytes());
     assert_eq!(&frames[0].1[2..], b"over budget");
-    assert!(c.wants_transport_close());
+    assert!(c.wants_close());
     assert_eq!(
         drain(&mut c).unwrap_err().1,
         Error::Aborted(ws_proto::CloseCode::TRY_AGAIN_LATER)

@@ -156,12 +156,9 @@ fn conversation(d: Dialect, closer: Role, chunks: Chunks, exts: fn() -> Vec<Box<
     assert!(matches!(&evs[..], [Event::Close { .. }]), "{d:?}: {evs:?}");
     assert_eq!(a.state(), State::Closed);
     assert!(transmit(a).is_empty(), "{d:?}: nothing after the handshake");
-    assert!(
-        s.wants_transport_close(),
-        "{d:?}: the server closes TCP first"
-    );
+    assert!(s.wants_close(), "{d:?}: the server closes TCP first");
     c.receive_eof(NOW);
-    assert!(c.wants_transport_close());
+    assert!(c.wants_close());
 }
 
 fn no_exts() -> Vec<Box<dyn Extension>> {
@@ -325,7 +322,7 @@ fn sessions_open_and_talk_in_every_dialect() {
         ));
         wire.clear();
         server.poll_transmit(&mut wire);
-        assert!(server.wants_transport_close(), "{d:?}");
+        assert!(server.wants_close(), "{d:?}");
         client.receive(NOW, &wire).unwrap();
         assert!(matches!(
             client.poll_event().unwrap(),

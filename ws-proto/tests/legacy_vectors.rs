@@ -152,7 +152,7 @@ fn hybi04_close_is_acknowledged_by_matching_body() {
         transmit(&mut s).is_empty(),
         "an acknowledgement is not answered"
     );
-    assert!(s.wants_transport_close());
+    assert!(s.wants_close());
     // An arbitrary body is a close the peer started: echoed verbatim.
     let mut s = server(Dialect::Hybi04);
     s.receive(Instant::ZERO, &mask04([1, 1, 1, 1], b"\x81\x02\xff\x00"))
@@ -451,7 +451,7 @@ fn hixie_closing_handshake() {
         })
     );
     assert_eq!(transmit(&mut s), [0xFF, 0x00]);
-    assert!(s.wants_transport_close());
+    assert!(s.wants_close());
     c.receive(Instant::ZERO, &[0xFF, 0x00, 0x00, b'x', 0xFF])
         .unwrap();
     assert!(matches!(c.poll_event().unwrap(), Some(Event::Close { .. })));

@@ -22,7 +22,7 @@ fn rejected_with(role: Role, config: Config, input: &[u8], code: u16) -> Error {
     assert_eq!(c.send_text("x"), Err(err.clone()));
     assert_eq!(c.receive(Instant::ZERO, b"\x81\x00"), Err(err.clone()));
     assert_eq!(c.state(), State::Closed);
-    assert!(c.wants_transport_close());
+    assert!(c.wants_close());
     // Byte by byte fails the same way.
     let (_, again) = feed_chunked(&mut conn(role, Config::default()), input, &[1]);
     if again.is_some() {
@@ -279,7 +279,7 @@ fn eof_without_close_is_abnormal() {
     assert_eq!(e.close_code().map(|c| c.0), Some(1006));
     // 1006 is never put on the wire.
     assert_eq!(sent_close(&transmit(&mut c)), None);
-    assert!(c.wants_transport_close());
+    assert!(c.wants_close());
 }
 
 #[test]

@@ -23,7 +23,7 @@ struct Peer {
     eof_pending: bool,
     /// Echo data messages back (a server behaviour).
     echo: bool,
-    /// Honour `wants_transport_close` (a well-behaved driver).
+    /// Honour `wants_close` (a well-behaved driver).
     obeys_close: bool,
     /// The network toward this peer works.
     link_up: bool,
@@ -121,7 +121,7 @@ impl Sim {
                 other.inbox.extend_from_slice(&out);
             }
         }
-        if me.obeys_close && me.conn.wants_transport_close() {
+        if me.obeys_close && me.conn.wants_close() {
             me.tcp_closed = true;
             other.eof_pending = true;
             self.tcp_close_order.push(role);
@@ -303,7 +303,7 @@ fn empty_close_is_echoed_empty() {
         })
     );
     assert_eq!(sent_close(&transmit(&mut s)), Some(None));
-    assert!(s.wants_transport_close());
+    assert!(s.wants_close());
 }
 
 #[test]
@@ -337,7 +337,7 @@ fn client_gives_up_waiting_for_server_tcp_close() {
         .unwrap();
     sim.settle();
     assert_eq!(sim.client.conn.state(), State::Closed);
-    assert!(!sim.client.conn.wants_transport_close());
+    assert!(!sim.client.conn.wants_close());
     assert_eq!(sim.client.conn.poll_timeout(), Some(secs(5)));
     sim.run_until(secs(5));
     assert_eq!(sim.tcp_close_order, vec![Role::Client]);

@@ -14,7 +14,7 @@ use rand_core::Rng;
 
 pub use request::ClientRequest;
 
-use crate::error::{Error, MisuseError, PeerError};
+use crate::error::{Error, HttpPeerError, MisuseError};
 use crate::handshake::{Handshake, Role};
 use crate::http::{self, HttpResponse};
 use crate::limits::HeadScanner;
@@ -72,7 +72,7 @@ enum State {
 ///    [`handle_timeout`](Self::handle_timeout) when it fires.
 ///
 /// Failure is permanent: after an error, a redirect or a rejection, every
-/// later call returns the stored error ([`PeerError::Rejected`] for the
+/// later call returns the stored error ([`HttpPeerError::Rejected`] for the
 /// latter two). Nothing is queued on failure: the driver closes.
 #[derive(Debug)]
 pub struct ClientHandshake {
@@ -176,7 +176,7 @@ impl ClientHandshake {
     fn on_hixie_answer(&mut self) -> Result<ClientEvent, Error> {
         let answer = self.buf.split_to(16);
         if answer[..] != self.expect.hixie_answer[..] {
-            return Err(PeerError::HixieAnswerMismatch.into());
+            return Err(HttpPeerError::HixieAnswerMismatch.into());
         }
         match mem::replace(&mut self.state, State::Connected) {
             State::HixieAnswer(hs) => Ok(self.connect(*hs)),
@@ -196,7 +196,7 @@ impl ClientHandshake {
         if (300..400).contains(&status) {
             if let Some(location) = res.headers.get_str("location") {
                 let location = String::from(location);
-                self.state = State::Failed(PeerError::Rejected(status).into());
+                self.state = State::Failed(HttpPeerError::Rejected(status).into());
                 return Ok(ClientEvent::Redirect { status, location });
             }
         }
@@ -216,7 +216,7 @@ impl ClientHandshake {
         match mem::replace(&mut self.state, State::Connected) {
             State::Body { mut res, len } => {
                 res.body = self.buf.split_to(len).freeze();
-                self.state = State::Failed(PeerError::Rejected(res.status).into());
+                self.state = State::Failed(HttpPeerError::Rejected(res.status).into());
                 ClientEvent::Rejected(*res)
             }
             other => {

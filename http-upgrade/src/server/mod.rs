@@ -17,7 +17,7 @@ use rand_core::Rng;
 pub use config::{Accept, OriginCheck, OriginPolicy, ProtocolPolicy, ServerConfig};
 pub use validate::UpgradeRequest;
 
-use crate::error::{CapacityError, Error, Limit, MisuseError, PeerError};
+use crate::error::{Error, HttpLimitError, HttpPeerError, Limit, MisuseError};
 use crate::grammar::list_contains;
 use crate::handshake::{Handshake, Role};
 use crate::http::Headers;
@@ -79,8 +79,8 @@ struct Exchange {
 /// 2. Feed every received chunk to [`receive_data`](Self::receive_data); it
 ///    returns a [`ServerEvent`]. Every request, plain or upgrade, must
 ///    carry one valid `Host` (HTTP/1.0 may omit it; RFC 7230 §5.4), else
-///    [`PeerError::MissingHeader`], [`PeerError::DuplicateHeader`] or
-///    [`PeerError::BadHeaderValue`] for `"Host"` is returned (status 400).
+///    [`HttpPeerError::MissingHeader`], [`HttpPeerError::DuplicateHeader`] or
+///    [`HttpPeerError::BadHeaderValue`] for `"Host"` is returned (status 400).
 ///    On an error, an automatic response (400,
 ///    403, 405, 408, 413, 414, 426, 431, 501) has been queued.
 /// 3. Drain [`poll_transmit`](Self::poll_transmit) after every call and
@@ -154,7 +154,7 @@ impl ServerHandshake {
         let size = self.buf.len().saturating_add(data.len());
         if size > max {
             let limit = Limit::HeadTotal;
-            return Err(self.fail(CapacityError { limit, size, max }.into()));
+            return Err(self.fail(HttpLimitError { limit, size, max }.into()));
         }
         self.buf.extend_from_slice(data);
         self.poll_incoming()
@@ -201,14 +201,14 @@ impl ServerHandshake {
 
     fn on_plain(&mut self, req: HttpRequest) -> Result<ServerEvent, Error> {
         if req.headers.get("transfer-encoding").is_some() {
-            return Err(PeerError::TransferEncoding.into());
+            return Err(HttpPeerError::TransferEncoding.into());
         }
         let len = http::content_length(&req.headers)?.unwrap_or(0);
         let max = self.config.limits.max_body;
         let len = usize::try_from(len)
             .ok()
             .filter(|l| *l <= max)
-            .ok_or(CapacityError {
+            .ok_or(HttpLimitError {
                 limit: Limit::Body,
                 size: usize::try_from(len).unwrap_or(usize::MAX),
                 max,
@@ -413,7 +413,7 @@ impl ServerHandshake {
     /// True if the driver should close the connection once the transmit
     /// queue is flushed (a `Connection: close` response, a rejection or a
     /// failure).
-    pub fn should_close(&self) -> bool {
+    pub fn wants_close(&self) -> bool {
         matches!(self.state, State::Closed | State::Failed(_))
     }
 

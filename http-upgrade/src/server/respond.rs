@@ -6,7 +6,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::Dialect;
-use crate::error::{Error, MisuseError, PeerError};
+use crate::error::{Error, HttpPeerError, MisuseError};
 use crate::extensions::serialize_extensions;
 use crate::http::{check_header, push_header};
 use crate::response::Response;
@@ -121,7 +121,7 @@ pub(crate) fn error_response(e: &Error, config: &ServerConfig) -> Response {
         }
         r = r.header("Upgrade", "websocket");
     }
-    if let Error::Peer(PeerError::MethodNotAllowed(_)) = e {
+    if let Error::Peer(HttpPeerError::MethodNotAllowed(_)) = e {
         r = r.header("Allow", "GET");
     }
     let mut body = format!("{e}\n");

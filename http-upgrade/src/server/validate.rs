@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::Dialect;
-use crate::error::PeerError;
+use crate::error::HttpPeerError;
 use crate::extensions::{ExtensionOffer, parse_extensions};
 use crate::grammar::{list_contains, parse_token_list};
 use crate::http::{Headers, HttpRequest, required, single};
@@ -64,22 +64,22 @@ pub(crate) fn is_upgrade_attempt(h: &Headers) -> bool {
         .any(|n| h.get(n).is_some())
 }
 
-fn utf8(v: &[u8], name: &'static str) -> Result<String, PeerError> {
+fn utf8(v: &[u8], name: &'static str) -> Result<String, HttpPeerError> {
     core::str::from_utf8(v)
         .map(String::from)
-        .map_err(|_| PeerError::BadHeaderValue(name))
+        .map_err(|_| HttpPeerError::BadHeaderValue(name))
 }
 
 /// Validates an upgrade attempt in RFC 6455 §4.2.1 order.
 pub(crate) fn validate(
     req: HttpRequest,
     config: &ServerConfig,
-) -> Result<(Pending, UpgradeRequest), PeerError> {
+) -> Result<(Pending, UpgradeRequest), HttpPeerError> {
     if req.method != "GET" {
-        return Err(PeerError::MethodNotAllowed(req.method));
+        return Err(HttpPeerError::MethodNotAllowed(req.method));
     }
     if req.minor_version < 1 {
-        return Err(PeerError::HttpVersion);
+        return Err(HttpPeerError::HttpVersion);
     }
     let h = &req.headers;
     let host = utf8(required(h, "Host")?, "Host")?;
@@ -87,20 +87,20 @@ pub(crate) fn validate(
     require_token(h, "Connection", "upgrade")?;
     let dialect = detect_dialect(h)?;
     if !config.dialects.contains(dialect) {
-        return Err(PeerError::DialectRefused(dialect));
+        return Err(HttpPeerError::DialectRefused(dialect));
     }
     let (key, hixie_parts) = keys_of(h, dialect)?;
     let origin = origin_of(h)?;
     if !config.origin.allows(origin.as_deref()) {
-        return Err(PeerError::OriginRefused);
+        return Err(HttpPeerError::OriginRefused);
     }
     let mut protocols = Vec::new();
     parse_token_list(h.get_all("sec-websocket-protocol"), &mut protocols)
-        .map_err(PeerError::BadProtocols)?;
+        .map_err(HttpPeerError::BadProtocols)?;
     let mut extensions = Vec::new();
     if dialect.has_extensions() {
         parse_extensions(h.get_all("sec-websocket-extensions"), &mut extensions)
-            .map_err(PeerError::BadExtensions)?;
+            .map_err(HttpPeerError::BadExtensions)?;
     }
     let pending = Pending {
         dialect,
@@ -126,27 +126,27 @@ pub(crate) fn validate(
     Ok((pending, upgrade))
 }
 
-fn require_token(h: &Headers, name: &'static str, token: &str) -> Result<(), PeerError> {
+fn require_token(h: &Headers, name: &'static str, token: &str) -> Result<(), HttpPeerError> {
     if h.get(name).is_none() {
-        return Err(PeerError::MissingHeader(name));
+        return Err(HttpPeerError::MissingHeader(name));
     }
     if !list_contains(h.get_all(name), token) {
-        return Err(PeerError::BadHeaderValue(name));
+        return Err(HttpPeerError::BadHeaderValue(name));
     }
     Ok(())
 }
 
 /// The dialect: `Sec-WebSocket-Version` for hybi, Key1/Key2 for hixie-76.
-fn detect_dialect(h: &Headers) -> Result<Dialect, PeerError> {
+fn detect_dialect(h: &Headers) -> Result<Dialect, HttpPeerError> {
     let Some(v) = single(h, "Sec-WebSocket-Version")? else {
         let hixie = h.get("sec-websocket-key1").is_some() && h.get("sec-websocket-key2").is_some();
         return if hixie {
             Ok(Dialect::Hixie76)
         } else {
-            Err(PeerError::MissingVersion)
+            Err(HttpPeerError::MissingVersion)
         };
     };
-    let unsupported = || PeerError::UnsupportedVersion(String::from_utf8_lossy(v).into_owned());
+    let unsupported = || HttpPeerError::UnsupportedVersion(String::from_utf8_lossy(v).into_owned());
     let digits = core::str::from_utf8(v).map_err(|_| unsupported())?;
     if digits.is_empty() || digits.len() > 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(unsupported());
@@ -159,23 +159,23 @@ fn detect_dialect(h: &Headers) -> Result<Dialect, PeerError> {
 }
 
 /// `Sec-WebSocket-Key` (16 bytes once decoded) or the hixie-76 key parts.
-fn keys_of(h: &Headers, dialect: Dialect) -> Result<(String, (u32, u32)), PeerError> {
+fn keys_of(h: &Headers, dialect: Dialect) -> Result<(String, (u32, u32)), HttpPeerError> {
     if dialect.is_hybi() {
         let key = required(h, "Sec-WebSocket-Key")?;
         if !keys::is_valid_key(key) {
-            return Err(PeerError::BadKey);
+            return Err(HttpPeerError::BadKey);
         }
         return Ok((utf8(key, "Sec-WebSocket-Key")?, (0, 0)));
     }
     let k1 = required(h, "Sec-WebSocket-Key1")?;
     let k2 = required(h, "Sec-WebSocket-Key2")?;
-    let p1 = keys::hixie76_key_part(k1).map_err(PeerError::BadHixieKey)?;
-    let p2 = keys::hixie76_key_part(k2).map_err(PeerError::BadHixieKey)?;
+    let p1 = keys::hixie76_key_part(k1).map_err(HttpPeerError::BadHixieKey)?;
+    let p2 = keys::hixie76_key_part(k2).map_err(HttpPeerError::BadHixieKey)?;
     Ok((String::new(), (p1, p2)))
 }
 
 /// `Origin`, else `Sec-WebSocket-Origin` (versions 4-8 send the latter).
-fn origin_of(h: &Headers) -> Result<Option<String>, PeerError> {
+fn origin_of(h: &Headers) -> Result<Option<String>, HttpPeerError> {
     let o = match single(h, "Origin")? {
         Some(o) => Some(o),
         None => single(h, "Sec-WebSocket-Origin")?,

@@ -100,7 +100,7 @@ pub fn rejected_with(config: ServerConfig, req: &[u8]) -> (Error, String) {
         Err(err.clone()),
         "failure is permanent"
     );
-    assert!(s.should_close());
+    assert!(s.wants_close());
     (err, out)
 }
 

@@ -37,7 +37,7 @@ pub enum State {
     /// is still delivered; sending data is refused.
     Closing,
     /// The close handshake completed, failed, timed out, or the transport
-    /// ended. See [`Connection::wants_transport_close`].
+    /// ended. See [`Connection::wants_close`].
     Closed,
 }
 
@@ -75,7 +75,7 @@ pub enum State {
 ///    new input), then call [`handle_timeout`](Connection::handle_timeout);
 ///    go to 4.
 /// 6. **Teardown.** When
-///    [`wants_transport_close`](Connection::wants_transport_close) is true,
+///    [`wants_close`](Connection::wants_close) is true,
 ///    close the transport and drop the connection.
 ///
 /// # Who closes TCP (§7.1.1)
@@ -369,7 +369,7 @@ impl Connection {
     /// True when the driver should close the transport now (§7.1.1): see
     /// [who closes TCP](Connection#who-closes-tcp-711).
     #[must_use]
-    pub fn wants_transport_close(&self) -> bool {
+    pub fn wants_close(&self) -> bool {
         if self.timed_out {
             return true;
         }

@@ -224,7 +224,7 @@ impl Connection {
     /// sent; the reason is cut to 123 bytes), drops every received byte not
     /// yet handed out, and fails the connection with
     /// [`Error::Aborted`]: later calls report it, and
-    /// [`wants_transport_close`](Connection::wants_transport_close) turns
+    /// [`wants_close`](Connection::wants_close) turns
     /// true once the close frame is written (or at `close_timeout`). For a
     /// server shedding load (1013, §7.4.1) or refusing a peer (1008). Does
     /// nothing on a connection that already failed.

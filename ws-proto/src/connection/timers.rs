@@ -108,7 +108,7 @@ impl Connection {
     }
 
     /// Fires the timers due at `now`: the close timeout (the connection
-    /// becomes `Closed` and [`wants_transport_close`](Connection::wants_transport_close)
+    /// becomes `Closed` and [`wants_close`](Connection::wants_close)
     /// ), the write timeout ([`TimeoutError::WriteStalled`], the transport
     /// is to be closed at once), the stall timeout
     /// ([`TimeoutError::Stalled`], close 1008), the pong deadline

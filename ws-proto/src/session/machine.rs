@@ -482,7 +482,7 @@ impl Session {
         let Stage::Server(hs) = &mut self.stage else {
             return Ok(());
         };
-        if hs.should_close() {
+        if hs.wants_close() {
             self.drain_handshake();
             return Ok(());
         }
@@ -582,13 +582,13 @@ impl Session {
 
     /// True when the driver should close the socket now (after flushing).
     #[must_use]
-    pub fn wants_transport_close(&self) -> bool {
+    pub fn wants_close(&self) -> bool {
         if self.prelude.len() > 0 {
             return false;
         }
         match &self.stage {
-            Stage::Open(c) => c.wants_transport_close(),
-            Stage::Server(hs) => hs.should_close(),
+            Stage::Open(c) => c.wants_close(),
+            Stage::Server(hs) => hs.wants_close(),
             Stage::Client(..) => false,
             Stage::Done => true,
         }

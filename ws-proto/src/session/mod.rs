@@ -21,7 +21,7 @@
 //!    [`advance_transmit`](Session::advance_transmit));
 //! 4. arm a timer at [`poll_timeout`](Session::poll_timeout), call
 //!    [`handle_timeout`](Session::handle_timeout) when it fires;
-//! 5. close the socket when [`wants_transport_close`](Session::wants_transport_close).
+//! 5. close the socket when [`wants_close`](Session::wants_close).
 //!
 //! # Example
 //!
@@ -113,7 +113,7 @@ mod tests {
             c.poll_event(),
             Ok(Some(SessionEvent::Redirect { .. }))
         ));
-        assert!(c.wants_transport_close());
+        assert!(c.wants_close());
         assert_eq!(c.role(), Role::Client);
     }
 }
