@@ -9,7 +9,7 @@ use deflate_ext::{
     DeflateFrame, DeflateStream, Level, PerMessageDeflate, PmdClientConfig, PmdConfig,
     PmdServerPolicy, Role,
 };
-use ws_proto::{Config, Connection, Dialect, Event, Extension, Instant, MessageKind};
+use ws_proto::{Config, Connection, Dialect, Event, Extension, Instant, MessageKind, Negotiated};
 
 struct Key;
 impl rand_core::TryRng for Key {
@@ -33,16 +33,20 @@ fn pair(
     client_ext: Vec<Box<dyn Extension>>,
     server_ext: Vec<Box<dyn Extension>>,
 ) -> (Connection, Connection) {
+    pair_in(Dialect::Rfc6455, config, client_ext, server_ext)
+}
+
+fn pair_in(
+    d: Dialect,
+    config: Config,
+    client_ext: Vec<Box<dyn Extension>>,
+    server_ext: Vec<Box<dyn Extension>>,
+) -> (Connection, Connection) {
     let now = Instant::ZERO;
-    let c = Connection::new(
-        Role::Client,
-        config.clone(),
-        client_ext,
-        Some(Box::new(Key)),
-        now,
-    )
-    .unwrap();
-    let s = Connection::new(Role::Server, config, server_ext, None, now).unwrap();
+    let with = |exts| Negotiated::new(d).with_extensions(exts);
+    let key: Option<ws_proto::MaskRng> = Some(Box::new(Key));
+    let c = Connection::new(Role::Client, config.clone(), with(client_ext), key, now).unwrap();
+    let s = Connection::new(Role::Server, config, with(server_ext), None, now).unwrap();
     (c, s)
 }
 
@@ -228,9 +232,9 @@ fn deflate_frame_conversation() {
 
 #[test]
 fn deflate_stream_conversation_hybi08() {
-    let config = Config::for_dialect(Dialect::Hybi08);
-    let (mut client, mut server) = pair(
-        config,
+    let (mut client, mut server) = pair_in(
+        Dialect::Hybi08,
+        Config::default(),
         vec![Box::new(DeflateStream::new(Level::FAST))],
         vec![Box::new(DeflateStream::new(Level::FAST))],
     );

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use deflate_ext::{DeflateStream, Level};
-use ws_proto::{Config, Connection, Dialect, Event, Instant, Role};
+use ws_proto::{Config, Connection, Dialect, Event, Instant, Negotiated, Role};
 
 struct Key;
 impl rand_core::TryRng for Key {
@@ -25,18 +25,19 @@ impl rand_core::TryRng for Key {
 }
 
 fn connection(role: Role, dialect: Dialect) -> Connection {
-    let mut config = Config::for_dialect(dialect);
-    config.hybi04_key = Some([0x42; 20]);
-    connection_with(role, config, Level::FAST)
+    connection_with(role, dialect, Config::default(), Level::FAST)
 }
 
-fn connection_with(role: Role, config: Config, level: Level) -> Connection {
+fn connection_with(role: Role, dialect: Dialect, config: Config, level: Level) -> Connection {
     let ext: Vec<Box<dyn ws_proto::Extension>> = vec![Box::new(DeflateStream::new(level))];
+    let negotiated = Negotiated::new(dialect)
+        .with_extensions(ext)
+        .with_hybi04_key([0x42; 20]);
     let rng: Option<ws_proto::MaskRng> = match role {
         Role::Client => Some(Box::new(Key)),
         Role::Server => None,
     };
-    Connection::new(role, config, ext, rng, Instant::ZERO).unwrap()
+    Connection::new(role, config, negotiated, rng, Instant::ZERO).unwrap()
 }
 
 /// Events until the first error, and that error's close code.
@@ -102,7 +103,8 @@ fn intact_frames_before_a_corrupt_tail_arrive_whatever_the_reads() {
 fn burst(frames: usize, size: usize) -> Vec<u8> {
     let mut client = connection_with(
         Role::Client,
-        Config::for_dialect(Dialect::Hybi08),
+        Dialect::Hybi08,
+        Config::default(),
         Level::BEST,
     );
     let mut wire = Vec::new();
@@ -119,7 +121,8 @@ fn a_compressed_burst_is_inflated_no_further_than_the_parser_goes() {
     let wire = burst(64, 64 << 10);
     let mut server = connection_with(
         Role::Server,
-        Config::for_dialect(Dialect::Hybi08),
+        Dialect::Hybi08,
+        Config::default(),
         Level::BEST,
     );
     assert!(wire.len() < 64 << 10, "wire {} bytes", wire.len());
@@ -162,7 +165,8 @@ fn a_partial_header_after_a_burst_holds_only_itself() {
     codec.encode(&plain, &mut wire).unwrap();
     let mut server = connection_with(
         Role::Server,
-        Config::for_dialect(Dialect::Hybi08),
+        Dialect::Hybi08,
+        Config::default(),
         Level::BEST,
     );
     server.receive(Instant::ZERO, &wire).unwrap();
@@ -191,7 +195,8 @@ fn a_deflate_stream_bomb_costs_time_not_memory() {
     codec.encode(&plain, &mut wire).unwrap();
     let mut server = connection_with(
         Role::Server,
-        Config::for_dialect(Dialect::Hybi08),
+        Dialect::Hybi08,
+        Config::default(),
         Level::BEST,
     );
     server.receive(Instant::ZERO, &wire).unwrap();
@@ -203,7 +208,7 @@ fn a_deflate_stream_bomb_costs_time_not_memory() {
     let config = Config {
         max_frame_size: 1 << 20,
         max_message_size: 1 << 20,
-        ..Config::for_dialect(Dialect::Hybi08)
+        ..Config::default()
     };
     let mut plain = vec![0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0];
     plain.extend(std::iter::repeat_n(0u8, 1 << 20));
@@ -211,7 +216,7 @@ fn a_deflate_stream_bomb_costs_time_not_memory() {
     DeflateStream::new(Level::BEST)
         .encode(&plain, &mut wire)
         .unwrap();
-    let mut server = connection_with(Role::Server, config, Level::BEST);
+    let mut server = connection_with(Role::Server, Dialect::Hybi08, config, Level::BEST);
     let mut events = Vec::new();
     for read in wire.chunks(100) {
         server.receive(Instant::ZERO, read).unwrap();

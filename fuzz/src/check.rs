@@ -45,10 +45,11 @@ impl EventCheck {
         self.dialect = dialect;
     }
 
-    /// A checker for a connection with `config`.
+    /// A checker for an RFC 6455 connection with `config` (see
+    /// [`set_dialect`](Self::set_dialect) for the others).
     pub fn new(config: &Config) -> Self {
         EventCheck {
-            dialect: config.dialect,
+            dialect: ws_proto::Dialect::Rfc6455,
             max_message: config.max_message_size,
             mode: config.receive_mode,
             streaming: None,

@@ -1,4 +1,4 @@
-//! `dialects`: every [`Dialect`] through `Config.dialect`, for the ones
+//! `dialects`: every [`Dialect`] through `Negotiated.dialect`, for the ones
 //! `Connection::new` accepts (those answering `UnsupportedDialect` are
 //! skipped, so the legacy framings are picked up as soon as they land).
 //!
@@ -9,7 +9,7 @@
 //! invariants, no handshake, no extensions).
 
 use arbitrary::{Arbitrary, Unstructured};
-use ws_proto::{Config, Connection, Error, Role};
+use ws_proto::{Config, Connection, Dialect, Error, Negotiated, Role};
 
 use crate::check::{AUTO_TX_BOUND, EventCheck, Transcript};
 use crate::roundtrip::{self, RtInput};
@@ -32,11 +32,17 @@ pub struct DialectInput {
     pub key_seed: u8,
 }
 
-fn connection(role: Role, config: &Config) -> Option<Connection> {
-    let r = match role {
-        Role::Client => Connection::client(config.clone(), mask_rng(3), T0),
-        Role::Server => Connection::server(config.clone(), T0),
-    };
+/// The dialect and hybi-04 key of a run.
+#[derive(Clone, Copy)]
+struct Wire {
+    dialect: Dialect,
+    key: [u8; 20],
+}
+
+fn connection(role: Role, config: &Config, wire: Wire) -> Option<Connection> {
+    let negotiated = Negotiated::new(wire.dialect).with_hybi04_key(wire.key);
+    let rng = (role == Role::Client).then(|| mask_rng(3));
+    let r = Connection::new(role, config.clone(), negotiated, rng, T0);
     match r {
         Ok(c) => Some(c),
         Err(Error::UnsupportedDialect(_)) => None,
@@ -48,19 +54,22 @@ fn connection(role: Role, config: &Config) -> Option<Connection> {
 pub fn run(data: &[u8]) {
     let (input, rest): (DialectInput, _) = split_input(data);
     let d = dialect(input.dialect);
-    let mut config = input.settings.config(d);
-    config.hybi04_key = Some(hybi04_key(input.key_seed));
+    let config = input.settings.config();
+    let w = Wire {
+        dialect: d,
+        key: hybi04_key(input.key_seed),
+    };
     let role = if input.client {
         Role::Client
     } else {
         Role::Server
     };
-    let Some(_) = connection(role, &config) else {
+    let Some(_) = connection(role, &config, w) else {
         return;
     };
     // Half 1: hostile bytes, chunked and whole must agree.
-    let a = hostile(role, &config, &input, rest, input.chunks);
-    let b = hostile(role, &config, &input, rest, ChunkPlan::default());
+    let a = hostile(role, &config, w, &input, rest, input.chunks);
+    let b = hostile(role, &config, w, &input, rest, ChunkPlan::default());
     // hixie-76 frames carry no length: "too long" and "not UTF-8" race.
     let lenient = d == ws_proto::Dialect::Hixie76;
     crate::check::same_outcome(&a, &b, "dialects", lenient);
@@ -74,12 +83,11 @@ pub fn run(data: &[u8]) {
         receive_mode: mode,
         auto_pong: false,
         fragment_size: config.fragment_size,
-        hybi04_key: config.hybi04_key,
-        ..Config::for_dialect(d)
+        ..Config::default()
     };
     let (Some(client), Some(server)) = (
-        connection(Role::Client, &side(config.receive_mode)),
-        connection(Role::Server, &side(rt.server.mode.receive_mode())),
+        connection(Role::Client, &side(config.receive_mode), w),
+        connection(Role::Server, &side(rt.server.mode.receive_mode()), w),
     ) else {
         panic!("{d:?} supported for one role only");
     };
@@ -89,12 +97,14 @@ pub fn run(data: &[u8]) {
 fn hostile(
     role: Role,
     config: &Config,
+    w: Wire,
     input: &DialectInput,
     wire: &[u8],
     plan: ChunkPlan,
 ) -> Transcript {
-    let mut conn = connection(role, config).expect("supported");
+    let mut conn = connection(role, config, w).expect("supported");
     let mut check = EventCheck::new(config);
+    check.set_dialect(w.dialect);
     let mut t = Transcript::default();
     let mut err: Option<Error> = None;
     let mut poll = |conn: &mut Connection, t: &mut Transcript, err: &mut Option<Error>| {
@@ -137,7 +147,7 @@ fn hostile(
     }
     let mut out = Vec::new();
     conn.poll_transmit(&mut out);
-    if config.dialect.has_rfc6455_framing() {
+    if w.dialect.has_rfc6455_framing() {
         crate::check::parse_output(&out, role == Role::Client);
     }
     t.error = err.map(|e| format!("{:?}", e.close_code()));

@@ -11,7 +11,7 @@
 //! the input was chunked (nor on `receive` versus `recv_buf`/`recv_commit`).
 
 use arbitrary::Arbitrary;
-use ws_proto::{Config, Connection, Dialect, Error, FrameHeader, Role, State, Status};
+use ws_proto::{Config, Connection, Error, FrameHeader, Role, State, Status};
 
 use crate::check::{self, AUTO_TX_BOUND, EventCheck, Transcript};
 use crate::util::{ChunkPlan, Settings, T0, mask_rng, split_input};
@@ -42,7 +42,7 @@ pub fn run(data: &[u8]) {
     } else {
         Role::Server
     };
-    let config = input.settings.config(Dialect::Rfc6455);
+    let config = input.settings.config();
     let chunked = drive(role, &config, &input, wire, input.chunks);
     let whole = drive(
         role,

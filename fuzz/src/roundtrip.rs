@@ -252,12 +252,12 @@ pub fn negotiators(ext: ExtChoice) -> (Negotiators, Negotiators) {
     }
 }
 
-fn side_config(d: Dialect, side: &Side) -> Config {
+fn side_config(side: &Side) -> Config {
     Config {
         receive_mode: side.mode.receive_mode(),
         fragment_size: (side.fragment_size > 0).then_some(usize::from(side.fragment_size)),
         auto_pong: false,
-        ..Config::for_dialect(d)
+        ..Config::default()
     }
 }
 
@@ -265,9 +265,9 @@ fn side_config(d: Dialect, side: &Side) -> Config {
 /// dialect's framing is not implemented yet.
 fn handshake(input: &RtInput, d: Dialect) -> Option<(Session, Session)> {
     let (cn, sn) = negotiators(input.ext);
-    let mut ccfg = SessionConfig::new(side_config(d, &input.client));
+    let mut ccfg = SessionConfig::new(side_config(&input.client));
     ccfg.negotiators = cn;
-    let mut scfg = SessionConfig::new(side_config(d, &input.server));
+    let mut scfg = SessionConfig::new(side_config(&input.server));
     scfg.negotiators = sn;
     let request = ClientRequest::new("ws://example.com/chat")
         .expect("url")
@@ -460,6 +460,8 @@ pub fn exchange<C: Endpoint, S: Endpoint>(
     let scfg = server.conn().config().clone();
     let mut at_server = Receiver::new(&scfg);
     let mut at_client = Receiver::new(&ccfg);
+    at_server.check.set_dialect(d);
+    at_client.check.set_dialect(d);
     let mut to_server = Vec::new();
     let mut to_client = Vec::new();
     for step in &input.steps {

@@ -353,8 +353,8 @@ fn converse(mut client: Session, mut server: Session) -> (Vec<u8>, Vec<u8>) {
 
 /// What our client sends to a server accepting everything, in dialect `d`.
 fn client_conversation(d: Dialect) -> Vec<u8> {
-    let (http, scfg) = negotiated_server(ServerInput::default().settings.config(Dialect::Rfc6455));
-    let mut ccfg = SessionConfig::new(Config::for_dialect(d));
+    let (http, scfg) = negotiated_server(ServerInput::default().settings.config());
+    let mut ccfg = SessionConfig::new(Config::default());
     ccfg.negotiators = deflate_ext::default_negotiators();
     let client =
         Session::client(client_request(d), Arc::new(ccfg), mask_rng(99), T0).expect("client");

@@ -127,7 +127,7 @@ pub fn server_config(input: &ServerInput) -> ServerConfig {
 pub fn run_server(data: &[u8]) {
     let (input, wire): (ServerInput, _) = split_input(data);
     let http = Arc::new(server_config(&input));
-    let mut cfg = SessionConfig::new(input.settings.config(Dialect::Rfc6455));
+    let mut cfg = SessionConfig::new(input.settings.config());
     cfg.negotiators = negotiators(input.negotiators, deflate_ext::default_negotiators);
     let cfg = Arc::new(cfg);
     let mk = || Session::server(http.clone(), cfg.clone(), T0);
@@ -155,7 +155,7 @@ pub fn run_server(data: &[u8]) {
 /// The client session for an input.
 pub fn client_session(input: &ClientInput) -> Session {
     let d = dialect(input.dialect);
-    let mut cfg = SessionConfig::new(input.settings.config(d));
+    let mut cfg = SessionConfig::new(input.settings.config());
     cfg.negotiators = negotiators(input.negotiators, || {
         vec![Box::new(PmdNegotiator::default())]
     });
@@ -244,7 +244,7 @@ fn drive(
 ) -> Transcript {
     let mut d = Driver {
         opts,
-        check: EventCheck::new(&settings.config(Dialect::Rfc6455)),
+        check: EventCheck::new(&settings.config()),
         t: Transcript::default(),
         out: Vec::new(),
         err: None,

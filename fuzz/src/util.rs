@@ -128,7 +128,7 @@ pub struct Settings {
 
 impl Settings {
     /// The ws-proto config for `dialect`.
-    pub fn config(&self, dialect: Dialect) -> Config {
+    pub fn config(&self) -> Config {
         let secs = |s: u8| (s > 0).then(|| Duration::from_secs(u64::from(s)));
         Config {
             max_frame_size: if self.max_frame == 0 {
@@ -152,7 +152,7 @@ impl Settings {
             close_timeout: Duration::from_secs(5),
             keep_alive: secs(self.keep_alive),
             idle_timeout: secs(self.idle_timeout),
-            ..Config::for_dialect(dialect)
+            ..Config::default()
         }
     }
 }

@@ -2,7 +2,11 @@
 
 use core::time::Duration;
 
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
 use crate::Dialect;
+use crate::extension::Extension;
 
 /// Which side of the connection this endpoint is (§5.1: clients mask,
 /// servers refuse unmasked frames); the same type the handshake reports.
@@ -23,12 +27,12 @@ pub enum ReceiveMode {
     Threshold(usize),
 }
 
-/// Settings of a [`Connection`](crate::Connection).
+/// Settings of a [`Connection`](crate::Connection): the user's choices.
+/// What the handshake decided (dialect, extensions, hybi-04's key) is
+/// passed separately, as [`Negotiated`].
 ///
 /// | field | default | |
 /// |---|---|---|
-/// | `dialect` | `Rfc6455` | the framing: RFC 6455, hybi-07/08, hybi-04/05/06, hixie-76 |
-/// | `hybi04_key` | `None` | hybi-04's per-connection masking key (required for that dialect) |
 /// | `max_frame_size` | 16 MiB | larger frames → close 1009 |
 /// | `max_message_size` | 64 MiB | larger messages → close 1009 |
 /// | `max_fragments` | 131 072 | more frames in one message → 1009 (Autobahn 9.4.x needs 65 536) |
@@ -43,15 +47,6 @@ pub enum ReceiveMode {
 /// | `pong_timeout` | 30 s | close with 1001 when a keep-alive ping is not answered within this long |
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// The dialect the handshake negotiated; it selects the framing (see
-    /// `docs/architecture.md`, "Legacy dialects").
-    pub dialect: Dialect,
-    /// The hybi-04 masking key, SHA-1(`Sec-WebSocket-Key` ‖
-    /// `Sec-WebSocket-Nonce` ‖ GUID) (draft-04 §4.2), from
-    /// `http_upgrade::Handshake::hybi04_masking_key` (a
-    /// [`Session`](crate::session::Session) passes it on by itself).
-    /// Required for [`Dialect::Hybi04`], ignored otherwise.
-    pub hybi04_key: Option<[u8; 20]>,
     /// Largest accepted frame payload, checked on the header (§5.2).
     pub max_frame_size: u64,
     /// Largest accepted message (sum of its frames, after extension decoding).
@@ -95,8 +90,6 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            dialect: Dialect::Rfc6455,
-            hybi04_key: None,
             max_frame_size: 16 << 20,
             max_message_size: 64 << 20,
             max_fragments: 131_072,
@@ -114,19 +107,99 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The default settings for `dialect`.
-    pub fn for_dialect(dialect: Dialect) -> Self {
-        Config {
-            dialect,
-            ..Config::default()
-        }
-    }
-
     pub(crate) fn stream_threshold(&self) -> u64 {
         match self.receive_mode {
             ReceiveMode::Whole => u64::MAX,
             ReceiveMode::Stream => 0,
             ReceiveMode::Threshold(n) => n as u64,
         }
+    }
+}
+
+/// What the opening handshake decided, passed to
+/// [`Connection::new`](crate::Connection::new) beside the user's
+/// [`Config`]: the dialect (it selects the framing, see
+/// `docs/architecture.md`, "Legacy dialects"), the extension chain in the
+/// order of the `Sec-WebSocket-Extensions` response (§9.1), and for
+/// hybi-04 the per-connection masking key. A
+/// [`Session`](crate::session::Session) fills it in from the handshake by
+/// itself.
+///
+/// ```
+/// use ws_proto::{Config, Connection, Dialect, Instant, Negotiated, Role};
+///
+/// let negotiated = Negotiated::new(Dialect::Hybi07);
+/// let conn = Connection::new(Role::Server, Config::default(), negotiated, None, Instant::ZERO)?;
+/// assert_eq!(conn.dialect(), Dialect::Hybi07);
+/// # Ok::<(), ws_proto::Error>(())
+/// ```
+#[non_exhaustive]
+pub struct Negotiated {
+    /// The dialect (default RFC 6455).
+    pub dialect: Dialect,
+    /// The extensions, in response order.
+    pub extensions: Vec<Box<dyn Extension>>,
+    /// The hybi-04 masking key, SHA-1(`Sec-WebSocket-Key` ‖
+    /// `Sec-WebSocket-Nonce` ‖ GUID) (draft-04 §4.2), from
+    /// `http_upgrade::Handshake::hybi04_masking_key`. Required for
+    /// [`Dialect::Hybi04`], ignored otherwise.
+    pub hybi04_key: Option<[u8; 20]>,
+}
+
+impl Negotiated {
+    /// `dialect`, no extension.
+    pub fn new(dialect: Dialect) -> Self {
+        Negotiated {
+            dialect,
+            extensions: Vec::new(),
+            hybi04_key: None,
+        }
+    }
+
+    /// With this extension chain (response order).
+    #[must_use]
+    pub fn with_extensions(mut self, extensions: Vec<Box<dyn Extension>>) -> Self {
+        self.extensions = extensions;
+        self
+    }
+
+    /// With hybi-04's per-connection masking key.
+    #[must_use]
+    pub fn with_hybi04_key(mut self, key: [u8; 20]) -> Self {
+        self.hybi04_key = Some(key);
+        self
+    }
+}
+
+impl Default for Negotiated {
+    /// RFC 6455 without extensions.
+    fn default() -> Self {
+        Negotiated::new(Dialect::Rfc6455)
+    }
+}
+
+impl From<Dialect> for Negotiated {
+    fn from(dialect: Dialect) -> Self {
+        Negotiated::new(dialect)
+    }
+}
+
+impl From<Vec<Box<dyn Extension>>> for Negotiated {
+    /// RFC 6455 with this extension chain.
+    fn from(extensions: Vec<Box<dyn Extension>>) -> Self {
+        Negotiated::default().with_extensions(extensions)
+    }
+}
+
+impl core::fmt::Debug for Negotiated {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Negotiated")
+            .field("dialect", &self.dialect)
+            .field(
+                "extensions",
+                &self.extensions.iter().map(|e| e.name()).collect::<Vec<_>>(),
+            )
+            .field("hybi04_key", &self.hybi04_key.is_some())
+            .finish()
     }
 }

@@ -46,34 +46,19 @@ use sha1::{Digest, Sha1};
 use crate::error::PeerError;
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, RSV_BITS, Status};
 
-/// The GUID of the hybi-04 masking key (-04 §4.2).
-pub const HYBI04_GUID: &str = "61AC5F19-FBBA-4540-B96F-6561F1AB40A8";
+/// The GUID of the hybi-04 masking key (-04 §4.2); defined once, with the
+/// handshake keys.
+pub use http_upgrade::keys::HYBI04_MASK_GUID as HYBI04_GUID;
+
+/// The per-connection hybi-04 masking key (-04 §4.2), computed by the
+/// handshake crate: one definition for both.
+pub use http_upgrade::keys::hybi04_masking_key;
 
 /// The longest clear-text hybi-04/05/06 header: 2 + 8 length bytes.
 pub const MAX_DRAFT_HEADER_LEN: usize = 10;
 
 /// The hixie-76 closing handshake, in both directions (-00 §4.2, §5.3).
 pub const HIXIE_CLOSE: [u8; 2] = [0xFF, 0x00];
-
-/// The per-connection hybi-04 masking key, SHA-1 of the `Sec-WebSocket-Key`
-/// and `Sec-WebSocket-Nonce` header values (as the strings sent) and
-/// [`HYBI04_GUID`] (-04 §4.2).
-///
-/// ```
-/// let key = ws_proto::legacy::hybi04_masking_key(
-///     "dGhlIHNhbXBsZSBub25jZQ==",
-///     "AQIDBAUGBwgJCgsMDQ4PEC==",
-/// );
-/// // The draft's own example (-04 §4.2).
-/// assert_eq!(key[..4], [0x41, 0xe1, 0x4f, 0x78]);
-/// ```
-pub fn hybi04_masking_key(key: &str, nonce: &str) -> [u8; 20] {
-    let mut h = Sha1::new();
-    h.update(key.as_bytes());
-    h.update(nonce.as_bytes());
-    h.update(HYBI04_GUID.as_bytes());
-    h.finalize().into()
-}
 
 /// The hybi-04 frame key: `SHA-1(masking-nonce ‖ masking-key)` (-04 §4.2).
 pub fn hybi04_frame_key(nonce: [u8; 4], masking_key: &[u8; 20]) -> [u8; 20] {

@@ -90,7 +90,7 @@ pub mod utf8;
 
 pub use bytes::{Bytes, BytesMut};
 pub use close::CloseCode;
-pub use config::{Config, ReceiveMode, Role};
+pub use config::{Config, Negotiated, ReceiveMode, Role};
 pub use connection::{
     Connection, MaskRng, PONG_COALESCE_BYTES, PONG_COALESCE_FRAMES, Prepared, State,
 };

@@ -167,12 +167,12 @@ fn pair(chain: fn() -> Chain, config: Config) -> (Connection, Connection) {
     let c = Connection::new(
         Role::Client,
         config.clone(),
-        chain(),
+        chain().into(),
         Some(rng()),
         Instant::ZERO,
     )
     .unwrap();
-    let s = Connection::new(Role::Server, config, chain(), None, Instant::ZERO).unwrap();
+    let s = Connection::new(Role::Server, config, chain().into(), None, Instant::ZERO).unwrap();
     (c, s)
 }
 
@@ -331,7 +331,13 @@ fn decoded_text_is_validated() {
 #[test]
 fn overlapping_rsv_bits_are_refused() {
     let chain: Chain = vec![Box::new(MsgXor::default()), Box::new(Doubler)];
-    let r = Connection::new(Role::Server, Config::default(), chain, None, Instant::ZERO);
+    let r = Connection::new(
+        Role::Server,
+        Config::default(),
+        chain.into(),
+        None,
+        Instant::ZERO,
+    );
     assert_eq!(r.err(), Some(Error::Usage(UsageError::RsvConflict(0x40))));
 }
 

@@ -57,16 +57,11 @@ fn deliver(wire: &[u8], to: &mut Connection, chunks: Chunks) -> Vec<Event> {
     evs
 }
 
-fn config(d: Dialect) -> Config {
-    Config {
-        hybi04_key: Some([0x5A; 20]),
-        ..Config::for_dialect(d)
-    }
-}
-
 fn pair(d: Dialect, exts: fn() -> Vec<Box<dyn Extension>>) -> (Connection, Connection) {
-    let c = Connection::new(Role::Client, config(d), exts(), Some(rng()), NOW).unwrap();
-    let s = Connection::new(Role::Server, config(d), exts(), None, NOW).unwrap();
+    let with = |exts| negotiated(d).with_extensions(exts);
+    let config = Config::default;
+    let c = Connection::new(Role::Client, config(), with(exts()), Some(rng()), NOW).unwrap();
+    let s = Connection::new(Role::Server, config(), with(exts()), None, NOW).unwrap();
     (c, s)
 }
 
@@ -181,10 +176,10 @@ fn fragment_size_splits_on_hybi_and_not_on_hixie() {
     for d in Dialect::ALL {
         let cfg = Config {
             fragment_size: Some(3),
-            ..config(d)
+            ..Config::default()
         };
-        let mut s = Connection::server(cfg, NOW).unwrap();
-        let mut c = Connection::client(config(d), rng(), NOW).unwrap();
+        let mut s = Connection::new(Role::Server, cfg, negotiated(d), None, NOW).unwrap();
+        let mut c = conn_in(d, Role::Client, Config::default());
         s.send_text("abcdefgh").unwrap();
         let wire = transmit(&mut s);
         if d == Dialect::Hixie76 {
@@ -290,7 +285,7 @@ fn sessions_open_and_talk_in_every_dialect() {
             Some(SessionEvent::Open(_))
         ));
         let conn = server.connection_mut().unwrap();
-        assert_eq!(conn.config().dialect, d);
+        assert_eq!(conn.dialect(), d);
         conn.send_text("from server").unwrap();
         wire.clear();
         server.poll_transmit(&mut wire);

@@ -9,28 +9,28 @@
 mod common;
 
 use common::*;
+use ws_proto::MaskRng;
 use ws_proto::legacy::{hybi04_frame_key, hybi04_masking_key};
 use ws_proto::{
     Bytes, CapacityError, CloseCode, Config, Connection, Dialect, Error, Event, Instant,
     MessageKind, PeerError, ReceiveMode, Role, UsageError, apply_mask,
 };
 
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-const NONCE: &str = "AQIDBAUGBwgJCgsMDQ4PEC==";
+const KEY: &str = HYBI04_KEY;
+const NONCE: &str = HYBI04_NONCE;
 
-fn config(d: Dialect) -> Config {
-    Config {
-        hybi04_key: Some(hybi04_masking_key(KEY, NONCE)),
-        ..Config::for_dialect(d)
-    }
+/// A connection in dialect `d` (a server ignores `rng`).
+fn open(d: Dialect, role: Role, config: Config, rng: MaskRng) -> Connection {
+    let rng = (role == Role::Client).then_some(rng);
+    Connection::new(role, config, negotiated(d), rng, Instant::ZERO).unwrap()
 }
 
 fn client_with_key(d: Dialect, key: [u8; 4]) -> Connection {
-    Connection::client(config(d), Box::new(FixedKey(key)), Instant::ZERO).unwrap()
+    open(d, Role::Client, Config::default(), Box::new(FixedKey(key)))
 }
 
 fn server(d: Dialect) -> Connection {
-    Connection::server(config(d), Instant::ZERO).unwrap()
+    open(d, Role::Server, Config::default(), rng())
 }
 
 fn client(d: Dialect) -> Connection {
@@ -40,7 +40,7 @@ fn client(d: Dialect) -> Connection {
 /// Feeds `wire` whole, one byte at a time and in random splits to a fresh
 /// connection of `role` (all three must agree) and returns the events.
 fn recv_all_ways(d: Dialect, role: Role, wire: &[u8]) -> (Vec<Event>, Option<Error>) {
-    events_all_ways(role, &config(d), wire)
+    events_all_ways_in(d, role, &Config::default(), wire)
 }
 
 /// A client frame of -05/-06: key, then the whole clear frame masked.
@@ -330,15 +330,15 @@ fn hybi06_close_carries_status_codes() {
     let (_, err) = recv_all_ways(Dialect::Hybi06, Role::Client, b"\x81\x02\x03\xed");
     assert_eq!(err, Some(PeerError::InvalidCloseCode(1005).into()));
     // A limit exceeded on -06 is answered with -06's "frame too large".
-    let mut c = Connection::client(
+    let mut c = open(
+        Dialect::Hybi06,
+        Role::Client,
         Config {
             max_frame_size: 4,
-            ..config(Dialect::Hybi06)
+            ..Config::default()
         },
         rng(),
-        Instant::ZERO,
-    )
-    .unwrap();
+    );
     c.receive(Instant::ZERO, b"\x84\x05Hello").unwrap();
     assert!(matches!(c.poll_event(), Err(Error::Capacity(_))));
     let out = transmit(&mut c);
@@ -420,14 +420,7 @@ fn hixie_text_frames_both_directions() {
             recv_all_ways(Dialect::Hixie76, role, &wire),
             (vec![text("Hello"), text("héllo 😀"), text("")], None)
         );
-        let mut c = Connection::new(
-            role,
-            config(Dialect::Hixie76),
-            Vec::new(),
-            Some(rng()),
-            Instant::ZERO,
-        )
-        .unwrap();
+        let mut c = open(Dialect::Hixie76, role, Config::default(), rng());
         c.send_text("Hello").unwrap();
         c.send_text("").unwrap();
         assert_eq!(transmit(&mut c), b"\x00Hello\xff\x00\xff");
@@ -482,10 +475,10 @@ fn hixie_other_frames_are_skipped() {
 fn hixie_limits_and_utf8() {
     let small = Config {
         max_frame_size: 8,
-        ..config(Dialect::Hixie76)
+        ..Config::default()
     };
     // An unterminated text frame fails once it passes the limit.
-    let (_, err) = events_all_ways(Role::Server, &small, b"\x00123456789");
+    let (_, err) = events_all_ways_in(Dialect::Hixie76, Role::Server, &small, b"\x00123456789");
     assert!(matches!(
         err,
         Some(Error::Capacity(CapacityError::MessageTooLarge {
@@ -493,12 +486,13 @@ fn hixie_limits_and_utf8() {
             max: 8
         }))
     ));
-    let (evs, err) = events_all_ways(Role::Server, &small, b"\x0012345678\xff");
+    let (evs, err) =
+        events_all_ways_in(Dialect::Hixie76, Role::Server, &small, b"\x0012345678\xff");
     assert_eq!((evs, err), (vec![text("12345678")], None));
     // Discarded frames are bounded too, length frames on their header.
-    let (_, err) = events_all_ways(Role::Server, &small, b"\x01123456789");
+    let (_, err) = events_all_ways_in(Dialect::Hixie76, Role::Server, &small, b"\x01123456789");
     assert!(matches!(err, Some(Error::Capacity(_))));
-    let (_, err) = events_all_ways(Role::Server, &small, b"\x80\x09");
+    let (_, err) = events_all_ways_in(Dialect::Hixie76, Role::Server, &small, b"\x80\x09");
     assert!(matches!(err, Some(Error::Capacity(_))));
     // Invalid UTF-8 fails the connection and sends the closing handshake.
     let mut s = server(Dialect::Hixie76);
@@ -508,9 +502,9 @@ fn hixie_limits_and_utf8() {
     // Streaming delivers an unterminated frame as it arrives.
     let stream = Config {
         receive_mode: ReceiveMode::Stream,
-        ..config(Dialect::Hixie76)
+        ..Config::default()
     };
-    let mut c = Connection::client(stream, rng(), Instant::ZERO).unwrap();
+    let mut c = open(Dialect::Hixie76, Role::Client, stream, rng());
     c.receive(Instant::ZERO, b"\x00Hel").unwrap();
     assert_eq!(
         drain(&mut c).unwrap(),
@@ -566,8 +560,8 @@ mod no_panic {
         ) {
             let d = Dialect::ALL[dialect];
             let role = if server { Role::Server } else { Role::Client };
-            let cfg = Config { max_frame_size: 200, max_message_size: 400, max_fragments: 8, ..config(d) };
-            let mut c = Connection::new(role, cfg, Vec::new(), Some(rng()), Instant::ZERO).unwrap();
+            let cfg = Config { max_frame_size: 200, max_message_size: 400, max_fragments: 8, ..Config::default() };
+            let mut c = open(d, role, cfg, rng());
             let _ = feed_chunked(&mut c, &input, &[chunk]);
             let _ = transmit(&mut c);
             c.receive_eof(Instant::ZERO);

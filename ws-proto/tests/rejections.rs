@@ -334,14 +334,13 @@ fn caller_errors_are_not_fatal() {
 #[test]
 fn every_dialect_opens_hybi04_needs_its_key() {
     use ws_proto::{Connection, Dialect, UsageError};
-    let r = Connection::server(Config::for_dialect(Dialect::Hybi04), Instant::ZERO);
+    use ws_proto::{Negotiated, Role};
+    let open = |n| Connection::new(Role::Server, Config::default(), n, None, Instant::ZERO);
+    let r = open(Negotiated::new(Dialect::Hybi04));
     assert_eq!(r.err(), Some(Error::Usage(UsageError::MissingHybi04Key)));
     for d in Dialect::ALL {
-        let config = Config {
-            hybi04_key: Some([7; 20]),
-            ..Config::for_dialect(d)
-        };
-        assert!(Connection::server(config, Instant::ZERO).is_ok(), "{d:?}");
+        let c = open(Negotiated::new(d).with_hybi04_key([7; 20])).unwrap();
+        assert_eq!(c.dialect(), d);
     }
 }
 

@@ -196,7 +196,7 @@ fn serve(mut ws: WebSocket<TcpStream>, peer: SocketAddr, messages: u32) -> Resul
     if !handshake(&mut ws)? {
         return Ok(false);
     }
-    if ws.session().connection().map(|c| c.config().dialect) == Some(Dialect::Hixie76) {
+    if ws.session().connection().map(|c| c.dialect()) == Some(Dialect::Hixie76) {
         ws.close(CloseCode::UNSUPPORTED_DATA, "fraggle needs binary messages")?;
         return Ok(false);
     }

@@ -456,7 +456,7 @@ fn send_backlog(conn: &mut Conn, next: &mut u64, ring: &mut Ring) -> Result<(), 
         // compression of each message (`Connection::send_prepared`).
         let binary = m.kind() == MessageKind::Binary;
         // hixie-76 carries only text: its clients miss binary messages.
-        if !(binary && c.config().dialect == Dialect::Hixie76) {
+        if !(binary && c.dialect() == Dialect::Hixie76) {
             c.send_prepared(m)?;
         }
         *next += 1;

@@ -326,7 +326,7 @@ impl Mirror {
         let hixie = ws
             .session()
             .connection()
-            .is_some_and(|c| c.config().dialect == Dialect::Hixie76);
+            .is_some_and(|c| c.dialect() == Dialect::Hixie76);
         let socket = ws.get_ref().try_clone()?;
         // The reader writes pongs and close echoes itself, outside the
         // watchdog's eye: a write timeout bounds those (a write that moved

@@ -16,6 +16,7 @@
 //!   6-7, §5.3 step 9), refused as soon as its length passes
 //!   `max_frame_size`.
 
+use super::codec::{Codec, Hixie};
 use super::recv::Step;
 use super::{Connection, RecvFrame};
 use crate::error::{CapacityError, Error, PeerError};
@@ -34,7 +35,7 @@ impl Connection {
             }
             let step = if !self.rf.active {
                 self.start_hixie_frame()?
-            } else if self.rf.sentinel {
+            } else if self.hixie().sentinel {
                 self.advance_sentinel()?
             } else {
                 self.skip_length_frame()
@@ -44,6 +45,20 @@ impl Connection {
                 Step::Continue => {}
                 Step::NeedMore => return self.end_of_input(),
             }
+        }
+    }
+
+    /// The kind of frame being received (hixie-76 state, kept by the codec).
+    fn hixie(&self) -> Hixie {
+        match self.shared.codec {
+            Codec::Hixie76(h) => h,
+            _ => Hixie::default(),
+        }
+    }
+
+    fn set_hixie(&mut self, h: Hixie) {
+        if let Codec::Hixie76(state) = &mut self.shared.codec {
+            *state = h;
         }
     }
 
@@ -75,21 +90,28 @@ impl Connection {
                         payload_len: 0,
                     });
                 }
+                self.set_hixie(Hixie {
+                    sentinel: true,
+                    discard: !text,
+                });
                 RecvFrame {
                     active: true,
                     fin: true,
                     opcode: OpCode::Text,
-                    sentinel: true,
-                    discard: !text,
                     ..RecvFrame::IDLE
                 }
             }
-            HixieFrame::Length { len, .. } => RecvFrame {
-                active: true,
-                remaining: len,
-                discard: true,
-                ..RecvFrame::IDLE
-            },
+            HixieFrame::Length { len, .. } => {
+                self.set_hixie(Hixie {
+                    sentinel: false,
+                    discard: true,
+                });
+                RecvFrame {
+                    active: true,
+                    remaining: len,
+                    ..RecvFrame::IDLE
+                }
+            }
         };
         Ok(Step::Continue)
     }
@@ -97,12 +119,13 @@ impl Connection {
     /// Scans the new bytes of a sentinel frame for its `0xFF`.
     fn advance_sentinel(&mut self) -> Result<Step, Error> {
         let rf = self.rf;
+        let discard = self.hixie().discard;
         let end = self.data_len();
         let fresh = self.rx.get(rf.held..end).unwrap_or_default();
         let found = fresh.iter().position(|&b| b == 0xFF);
         let n = found.unwrap_or(fresh.len());
         // `remaining` counts what a discarded frame has used so far.
-        let seen = if rf.discard {
+        let seen = if discard {
             rf.remaining
         } else {
             self.rm.size + rf.held as u64
@@ -112,7 +135,7 @@ impl Connection {
         if size > max {
             return Err(CapacityError::MessageTooLarge { size, max }.into());
         }
-        if rf.discard {
+        if discard {
             self.rx_advance(n + usize::from(found.is_some()));
             self.rf.remaining = size;
             if found.is_none() {

@@ -1,7 +1,7 @@
 //! The connection state machine after the opening handshake (RFC 6455 §5-§7).
 
+mod codec;
 mod hixie;
-mod legacy;
 mod recv;
 mod send;
 
@@ -16,13 +16,14 @@ use core::fmt;
 use bytes::{Bytes, BytesMut};
 use rand_core::Rng;
 
-use crate::config::{Config, Role};
-use crate::error::{Error, PeerError, UsageError};
+use crate::config::{Config, Negotiated, Role};
+use crate::error::{Error, UsageError};
 use crate::event::MessageKind;
 use crate::extension::{Extension, Granularity};
-use crate::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, RSV_BITS, Status};
+use crate::frame::{MAX_HEADER_LEN, OpCode, RSV_BITS};
 use crate::utf8::Utf8Validator;
 use crate::{Dialect, Instant};
+use codec::Codec;
 
 /// A mask-key source for client connections (§5.3 asks for unpredictable
 /// keys: inject a cryptographic RNG in production).
@@ -133,7 +134,8 @@ pub struct Connection {
 /// Settings and collaborators that are read rarely: kept behind one box.
 struct Shared {
     config: Config,
-    framer: Framer,
+    /// The framing of the negotiated dialect (the dialect seam).
+    codec: Codec,
     exts: Vec<Box<dyn Extension>>,
     rng: Option<MaskRng>,
     /// RSV bits owned by any extension.
@@ -144,13 +146,6 @@ struct Shared {
     /// A non-stream extension that owns no RSV bit (sees every frame).
     always_decode: bool,
     has_stream: bool,
-    /// hybi-04: the per-connection masking key (draft-04 §4.2) and the
-    /// frame key of the frame being received.
-    hybi04_key: [u8; 20],
-    key20: [u8; 20],
-    /// hybi-04/05: the body of the close frame we sent; a close with the
-    /// same body is its acknowledgement (-04/-05 §4.5.1).
-    close_body: Bytes,
     /// With a stream extension: its undecoded input and state.
     stream: Option<Box<StreamIn>>,
     /// The deadline for the pong to our keep-alive ping (ns, see `timers`).
@@ -173,52 +168,6 @@ struct StreamIn {
     err: Option<Error>,
 }
 
-/// The per-dialect framing, chosen once from the negotiated dialect. The
-/// RFC 6455 path tests for `Rfc6455` first; the others are a branch away.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Framer {
-    /// RFC 6455 §5.
-    Rfc6455,
-    /// hybi-07 and version 8 (-08..-12): RFC 6455's header, non-minimal
-    /// lengths accepted, masked server frames unmasked rather than refused.
-    Hybi0708,
-    /// hybi-05/06: 4-byte key before each client frame masking all of it,
-    /// old opcodes (`crate::legacy`).
-    Hybi0506,
-    /// hybi-04: 4-byte nonce before each client frame, SHA-1 frame key.
-    Hybi04,
-    /// hixie-76: `0x00 text 0xFF`, `0xFF 0x00` closing.
-    Hixie76,
-}
-
-impl Framer {
-    fn for_dialect(d: Dialect) -> Result<Framer, Error> {
-        Ok(match d {
-            Dialect::Rfc6455 => Framer::Rfc6455,
-            Dialect::Hybi08 | Dialect::Hybi07 => Framer::Hybi0708,
-            Dialect::Hybi06 | Dialect::Hybi05 => Framer::Hybi0506,
-            Dialect::Hybi04 => Framer::Hybi04,
-            Dialect::Hixie76 => Framer::Hixie76,
-            _ => return Err(Error::UnsupportedDialect(d)),
-        })
-    }
-
-    /// True for the framings with RFC 6455's header (13, 8, 7).
-    #[inline]
-    fn is_rfc(self) -> bool {
-        matches!(self, Framer::Rfc6455 | Framer::Hybi0708)
-    }
-
-    /// Parses the next RFC 6455-style frame header (13, 8, 7).
-    #[inline]
-    fn parse(self, buf: &[u8]) -> Result<Status<(FrameHeader, usize)>, PeerError> {
-        match self {
-            Framer::Rfc6455 => FrameHeader::parse(buf),
-            _ => FrameHeader::parse_draft(buf),
-        }
-    }
-}
-
 /// The frame being received.
 #[derive(Clone, Copy, Debug)]
 struct RecvFrame {
@@ -236,12 +185,6 @@ struct RecvFrame {
     /// Gather the whole payload before handling it (control frames and
     /// frames an extension decodes).
     whole: bool,
-    /// hybi-04: unmask with the 20-byte frame key in `Shared::key20`.
-    mask20: bool,
-    /// hixie-76: the frame ends at the next `0xFF` (length unknown).
-    sentinel: bool,
-    /// hixie-76: a frame type that carries no message; drop its bytes.
-    discard: bool,
 }
 
 /// The data message being received.
@@ -281,40 +224,41 @@ impl TxFrame {
 const NO_PONG: u64 = u64::MAX;
 
 impl Connection {
-    /// A server-side connection (never masks, requires masked input, §5.1).
+    /// An RFC 6455 server-side connection without extensions (never
+    /// masks, requires masked input, §5.1).
     pub fn server(config: Config, now: Instant) -> Result<Self, Error> {
-        Self::new(Role::Server, config, Vec::new(), None, now)
+        Self::new(Role::Server, config, Negotiated::default(), None, now)
     }
 
-    /// A client-side connection; `rng` supplies the mask keys (§5.3).
+    /// An RFC 6455 client-side connection without extensions; `rng`
+    /// supplies the mask keys (§5.3).
     pub fn client(config: Config, rng: MaskRng, now: Instant) -> Result<Self, Error> {
-        Self::new(Role::Client, config, Vec::new(), Some(rng), now)
+        Self::new(Role::Client, config, Negotiated::default(), Some(rng), now)
     }
 
-    /// A connection for `role` with a negotiated extension chain, in the
-    /// order of the `Sec-WebSocket-Extensions` response (§9.1).
+    /// A connection for `role` with the user's `config` and what the
+    /// handshake decided, `negotiated`: the dialect (it selects the
+    /// framing; every [`Dialect`] is implemented, see
+    /// `docs/architecture.md`, "Legacy dialects"), the extension chain and
+    /// hybi-04's key.
     ///
-    /// `config.dialect` selects the framing (every [`Dialect`] is
-    /// implemented; see `docs/architecture.md`, "Legacy dialects").
-    /// Fails with [`UsageError::MissingHybi04Key`] for hybi-04 without
-    /// `config.hybi04_key`, with [`UsageError::MissingRng`] for a client
-    /// without `rng`, and with [`UsageError::RsvConflict`] if two extensions
-    /// claim the same RSV bit.
+    /// Fails with [`UsageError::MissingHybi04Key`] for hybi-04 without its
+    /// key, with [`UsageError::MissingRng`] for a client without `rng`, and
+    /// with [`UsageError::RsvConflict`] if two extensions claim the same
+    /// RSV bit.
+    #[must_use = "a connection that is not kept does nothing"]
     pub fn new(
         role: Role,
         config: Config,
-        extensions: Vec<Box<dyn Extension>>,
+        negotiated: Negotiated,
         rng: Option<MaskRng>,
         now: Instant,
     ) -> Result<Self, Error> {
-        let framer = Framer::for_dialect(config.dialect)?;
-        if framer == Framer::Hybi04 && config.hybi04_key.is_none() {
-            return Err(UsageError::MissingHybi04Key.into());
-        }
+        let codec = Codec::new(&negotiated)?;
         if role == Role::Client && rng.is_none() {
             return Err(UsageError::MissingRng.into());
         }
-        let shared = Shared::new(config, framer, extensions, rng)?;
+        let shared = Shared::new(config, codec, negotiated.extensions, rng)?;
         Ok(Connection {
             timers: timers::Timers::new(&shared.config, now),
             shared: Box::new(shared),
@@ -348,6 +292,11 @@ impl Connection {
     /// The settings in force.
     pub fn config(&self) -> &Config {
         &self.shared.config
+    }
+
+    /// The negotiated dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.shared.codec.dialect()
     }
 
     /// Where the connection is in the closing handshake (§7).
@@ -438,8 +387,7 @@ impl Connection {
         if !e.is_fatal() || self.err.is_some() {
             return e;
         }
-        let dialect = self.shared.config.dialect;
-        if let Some(code) = e.close_code_in(dialect).filter(|c| c.is_valid_in(dialect)) {
+        if let Some(code) = self.shared.codec.close_code(&e) {
             if !self.close_sent {
                 self.queue_close(Some(code), &[]);
             }
@@ -473,14 +421,13 @@ impl Connection {
 impl Shared {
     fn new(
         config: Config,
-        framer: Framer,
+        codec: Codec,
         exts: Vec<Box<dyn Extension>>,
         rng: Option<MaskRng>,
     ) -> Result<Self, Error> {
         let mut s = Shared {
-            hybi04_key: config.hybi04_key.unwrap_or_default(),
             config,
-            framer,
+            codec,
             exts,
             rng,
             ext_rsv: 0,
@@ -488,8 +435,6 @@ impl Shared {
             msg_rsv: 0,
             always_decode: false,
             has_stream: false,
-            key20: [0; 20],
-            close_body: Bytes::new(),
             stream: None,
             pong_at: timers::NEVER,
             tx_since: 0,
@@ -532,9 +477,6 @@ impl RecvFrame {
         active: false,
         masked: false,
         whole: false,
-        mask20: false,
-        sentinel: false,
-        discard: false,
     };
 }
 

@@ -5,16 +5,15 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Connection, Framer, RecvFrame, RecvMessage};
-use crate::close::parse_close_body_in;
+use super::codec::{CloseReply, Codec};
+use super::{Connection, RecvFrame, RecvMessage};
+use crate::Instant;
 use crate::config::Role;
 use crate::error::{CapacityError, Error, PeerError, UsageError};
 use crate::event::{Event, MessageKind, Utf8Bytes};
 use crate::extension::{FrameMeta, Granularity};
-use crate::frame::{FrameHeader, OpCode, Status};
-use crate::legacy::apply_mask20;
+use crate::frame::{FrameHeader, OpCode, SmallHeader, Status};
 use crate::mask::{apply_mask, apply_mask_ascii};
-use crate::{Dialect, Instant};
 
 /// Below this, a payload is never copied out of the receive buffer.
 const PIN_MIN: usize = 4 << 10;
@@ -295,7 +294,7 @@ impl Connection {
     // stream path got a caller of its own.
     #[inline(always)]
     fn next_event(&mut self) -> Result<Option<Event>, Error> {
-        if self.shared.framer == Framer::Hixie76 {
+        if let Codec::Hixie76(_) = self.shared.codec {
             return self.next_hixie_event();
         }
         if let Some(ev) = self.fast_frame()? {
@@ -334,7 +333,7 @@ impl Connection {
     #[inline]
     fn fast_frame(&mut self) -> Result<Option<Event>, Error> {
         let s = &self.shared;
-        if s.framer != Framer::Rfc6455
+        if !s.codec.is_rfc6455()
             || self.rf.active
             || self.rm.kind.is_some()
             || self.close_received
@@ -344,49 +343,22 @@ impl Connection {
             return Ok(None);
         }
         let avail = self.data_len();
-        let Some(&[b0, b1]) = self.rx.get(..2) else {
+        let data = self.rx.get(..avail).unwrap_or_default();
+        let Some((SmallHeader { text, key, len }, head)) = FrameHeader::parse_small(data) else {
             return Ok(None);
         };
-        let text = match b0 {
-            0x81 => true,
-            0x82 => false,
-            _ => return Ok(None),
-        };
-        let masked = b1 & 0x80 != 0;
-        if masked != (self.role == Role::Server) {
+        if key.is_some() != (self.role == Role::Server) {
             return Ok(None);
         }
-        let (len, mut head) = match b1 & 0x7f {
-            126 => match self.rx.get(2..4) {
-                Some(&[hi, lo]) => (usize::from(u16::from_be_bytes([hi, lo])), 4),
-                _ => return Ok(None),
-            },
-            127 => return Ok(None),
-            n => (usize::from(n), 2),
-        };
         let c = &s.config;
         let limit = c
             .max_frame_size
             .min(c.max_message_size)
             .min(c.stream_threshold());
-        // `len < 126` behind a 126 marker is not minimal: the general path
-        // refuses it.
-        if (head == 4 && len < 126) || len as u64 > limit || c.stream_threshold() == 0 {
+        if len as u64 > limit || c.stream_threshold() == 0 || c.max_fragments == 0 {
             return Ok(None);
         }
-        let key = if masked {
-            let Some(&[k0, k1, k2, k3]) = self.rx.get(head..head + 4) else {
-                return Ok(None);
-            };
-            head += 4;
-            Some([k0, k1, k2, k3])
-        } else {
-            None
-        };
         if avail < head + len {
-            return Ok(None);
-        }
-        if c.max_fragments == 0 {
             return Ok(None);
         }
         let Some(payload) = self.rx.get_mut(head..head + len) else {
@@ -446,18 +418,10 @@ impl Connection {
 
     /// Parses and checks the next header; `false` if it is incomplete.
     fn start_frame(&mut self) -> Result<bool, Error> {
-        let framer = self.shared.framer;
-        let (h, len, phase) = if framer.is_rfc() {
-            let data = self.rx.get(..self.data_len()).unwrap_or_default();
-            match framer.parse(data)? {
-                Status::Complete((h, len)) => (h, len, 0),
-                Status::Partial => return Ok(false),
-            }
-        } else {
-            match self.parse_draft_frame()? {
-                Some(v) => v,
-                None => return Ok(false),
-            }
+        let data = self.rx.get(..self.data_len()).unwrap_or_default();
+        let (h, len, phase) = match self.shared.codec.parse_header(self.role, data)? {
+            Status::Complete(v) => v,
+            Status::Partial => return Ok(false),
         };
         self.check_header(&h)?;
         self.rx_advance(len);
@@ -476,9 +440,6 @@ impl Connection {
             active: true,
             masked: h.mask.is_some(),
             whole,
-            mask20: framer == Framer::Hybi04,
-            sentinel: false,
-            discard: false,
         };
         Ok(true)
     }
@@ -487,15 +448,7 @@ impl Connection {
     /// bits (§5.2), fragmentation sequence (§5.4) and limits.
     fn check_header(&self, h: &FrameHeader) -> Result<(), Error> {
         let s = &self.shared;
-        match (self.role, h.mask.is_some()) {
-            (Role::Server, false) => return Err(PeerError::UnmaskedFrame.into()),
-            // Only RFC 6455 §5.1 forbids masked server frames; -07..-12
-            // just say servers do not mask. A hybi-07/08 client unmasks.
-            (Role::Client, true) if s.framer == Framer::Rfc6455 => {
-                return Err(PeerError::MaskedFrame.into());
-            }
-            _ => {}
-        }
+        s.codec.check_mask(self.role, h.mask.is_some())?;
         let continuation = h.opcode == OpCode::Continuation;
         let bad_rsv = h.rsv & !s.ext_rsv != 0
             || (h.opcode.is_control() && h.rsv != 0)
@@ -609,18 +562,9 @@ impl Connection {
         let validate = !rf.whole && self.rm.kind == Some(MessageKind::Text);
         let mut ascii = false;
         if rf.masked {
-            let phase = usize::from(rf.phase);
-            rf.phase = if rf.mask20 {
-                apply_mask20(fresh, &self.shared.key20, phase) as u8
-            } else if validate {
-                // ASCII is checked in the unmasking pass; such a piece needs
-                // no validation unless a code point is split before it.
-                let (next, all_ascii) = apply_mask_ascii(fresh, rf.key, phase);
-                ascii = all_ascii;
-                next as u8
-            } else {
-                apply_mask(fresh, rf.key, phase) as u8
-            };
+            // ASCII is checked in the unmasking pass; such a piece needs no
+            // validation unless a code point is split before it.
+            (rf.phase, ascii) = self.shared.codec.unmask(fresh, rf.key, rf.phase, validate);
         }
         rf.held += n;
         rf.remaining -= n as u64;
@@ -755,20 +699,13 @@ impl Connection {
     }
 
     fn on_close(&mut self, payload: Bytes) -> Result<Step, Error> {
-        let dialect = self.shared.config.dialect;
-        let (code, reason) = match self.shared.framer {
-            Framer::Hybi04 | Framer::Hybi0506 if dialect != Dialect::Hybi06 => {
-                self.on_draft_close(payload)?
-            }
-            _ => {
-                let (code, reason) = parse_close_body_in(payload, dialect)?;
-                if !self.close_sent {
-                    self.close_sent = true;
-                    self.queue_close(code, &[]);
-                }
-                (code, reason)
-            }
-        };
+        let (code, reason, reply) = self.shared.codec.read_close(self.close_sent, payload)?;
+        match reply {
+            CloseReply::Nothing => {}
+            CloseReply::Code(code) => self.queue_close(code, &[]),
+            CloseReply::Echo(body) => self.queue_frame(OpCode::Close, true, 0, body),
+        }
+        self.close_sent = true;
         self.close_received = true;
         self.on_handshake_complete();
         self.drop_input();

@@ -6,16 +6,14 @@ use alloc::vec::Vec;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Connection, Framer, NO_PONG, TxFrame};
-use crate::Dialect;
+use super::codec::Built;
+use super::{Connection, NO_PONG, TxFrame};
 use crate::Instant;
 use crate::close::{CloseCode, MAX_REASON_LEN};
-use crate::config::Role;
 use crate::error::{Error, UsageError};
 use crate::event::{MessageKind, Utf8Bytes};
 use crate::extension::{FrameMeta, Granularity};
-use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
-use crate::mask::apply_mask;
+use crate::frame::{MAX_CONTROL_PAYLOAD, OpCode};
 
 fn opcode_of(kind: MessageKind) -> OpCode {
     match kind {
@@ -116,7 +114,7 @@ impl Connection {
     /// connection encodes as usual.
     pub fn send_prepared(&mut self, msg: &mut Prepared) -> Result<(), Error> {
         self.check_send()?;
-        self.check_in_dialect("send_binary", msg.kind == MessageKind::Text)?;
+        self.check_in_dialect("send_binary", opcode_of(msg.kind))?;
         if self.send_kind.is_some() {
             return Err(UsageError::MessageInProgress.into());
         }
@@ -169,7 +167,7 @@ impl Connection {
         fin: bool,
     ) -> Result<(), Error> {
         self.check_send()?;
-        self.check_in_dialect("send_fragment", false)?;
+        self.check_in_dialect("send_fragment", OpCode::Continuation)?;
         let data = data.into();
         let first = match self.send_kind {
             None => true,
@@ -208,7 +206,7 @@ impl Connection {
     /// delivered until the peer's close arrives or `close_timeout` expires.
     pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.check_send()?;
-        if !code.is_valid_in(self.shared.config.dialect) {
+        if !self.shared.codec.allows(code) {
             return Err(UsageError::InvalidCloseCode(code.0).into());
         }
         if reason.len() > MAX_REASON_LEN {
@@ -232,10 +230,9 @@ impl Connection {
         if self.err.is_some() {
             return;
         }
-        let dialect = self.shared.config.dialect;
         if !self.close_sent {
             // Dialects without status codes get their bare close frame.
-            let code = code.is_valid_in(dialect).then_some(code);
+            let code = self.shared.codec.allows(code).then_some(code);
             self.queue_close(code, reason.as_bytes());
             self.close_sent = true;
         }
@@ -250,22 +247,23 @@ impl Connection {
         Ok(())
     }
 
-    /// hixie-76 has text messages and the closing handshake, nothing else
-    /// (-00 §4.2, §5.3): refuse the rest (`ok` when the call exists there).
-    fn check_in_dialect(&self, op: &'static str, ok: bool) -> Result<(), Error> {
-        if ok || self.shared.framer != Framer::Hixie76 {
+    /// Refuses a call (`op`, sending `opcode`) the dialect has no frame for
+    /// (hixie-76 has text messages and the closing handshake only).
+    #[inline]
+    fn check_in_dialect(&self, op: &'static str, opcode: OpCode) -> Result<(), Error> {
+        if self.shared.codec.has(opcode) {
             return Ok(());
         }
         Err(UsageError::NotInDialect {
             op,
-            dialect: Dialect::Hixie76,
+            dialect: self.shared.codec.dialect(),
         }
         .into())
     }
 
     fn send_whole(&mut self, kind: MessageKind, data: Bytes) -> Result<(), Error> {
         self.check_send()?;
-        self.check_in_dialect("send_binary", kind == MessageKind::Text)?;
+        self.check_in_dialect("send_binary", opcode_of(kind))?;
         if self.send_kind.is_some() {
             return Err(UsageError::MessageInProgress.into());
         }
@@ -279,7 +277,7 @@ impl Connection {
         } else {
             "send_pong"
         };
-        self.check_in_dialect(name, false)?;
+        self.check_in_dialect(name, op)?;
         if payload.len() > MAX_CONTROL_PAYLOAD {
             return Err(UsageError::ControlTooLong {
                 size: payload.len(),
@@ -313,14 +311,9 @@ impl Connection {
         fin: bool,
     ) -> Result<(), Error> {
         // hixie-76 has no fragments: a message is one frame.
-        let step = match self.shared.framer {
-            Framer::Hixie76 => usize::MAX,
-            _ => self
-                .shared
-                .config
-                .fragment_size
-                .unwrap_or(usize::MAX)
-                .max(1),
+        let step = match self.shared.config.fragment_size {
+            Some(n) if self.shared.codec.fragments() => n.max(1),
+            _ => usize::MAX,
         };
         if data.len() <= step && self.shared.exts.is_empty() {
             let op = if first {
@@ -434,18 +427,7 @@ impl Connection {
         let reason = reason
             .get(..reason.len().min(MAX_REASON_LEN))
             .unwrap_or_default();
-        let body = if self.shared.framer.is_rfc() {
-            let mut body = Vec::with_capacity(2 + reason.len());
-            if let Some(c) = code {
-                body.extend_from_slice(&c.0.to_be_bytes());
-                body.extend_from_slice(reason);
-            }
-            Bytes::from(body)
-        } else {
-            let body = self.close_body(code, reason).freeze();
-            self.shared.close_body = body.clone();
-            body
-        };
+        let body = self.shared.codec.close_body(self.role, code, reason);
         self.queue_frame(OpCode::Close, true, 0, body);
     }
 
@@ -458,45 +440,37 @@ impl Connection {
         self.tx.push_back(frame);
     }
 
-    /// Builds the wire form: a server keeps the payload as is; a client
-    /// copies it once, masked, behind the header; a stream extension
-    /// encodes header and payload together.
+    /// Builds the wire form (the codec's): a server's payload is queued as
+    /// is behind its header; a client's is copied once, masked; a stream
+    /// extension encodes header and payload together.
     fn build_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: Bytes) -> TxFrame {
-        if !self.shared.framer.is_rfc() {
-            return self.build_draft_frame(opcode, fin, rsv, payload);
-        }
-        let mask = match (self.role, self.shared.rng.as_mut()) {
-            (Role::Client, Some(rng)) => Some(rng.next_u32().to_ne_bytes()),
-            _ => None,
+        let s = &mut *self.shared;
+        let rng = s
+            .rng
+            .as_deref_mut()
+            .map(|r| r as &mut (dyn rand_core::Rng + Send));
+        let wire = match s.codec.build(self.role, rng, opcode, fin, rsv, &payload) {
+            Built::Split(head, head_len) if !s.has_stream => {
+                return TxFrame {
+                    head,
+                    head_len: head_len as u8,
+                    head_off: 0,
+                    payload,
+                };
+            }
+            Built::Split(head, head_len) => {
+                let mut wire = BytesMut::with_capacity(head_len + payload.len());
+                wire.extend_from_slice(head.get(..head_len).unwrap_or_default());
+                wire.extend_from_slice(&payload);
+                wire
+            }
+            Built::Whole(wire) => wire,
         };
-        let header = FrameHeader {
-            fin,
-            rsv,
-            opcode,
-            mask,
-            payload_len: payload.len() as u64,
-        };
-        let (head, head_len) = header.to_bytes();
-        if mask.is_none() && !self.shared.has_stream {
-            return TxFrame {
-                head,
-                head_len: head_len as u8,
-                head_off: 0,
-                payload,
-            };
-        }
-        let mut wire = BytesMut::with_capacity(head_len + payload.len());
-        wire.extend_from_slice(head.get(..head_len).unwrap_or_default());
-        wire.extend_from_slice(&payload);
-        if let (Some(key), Some(body)) = (mask, wire.get_mut(head_len..)) {
-            apply_mask(body, key, 0);
-        }
-        let payload = self.stream_encode(wire);
         TxFrame {
-            head,
+            head: [0; crate::frame::MAX_HEADER_LEN],
             head_len: 0,
             head_off: 0,
-            payload,
+            payload: self.stream_encode(wire),
         }
     }
 

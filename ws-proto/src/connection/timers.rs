@@ -157,7 +157,7 @@ impl Connection {
         }
         if t.ping_at <= t.now {
             // hixie-76 has no ping (-00 §4.2): keep-alive does nothing there.
-            if self.shared.framer != super::Framer::Hixie76 {
+            if self.shared.codec.has(crate::frame::OpCode::Ping) {
                 self.queue_control(crate::frame::OpCode::Ping, bytes::Bytes::new());
                 if let (Some(d), NEVER) = (self.shared.config.pong_timeout, self.shared.pong_at) {
                     self.shared.pong_at = after(t.now, d);

@@ -17,7 +17,7 @@ use super::prelude::Prelude;
 use crate::UsageError;
 use crate::{
     Bytes, Config, Connection, Dialect, Error, Event, Extension, ExtensionError, Instant, MaskRng,
-    Role,
+    Negotiated, Role,
 };
 
 /// Settings shared by every session of an endpoint.
@@ -426,12 +426,12 @@ impl Session {
         leftover: Bytes,
     ) -> Result<(), SessionError> {
         let role = h.role;
-        let mut config = self.config.connection.clone();
-        config.dialect = h.dialect;
+        let config = self.config.connection.clone();
+        let mut negotiated = Negotiated::new(h.dialect).with_extensions(exts);
         // draft-04 §4.2: the per-connection key for hybi-04 masking.
-        config.hybi04_key = h.hybi04_masking_key();
+        negotiated.hybi04_key = h.hybi04_masking_key();
         let mut conn =
-            Connection::new(role, config, exts, rng, now).map_err(|e| self.fail(e.into()))?;
+            Connection::new(role, config, negotiated, rng, now).map_err(|e| self.fail(e.into()))?;
         self.pending = None;
         // Kept without the key and nonce: they served to derive the
         // hybi-04 masking key above and are not needed again.

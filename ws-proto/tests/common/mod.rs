@@ -2,7 +2,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 use ws_proto::{
-    Config, Connection, Error, Event, FrameHeader, Instant, MaskRng, OpCode, Role, apply_mask,
+    Config, Connection, Dialect, Error, Event, FrameHeader, Instant, MaskRng, Negotiated, OpCode,
+    Role, apply_mask,
 };
 
 /// An RNG that always yields the same mask key.
@@ -61,9 +62,30 @@ pub fn rng() -> MaskRng {
     Box::new(XorShift(0x9E37_79B9_7F4A_7C15))
 }
 
+/// An RFC 6455 connection.
 pub fn conn(role: Role, config: Config) -> Connection {
+    conn_in(Dialect::Rfc6455, role, config)
+}
+
+/// The `Sec-WebSocket-Key` and `-Nonce` of hybi-04's worked example
+/// (-04 §4.2): the tests' hybi-04 connections use the masking key made
+/// from them.
+pub const HYBI04_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+/// See [`HYBI04_KEY`].
+pub const HYBI04_NONCE: &str = "AQIDBAUGBwgJCgsMDQ4PEC==";
+
+/// What a handshake in dialect `d` would have negotiated (no extension;
+/// hybi-04 with the worked example's masking key).
+pub fn negotiated(d: Dialect) -> Negotiated {
+    let key = ws_proto::legacy::hybi04_masking_key(HYBI04_KEY, HYBI04_NONCE);
+    Negotiated::new(d).with_hybi04_key(key)
+}
+
+/// A connection in dialect `d` (see [`negotiated`]).
+pub fn conn_in(d: Dialect, role: Role, config: Config) -> Connection {
     let rng = (role == Role::Client).then(rng);
-    Connection::new(role, config, Vec::new(), rng, Instant::ZERO).unwrap()
+    let negotiated = negotiated(d);
+    Connection::new(role, config, negotiated, rng, Instant::ZERO).unwrap()
 }
 
 /// A frame as the peer of `to` would send it: masked toward a server.
@@ -161,6 +183,17 @@ pub fn feed_chunked(
 /// Feeds `input` whole, byte by byte and in pseudo-random splits, and
 /// asserts the three give identical events; returns them.
 pub fn events_all_ways(role: Role, config: &Config, input: &[u8]) -> (Vec<Event>, Option<Error>) {
+    events_all_ways_in(Dialect::Rfc6455, role, config, input)
+}
+
+/// [`events_all_ways`] in dialect `d`.
+pub fn events_all_ways_in(
+    d: Dialect,
+    role: Role,
+    config: &Config,
+    input: &[u8],
+) -> (Vec<Event>, Option<Error>) {
+    let conn = |role, config| conn_in(d, role, config);
     let whole = feed_chunked(&mut conn(role, config.clone()), input, &[usize::MAX]);
     let bytewise = feed_chunked(&mut conn(role, config.clone()), input, &[1]);
     assert_eq!(whole, bytewise, "byte-at-a-time differs");
