@@ -155,7 +155,7 @@ fn our_client_against_driver_server(dialect: Dialect, driver_version: &str) {
         .unwrap_or_else(|e| panic!("{dialect:?}: connect: {e}"));
     assert_eq!(node.expect("OPEN "), driver_version);
     let conn = ws.session().connection().unwrap();
-    assert_eq!(conn.config().dialect, dialect);
+    assert_eq!(conn.dialect(), dialect);
 
     let big = "abcdéfghi".repeat(10_000);
     for text in ["hello", "héllo 😀", &big] {
@@ -207,7 +207,7 @@ fn driver_client_against_our_server(version: &str, dialect: Dialect) {
         loop {
             let ev = ws.recv_timeout(WAIT).expect("server recv");
             if seen.is_none() {
-                seen = ws.session().connection().map(|c| c.config().dialect);
+                seen = ws.session().connection().map(|c| c.dialect());
             }
             match ev {
                 Some(Event::Text(t)) => ws.send_text(t.as_str()).unwrap(),
