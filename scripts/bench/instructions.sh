@@ -9,7 +9,8 @@
 #
 #   scripts/bench/instructions.sh
 #
-# Settings (environment): SERVERS (names), SECONDS_PER_RUN (default 6),
+# Settings (environment): SERVERS (names), CASES_ONLY (case names, e.g.
+# "100x20B"), SECONDS_PER_RUN (default 6),
 # OUT (default $CARGO_TARGET_DIR/bench/instr-<time>; the callgrind files
 # stay there for callgrind_annotate), CARGO_TARGET_DIR (default target/).
 set -euo pipefail
@@ -67,6 +68,7 @@ for srv in "${SERVERS_LIST[@]}"; do
   for c in "${CASES[@]}"; do
     cname=${c%%|*}
     args=${c#*|}
+    if [ -n "${CASES_ONLY:-}" ] && [[ " $CASES_ONLY " != *" $cname "* ]]; then row+=" – |"; continue; fi
     if [[ "$args" == *--deflate* && "$name" != ours-* ]]; then row+=" n/a |"; continue; fi
     [ "$name" = raw ] && args=$(sed 's/--mode [a-z]*/--mode raw/' <<<"$args")
     [[ "$name" = raw && "$args" == *--deflate* ]] && { row+=" n/a |"; continue; }

@@ -369,6 +369,7 @@ impl FrameHeader {
     }
 
     /// The header as a fixed array plus its used length.
+    #[inline]
     pub fn to_bytes(&self) -> ([u8; MAX_HEADER_LEN], usize) {
         let mut out = [0u8; MAX_HEADER_LEN];
         out[0] = u8::from(self.fin) << 7 | (self.rsv & RSV_BITS) | self.opcode as u8;

@@ -209,6 +209,7 @@ impl Codec {
 
     /// The wire form of a frame from `role`; `rng` is the client's mask
     /// source (§5.3).
+    #[inline]
     pub(super) fn build(
         &mut self,
         role: Role,
@@ -303,6 +304,7 @@ impl Codec {
 
 /// RFC 6455 §5.2: a server's header goes in front of the payload as given;
 /// a client's payload is copied once, masked, behind its header.
+#[inline]
 fn build_rfc(mask: Option<[u8; 4]>, opcode: OpCode, fin: bool, rsv: u8, payload: &Bytes) -> Built {
     let header = FrameHeader {
         fin,

@@ -297,6 +297,12 @@ impl Connection {
         if let Codec::Hixie76(_) = self.shared.codec {
             return self.next_hixie_event();
         }
+        // Nothing buffered between messages (the usual state once a read's
+        // messages are out): no frame to start, no message event pending
+        // (those need a message in progress).
+        if self.data_len() == 0 && !self.rf.active && self.rm.kind.is_none() {
+            return self.end_of_input();
+        }
         if let Some(ev) = self.fast_frame()? {
             return Ok(Some(ev));
         }

@@ -289,6 +289,7 @@ impl Connection {
     }
 
     /// Message extensions, fragmentation, frame extensions, queue.
+    #[inline]
     fn send_message(
         &mut self,
         kind: MessageKind,
@@ -346,7 +347,23 @@ impl Connection {
 
     /// Runs the extensions of one granularity over outgoing data, in chain
     /// order. An encoding failure is ours: the connection fails (1011).
+    #[inline]
     fn encode_chain(
+        &mut self,
+        g: Granularity,
+        kind: MessageKind,
+        data: Bytes,
+        first: bool,
+        fin: bool,
+        rsv: u8,
+    ) -> Result<(Bytes, u8), Error> {
+        if self.shared.exts.is_empty() {
+            return Ok((data, rsv));
+        }
+        self.encode_chain_slow(g, kind, data, first, fin, rsv)
+    }
+
+    fn encode_chain_slow(
         &mut self,
         g: Granularity,
         kind: MessageKind,
@@ -355,9 +372,6 @@ impl Connection {
         fin: bool,
         mut rsv: u8,
     ) -> Result<(Bytes, u8), Error> {
-        if self.shared.exts.is_empty() {
-            return Ok((data, rsv));
-        }
         for i in 0..self.shared.exts.len() {
             let Some(ext) = self.shared.exts.get_mut(i) else {
                 break;
@@ -431,6 +445,7 @@ impl Connection {
         self.queue_frame(OpCode::Close, true, 0, body);
     }
 
+    #[inline]
     pub(super) fn queue_frame(&mut self, op: OpCode, fin: bool, rsv: u8, payload: Bytes) {
         let frame = self.build_frame(op, fin, rsv, payload);
         if self.tx_len == 0 {
@@ -443,6 +458,7 @@ impl Connection {
     /// Builds the wire form (the codec's): a server's payload is queued as
     /// is behind its header; a client's is copied once, masked; a stream
     /// extension encodes header and payload together.
+    #[inline]
     fn build_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: Bytes) -> TxFrame {
         let s = &mut *self.shared;
         let rng = s

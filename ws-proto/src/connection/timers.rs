@@ -25,13 +25,23 @@ pub(super) struct Timers {
     tx_progress: bool,
 }
 
-fn nanos(t: Instant) -> u64 {
-    u64::try_from(t.since_epoch().as_nanos()).unwrap_or(NEVER - 1)
+/// `d` in nanoseconds, saturating (in u64 arithmetic: `as_nanos` works in
+/// u128, and this runs on every read).
+#[inline]
+fn dur_nanos(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
+#[inline]
+fn nanos(t: Instant) -> u64 {
+    dur_nanos(t.since_epoch()).min(NEVER - 1)
+}
+
+#[inline]
 fn after(t: u64, d: Duration) -> u64 {
-    t.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(NEVER))
-        .min(NEVER - 1)
+    t.saturating_add(dur_nanos(d)).min(NEVER - 1)
 }
 
 impl Timers {
@@ -52,6 +62,7 @@ impl Timers {
     }
 
     /// Records `now`; with `received`, also that the peer was heard from.
+    #[inline]
     pub(super) fn touch(&mut self, config: &Config, now: Instant, received: bool) {
         self.now = self.now.max(nanos(now));
         if received {

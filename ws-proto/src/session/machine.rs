@@ -535,6 +535,11 @@ impl Session {
     /// Like [`transmit_slices`](Self::transmit_slices) for `writev`.
     #[cfg(feature = "std")]
     pub fn fill_io_slices<'a>(&'a self, out: &mut [std::io::IoSlice<'a>]) -> usize {
+        // Once the handshake bytes are out (the session's life), the
+        // connection fills `out` itself.
+        if self.prelude.len() == 0 {
+            return self.connection().map_or(0, |c| c.fill_io_slices(out));
+        }
         let mut tmp: [&[u8]; 16] = [&[]; 16];
         let k = out.len().min(tmp.len());
         let n = self.transmit_slices(&mut tmp[..k]);

@@ -20,6 +20,7 @@ impl Prelude {
         }
     }
 
+    #[inline]
     pub(super) fn len(&self) -> usize {
         self.len
     }
@@ -43,7 +44,11 @@ impl Prelude {
     }
 
     /// Consumes up to `n` written bytes; returns how many of `n` remain.
+    #[inline]
     pub(super) fn advance(&mut self, mut n: usize) -> usize {
+        if self.len == 0 {
+            return n;
+        }
         while n > 0 {
             let Some(front) = self.chunks.front_mut() else {
                 break;
