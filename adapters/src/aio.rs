@@ -15,7 +15,7 @@ use ws_proto::{Bytes, CloseCode, Event, Instant};
 
 use crate::driver::with_scratch;
 use crate::options::Slot;
-use crate::{Driver, Error};
+use crate::{Driver, Error, ErrorKind};
 
 /// What a runtime provides: readiness and non-blocking I/O on a shared
 /// socket reference, a shutdown, and a timer.
@@ -70,7 +70,7 @@ impl<S: AsyncSocket> Inner<S> {
                 }
                 Err(e) => {
                     self.shutdown(&mut d);
-                    return Poll::Ready(Err(Error::from(e).at(d.peer())));
+                    return Poll::Ready(Err(Error::from(e).with_peer(d.peer())));
                 }
             }
         }
@@ -141,7 +141,7 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
                 }
                 Err(e) => {
                     inner.shutdown(&mut d);
-                    return Poll::Ready(Err(Error::from(e).at(d.peer())));
+                    return Poll::Ready(Err(Error::from(e).with_peer(d.peer())));
                 }
             }
             if inner.closed.load(Ordering::Acquire) || d.wants_close() {
@@ -181,7 +181,7 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     inner.shutdown(&mut d);
-                    return Poll::Ready(Err(Error::from(e).at(d.peer())));
+                    return Poll::Ready(Err(Error::from(e).with_peer(d.peer())));
                 }
             }
         }
@@ -198,7 +198,7 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
                 d.poll_message().map(|_| None)
             })
         });
-        open.await?.ok_or(Error::Closed)
+        open.await?.ok_or_else(|| ErrorKind::Closed.into())
     }
 
     /// The next WebSocket event; `Ok(None)` once the connection is closed.

@@ -30,7 +30,7 @@ use ws_proto::{Bytes, CloseCode, Event, Instant};
 
 use crate::driver::with_scratch;
 use crate::options::{Gate, Slot, resolve};
-use crate::{ClientOptions, Clock, Driver, Error, SCRATCH, ServerOptions};
+use crate::{ClientOptions, Clock, Driver, Error, ErrorKind, SCRATCH, ServerOptions};
 
 /// A byte stream the blocking driver can run over.
 pub trait Transport: Read + Write {
@@ -200,7 +200,7 @@ impl<S: Transport> WebSocket<S> {
                 Err(e) if is_timeout(&e) => {}
                 Err(e) => {
                     self.finish();
-                    return Err(Error::from(e).at(self.driver.peer()));
+                    return Err(Error::from(e).with_peer(self.driver.peer()));
                 }
             }
         }
@@ -211,7 +211,7 @@ impl<S: Transport> WebSocket<S> {
         let io = &mut self.io;
         if let Err(e) = self.driver.write_to(|s| io.write_vectored(s)) {
             self.finish();
-            return Err(Error::from(e).at(self.driver.peer()));
+            return Err(Error::from(e).with_peer(self.driver.peer()));
         }
         self.io.flush()?;
         Ok(())
@@ -379,7 +379,7 @@ impl Reader {
                 Err(e) if is_timeout(&e) => {}
                 Err(e) => {
                     self.finish();
-                    return Err(Error::from(e).at(peer));
+                    return Err(Error::from(e).with_peer(peer));
                 }
             }
         }
@@ -541,14 +541,14 @@ pub fn connect_with(
     while !ws.driver.is_open() {
         let left = clock.until(deadline);
         if left.is_zero() {
-            return Err(Error::Timeout("handshake"));
+            return Err(ErrorKind::Timeout("handshake").into());
         }
         match ws.next_event(Some(left))? {
             Some(SessionEvent::Redirect { status, location }) => {
-                return Err(Error::Redirect { status, location });
+                return Err(ErrorKind::Redirect { status, location }.into());
             }
-            Some(SessionEvent::Rejected(res)) => return Err(Error::Rejected(res.status)),
-            None if ws.is_finished() => return Err(Error::Closed),
+            Some(SessionEvent::Rejected(res)) => return Err(ErrorKind::Rejected(res.status).into()),
+            None if ws.is_finished() => return Err(ErrorKind::Closed.into()),
             _ => {}
         }
     }

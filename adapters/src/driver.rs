@@ -23,7 +23,7 @@ use ws_proto::{CloseCode, Event, Instant};
 
 use crate::budget::{Ticket, Verdict};
 use crate::options::Policy;
-use crate::{Clock, Error};
+use crate::{Clock, Error, ErrorKind};
 
 /// Frame bytes still expected from which a read goes straight into the
 /// connection's buffer (see [`Driver::read_from`]).
@@ -210,7 +210,7 @@ impl Driver {
     }
 
     fn err(&self, e: impl Into<Error>) -> Error {
-        e.into().at(self.peer)
+        e.into().with_peer(self.peer)
     }
 
     /// One read from the socket with `read`, fed through the layers into
@@ -297,7 +297,7 @@ impl Driver {
                 Ok(_) => return Ok(()),
                 Err(e) => {
                     self.failed = true;
-                    return Err(self.err(Error::Proxy(e)));
+                    return Err(self.err(ErrorKind::Proxy(e)));
                 }
             }
         }
@@ -305,7 +305,7 @@ impl Driver {
         if let Some(tls) = &mut layers.tls {
             return feed_tls(tls, &mut self.session, now, data).map_err(|e| {
                 self.failed = true;
-                e.at(self.peer)
+                e.with_peer(self.peer)
             });
         }
         let _ = self.session.receive(now, data);
@@ -416,9 +416,11 @@ impl Driver {
                 },
                 SessionEvent::Request(req) => self.session.respond(now, policy.request(&req)),
                 SessionEvent::Redirect { status, location } => {
-                    return Err(self.err(Error::Redirect { status, location }));
+                    return Err(self.err(ErrorKind::Redirect { status, location }));
                 }
-                SessionEvent::Rejected(res) => return Err(self.err(Error::Rejected(res.status))),
+                SessionEvent::Rejected(res) => {
+                    return Err(self.err(ErrorKind::Rejected(res.status)));
+                }
                 _ => Ok(()),
             };
             r.map_err(|e| self.err(e))?;
@@ -503,7 +505,7 @@ impl Driver {
         let peer = self.peer;
         self.session
             .connection_mut()
-            .ok_or_else(|| Error::Closed.at(peer))
+            .ok_or_else(|| Error::from(ErrorKind::Closed).with_peer(peer))
     }
 
     /// Queues a text message.
@@ -511,7 +513,7 @@ impl Driver {
         let peer = self.peer;
         self.conn()?
             .send_text(text)
-            .map_err(|e| Error::from(e).at(peer))
+            .map_err(|e| Error::from(e).with_peer(peer))
     }
 
     /// Queues a binary message.
@@ -519,7 +521,7 @@ impl Driver {
         let peer = self.peer;
         self.conn()?
             .send_binary(data)
-            .map_err(|e| Error::from(e).at(peer))
+            .map_err(|e| Error::from(e).with_peer(peer))
     }
 
     /// Queues one part of a message sent in parts (RFC 6455 §5.4): the first
@@ -533,7 +535,7 @@ impl Driver {
         let peer = self.peer;
         self.conn()?
             .send_fragment(kind, data, fin)
-            .map_err(|e| Error::from(e).at(peer))
+            .map_err(|e| Error::from(e).with_peer(peer))
     }
 
     /// Queues a ping (payload at most 125 bytes).
@@ -541,7 +543,7 @@ impl Driver {
         let peer = self.peer;
         self.conn()?
             .send_ping(payload)
-            .map_err(|e| Error::from(e).at(peer))
+            .map_err(|e| Error::from(e).with_peer(peer))
     }
 
     /// Queues a close frame (the closing handshake starts).
@@ -549,7 +551,7 @@ impl Driver {
         let (peer, now) = (self.peer, self.clock.now());
         self.conn()?
             .close(now, code, reason)
-            .map_err(|e| Error::from(e).at(peer))
+            .map_err(|e| Error::from(e).with_peer(peer))
     }
 }
 

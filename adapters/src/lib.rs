@@ -16,6 +16,10 @@
 //! Settings are shared too: [`ServerOptions`] (listen, filter, connection
 //! limit, policy, timeouts, TLS) and [`ClientOptions`] (session, proxy, TLS).
 //!
+//! Every failure is one [`Error`]: what happened ([`ErrorKind`]) beside the
+//! peer's address, with [`Error::close_code`] and [`Error::status`] for the
+//! protocol's word on it.
+//!
 //! # Driver call order
 //!
 //! Every adapter repeats, per connection: read ([`Driver::read_from`]),
@@ -48,7 +52,7 @@ pub use aio::{AsyncSocket, AsyncWebSocket, ReadHalf, WriteHalf};
 pub use budget::{BudgetReport, MemoryBudget, Ticket, Verdict};
 pub use clock::Clock;
 pub use driver::{BUDGET_CHECK, Driver, PAUSE_RETRY, SCRATCH};
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use options::{ClientOptions, Policy, ServerOptions, fd_limit, raise_fd_limit, session_config};
 pub use ws_proto::Event;
 

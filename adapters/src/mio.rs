@@ -29,7 +29,7 @@ use http_upgrade::{ClientRequest, Handshake};
 use ws_proto::{Bytes, CloseCode, Event, Instant};
 
 use crate::options::{BUSY, resolve};
-use crate::{ClientOptions, Clock, Driver, Error, SCRATCH, ServerOptions};
+use crate::{ClientOptions, Clock, Driver, Error, ErrorKind, SCRATCH, ServerOptions};
 
 /// Reads per readiness turn before other connections get theirs.
 const READ_BUDGET: usize = 16;
@@ -172,7 +172,7 @@ impl Conn {
 
     fn fail(&mut self, e: Error) -> Error {
         self.shutdown();
-        e.at(self.driver.peer())
+        e.with_peer(self.driver.peer())
     }
 
     /// True if [`ready`](Self::ready) stopped with data possibly left to
@@ -538,7 +538,7 @@ impl Client {
         let deadline = c.conn.driver.clock().now() + options.timeout;
         while !c.conn.driver.is_open() {
             if c.conn.is_closed() || c.conn.driver.clock().now() >= deadline {
-                return Err(Error::Timeout("handshake"));
+                return Err(ErrorKind::Timeout("handshake").into());
             }
             // Surfaces a redirect or rejection as an error.
             if let Some(ev) = c.conn.poll_message()? {

@@ -12,7 +12,7 @@ use ws_proto::Config;
 use ws_proto::session::{Session, SessionConfig};
 
 use crate::proxy::ProxySetting;
-use crate::{Clock, Driver, Error, MemoryBudget, mask_rng};
+use crate::{Clock, Driver, Error, ErrorKind, MemoryBudget, mask_rng};
 
 type UpgradeFn =
     dyn Fn(&UpgradeRequest, Option<SocketAddr>) -> Result<Accept, Response> + Send + Sync;
@@ -395,12 +395,12 @@ impl ClientOptions {
             #[cfg(feature = "tls")]
             {
                 let tls = self.tls.as_ref().ok_or_else(|| {
-                    Error::TlsConfig("wss:// needs ClientOptions::tls (trust roots)".into())
+                    ErrorKind::TlsConfig("wss:// needs ClientOptions::tls (trust roots)".into())
                 })?;
                 driver = driver.with_tls(tls.connection(url.host())?);
             }
             #[cfg(not(feature = "tls"))]
-            return Err(Error::TlsConfig("built without the tls feature".into()));
+            return Err(ErrorKind::TlsConfig("built without the tls feature".into()).into());
         }
         Ok((host, port, driver))
     }
@@ -463,7 +463,7 @@ pub(crate) fn resolve(host: &str, port: u16) -> Result<SocketAddr, Error> {
     (host, port)
         .to_socket_addrs()?
         .next()
-        .ok_or_else(|| Error::Resolve(host.to_owned()))
+        .ok_or_else(|| ErrorKind::Resolve(host.to_owned()).into())
 }
 
 #[cfg(all(test, feature = "smol"))]

@@ -5,7 +5,7 @@
 
 use http_upgrade::{Limits, ProxyConnect, WsUrl};
 
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 /// Where a client's proxy setting comes from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -91,7 +91,7 @@ pub fn bypasses(no_proxy: &str, host: &str) -> bool {
 impl Proxy {
     /// Parses `[http://][user:password@]host[:port][/]`.
     pub fn parse(value: &str) -> Result<Proxy, Error> {
-        let bad = || Error::ProxyConfig(value.to_owned());
+        let bad = || Error::from(ErrorKind::ProxyConfig(value.to_owned()));
         let rest = match value.split_once("://") {
             Some(("http" | "HTTP", rest)) => rest,
             Some(_) => return Err(bad()),
@@ -123,7 +123,8 @@ impl Proxy {
     /// The `CONNECT` machine for `url`'s host and port.
     pub fn connect_to(&self, url: &WsUrl) -> Result<ProxyConnect, Error> {
         let auth = self.auth.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
-        ProxyConnect::new(url.host(), url.port(), auth, Limits::default()).map_err(Error::Proxy)
+        ProxyConnect::new(url.host(), url.port(), auth, Limits::default())
+            .map_err(|e| ErrorKind::Proxy(e).into())
     }
 }
 

@@ -12,7 +12,7 @@ use async_io::{Async, Timer};
 use http_upgrade::ClientRequest;
 
 use crate::options::{BUSY, Gate, resolve_async};
-use crate::{AsyncSocket, AsyncWebSocket, ClientOptions, Clock, Error, ServerOptions};
+use crate::{AsyncSocket, AsyncWebSocket, ClientOptions, Clock, Error, ErrorKind, ServerOptions};
 
 /// An async-io socket as an [`AsyncSocket`].
 #[derive(Debug)]
@@ -50,7 +50,7 @@ async fn timeout<T>(
 ) -> Result<T, Error> {
     futures_lite::future::or(f, async {
         Timer::after(t).await;
-        Err(Error::Timeout(what))
+        Err(ErrorKind::Timeout(what).into())
     })
     .await
 }

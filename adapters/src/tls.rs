@@ -20,14 +20,14 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
 fn setup(e: impl fmt::Display) -> Error {
-    Error::TlsConfig(e.to_string())
+    ErrorKind::TlsConfig(e.to_string()).into()
 }
 
 /// A client's TLS settings (cheap to clone).

@@ -12,7 +12,7 @@ use http_upgrade::ClientRequest;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::options::{BUSY, Gate};
-use crate::{AsyncSocket, AsyncWebSocket, ClientOptions, Clock, Error, ServerOptions};
+use crate::{AsyncSocket, AsyncWebSocket, ClientOptions, Clock, Error, ErrorKind, ServerOptions};
 
 /// A tokio socket as an [`AsyncSocket`].
 #[derive(Debug)]
@@ -61,17 +61,17 @@ pub async fn connect_request(
     let lookup = tokio::net::lookup_host((host.as_str(), port));
     let addr = tokio::time::timeout(options.timeout, lookup)
         .await
-        .map_err(|_| Error::Timeout("resolve"))??
+        .map_err(|_| ErrorKind::Timeout("resolve"))??
         .next()
-        .ok_or_else(|| Error::Resolve(host.clone()))?;
+        .ok_or_else(|| ErrorKind::Resolve(host.clone()))?;
     let stream = tokio::time::timeout(options.timeout, TcpStream::connect(addr))
         .await
-        .map_err(|_| Error::Timeout("connect"))??;
+        .map_err(|_| ErrorKind::Timeout("connect"))??;
     stream.set_nodelay(true)?;
     let mut ws = WebSocket::new(TokioSocket(stream), driver, None);
     tokio::time::timeout(options.timeout, ws.handshake())
         .await
-        .map_err(|_| Error::Timeout("handshake"))??;
+        .map_err(|_| ErrorKind::Timeout("handshake"))??;
     Ok(ws)
 }
 

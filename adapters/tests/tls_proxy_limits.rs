@@ -17,7 +17,7 @@ use std::time::Duration;
 use common::*;
 use ws_adapters::proxy::ProxySetting;
 use ws_adapters::tls::{ClientTls, ServerTls};
-use ws_adapters::{Error, Event};
+use ws_adapters::{ErrorKind, Event};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -61,7 +61,7 @@ fn wss_refuses_untrusted_and_unconfigured() {
         let err = try_connect(client, &url, &client_options(false))
             .err()
             .unwrap();
-        assert!(matches!(err.root(), Error::TlsConfig(_)), "{err}");
+        assert!(matches!(err.kind(), ErrorKind::TlsConfig(_)), "{err}");
         // The explicit test mode accepts it.
         let any = ClientTls::dangerous_accept_any_certificate().unwrap();
         let options = client_options(false).with_tls(any);
@@ -159,7 +159,7 @@ fn connection_limit_refuses_with_503() {
             .err()
             .unwrap();
         assert!(
-            matches!(err.root(), Error::Rejected(503)),
+            matches!(err.kind(), ErrorKind::Rejected(503)),
             "{server:?}: {err}"
         );
         // Closing the first frees the place.
@@ -170,7 +170,7 @@ fn connection_limit_refuses_with_503() {
             match try_connect(Kind::Std, &url, &client_options(false)) {
                 Ok(_) => break,
                 Err(e) if std::time::Instant::now() < deadline => {
-                    assert!(matches!(e.root(), Error::Rejected(503)), "{e}");
+                    assert!(matches!(e.kind(), ErrorKind::Rejected(503)), "{e}");
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(e) => panic!("{server:?}: the place was not freed: {e}"),

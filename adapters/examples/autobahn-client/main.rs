@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use http_upgrade::ClientRequest;
-use ws_adapters::Error;
 use ws_adapters::blocking::{self, WebSocket};
+use ws_adapters::{Error, ErrorKind};
 use ws_proto::session::{SessionConfig, SessionEvent};
 use ws_proto::{Config, Event};
 
@@ -134,10 +134,14 @@ impl Runner {
                 Some(SessionEvent::Ws(Event::Text(t))) => {
                     // The server closes right after; how it drops the TCP
                     // connection does not matter here.
-                    return t.as_str().trim().parse().map_err(|_| Error::Closed);
+                    return t
+                        .as_str()
+                        .trim()
+                        .parse()
+                        .map_err(|_| ErrorKind::Closed.into());
                 }
                 Some(_) => {}
-                None => return Err(Error::Closed),
+                None => return Err(ErrorKind::Closed.into()),
             }
         }
     }
@@ -172,7 +176,7 @@ impl Runner {
         while !ws.is_finished() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Error::Io(std::io::ErrorKind::TimedOut.into()));
+                return Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into());
             }
             if let Err(e) = ws.next_event(Some(left)) {
                 // Once the server has closed, a reset is no failure.
@@ -190,7 +194,7 @@ fn echo(
     ws: &mut WebSocket<TcpStream>,
     send: impl FnOnce(&mut ws_proto::Connection) -> Result<(), ws_proto::Error>,
 ) -> Result<(), Error> {
-    let conn = ws.session_mut().connection_mut().ok_or(Error::Closed)?;
+    let conn = ws.session_mut().connection_mut().ok_or(ErrorKind::Closed)?;
     if let Err(e) = send(conn) {
         // The server's close may already be in: the close handshake goes on.
         log::debug!("not echoed: {e}");

@@ -23,7 +23,7 @@ use clap::{Parser, ValueEnum};
 use http_upgrade::{Accept, Response, ServerConfig};
 use ws_adapters::blocking::{Server, WebSocket};
 use ws_adapters::mio as wmio;
-use ws_adapters::{Error, Policy, ServerOptions};
+use ws_adapters::{Error, ErrorKind, Policy, ServerOptions};
 use ws_proto::session::{SessionConfig, SessionEvent};
 use ws_proto::{Config, Event};
 
@@ -148,7 +148,7 @@ fn echo(
     ws: &mut WebSocket<TcpStream>,
     send: impl FnOnce(&mut ws_proto::Connection) -> Result<(), ws_proto::Error>,
 ) -> Result<(), Error> {
-    let conn = ws.session_mut().connection_mut().ok_or(Error::Closed)?;
+    let conn = ws.session_mut().connection_mut().ok_or(ErrorKind::Closed)?;
     match send(conn) {
         Ok(()) => ws.flush(),
         // A close from the peer may already have been received: then the

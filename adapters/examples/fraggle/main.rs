@@ -26,7 +26,7 @@ use connect::Target;
 use http_upgrade::{Accept, Dialect, Response, ServerConfig};
 use rand::RngExt;
 use ws_adapters::blocking::{Server, WebSocket};
-use ws_adapters::{Error, Event, ServerOptions, session_config};
+use ws_adapters::{Error, ErrorKind, Event, ServerOptions, session_config};
 use ws_proto::session::SessionEvent;
 use ws_proto::{Bytes, CloseCode, Config, MessageKind};
 
@@ -227,7 +227,7 @@ fn send_message(ws: &mut WebSocket<TcpStream>) -> Result<Eom, Error> {
         rng.fill(&mut data[..]);
         sum.update(&data);
         bytes += data.len();
-        let conn = ws.session_mut().connection_mut().ok_or(Error::Closed)?;
+        let conn = ws.session_mut().connection_mut().ok_or(ErrorKind::Closed)?;
         conn.send_fragment(MessageKind::Binary, Bytes::from(data), k == fragments)?;
         ws.flush()?;
     }
@@ -260,7 +260,7 @@ fn verdict(
                 return Ok(false);
             }
             Some(_) => {}
-            None if ws.is_finished() => return Err(Error::Closed),
+            None if ws.is_finished() => return Err(ErrorKind::Closed.into()),
             None => {
                 eprintln!("{peer}: message {i}: no verdict within {VERDICT_WAIT:?}");
                 return Ok(false);

@@ -25,7 +25,7 @@ use connect::{Target, dialect_name, parse_dialect};
 use http_upgrade::Dialect;
 use rand::RngExt;
 use ws_adapters::blocking::WebSocket;
-use ws_adapters::{Error, Event};
+use ws_adapters::{Error, ErrorKind, Event};
 use ws_proto::{Bytes, CloseCode};
 
 /// Largest PING payload (RFC 6455 §5.5: control frames carry at most 125 bytes).
@@ -169,7 +169,7 @@ fn payload(tag: [u8; 4], seq: u64, size: usize) -> Bytes {
 
 fn check(args: &Args) -> Result<(), Error> {
     let bad = |m: String| {
-        Err(Error::Io(std::io::Error::new(
+        Err(Error::from(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             m,
         )))
@@ -201,7 +201,7 @@ fn run(args: &Args) -> Result<Stats, Error> {
     {
         let stop = stop.clone();
         ctrlc::set_handler(move || stop.store(true, Ordering::Release))
-            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+            .map_err(|e| Error::from(std::io::Error::other(e)))?;
     }
     let target = Target {
         host: args.host.clone(),
@@ -278,7 +278,7 @@ fn ping_loop(
                 continue;
             }
             Some(_) => continue,
-            None if ws.is_finished() => return Err(Error::Closed),
+            None if ws.is_finished() => return Err(ErrorKind::Closed.into()),
             None => continue,
         };
         let arrived = Instant::now();

@@ -23,7 +23,7 @@ use connect::{Target, dialect_name, parse_dialect};
 use http_upgrade::Dialect;
 use rand::RngExt;
 use ws_adapters::blocking::WebSocket;
-use ws_adapters::{Error, Event};
+use ws_adapters::{Error, ErrorKind, Event};
 use ws_proto::CloseCode;
 
 const DUMB_INCREMENT: &str = "dumb-increment-protocol";
@@ -110,7 +110,7 @@ fn run(args: &Args) -> Result<(), Error> {
     };
     let numbers = counter
         .join()
-        .unwrap_or_else(|_| Err(Error::Io(std::io::Error::other("counter thread panicked"))))?;
+        .unwrap_or_else(|_| Err(std::io::Error::other("counter thread panicked").into()))?;
     println!("{DUMB_INCREMENT}: {numbers} numbers received");
     if let Some((sent, received)) = mirrored {
         println!("{MIRROR}: {sent} circles sent, {received} messages received");
@@ -178,7 +178,7 @@ fn draw_circles(
             }
             Some(Event::Binary(_)) => received += 1,
             _ if ws.is_finished() => {
-                return Err(Error::Closed);
+                return Err(ErrorKind::Closed.into());
             }
             _ => {}
         }

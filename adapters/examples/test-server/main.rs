@@ -22,7 +22,7 @@ use clap::{Parser, ValueEnum};
 use http_upgrade::{Accept, Response, ServerConfig};
 use ws_adapters::blocking::{Server, WebSocket};
 use ws_adapters::tls::ServerTls;
-use ws_adapters::{Error, ServerOptions, session_config};
+use ws_adapters::{Error, ErrorKind, ServerOptions, session_config};
 use ws_proto::Config;
 use ws_proto::session::SessionEvent;
 
@@ -83,7 +83,7 @@ fn self_signed(interface: &str) -> Result<ServerTls, Error> {
         names.push(interface.to_owned());
     }
     let generated = rcgen::generate_simple_self_signed(names.clone())
-        .map_err(|e| Error::TlsConfig(format!("generating a certificate: {e}")))?;
+        .map_err(|e| ErrorKind::TlsConfig(format!("generating a certificate: {e}")))?;
     let key = rustls::pki_types::PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der());
     log::info!("self-signed certificate for {names:?}");
     ServerTls::new(vec![generated.cert.der().clone()], key.into())
@@ -103,7 +103,7 @@ fn run(args: &Args) -> Result<(), Error> {
     let addr = (args.interface.as_str(), args.port)
         .to_socket_addrs()?
         .next()
-        .ok_or_else(|| Error::Resolve(args.interface.clone()))?;
+        .ok_or_else(|| ErrorKind::Resolve(args.interface.clone()))?;
     let scheme = if args.ssl { "https" } else { "http" };
     let announce = |addr: SocketAddr| {
         // Tests read this line to learn the port.

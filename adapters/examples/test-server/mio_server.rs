@@ -24,7 +24,7 @@ use std::time::{Duration, Instant as StdInstant};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use ws_adapters::mio::Conn;
-use ws_adapters::{Clock, Error, SCRATCH, ServerOptions};
+use ws_adapters::{Clock, Error, ErrorKind, SCRATCH, ServerOptions};
 use ws_proto::session::SessionEvent;
 use ws_proto::{Dialect, Event, MessageKind, State};
 
@@ -450,7 +450,7 @@ fn send_backlog(conn: &mut Conn, next: &mut u64, ring: &mut Ring) -> Result<(), 
             break;
         };
         let c = conn.driver_mut().session_mut().connection_mut();
-        let c = c.ok_or(Error::Closed)?;
+        let c = c.ok_or(ErrorKind::Closed)?;
         // Payloads are shared `Bytes`: nothing is copied per client; and
         // peers that compress without context takeover share one
         // compression of each message (`Connection::send_prepared`).

@@ -8,8 +8,8 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use ws_adapters::Error;
 use ws_adapters::blocking::{WebSocket, Writer};
+use ws_adapters::{Error, ErrorKind};
 use ws_proto::session::SessionEvent;
 use ws_proto::{Bytes, Dialect, Event, Prepared, State, Utf8Bytes};
 
@@ -347,7 +347,7 @@ impl Mirror {
                     // connection so the reader returns too. (Other errors
                     // mean the connection is closing: the reader sees the
                     // closing handshake through.)
-                    if matches!(e.root(), Error::Io(_)) {
+                    if matches!(e.kind(), ErrorKind::Io(_)) {
                         let _ = writer_socket.shutdown(Shutdown::Both);
                     }
                 }
