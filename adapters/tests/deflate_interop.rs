@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use deflate_ext::{
     ClientWindowOffer, PmdAgreed, PmdNegotiator, PmdOffer, PmdServerPolicy, WindowBits,
 };
+use http_upgrade::testing::SplitMix;
 use http_upgrade::{Accept, ClientRequest, ExtensionOffer};
 use ws_adapters::{ClientOptions, Event, ServerOptions, blocking};
 use ws_proto::session::{SessionConfig, SessionEvent};
@@ -421,55 +422,42 @@ fn check_agreed(
 
 // ---------------------------------------------------------------- payloads
 
-/// xorshift64*, enough for test data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+/// Text of words from a fixed list, about `n` bytes, chosen by `r`.
+fn words(r: &mut SplitMix, n: usize) -> String {
+    const WORDS: &[&str] = &[
+        "the",
+        "quick",
+        "brown",
+        "fox",
+        "jumps",
+        "over",
+        "lazy",
+        "dog",
+        "websocket",
+        "frame",
+        "deflate",
+        "window",
+        "context",
+        "takeover",
+        "server",
+        "client",
+        "message",
+        "payload",
+        "compress",
+        "inflate",
+        "rust",
+        "loopback",
+        "extension",
+        "header",
+        "bits",
+        "\u{2713}",
+    ];
+    let mut s = String::with_capacity(n + 16);
+    while s.len() < n {
+        s.push_str(WORDS[r.below(WORDS.len())]);
+        s.push(' ');
     }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| (self.next() >> 32) as u8).collect()
-    }
-    fn words(&mut self, n: usize) -> String {
-        const WORDS: &[&str] = &[
-            "the",
-            "quick",
-            "brown",
-            "fox",
-            "jumps",
-            "over",
-            "lazy",
-            "dog",
-            "websocket",
-            "frame",
-            "deflate",
-            "window",
-            "context",
-            "takeover",
-            "server",
-            "client",
-            "message",
-            "payload",
-            "compress",
-            "inflate",
-            "rust",
-            "loopback",
-            "extension",
-            "header",
-            "bits",
-            "\u{2713}",
-        ];
-        let mut s = String::with_capacity(n + 16);
-        while s.len() < n {
-            s.push_str(WORDS[(self.next() % WORDS.len() as u64) as usize]);
-            s.push(' ');
-        }
-        s
-    }
+    s
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -492,18 +480,18 @@ impl Msg {
 /// (just beyond a 256-byte window), the first message again (cheap with
 /// context takeover), and incompressible bytes.
 fn messages(seed: u64) -> Vec<Msg> {
-    let mut r = Rng(seed | 1);
-    let first = r.words(1024);
+    let mut r = SplitMix::new(seed);
+    let first = words(&mut r, 1024);
     let block = r.bytes(4096);
     let short = r.bytes(300);
     vec![
         Msg::Text(first.clone()),
         Msg::Binary(block.repeat(16)),
-        Msg::Text(r.words(200 * 1024)),
+        Msg::Text(words(&mut r, 200 * 1024)),
         Msg::Text(first),
         Msg::Binary(short.repeat(34)),
         Msg::Binary(r.bytes(1500)),
-        Msg::Text(r.words(150 * 1024)),
+        Msg::Text(words(&mut r, 150 * 1024)),
     ]
 }
 
@@ -604,7 +592,7 @@ fn client_case(url: &str, case: &Case) -> Result<String, String> {
 }
 
 fn converse_as_client(ws: &mut blocking::WebSocket<TcpStream>) -> Result<(), String> {
-    let mut r = Rng(0x5eed);
+    let mut r = SplitMix::new(0x5eed);
     for (i, m) in messages(0xdef1a7e).iter().enumerate() {
         send(ws, m)?;
         if message(ws)? != *m {
@@ -615,13 +603,13 @@ fn converse_as_client(ws: &mut blocking::WebSocket<TcpStream>) -> Result<(), Str
         }
     }
     // The peer echoes this one in four fragments.
-    let frag = Msg::Text(format!("FRAG:{}", r.words(40 * 1024)));
+    let frag = Msg::Text(format!("FRAG:{}", words(&mut r, 40 * 1024)));
     send(ws, &frag)?;
     if message(ws)? != frag {
         return Err("the peer's fragmented echo differs".into());
     }
     // Ours in fragments, compressed as one message.
-    let parts = [r.words(9000), r.words(20), r.words(30000)];
+    let parts = [words(&mut r, 9000), words(&mut r, 20), words(&mut r, 30000)];
     {
         let conn = ws.session_mut().connection_mut().ok_or("not open")?;
         for (i, p) in parts.iter().enumerate() {

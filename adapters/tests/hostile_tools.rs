@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use hostile::{frame, read_frame, read_head, read_to_close};
 use http_upgrade::ServerConfig;
+use http_upgrade::testing::SplitMix;
 use tools::Proc;
 use ws_adapters::blocking::Server;
 use ws_adapters::tls::{ClientTls, ServerTls};
@@ -640,15 +641,10 @@ fn mio_idle_connections_do_not_slow_the_loop() {
 
 // ------------------------------------------------------------------- 6
 
-/// `n` poorly compressible printable characters from the xorshift `x`.
-fn noise(x: &mut u64, n: usize) -> String {
+/// `n` poorly compressible printable characters drawn from `r`.
+fn noise(r: &mut SplitMix, n: usize) -> String {
     (0..n)
-        .map(|_| {
-            *x ^= *x << 13;
-            *x ^= *x >> 7;
-            *x ^= *x << 17;
-            char::from(b'!' + (*x % 90) as u8)
-        })
+        .map(|_| char::from(b'!' + r.below(90) as u8))
         .collect()
 }
 
@@ -676,7 +672,7 @@ fn broadcast_cpu(extension: &str) -> u64 {
         .collect();
     let mut drawer = raw_client(addr, MIRROR);
     let mut probe = raw_client(addr, MIRROR);
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut x = SplitMix::new(0x9e37_79b9_7f4a_7c15);
     let t0 = cpu_ticks(server.id());
     for _ in 0..20 {
         let text = noise(&mut x, 4096);
@@ -724,7 +720,7 @@ fn mio_broadcast_to_compressing_readers_does_not_stall_the_loop() {
     let mut probe = raw_client(addr, MIRROR);
     let mut drawer = raw_client(addr, MIRROR);
     // Poorly compressible text: real work for every reader's compressor.
-    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut x = SplitMix::new(0x2545_f491_4f6c_dd1d);
     let mut worst = Duration::ZERO;
     let t0 = Instant::now();
     for _ in 0..20 {

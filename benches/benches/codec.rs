@@ -52,8 +52,8 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::{SinkExt, StreamExt};
+use http_upgrade::testing::SplitMix;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use ws_benches::SplitMix;
 use ws_proto::{Config, Connection, Event, Instant};
 
 /// Largest read any implementation gets from the in-memory transport.
@@ -166,7 +166,7 @@ impl Shape {
 // ---------------------------------------------------------------------------
 // Deterministic keys
 
-// `ws_benches::SplitMix` (SplitMix64) is the mask-key source for our
+// `http_upgrade::testing::SplitMix` (SplitMix64) is the mask-key source for our
 // client and the reference frames.
 
 // ---------------------------------------------------------------------------
@@ -202,14 +202,14 @@ fn reference_wire(shape: &Shape, payload: &Bytes, masked: bool) -> Vec<u8> {
     let pieces = shape.pieces(payload);
     let frame_bytes = payload.len() + shape.frags * 14;
     let mut out = Vec::with_capacity(frame_bytes * shape.count());
-    let mut rng = SplitMix(SEED);
+    let mut rng = SplitMix::new(SEED);
     let first = match shape.kind {
         Kind::Text => 1,
         Kind::Binary => 2,
     };
     for _ in 0..shape.count() {
         for (i, p) in pieces.iter().enumerate() {
-            let key = masked.then(|| rng.key());
+            let key = masked.then(|| ws_benches::mask_key(&mut rng));
             let op = if i == 0 { first } else { 0 };
             put_frame(&mut out, i + 1 == pieces.len(), op, p, key);
         }
@@ -419,7 +419,7 @@ fn ours(role: Role, shape: &Shape) -> Connection {
     match role {
         Role::Server => Connection::server(config, Instant::ZERO).unwrap(),
         Role::Client => {
-            Connection::client(config, Box::new(SplitMix(SEED)), Instant::ZERO).unwrap()
+            Connection::client(config, Box::new(SplitMix::new(SEED)), Instant::ZERO).unwrap()
         }
     }
 }
@@ -598,12 +598,12 @@ fn encode(imp: Imp, role: Role, shape: &Shape, payload: &Bytes, n: usize, keep: 
                 Role::Client => R::Client,
             };
             let mut ws = WebSocket::after_handshake(pipe, r);
-            let mut rng = SplitMix(SEED);
+            let mut rng = SplitMix::new(SEED);
             let first = if text { OpCode::Text } else { OpCode::Binary };
             block_on(async {
                 for _ in 0..n {
                     for (i, p) in pieces.iter().enumerate() {
-                        let key = (role == Role::Client).then(|| rng.key());
+                        let key = (role == Role::Client).then(|| ws_benches::mask_key(&mut rng));
                         let op = if i == 0 { first } else { OpCode::Continuation };
                         let fin = i + 1 == pieces.len();
                         let f = Frame::new(fin, op, key, Payload::Borrowed(p));

@@ -25,6 +25,7 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use http_upgrade::testing::SplitMix;
 use http_upgrade::{
     Accept, ClientEvent, ClientHandshake, ClientRequest, Dialect, ExtensionOffer, Instant,
     ServerConfig, ServerEvent, ServerHandshake,
@@ -32,7 +33,6 @@ use http_upgrade::{
 use tungstenite::handshake::machine::TryParse;
 use tungstenite::handshake::server::{Request, Response, create_response, write_response};
 use tungstenite::http::HeaderValue;
-use ws_benches::SplitMix;
 
 fn request(dialect: Dialect) -> ClientRequest {
     ClientRequest::new("ws://example.com/chat")
@@ -165,7 +165,7 @@ fn normalized(res: &[u8]) -> Vec<String> {
 
 fn bench_vs_tungstenite(c: &mut Criterion) {
     let config = Arc::new(ServerConfig::default().with_protocols(["chat"]));
-    let mut rng = SplitMix(1);
+    let mut rng = SplitMix::new(1);
     let mut client =
         ClientHandshake::new(request(Dialect::Rfc6455), &mut rng, Instant::ZERO).expect("request");
     let req = drain_client(&mut client);
@@ -202,7 +202,7 @@ fn bench_vs_tungstenite(c: &mut Criterion) {
 
 fn bench(c: &mut Criterion) {
     let config = Arc::new(ServerConfig::default().with_protocols(["chat"]));
-    let mut rng = SplitMix(1);
+    let mut rng = SplitMix::new(1);
     let mut client =
         ClientHandshake::new(request(Dialect::Rfc6455), &mut rng, Instant::ZERO).expect("request");
     let req = drain_client(&mut client);

@@ -8,6 +8,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::str::FromStr;
 
+use http_upgrade::testing::SplitMix;
+
 /// A minimal `--name value` / `--name=value` / `--flag` parser over the
 /// process arguments; unknown arguments are an error at
 /// [`finish`](Args::finish).
@@ -148,58 +150,16 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn own_stat_and_status() {
-        let me = std::process::id();
-        assert!(cpu_ticks(me).is_ok());
-        assert!(vm_rss_kib(me).unwrap() > 0);
-    }
-
-    #[test]
-    fn medians() {
-        assert_eq!(median(&[]), 0.0);
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-    }
+/// The next mask key from `rng`, as our `Connection` derives it from its
+/// RNG (`next_u32` in native byte order): benches that mask by hand draw
+/// the same keys as the connections they compare with.
+///
+/// The benches take their randomness from [`SplitMix`], seeded, so every
+/// run feeds identical bytes.
+pub fn mask_key(rng: &mut SplitMix) -> [u8; 4] {
+    rng.next_u32().to_ne_bytes()
 }
 
-/// SplitMix64: a deterministic, cheap random source (mask keys, handshake
-/// keys) shared by the benches, so every run feeds identical bytes.
-#[derive(Clone, Debug)]
-pub struct SplitMix(pub u64);
-
-impl http_upgrade::rand_core::TryRng for SplitMix {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok((self.try_next_u64()? >> 32) as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for chunk in dst.chunks_mut(8) {
-            let v = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl SplitMix {
-    /// The next mask key, as our `Connection` derives it from its RNG.
-    pub fn key(&mut self) -> [u8; 4] {
-        use http_upgrade::rand_core::Rng;
-        self.next_u32().to_ne_bytes()
-    }
-}
 
 /// The peers' echo servers: parses `--port`, runs a current-thread tokio
 /// runtime (one core), binds 127.0.0.1, announces the address and spawns
@@ -224,4 +184,23 @@ where
             tokio::spawn(serve(stream));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_stat_and_status() {
+        let me = std::process::id();
+        assert!(cpu_ticks(me).is_ok());
+        assert!(vm_rss_kib(me).unwrap() > 0);
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[]), 0.0);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
 }

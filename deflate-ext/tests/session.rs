@@ -13,6 +13,7 @@ use deflate_ext::{
     ExtensionOffer, Level, PerMessageDeflate, PmdNegotiator, PmdOffer, PmdServerPolicy, WindowBits,
     default_negotiators,
 };
+use http_upgrade::testing::SplitMix;
 use http_upgrade::{Accept, ClientRequest, ServerConfig};
 use ws_proto::session::{Session, SessionConfig, SessionError, SessionEvent};
 use ws_proto::{CloseCode, Config, Dialect, Event, ExtensionError, Instant};
@@ -25,39 +26,10 @@ const MIB: usize = 1 << 20;
 // ---------------------------------------------------------------------------
 // Deterministic inputs
 
-/// xorshift64*: mask keys, handshake keys and test data.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-impl rand_core::TryRng for XorShift {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok((self.next() >> 32) as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        Ok(self.next())
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for chunk in dst.chunks_mut(8) {
-            let n = self.next().to_le_bytes();
-            chunk.copy_from_slice(&n[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
+// Mask keys, handshake keys and test data come from `SplitMix`.
 
 fn noise(seed: u64, n: usize) -> Vec<u8> {
-    let mut v = vec![0; n];
-    rand_core::TryRng::try_fill_bytes(&mut XorShift(seed | 1), &mut v).unwrap();
-    v
+    SplitMix::new(seed).bytes(n)
 }
 
 /// Random printable ASCII: valid UTF-8 that compresses poorly.
@@ -151,7 +123,7 @@ fn handshake(
 ) -> Result<Peers, SessionError> {
     let mut request = ClientRequest::new("ws://localhost/chat").unwrap();
     request.dialect = dialect;
-    let mut c = Session::client(request, Arc::new(client), Box::new(XorShift(11)), NOW)?;
+    let mut c = Session::client(request, Arc::new(client), Box::new(SplitMix::new(11)), NOW)?;
     let mut s = Session::server(Arc::new(ServerConfig::default()), Arc::new(server), NOW);
     transfer(&mut c, &mut s).unwrap();
     let Some(SessionEvent::Upgrade(req)) = s.poll_event().unwrap() else {
@@ -160,7 +132,10 @@ fn handshake(
     assert_eq!(req.dialect, dialect);
     let mut accept = Accept::for_request(&req);
     tamper(&mut accept);
-    let server_view = s.accept(NOW, accept, &mut XorShift(13)).unwrap().clone();
+    let server_view = s
+        .accept(NOW, accept, &mut SplitMix::new(13))
+        .unwrap()
+        .clone();
     assert!(matches!(
         s.poll_event().unwrap(),
         Some(SessionEvent::Open(_))

@@ -198,7 +198,7 @@ impl DecimalBytes for u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_rng::TestRng;
+    use crate::testing::SplitMix;
 
     #[test]
     fn rfc6455_accept_example() {
@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn generated_hixie76_keys_parse_back() {
-        let mut rng = TestRng::new(7);
+        let mut rng = SplitMix::new(7);
         for _ in 0..500 {
             let k = generate_hixie76_key(&mut rng);
             let b = k.value.as_bytes();

@@ -81,6 +81,9 @@
 //!
 //! `std` (default) enables `std` in the dependencies; without it the crate
 //! is `no_std` + `alloc`.
+//! `testing` adds [`testing::SplitMix`], a deterministic, *not
+//! cryptographic* RNG that the family's tests, fuzz harnesses and benches
+//! inject where a machine takes randomness.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
@@ -100,8 +103,8 @@ mod server;
 mod time;
 mod url;
 
-#[cfg(test)]
-mod test_rng;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use client::{ClientEvent, ClientHandshake, ClientRequest};
 pub use dialect::{Dialect, DialectSet};

@@ -14,14 +14,14 @@ fn client(d: Dialect) -> ClientHandshake {
         .origin("http://example.com")
         .protocol("chat")
         .extension(ExtensionOffer::new("permessage-deflate"));
-    ClientHandshake::new(request, &mut TestRng(9), Instant::ZERO).unwrap()
+    ClientHandshake::new(request, &mut SplitMix::new(9), Instant::ZERO).unwrap()
 }
 
 /// Our server's answer to `c`'s request, as text.
 fn answer(c: &mut ClientHandshake, accept: impl FnOnce(&UpgradeRequest) -> Accept) -> Vec<u8> {
     let mut s = server(ServerConfig::default());
     let up = upgrade(&mut s, &drain_client(c));
-    s.accept(accept(&up), &mut TestRng(10)).unwrap();
+    s.accept(accept(&up), &mut SplitMix::new(10)).unwrap();
     drain_server(&mut s)
 }
 
@@ -217,7 +217,7 @@ fn rejection_with_bounded_body() {
         ..Limits::default()
     };
     let request = ClientRequest::new("ws://h/").unwrap().limits(limits);
-    let mut c = ClientHandshake::new(request, &mut TestRng(1), Instant::ZERO).unwrap();
+    let mut c = ClientHandshake::new(request, &mut SplitMix::new(1), Instant::ZERO).unwrap();
     let Ok(ClientEvent::Rejected(res)) =
         c.receive_data(b"HTTP/1.1 500 Oops\r\nContent-Length: 1000\r\n\r\nabcdefgh")
     else {
@@ -258,14 +258,14 @@ fn caller_misuse() {
         Error::Misuse(MisuseError::Url(UrlError::BadScheme))
     );
     let bad = ClientRequest::new("ws://h/").unwrap().protocol("a b");
-    let e = ClientHandshake::new(bad, &mut TestRng(1), Instant::ZERO).unwrap_err();
+    let e = ClientHandshake::new(bad, &mut SplitMix::new(1), Instant::ZERO).unwrap_err();
     assert_eq!(e, Error::Misuse(MisuseError::InvalidToken("a b".into())));
     let bad = ClientRequest::new("ws://h/")
         .unwrap()
         .header("X", "1\r\nEvil: 2");
-    assert!(ClientHandshake::new(bad, &mut TestRng(1), Instant::ZERO).is_err());
+    assert!(ClientHandshake::new(bad, &mut SplitMix::new(1), Instant::ZERO).is_err());
     let bad = ClientRequest::new("ws://h/")
         .unwrap()
         .extension(ExtensionOffer::new("a=b"));
-    assert!(ClientHandshake::new(bad, &mut TestRng(1), Instant::ZERO).is_err());
+    assert!(ClientHandshake::new(bad, &mut SplitMix::new(1), Instant::ZERO).is_err());
 }

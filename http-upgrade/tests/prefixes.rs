@@ -20,7 +20,7 @@ fn exchange(dialect: Dialect) -> (Vec<u8>, Vec<u8>) {
             ExtensionOffer::new("permessage-deflate")
                 .with_param("server_max_window_bits", Some("10")),
         );
-    let mut c = ClientHandshake::new(request, &mut TestRng(42), Instant::ZERO).unwrap();
+    let mut c = ClientHandshake::new(request, &mut SplitMix::new(42), Instant::ZERO).unwrap();
     let req = drain_client(&mut c);
     let mut s = server(ServerConfig::default().with_protocols(["chat"]));
     let up = upgrade(&mut s, &req);
@@ -28,7 +28,7 @@ fn exchange(dialect: Dialect) -> (Vec<u8>, Vec<u8>) {
     if dialect.has_extensions() {
         accept = accept.extension(ExtensionOffer::new("permessage-deflate"));
     }
-    s.accept(accept, &mut TestRng(43)).unwrap();
+    s.accept(accept, &mut SplitMix::new(43)).unwrap();
     (req, drain_server(&mut s))
 }
 
@@ -42,7 +42,7 @@ fn client_for(dialect: Dialect) -> ClientHandshake {
             ExtensionOffer::new("permessage-deflate")
                 .with_param("server_max_window_bits", Some("10")),
         );
-    let mut c = ClientHandshake::new(request, &mut TestRng(42), Instant::ZERO).unwrap();
+    let mut c = ClientHandshake::new(request, &mut SplitMix::new(42), Instant::ZERO).unwrap();
     drain_client(&mut c);
     c
 }

@@ -345,7 +345,7 @@ fn misuse_does_not_break_the_machine() {
     let mut s = server(ServerConfig::default());
     let req = upgrade(&mut s, RFC6455_REQUEST);
     let e = s
-        .accept(Accept::default().protocol("nope"), &mut TestRng(0))
+        .accept(Accept::default().protocol("nope"), &mut SplitMix::new(0))
         .unwrap_err();
     assert_eq!(
         e,
@@ -355,7 +355,7 @@ fn misuse_does_not_break_the_machine() {
     let e = s
         .accept(
             Accept::default().extension(ExtensionOffer::new("x")),
-            &mut TestRng(0),
+            &mut SplitMix::new(0),
         )
         .unwrap_err();
     assert_eq!(
@@ -363,7 +363,7 @@ fn misuse_does_not_break_the_machine() {
         Error::Misuse(MisuseError::ExtensionNotOffered("x".into()))
     );
     let e = s
-        .accept(Accept::default().header("X", "a\nb"), &mut TestRng(0))
+        .accept(Accept::default().header("X", "a\nb"), &mut SplitMix::new(0))
         .unwrap_err();
     assert!(matches!(e, Error::Misuse(MisuseError::InvalidHeader(_))));
     assert!(s.poll_transmit().is_none());
@@ -371,9 +371,12 @@ fn misuse_does_not_break_the_machine() {
         s.respond(Instant::ZERO, Response::new(200)).is_err(),
         "wrong state"
     );
-    s.accept(Accept::for_request(&req).protocol("chat"), &mut TestRng(0))
-        .unwrap();
-    assert!(s.accept(Accept::default(), &mut TestRng(0)).is_err());
+    s.accept(
+        Accept::for_request(&req).protocol("chat"),
+        &mut SplitMix::new(0),
+    )
+    .unwrap();
+    assert!(s.accept(Accept::default(), &mut SplitMix::new(0)).is_err());
     assert_eq!(
         s.receive_data(b"\x81"),
         Err(Error::Misuse(MisuseError::WrongState("receive_data")))

@@ -65,7 +65,8 @@ fn page_then_assets_then_websocket_on_one_connection() {
 
     // Then the page opens its WebSocket on the same connection.
     let up = upgrade(&mut s, RFC6455_REQUEST);
-    s.accept(Accept::for_request(&up), &mut TestRng(0)).unwrap();
+    s.accept(Accept::for_request(&up), &mut SplitMix::new(0))
+        .unwrap();
     assert!(drain_server(&mut s).starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
 }
 

@@ -76,7 +76,8 @@ fn no_deadline_after_accept() {
     let mut s = server(ServerConfig::default());
     let up = upgrade(&mut s, RFC6455_REQUEST);
     assert_eq!(s.poll_timeout(), None);
-    s.accept(Accept::for_request(&up), &mut TestRng(1)).unwrap();
+    s.accept(Accept::for_request(&up), &mut SplitMix::new(1))
+        .unwrap();
     assert_eq!(s.handle_timeout(Instant::from_millis(1_000_000)), Ok(()));
 }
 
@@ -85,7 +86,8 @@ fn client_deadline() {
     let request = ClientRequest::new("ws://h/")
         .unwrap()
         .timeout(Duration::from_secs(2));
-    let mut c = ClientHandshake::new(request, &mut TestRng(1), Instant::from_millis(500)).unwrap();
+    let mut c =
+        ClientHandshake::new(request, &mut SplitMix::new(1), Instant::from_millis(500)).unwrap();
     assert_eq!(c.poll_timeout(), Some(Instant::from_millis(2_500)));
     assert_eq!(c.handle_timeout(Instant::from_millis(2_499)), Ok(()));
     assert_eq!(

@@ -34,7 +34,7 @@ fn hixie76_draft_example_answer() {
     assert_eq!(req.dialect, Dialect::Hixie76);
     assert_eq!(req.origin.as_deref(), Some("http://example.com"));
     let hs = s
-        .accept(Accept::for_request(&req), &mut TestRng(1))
+        .accept(Accept::for_request(&req), &mut SplitMix::new(1))
         .unwrap();
     assert_eq!(hs.dialect, Dialect::Hixie76);
     assert_eq!(hs.protocol.as_deref(), Some("sample"));
@@ -57,7 +57,7 @@ Sec-WebSocket-Protocol: sample\r\n\
 fn hixie76_location_is_wss_when_secure() {
     let mut s = server(ServerConfig::default().with_secure(true));
     let req = upgrade(&mut s, HIXIE76_REQUEST);
-    s.accept(Accept::default(), &mut TestRng(1)).unwrap();
+    s.accept(Accept::default(), &mut SplitMix::new(1)).unwrap();
     let _ = req;
     let out = String::from_utf8_lossy(&drain_server(&mut s)).into_owned();
     assert!(
@@ -178,7 +178,7 @@ fn hixie76_client_request() {
         .origin("http://example.com")
         .protocol("sample")
         .extension(ExtensionOffer::new("ignored-for-hixie"));
-    let mut c = ClientHandshake::new(request, &mut TestRng(3), Instant::ZERO).unwrap();
+    let mut c = ClientHandshake::new(request, &mut SplitMix::new(3), Instant::ZERO).unwrap();
     let bytes = drain_client(&mut c);
     let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     assert_eq!(bytes.len(), end + 8, "key3 follows the head");
@@ -220,7 +220,7 @@ fn round_trip_every_dialect() {
                     .with_param("client_max_window_bits", None),
             )
             .extension(ExtensionOffer::new("x-webkit-deflate-frame"));
-        let mut rng = TestRng(i as u64);
+        let mut rng = SplitMix::new(i as u64);
         let mut client = ClientHandshake::new(request, &mut rng, Instant::ZERO).unwrap();
         let config = ServerConfig::default().with_protocols(["superchat", "chat"]);
         let mut srv = server(config);
@@ -308,7 +308,7 @@ fn hixie76_client_sends_a_default_origin() {
         ("wss://example.com/demo", "Origin: https://example.com"),
     ] {
         let request = ClientRequest::new(url).unwrap().dialect(Dialect::Hixie76);
-        let mut c = ClientHandshake::new(request, &mut TestRng(3), Instant::ZERO).unwrap();
+        let mut c = ClientHandshake::new(request, &mut SplitMix::new(3), Instant::ZERO).unwrap();
         let bytes = drain_client(&mut c);
         let head = String::from_utf8_lossy(&bytes);
         assert!(head.lines().any(|l| l.trim_end() == origin), "{head}");

@@ -9,6 +9,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::Arc;
 
+use http_upgrade::testing::SplitMix;
 use http_upgrade::{Accept, ClientRequest, ServerConfig};
 use ws_proto::session::{Session, SessionConfig, SessionEvent};
 use ws_proto::{Event, Instant};
@@ -49,24 +50,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-struct Counter(u32);
-impl rand_core::TryRng for Counter {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        self.0 = self.0.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
-        Ok(self.0)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        Ok(u64::from(self.try_next_u32()?))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for b in dst {
-            *b = self.try_next_u32()? as u8;
-        }
-        Ok(())
-    }
-}
-
 /// Live heap bytes of this thread now.
 fn live() -> isize {
     LIVE.with(Cell::get)
@@ -80,7 +63,8 @@ fn idle_server_session_holds_no_buffers() {
 
     // Everything the client sends, recorded before the measurement.
     let request = ClientRequest::new("ws://localhost/echo").unwrap();
-    let mut client = Session::client(request, config.clone(), Box::new(Counter(1)), now).unwrap();
+    let mut client =
+        Session::client(request, config.clone(), Box::new(SplitMix::new(1)), now).unwrap();
     let mut handshake = Vec::new();
     client.poll_transmit(&mut handshake);
     let mut frames = Vec::new();
@@ -92,7 +76,7 @@ fn idle_server_session_holds_no_buffers() {
         let Some(SessionEvent::Upgrade(req)) = s.poll_event().unwrap() else {
             panic!("no upgrade")
         };
-        s.accept(now, Accept::for_request(&req), &mut Counter(2))
+        s.accept(now, Accept::for_request(&req), &mut SplitMix::new(2))
             .unwrap();
         let mut answer = Vec::new();
         s.poll_transmit(&mut answer);
@@ -126,7 +110,7 @@ fn idle_server_session_holds_no_buffers() {
         panic!("no upgrade")
     };
     server
-        .accept(now, Accept::for_request(&req), &mut Counter(3))
+        .accept(now, Accept::for_request(&req), &mut SplitMix::new(3))
         .unwrap();
     drop(req);
     while let Some(ev) = server.poll_event().unwrap() {

@@ -37,8 +37,8 @@ const CHUNKINGS: [Chunks; 4] = [
 /// Delivers `wire` to `to` in pieces, draining events after each piece.
 fn deliver(wire: &[u8], to: &mut Connection, chunks: Chunks) -> Vec<Event> {
     let mut r = match chunks {
-        Chunks::Random(seed) => XorShift(seed | 1),
-        _ => XorShift(1),
+        Chunks::Random(seed) => SplitMix::new(seed),
+        _ => SplitMix::new(1),
     };
     let mut evs = Vec::new();
     let mut at = 0;
@@ -276,7 +276,7 @@ fn sessions_open_and_talk_in_every_dialect() {
         };
         assert_eq!(req.dialect, d);
         let h = server
-            .accept(NOW, Accept::for_request(&req), &mut XorShift(77))
+            .accept(NOW, Accept::for_request(&req), &mut SplitMix::new(77))
             .unwrap()
             .clone();
         assert_eq!(h.hybi04_masking_key().is_some(), d == Dialect::Hybi04);

@@ -21,7 +21,7 @@ fn wrong_stage_and_refused_answers_are_usage_errors() {
     let mut client = Session::client(request, config.clone(), common::rng(), now).unwrap();
     // A client has nothing to accept.
     let e = client
-        .accept(now, Accept::default(), &mut common::XorShift(3))
+        .accept(now, Accept::default(), &mut common::SplitMix::new(3))
         .unwrap_err();
     assert!(e.is_misuse(), "{e:?}");
     assert_eq!(
@@ -41,7 +41,7 @@ fn wrong_stage_and_refused_answers_are_usage_errors() {
         .accept(
             now,
             Accept::default().protocol("superchat"),
-            &mut common::XorShift(4),
+            &mut common::SplitMix::new(4),
         )
         .unwrap_err();
     assert!(e.is_misuse(), "{e:?}");
@@ -59,7 +59,7 @@ fn wrong_stage_and_refused_answers_are_usage_errors() {
         .accept(
             now,
             Accept::default().protocol("chat"),
-            &mut common::XorShift(5),
+            &mut common::SplitMix::new(5),
         )
         .unwrap();
     assert_eq!(

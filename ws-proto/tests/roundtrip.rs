@@ -163,7 +163,7 @@ proptest! {
             want.push(Event::Close { code: Some(CloseCode(4000)), reason: "end".into() });
         }
         let wire = transmit(&mut tx);
-        let mut r = XorShift(chunk_seed | 1);
+        let mut r = SplitMix::new(chunk_seed);
         let sizes: Vec<usize> = (0..31).map(|_| { let cap = if r.below(2) == 0 { 17 } else { 40_000 }; 1 + r.below(cap) }).collect();
         let (events, err) = feed_chunked(&mut rx, &wire, &sizes);
         prop_assert!(err.is_none(), "{:?}", err);

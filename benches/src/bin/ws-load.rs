@@ -147,16 +147,8 @@ fn payload(o: &Opts) -> Vec<u8> {
         }
         return s.into_bytes();
     }
-    // xorshift: incompressible bytes.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..o.size)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    // Pseudo-random, hence incompressible, bytes (the same every run).
+    http_upgrade::testing::SplitMix::new(0x9E37_79B9_7F4A_7C15).bytes(o.size)
 }
 
 /// An RFC 6455 §5.2 frame header: FIN, `opcode`, the length, mask bit.

@@ -25,41 +25,11 @@ impl rand_core::TryRng for FixedKey {
     }
 }
 
-/// A small deterministic xorshift RNG.
-pub struct XorShift(pub u64);
+pub use http_upgrade::testing::SplitMix;
 
-impl XorShift {
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-impl rand_core::TryRng for XorShift {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok(self.next() as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        Ok(self.next())
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for b in dst {
-            *b = self.next() as u8;
-        }
-        Ok(())
-    }
-}
-
+/// The mask-key RNG of the tests' clients (deterministic).
 pub fn rng() -> MaskRng {
-    Box::new(XorShift(0x9E37_79B9_7F4A_7C15))
+    Box::new(SplitMix::new(0x9E37_79B9_7F4A_7C15))
 }
 
 /// An RFC 6455 connection.
@@ -197,7 +167,7 @@ pub fn events_all_ways_in(
     let whole = feed_chunked(&mut conn(role, config.clone()), input, &[usize::MAX]);
     let bytewise = feed_chunked(&mut conn(role, config.clone()), input, &[1]);
     assert_eq!(whole, bytewise, "byte-at-a-time differs");
-    let mut r = XorShift(input.len() as u64 + 1);
+    let mut r = SplitMix::new(input.len() as u64);
     for _ in 0..8 {
         let sizes: Vec<usize> = (0..17).map(|_| 1 + r.below(40)).collect();
         let split = feed_chunked(&mut conn(role, config.clone()), input, &sizes);
