@@ -160,7 +160,6 @@ pub fn mask_key(rng: &mut SplitMix) -> [u8; 4] {
     rng.next_u32().to_ne_bytes()
 }
 
-
 /// The peers' echo servers: parses `--port`, runs a current-thread tokio
 /// runtime (one core), binds 127.0.0.1, announces the address and spawns
 /// `serve` for every accepted connection (with `TCP_NODELAY`).

@@ -1,5 +1,6 @@
 //! Types shared by the three codecs: which endpoint we are, what kind of
-//! frame is being transformed, and what the transformation did.
+//! frame is being transformed, how much a decode may inflate, and what the
+//! transformation did.
 
 /// The endpoint an extension instance serves: ws-proto's [`Role`].
 /// It selects which of the agreed `client_*` / `server_*` parameters
@@ -32,4 +33,19 @@ pub enum Transform {
         /// RSV1 for the outgoing frame.
         rsv1: bool,
     },
+}
+
+/// How much inflated output a message decoder may produce
+/// ([`PerMessageDeflate::decode_frame`](crate::PerMessageDeflate::decode_frame)).
+/// Passing it ends the message with [`CodecError::TooBig`](crate::CodecError::TooBig)
+/// (close 1009) after at most one byte more than the budget was reserved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Budget {
+    /// The whole message, all its frames together, inflates to at most this
+    /// many bytes.
+    Message(usize),
+    /// This call adds at most this many bytes: what remains of the message
+    /// budget, as ws-proto's extension interface passes it
+    /// ([`Extension::decode`](ws_proto::Extension::decode)'s `max_output`).
+    Call(usize),
 }

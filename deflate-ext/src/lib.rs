@@ -113,7 +113,7 @@ pub mod stream;
 pub mod ws;
 
 pub use backend::{Compressor, DEFLATE_TAIL, Decompressor, Flush, Level, WindowBits};
-pub use codec::{FrameKind, Role, Transform};
+pub use codec::{Budget, FrameKind, Role, Transform};
 pub use error::{CodecError, NegotiationError};
 pub use frame::{
     DeflateFrame, DeflateFrameAgreed, DeflateFrameClientConfig, DeflateFrameName,

@@ -2,7 +2,7 @@
 //! granularity (RFC 7692 §6), deflate-frame at frame granularity and
 //! deflate-stream below the framing.
 
-use crate::codec::{FrameKind, Transform};
+use crate::codec::{Budget, FrameKind, Transform};
 use crate::error::CodecError;
 use crate::frame::DeflateFrame;
 use crate::pmd::{PERMESSAGE_DEFLATE, PerMessageDeflate};
@@ -108,12 +108,12 @@ impl Extension for PerMessageDeflate {
     ) -> Result<Bytes, ExtensionError> {
         let rsv1 = meta.first && meta.rsv & RSV1 != 0;
         let mut out = Vec::new();
-        let t = self.decode_frame_with_budget(
+        let t = self.decode_frame(
             kind(meta),
             rsv1,
             meta.fin,
             &payload,
-            max_output,
+            Budget::Call(max_output),
             &mut out,
         )?;
         decoded(t, payload, out, max_output)

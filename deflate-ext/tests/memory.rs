@@ -10,8 +10,8 @@
 
 use deflate_ext::pmd::codec::IdleState;
 use deflate_ext::{
-    CodecError, Compressor, Decompressor, Flush, FrameKind, Level, PerMessageDeflate, PmdAgreed,
-    PmdConfig, Role, WindowBits,
+    Budget, CodecError, Compressor, Decompressor, Flush, FrameKind, Level, PerMessageDeflate,
+    PmdAgreed, PmdConfig, Role, WindowBits,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
@@ -98,7 +98,14 @@ fn decompression_bomb_ends_with_1009_and_bounded_memory() {
         while let Some(chunk) = chunks.next() {
             let fin = chunks.peek().is_none();
             let mut out = Vec::new();
-            server.decode_frame(kind, kind == FrameKind::First, fin, chunk, LIMIT, &mut out)?;
+            server.decode_frame(
+                kind,
+                kind == FrameKind::First,
+                fin,
+                chunk,
+                Budget::Message(LIMIT),
+                &mut out,
+            )?;
             received += out.len();
             kind = FrameKind::Continuation;
         }
@@ -118,7 +125,14 @@ fn decompression_bomb_ends_with_1009_and_bounded_memory() {
     let mut out = Vec::new();
     assert!(
         server
-            .decode_frame(FrameKind::First, false, true, b"x", LIMIT, &mut out)
+            .decode_frame(
+                FrameKind::First,
+                false,
+                true,
+                b"x",
+                Budget::Message(LIMIT),
+                &mut out
+            )
             .is_err()
     );
 }
@@ -179,8 +193,15 @@ fn per_connection_cost_of_each_setting() {
             .unwrap();
         let mut out = Vec::new();
         // Our own output is a valid client message too (same windows).
-        ext.decode_frame(FrameKind::First, true, true, &z, 1 << 20, &mut out)
-            .unwrap();
+        ext.decode_frame(
+            FrameKind::First,
+            true,
+            true,
+            &z,
+            Budget::Message(1 << 20),
+            &mut out,
+        )
+        .unwrap();
     });
     println!(
         "| no_context_takeover + Release: peak during a message / held after | {} KiB | {held} B |",

@@ -6,7 +6,7 @@
 
 use deflate_ext::pmd::codec::IdleState;
 use deflate_ext::{
-    CodecError, FrameKind, Level, PerMessageDeflate, PmdAgreed, PmdConfig, Role, Transform,
+    Budget, CodecError, FrameKind, Level, PerMessageDeflate, PmdAgreed, PmdConfig, Role, Transform,
     WindowBits,
 };
 
@@ -50,7 +50,7 @@ fn recv(
     let mut msg = Vec::new();
     for &(kind, rsv1, fin, payload) in frames {
         let mut out = Vec::new();
-        match ext.decode_frame(kind, rsv1, fin, payload, 1 << 20, &mut out)? {
+        match ext.decode_frame(kind, rsv1, fin, payload, Budget::Message(1 << 20), &mut out)? {
             Transform::Unchanged => msg.extend_from_slice(payload),
             Transform::Replaced { .. } => msg.extend_from_slice(&out),
         }
@@ -292,7 +292,14 @@ fn rsv1_misplaced_and_control_frames() {
     let mut out = Vec::new();
     // Control frames pass through both ways.
     assert_eq!(
-        server.decode_frame(FrameKind::Control, false, true, b"ping", 10, &mut out),
+        server.decode_frame(
+            FrameKind::Control,
+            false,
+            true,
+            b"ping",
+            Budget::Message(10),
+            &mut out
+        ),
         Ok(Transform::Unchanged)
     );
     assert_eq!(
@@ -300,13 +307,27 @@ fn rsv1_misplaced_and_control_frames() {
         Ok(Transform::Unchanged)
     );
     assert_eq!(
-        server.decode_frame(FrameKind::Control, true, true, b"x", 10, &mut out),
+        server.decode_frame(
+            FrameKind::Control,
+            true,
+            true,
+            b"x",
+            Budget::Message(10),
+            &mut out
+        ),
         Err(CodecError::Rsv1Misplaced)
     );
     let mut server =
         PerMessageDeflate::new(Role::Server, PmdAgreed::default(), PmdConfig::default());
     server
-        .decode_frame(FrameKind::First, true, false, &HELLO[..3], 10, &mut out)
+        .decode_frame(
+            FrameKind::First,
+            true,
+            false,
+            &HELLO[..3],
+            Budget::Message(10),
+            &mut out,
+        )
         .unwrap();
     assert_eq!(
         server.decode_frame(
@@ -314,14 +335,21 @@ fn rsv1_misplaced_and_control_frames() {
             true,
             true,
             &HELLO[3..],
-            10,
+            Budget::Message(10),
             &mut out
         ),
         Err(CodecError::Rsv1Misplaced)
     );
     // The failure is permanent.
     assert_eq!(
-        server.decode_frame(FrameKind::First, false, true, b"x", 10, &mut out),
+        server.decode_frame(
+            FrameKind::First,
+            false,
+            true,
+            b"x",
+            Budget::Message(10),
+            &mut out
+        ),
         Err(CodecError::Rsv1Misplaced)
     );
     assert_eq!(CodecError::Rsv1Misplaced.close_code(), 1002);

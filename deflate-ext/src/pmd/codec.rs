@@ -3,7 +3,7 @@
 //! without being gathered first.
 
 use crate::backend::{Compressor, Decompressor, Flush, Level, WindowBits};
-use crate::codec::{FrameKind, Transform};
+use crate::codec::{Budget, FrameKind, Transform};
 use crate::error::CodecError;
 
 /// What happens to the backend state between messages when the agreed
@@ -154,11 +154,12 @@ impl MessageDecoder {
     /// Transforms one incoming frame. RSV1 on the first frame of a data
     /// message marks it compressed (RFC 7692 §6); its frames are inflated as
     /// they come, the `00 00 ff ff` tail appended after the final one
-    /// (§7.2.2). `max_message` bounds the inflated size of the whole
-    /// message: passing it ends with [`CodecError::TooBig`] (close 1009)
-    /// after at most `max_message + 1` bytes of output were reserved. RSV1 on
-    /// a control or continuation frame is [`CodecError::Rsv1Misplaced`]
-    /// (§6.1). After an error the decoder only repeats it.
+    /// (§7.2.2). `budget` bounds the inflated output, of the whole message or
+    /// of this call ([`Budget`]): passing it ends with [`CodecError::TooBig`]
+    /// (close 1009, `max` the message's limit) after at most one byte more
+    /// than the budget was reserved. RSV1 on a control or continuation frame
+    /// is [`CodecError::Rsv1Misplaced`] (§6.1). After an error the decoder
+    /// only repeats it.
     #[inline]
     pub fn decode(
         &mut self,
@@ -166,45 +167,28 @@ impl MessageDecoder {
         rsv1: bool,
         fin: bool,
         payload: &[u8],
-        max_message: usize,
+        budget: Budget,
         out: &mut Vec<u8>,
     ) -> Result<Transform, CodecError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
+        let max_message = match budget {
+            Budget::Message(max) => max,
+            Budget::Call(max_output) => {
+                let so_far = match (kind, self.current) {
+                    (FrameKind::Continuation, Some(Some(n))) => n,
+                    _ => 0,
+                };
+                so_far.saturating_add(max_output)
+            }
+        };
         let r = self.decode_inner(kind, rsv1, fin, payload, max_message, out);
         if let Err(e) = &r {
             self.failed = Some(e.clone());
             self.decompressor.release();
         }
         r
-    }
-
-    /// As [`decode`](MessageDecoder::decode), with `max_output` bounding the
-    /// output of this call alone (what remains of the message budget, as
-    /// ws-proto's extension interface passes it).
-    #[inline]
-    pub fn decode_with_budget(
-        &mut self,
-        kind: FrameKind,
-        rsv1: bool,
-        fin: bool,
-        payload: &[u8],
-        max_output: usize,
-        out: &mut Vec<u8>,
-    ) -> Result<Transform, CodecError> {
-        let so_far = match (kind, self.current) {
-            (FrameKind::Continuation, Some(Some(n))) => n,
-            _ => 0,
-        };
-        self.decode(
-            kind,
-            rsv1,
-            fin,
-            payload,
-            so_far.saturating_add(max_output),
-            out,
-        )
     }
 
     #[inline]

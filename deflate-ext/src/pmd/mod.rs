@@ -6,7 +6,7 @@ pub mod negotiate;
 pub mod params;
 
 use crate::backend::Level;
-use crate::codec::{FrameKind, Transform};
+use crate::codec::{Budget, FrameKind, Transform};
 use crate::error::CodecError;
 use codec::{IdleState, MessageDecoder, MessageEncoder};
 pub use params::{ClientWindowOffer, PERMESSAGE_DEFLATE, PmdAgreed, PmdOffer};
@@ -128,23 +128,8 @@ impl PerMessageDeflate {
         self.encoder.encode(kind, fin, payload, out)
     }
 
-    /// Transforms an incoming frame with `max_output` bounding this call's
-    /// output; see [`MessageDecoder::decode_with_budget`].
-    #[inline]
-    pub fn decode_frame_with_budget(
-        &mut self,
-        kind: FrameKind,
-        rsv1: bool,
-        fin: bool,
-        payload: &[u8],
-        max_output: usize,
-        out: &mut Vec<u8>,
-    ) -> Result<Transform, CodecError> {
-        self.decoder
-            .decode_with_budget(kind, rsv1, fin, payload, max_output, out)
-    }
-
-    /// Transforms an incoming frame; see [`MessageDecoder::decode`].
+    /// Transforms an incoming frame, inflating at most `budget`; see
+    /// [`MessageDecoder::decode`].
     #[inline]
     pub fn decode_frame(
         &mut self,
@@ -152,10 +137,9 @@ impl PerMessageDeflate {
         rsv1: bool,
         fin: bool,
         payload: &[u8],
-        max_message: usize,
+        budget: Budget,
         out: &mut Vec<u8>,
     ) -> Result<Transform, CodecError> {
-        self.decoder
-            .decode(kind, rsv1, fin, payload, max_message, out)
+        self.decoder.decode(kind, rsv1, fin, payload, budget, out)
     }
 }
