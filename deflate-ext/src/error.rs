@@ -1,13 +1,17 @@
-//! Errors of the compression extensions, grouped by who is at fault and mapped
-//! to WebSocket close codes in one place (RFC 6455 §7.4.1, RFC 7692 §6).
+//! Errors of the compression extensions, grouped by who is at fault; they
+//! reach WebSocket close codes (RFC 6455 §7.4.1, RFC 7692 §6) through one
+//! conversion, `From<CodecError> for ws_proto::ExtensionError`.
 
 use core::fmt;
 
 /// A failure while compressing or decompressing data of an established
 /// extension.
 ///
-/// Every variant maps to one close code ([`CodecError::close_code`]); the
-/// connection that owns the extension fails permanently with that code.
+/// Every variant maps to one close code, in one place: the
+/// `From<CodecError> for ws_proto::ExtensionError` conversion (in
+/// [`ws`](crate::ws)), whose result ws-proto maps to the close code the
+/// connection sends (RFC 6455 §7.4.1); the connection that owns the
+/// extension fails permanently with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CodecError {
@@ -36,19 +40,6 @@ pub enum CodecError {
     /// Local fault: the compression backend reported an internal error.
     /// Close code 1011 (internal error).
     Backend,
-}
-
-impl CodecError {
-    /// The close code a connection sends when it fails with this error
-    /// (RFC 6455 §7.4.1).
-    pub const fn close_code(&self) -> u16 {
-        match self {
-            CodecError::TooBig { .. } => 1009,
-            CodecError::Corrupt => 1007,
-            CodecError::Rsv1Misplaced | CodecError::OutOfSequence => 1002,
-            CodecError::Backend => 1011,
-        }
-    }
 }
 
 impl fmt::Display for CodecError {

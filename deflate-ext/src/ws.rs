@@ -14,11 +14,13 @@ use ws_proto::{Bytes, BytesMut, Encoded, Extension, ExtensionError, FrameMeta, G
 pub const RSV1: u8 = 0x40;
 
 impl From<CodecError> for ExtensionError {
-    /// The one mapping: each variant becomes the `ExtensionError` whose
-    /// close code is [`CodecError::close_code`] (TooBig 1009, Corrupt 1007,
-    /// RSV1 misplaced and out of sequence 1002, Backend 1011). ws-proto
-    /// refuses misplaced RSV bits and broken sequences before an extension
-    /// sees them, so the 1002 cases are a second line of defence.
+    /// The one mapping of codec errors to close codes (RFC 6455 §7.4.1),
+    /// through the `ExtensionError` ws-proto closes with: TooBig 1009 (1004
+    /// on hybi-06/07), Corrupt 1007, RSV1 misplaced and out of sequence
+    /// 1002, Backend 1011. ws-proto refuses misplaced RSV bits and broken
+    /// sequences before an extension sees them, so the 1002 cases are a
+    /// second line of defence. A test sends every variant through a
+    /// connection and reads the code off its close frame.
     fn from(e: CodecError) -> ExtensionError {
         match e {
             CodecError::TooBig { size, max } => ExtensionError::TooBig {
@@ -194,5 +196,86 @@ impl Extension for DeflateStream {
         // frames it completes, then the error.
         out.extend_from_slice(&plain);
         r.map_err(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use ws_proto::{Config, Connection, Instant, Negotiated, Role};
+
+    /// An extension whose every decode fails with the codec error it holds.
+    struct Failing(CodecError);
+
+    impl Extension for Failing {
+        fn name(&self) -> &str {
+            "failing"
+        }
+
+        fn rsv_mask(&self) -> u8 {
+            RSV1
+        }
+
+        fn decode(&mut self, _: &FrameMeta, _: Bytes, _: usize) -> Result<Bytes, ExtensionError> {
+            Err(self.0.clone().into())
+        }
+    }
+
+    /// The close code RFC 6455 §7.4.1 asks for. The match has no wildcard:
+    /// a new variant does not compile until it is given its code here (and
+    /// added to the list below).
+    fn expected(e: &CodecError) -> u16 {
+        match e {
+            CodecError::TooBig { .. } => 1009,
+            CodecError::Corrupt => 1007,
+            CodecError::Rsv1Misplaced | CodecError::OutOfSequence => 1002,
+            CodecError::Backend => 1011,
+        }
+    }
+
+    /// The close code on the wire when a server's extension fails with `e`
+    /// on a client's compressed text frame.
+    fn code_sent(e: CodecError) -> u16 {
+        let ext: Vec<Box<dyn Extension>> = vec![Box::new(Failing(e))];
+        let negotiated = Negotiated::default().with_extensions(ext);
+        let mut server = Connection::new(
+            Role::Server,
+            Config::default(),
+            negotiated,
+            None,
+            Instant::ZERO,
+        )
+        .unwrap();
+        // FIN, RSV1, text; masked (key 0), one byte.
+        let frame = [0xc1, 0x81, 0, 0, 0, 0, b'x'];
+        let r = server
+            .receive(Instant::ZERO, &frame)
+            .and_then(|()| server.poll_event().map(|_| ()));
+        assert!(r.is_err(), "the extension's error fails the connection");
+        let mut wire = Vec::new();
+        while server.poll_transmit(&mut wire) > 0 {}
+        match wire[..] {
+            [0x88, len, hi, lo, ..] if len >= 2 => u16::from_be_bytes([hi, lo]),
+            _ => panic!("no close frame: {wire:02x?}"),
+        }
+    }
+
+    #[test]
+    fn every_codec_error_closes_the_connection_with_its_code() {
+        let all = [
+            CodecError::TooBig { size: 2, max: 1 },
+            CodecError::Corrupt,
+            CodecError::Rsv1Misplaced,
+            CodecError::OutOfSequence,
+            CodecError::Backend,
+        ];
+        for e in all {
+            let want = expected(&e);
+            let ext = ExtensionError::from(e.clone());
+            let code = ws_proto::Error::from(ext).close_code().map(|c| c.0);
+            assert_eq!(code, Some(want), "{e:?}: the error's code");
+            assert_eq!(code_sent(e.clone()), want, "{e:?}: the code on the wire");
+        }
     }
 }

@@ -352,7 +352,8 @@ fn rsv1_misplaced_and_control_frames() {
         ),
         Err(CodecError::Rsv1Misplaced)
     );
-    assert_eq!(CodecError::Rsv1Misplaced.close_code(), 1002);
+    let code = ws_proto::Error::from(ws_proto::ExtensionError::from(CodecError::Rsv1Misplaced));
+    assert_eq!(code.close_code().map(|c| c.0), Some(1002));
 }
 
 #[test]
