@@ -92,13 +92,12 @@ fn negotiators(bits: u8, default: fn() -> Vec<Box<dyn Negotiator>>) -> Vec<Box<d
 
 fn limits(small: bool) -> Limits {
     if small {
-        Limits {
-            max_start_line: 64,
-            max_headers: 8,
-            max_header_line: 128,
-            max_head: 512,
-            max_body: 64,
-        }
+        Limits::default()
+            .with_max_start_line(64)
+            .with_max_headers(8)
+            .with_max_header_line(128)
+            .with_max_head(512)
+            .with_max_body(64)
     } else {
         Limits::default()
     }

@@ -10,7 +10,16 @@ use crate::error::{HttpLimitError, Limit};
 /// (RFC 7231 §6.5.12); header count, header line and total head limits
 /// give `431 Request Header Fields Too Large` (RFC 6585 §5); a plain
 /// request body over `max_body` gives `413 Payload Too Large`.
+///
+/// The struct is `#[non_exhaustive]` (a new limit may come): start from
+/// [`Limits::default`] and change fields, or chain the `with_*` methods.
+///
+/// ```
+/// let limits = http_upgrade::Limits::default().with_max_headers(16).with_max_body(0);
+/// assert_eq!((limits.max_headers, limits.max_body), (16, 0));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Longest request line / status line in bytes (default 8192).
     pub max_start_line: usize,
@@ -35,6 +44,43 @@ impl Default for Limits {
             max_head: 16 * 1024,
             max_body: 64 * 1024,
         }
+    }
+}
+
+impl Limits {
+    /// With `max_start_line` set to `n`.
+    #[must_use]
+    pub const fn with_max_start_line(mut self, n: usize) -> Limits {
+        self.max_start_line = n;
+        self
+    }
+
+    /// With `max_headers` set to `n`.
+    #[must_use]
+    pub const fn with_max_headers(mut self, n: usize) -> Limits {
+        self.max_headers = n;
+        self
+    }
+
+    /// With `max_header_line` set to `n`.
+    #[must_use]
+    pub const fn with_max_header_line(mut self, n: usize) -> Limits {
+        self.max_header_line = n;
+        self
+    }
+
+    /// With `max_head` set to `n`.
+    #[must_use]
+    pub const fn with_max_head(mut self, n: usize) -> Limits {
+        self.max_head = n;
+        self
+    }
+
+    /// With `max_body` set to `n`.
+    #[must_use]
+    pub const fn with_max_body(mut self, n: usize) -> Limits {
+        self.max_body = n;
+        self
     }
 }
 

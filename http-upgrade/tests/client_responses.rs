@@ -212,10 +212,7 @@ fn rejection_with_bounded_body() {
         Err(Error::Peer(HttpPeerError::Rejected(403)))
     );
 
-    let limits = Limits {
-        max_body: 4,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_max_body(4);
     let request = ClientRequest::new("ws://h/").unwrap().limits(limits);
     let mut c = ClientHandshake::new(request, &mut SplitMix::new(1), Instant::ZERO).unwrap();
     let Ok(ClientEvent::Rejected(res)) =

@@ -161,10 +161,7 @@ fn total_head_too_large_is_431() {
 
 #[test]
 fn custom_limits() {
-    let limits = Limits {
-        max_headers: 3,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_max_headers(3);
     let (e, _) = rejected_with(ServerConfig::default().with_limits(limits), RFC6455_REQUEST);
     assert!(matches!(
         e,

@@ -170,11 +170,7 @@ fn non_websocket_upgrade_is_a_plain_request() {
 
 #[test]
 fn buffered_bytes_are_bounded_while_the_app_thinks() {
-    let limits = Limits {
-        max_head: 100,
-        max_body: 100,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_max_head(100).with_max_body(100);
     let mut s = server(ServerConfig::default().with_limits(limits));
     request(&mut s, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     let flood = vec![b'x'; 300];
