@@ -22,6 +22,7 @@ pub enum ProxySetting {
 
 /// An HTTP proxy to `CONNECT` through.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Proxy {
     /// The proxy's host.
     pub host: String,
@@ -89,6 +90,22 @@ pub fn bypasses(no_proxy: &str, host: &str) -> bool {
 }
 
 impl Proxy {
+    /// A proxy at `host:port`, without credentials.
+    pub fn new(host: impl Into<String>, port: u16) -> Proxy {
+        Proxy {
+            host: host.into(),
+            port,
+            auth: None,
+        }
+    }
+
+    /// With `Proxy-Authorization: Basic` credentials.
+    #[must_use]
+    pub fn with_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Proxy {
+        self.auth = Some((user.into(), password.into()));
+        self
+    }
+
     /// Parses `[http://][user:password@]host[:port][/]`.
     pub fn parse(value: &str) -> Result<Proxy, Error> {
         let bad = || Error::from(ErrorKind::ProxyConfig(value.to_owned()));

@@ -276,10 +276,7 @@ fn client_cases(peer: Peer) -> Vec<Case> {
         ),
         ours(
             "snct set by us",
-            PmdServerPolicy {
-                server_no_context_takeover: true,
-                ..PmdServerPolicy::default()
-            },
+            PmdServerPolicy::default().with_server_no_context_takeover(true),
             "-",
             Agreed(agreed(true, false, None, None)),
         ),
@@ -290,10 +287,7 @@ fn client_cases(peer: Peer) -> Vec<Case> {
         ),
         ours(
             "cnct set by us",
-            PmdServerPolicy {
-                client_no_context_takeover: true,
-                ..PmdServerPolicy::default()
-            },
+            PmdServerPolicy::default().with_client_no_context_takeover(true),
             "-",
             Agreed(agreed(false, true, None, None)),
         ),
@@ -304,11 +298,9 @@ fn client_cases(peer: Peer) -> Vec<Case> {
         ),
         ours(
             "both set by us",
-            PmdServerPolicy {
-                server_no_context_takeover: true,
-                client_no_context_takeover: true,
-                ..PmdServerPolicy::default()
-            },
+            PmdServerPolicy::default()
+                .with_server_no_context_takeover(true)
+                .with_client_no_context_takeover(true),
             "-",
             Agreed(agreed(true, true, None, None)),
         ),
@@ -322,10 +314,7 @@ fn client_cases(peer: Peer) -> Vec<Case> {
         // A policy of 15 is no limit: the response leaves it out.
         v.push(ours(
             &format!("smwb={bits} set by us"),
-            PmdServerPolicy {
-                server_max_window_bits: wb(bits),
-                ..PmdServerPolicy::default()
-            },
+            PmdServerPolicy::default().with_server_max_window_bits(wb(bits)),
             "-",
             Agreed(agreed(false, false, (bits < 15).then_some(bits), None)),
         ));
@@ -340,10 +329,7 @@ fn client_cases(peer: Peer) -> Vec<Case> {
         };
         v.push(ours(
             &format!("cmwb={bits} set by us"),
-            PmdServerPolicy {
-                client_max_window_bits: wb(bits),
-                ..PmdServerPolicy::default()
-            },
+            PmdServerPolicy::default().with_client_max_window_bits(wb(bits)),
             "cmwb",
             expect,
         ));
@@ -356,10 +342,7 @@ fn client_cases(peer: Peer) -> Vec<Case> {
             ));
         }
     }
-    let wants_12 = PmdServerPolicy {
-        client_max_window_bits: wb(12),
-        ..PmdServerPolicy::default()
-    };
+    let wants_12 = PmdServerPolicy::default().with_client_max_window_bits(wb(12));
     v.push(ours(
         "cmwb not offered, we want 12",
         wants_12,
@@ -368,10 +351,7 @@ fn client_cases(peer: Peer) -> Vec<Case> {
     ));
     v.push(ours(
         "cmwb not offered, we require 12",
-        PmdServerPolicy {
-            require_client_max_window_bits: true,
-            ..wants_12
-        },
+        wants_12.with_require_client_max_window_bits(true),
         "nocmwb",
         Declined,
     ));

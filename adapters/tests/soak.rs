@@ -80,11 +80,9 @@ fn good_client(
     slow: bool,
     stop: Arc<AtomicBool>,
 ) -> Result<Rtts, String> {
-    let config = Config {
-        fragment_size: fragment,
-        receive_mode: ReceiveMode::Whole,
-        ..Config::default()
-    };
+    let config = Config::default()
+        .with_fragment_size(fragment)
+        .with_receive_mode(ReceiveMode::Whole);
     let options =
         ClientOptions::new(session_config(config, deflate)).with_proxy(ProxySetting::Direct);
     let url = format!("ws://{addr}/soak");

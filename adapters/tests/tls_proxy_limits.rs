@@ -185,10 +185,7 @@ fn handshake_and_idle_timeouts() {
         let options = server_options(false)
             .with_handshake_timeout(Duration::from_millis(300))
             .with_session(ws_adapters::session_config(
-                ws_proto::Config {
-                    idle_timeout: Some(Duration::from_millis(300)),
-                    ..Default::default()
-                },
+                ws_proto::Config::default().with_idle_timeout(Some(Duration::from_millis(300))),
                 false,
             ));
         let addr = start_server(server, options);

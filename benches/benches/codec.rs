@@ -412,10 +412,7 @@ const ENCODERS: [Imp; 5] = [
 ];
 
 fn ours(role: Role, shape: &Shape) -> Connection {
-    let config = Config {
-        fragment_size: (shape.frags > 1).then(|| shape.frag_len()),
-        ..Config::default()
-    };
+    let config = Config::default().with_fragment_size((shape.frags > 1).then(|| shape.frag_len()));
     match role {
         Role::Server => Connection::server(config, Instant::ZERO).unwrap(),
         Role::Client => {

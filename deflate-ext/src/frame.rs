@@ -127,7 +127,11 @@ impl DeflateFrameAgreed {
 }
 
 /// How a server answers deflate-frame offers.
+///
+/// `#[non_exhaustive]`: start from the default and chain the `with_*`
+/// methods (or assign fields).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub struct DeflateFrameServerPolicy {
     /// What the server asks of the client's compressor, sent in the response.
     pub request: DeflateFrameParams,
@@ -160,13 +164,27 @@ impl DeflateFrameServerPolicy {
 }
 
 /// What a client offers for deflate-frame and how it checks the answer.
+///
+/// `#[non_exhaustive]`: start from the default and chain the `with_*`
+/// methods (or assign fields).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct DeflateFrameClientConfig {
     /// The token to offer.
     pub name: DeflateFrameName,
     /// What the client asks of the server's compressor.
     pub request: DeflateFrameParams,
 }
+
+http_upgrade::with_builders!(DeflateFrameServerPolicy {
+    request: DeflateFrameParams => with_request;
+    min_window_bits: Option<WindowBits> => with_min_window_bits;
+});
+
+http_upgrade::with_builders!(DeflateFrameClientConfig {
+    name: DeflateFrameName => with_name;
+    request: DeflateFrameParams => with_request;
+});
 
 impl Default for DeflateFrameClientConfig {
     fn default() -> DeflateFrameClientConfig {

@@ -35,11 +35,11 @@
 //! // window asked of clients that allow it, small messages left alone.
 //! let lean = SessionConfig::new(Config::default()).with_negotiator(
 //!     PmdNegotiator::default()
-//!         .with_policy(PmdServerPolicy {
-//!             server_no_context_takeover: true,
-//!             client_max_window_bits: WindowBits::new(10).unwrap(),
-//!             ..PmdServerPolicy::default()
-//!         })
+//!         .with_policy(
+//!             PmdServerPolicy::default()
+//!                 .with_server_no_context_takeover(true)
+//!                 .with_client_max_window_bits(WindowBits::new(10).unwrap()),
+//!         )
 //!         .with_threshold(256),
 //! );
 //!

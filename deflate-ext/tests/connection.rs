@@ -94,11 +94,10 @@ fn pmd_pair_with(
 
 #[test]
 fn permessage_deflate_rfc_7692_bytes_on_the_wire() {
-    let pmd = PmdConfig {
-        level: Level::DEFAULT,
-        threshold: 0,
-        idle: IdleState::Reset,
-    };
+    let pmd = PmdConfig::default()
+        .with_level(Level::DEFAULT)
+        .with_threshold(0)
+        .with_idle(IdleState::Reset);
     let (mut client, mut server) = pmd_pair(Config::default(), pmd);
     server.send_text("Hello").unwrap();
     let first = wire(&mut server);
@@ -169,10 +168,7 @@ fn permessage_deflate_conversation_with_fragments_and_pings() {
 
 #[test]
 fn permessage_deflate_bomb_closes_with_1009() {
-    let config = Config {
-        max_message_size: 64 << 10,
-        ..Config::default()
-    };
+    let config = Config::default().with_max_message_size(64 << 10);
     let (_, mut server) = pmd_pair(config, PmdConfig::default());
     let mut bomb = Vec::new();
     deflate_ext::Compressor::new(deflate_ext::WindowBits::MAX, Level::BEST)
@@ -197,10 +193,7 @@ fn deflate_frame_conversation() {
         .accept(&[client_cfg.offer_element()])
         .unwrap();
     let client_agreed = client_cfg.validate(&agreed.response_element()).unwrap();
-    let config = Config {
-        fragment_size: Some(1000),
-        ..Config::default()
-    };
+    let config = Config::default().with_fragment_size(Some(1000));
     let (mut client, mut server) = pair(
         config,
         vec![Box::new(DeflateFrame::new(
@@ -280,10 +273,7 @@ fn pass_through_frames_respect_max_output() {
 /// A server and client pair whose server compresses without context
 /// takeover (`server_no_context_takeover`) when `nct`.
 fn broadcast_pair(nct: bool) -> (Connection, Connection) {
-    let policy = PmdServerPolicy {
-        server_no_context_takeover: nct,
-        ..PmdServerPolicy::default()
-    };
+    let policy = PmdServerPolicy::default().with_server_no_context_takeover(nct);
     pmd_pair_with(Config::default(), PmdConfig::default(), policy)
 }
 

@@ -95,13 +95,12 @@ fn deflate_frame_negotiation_both_roles() {
         el("x-webkit-deflate-frame; no_context_takeover"),
         el("deflate-frame"),
     ];
-    let policy = DeflateFrameServerPolicy {
-        request: DeflateFrameParams {
+    let policy = DeflateFrameServerPolicy::default()
+        .with_request(DeflateFrameParams {
             max_window_bits: WindowBits::new(10),
             no_context_takeover: false,
-        },
-        min_window_bits: None,
-    };
+        })
+        .with_min_window_bits(None);
     let (i, agreed) = policy.accept(&offers).unwrap();
     assert_eq!(i, 1);
     assert_eq!(
@@ -109,13 +108,12 @@ fn deflate_frame_negotiation_both_roles() {
         "x-webkit-deflate-frame; max_window_bits=10"
     );
     // The client that made offer 1 accepts that answer.
-    let client = DeflateFrameClientConfig {
-        name: DeflateFrameName::XWebkit,
-        request: DeflateFrameParams {
+    let client = DeflateFrameClientConfig::default()
+        .with_name(DeflateFrameName::XWebkit)
+        .with_request(DeflateFrameParams {
             no_context_takeover: true,
             ..Default::default()
-        },
-    };
+        });
     assert_eq!(
         client.offer_element().to_string(),
         "x-webkit-deflate-frame; no_context_takeover"
@@ -126,10 +124,7 @@ fn deflate_frame_negotiation_both_roles() {
         client.validate(&el("x-webkit-deflate-frame; foo")),
         Err(E::UnknownParam("foo".into()))
     );
-    let picky = DeflateFrameServerPolicy {
-        min_window_bits: WindowBits::new(9),
-        ..Default::default()
-    };
+    let picky = DeflateFrameServerPolicy::default().with_min_window_bits(WindowBits::new(9));
     assert_eq!(
         picky.accept(&[el("deflate-frame; max_window_bits=8")]),
         None
@@ -145,14 +140,12 @@ fn deflate_frame_compresses_every_data_frame_with_rsv1() {
             max_window_bits: window,
             no_context_takeover: nct,
         };
-        let client_cfg = DeflateFrameClientConfig {
-            name: DeflateFrameName::DeflateFrame,
-            request: params,
-        };
-        let server = DeflateFrameServerPolicy {
-            request: params,
-            min_window_bits: None,
-        };
+        let client_cfg = DeflateFrameClientConfig::default()
+            .with_name(DeflateFrameName::DeflateFrame)
+            .with_request(params);
+        let server = DeflateFrameServerPolicy::default()
+            .with_request(params)
+            .with_min_window_bits(None);
         let (_, agreed) = server.accept(&[client_cfg.offer_element()]).unwrap();
         let agreed_c = client_cfg.validate(&agreed.response_element()).unwrap();
         let mut c = DeflateFrame::new(Role::Client, agreed_c, Level::FAST, 0);

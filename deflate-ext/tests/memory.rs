@@ -180,11 +180,9 @@ fn per_connection_cost_of_each_setting() {
         client_no_context_takeover: true,
         ..PmdAgreed::default()
     };
-    let cfg = PmdConfig {
-        idle: IdleState::Release,
-        threshold: 0,
-        ..PmdConfig::default()
-    };
+    let cfg = PmdConfig::default()
+        .with_idle(IdleState::Release)
+        .with_threshold(0);
     let (mut ext, _, held) = measure(|| PerMessageDeflate::new(Role::Server, agreed, cfg));
     println!("| permessage-deflate instance before first use | {held} B | |");
     assert!(held < 1024);

@@ -225,26 +225,16 @@ fn responses_as_parsed_by_a_client() {
 #[test]
 fn server_answers_under_policies() {
     let default = PmdServerPolicy::default();
-    let frugal = PmdServerPolicy {
-        server_no_context_takeover: true,
-        client_no_context_takeover: true,
-        server_max_window_bits: wb(10),
-        client_max_window_bits: wb(11),
-        ..PmdServerPolicy::default()
-    };
-    let strict = PmdServerPolicy {
-        client_max_window_bits: wb(12),
-        require_client_max_window_bits: true,
-        ..default
-    };
-    let no_smwb = PmdServerPolicy {
-        accept_server_max_window_bits: false,
-        ..default
-    };
-    let min9 = PmdServerPolicy {
-        min_server_max_window_bits: wb(9),
-        ..default
-    };
+    let frugal = PmdServerPolicy::default()
+        .with_server_no_context_takeover(true)
+        .with_client_no_context_takeover(true)
+        .with_server_max_window_bits(wb(10))
+        .with_client_max_window_bits(wb(11));
+    let strict = default
+        .with_client_max_window_bits(wb(12))
+        .with_require_client_max_window_bits(true);
+    let no_smwb = default.with_accept_server_max_window_bits(false);
+    let min9 = default.with_min_server_max_window_bits(wb(9));
     let table: Vec<(&PmdServerPolicy, &str, Result<&str, E>)> = vec![
         (&default, "permessage-deflate", Ok("permessage-deflate")),
         (
@@ -364,10 +354,7 @@ fn server_picks_the_first_acceptable_offer() {
         agreed.to_element().to_string(),
         "permessage-deflate; server_max_window_bits=10"
     );
-    let no_smwb = PmdServerPolicy {
-        accept_server_max_window_bits: false,
-        ..PmdServerPolicy::default()
-    };
+    let no_smwb = PmdServerPolicy::default().with_accept_server_max_window_bits(false);
     assert_eq!(no_smwb.accept(&offers).map(|(i, _)| i), Some(4));
     // A custom choice: skip offers that limit the server's window.
     let pick = PmdServerPolicy::default().accept_with(&offers, |_, offer, _| {
@@ -380,12 +367,12 @@ fn server_picks_the_first_acceptable_offer() {
 
 #[test]
 fn client_checks_the_answer() {
-    let offers = |list: &[&str]| PmdClientConfig {
-        offers: list
-            .iter()
-            .map(|s| PmdOffer::parse(&el(s)).unwrap())
-            .collect(),
-        ..PmdClientConfig::default()
+    let offers = |list: &[&str]| {
+        PmdClientConfig::default().with_offers(
+            list.iter()
+                .map(|s| PmdOffer::parse(&el(s)).unwrap())
+                .collect(),
+        )
     };
     let default = PmdClientConfig::default();
     let bare = offers(&[PMD]);
@@ -395,10 +382,7 @@ fn client_checks_the_answer() {
         "permessage-deflate; client_max_window_bits; server_max_window_bits=10",
         "permessage-deflate; client_max_window_bits",
     ]);
-    let min10 = PmdClientConfig {
-        min_client_max_window_bits: wb(10),
-        ..PmdClientConfig::default()
-    };
+    let min10 = PmdClientConfig::default().with_min_client_max_window_bits(wb(10));
     let table: Vec<(&PmdClientConfig, &str, Result<(), E>)> = vec![
         (&default, "permessage-deflate", Ok(())),
         (
@@ -533,13 +517,13 @@ fn every_parameter_combination_end_to_end() {
     for s in [8, 11, 15] {
         for c in [8, 12, 15] {
             for flags in 0..4u8 {
-                policies.push(PmdServerPolicy {
-                    server_no_context_takeover: flags & 1 != 0,
-                    client_no_context_takeover: flags & 2 != 0,
-                    server_max_window_bits: wb(s),
-                    client_max_window_bits: wb(c),
-                    ..PmdServerPolicy::default()
-                });
+                policies.push(
+                    PmdServerPolicy::default()
+                        .with_server_no_context_takeover(flags & 1 != 0)
+                        .with_client_no_context_takeover(flags & 2 != 0)
+                        .with_server_max_window_bits(wb(s))
+                        .with_client_max_window_bits(wb(c)),
+                );
             }
         }
     }
@@ -547,10 +531,7 @@ fn every_parameter_combination_end_to_end() {
     for offer in &offers {
         let element = offer.to_element();
         assert_eq!(PmdOffer::parse(&element).as_ref(), Ok(offer), "{element}");
-        let client = PmdClientConfig {
-            offers: vec![*offer],
-            ..PmdClientConfig::default()
-        };
+        let client = PmdClientConfig::default().with_offers(vec![*offer]);
         for policy in &policies {
             let Ok(agreed) = policy.respond(offer) else {
                 declined += 1;

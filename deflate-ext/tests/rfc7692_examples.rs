@@ -24,11 +24,10 @@ fn frame(fin: bool, rsv1: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 fn config(level: Level) -> PmdConfig {
-    PmdConfig {
-        level,
-        threshold: 0,
-        idle: IdleState::Reset,
-    }
+    PmdConfig::default()
+        .with_level(level)
+        .with_threshold(0)
+        .with_idle(IdleState::Reset)
 }
 
 /// Sends `msg` as one frame, returns the frame bytes.
@@ -145,10 +144,7 @@ fn uncompressed_message_in_between_7_2_3_2() {
         b"Hello"
     );
     // The threshold sends short messages uncompressed, RSV1 clear.
-    let cfg = PmdConfig {
-        threshold: 6,
-        ..PmdConfig::default()
-    };
+    let cfg = PmdConfig::default().with_threshold(6);
     let mut client = PerMessageDeflate::new(Role::Client, PmdAgreed::default(), cfg);
     assert_eq!(
         send(&mut client, b"Hello"),
@@ -193,23 +189,14 @@ fn context_takeover_7_2_3_2() {
         ..PmdAgreed::default()
     };
     for idle in [IdleState::Reset, IdleState::Release] {
-        let cfg = PmdConfig {
-            idle,
-            ..config(Level::FAST)
-        };
+        let cfg = config(Level::FAST).with_idle(idle);
         let mut client = PerMessageDeflate::new(Role::Client, agreed, cfg);
         assert_eq!(send(&mut client, b"Hello")[2..], HELLO);
         assert_eq!(send(&mut client, b"Hello")[2..], HELLO);
         assert_eq!(client.allocated().0, idle == IdleState::Reset);
         // The server inflates both, resetting between them.
-        let mut server = PerMessageDeflate::new(
-            Role::Server,
-            agreed,
-            PmdConfig {
-                idle,
-                ..PmdConfig::default()
-            },
-        );
+        let mut server =
+            PerMessageDeflate::new(Role::Server, agreed, PmdConfig::default().with_idle(idle));
         for _ in 0..2 {
             assert_eq!(
                 recv(&mut server, &[(FrameKind::First, true, true, &HELLO)]).unwrap(),

@@ -98,10 +98,7 @@ struct Peers {
 }
 
 fn config(fragment_size: Option<usize>) -> SessionConfig {
-    SessionConfig::new(Config {
-        fragment_size,
-        ..Config::default()
-    })
+    SessionConfig::new(Config::default().with_fragment_size(fragment_size))
 }
 
 fn transfer(from: &mut Session, to: &mut Session) -> Result<Vec<u8>, SessionError> {

@@ -205,11 +205,9 @@ fn a_deflate_stream_bomb_costs_time_not_memory() {
     assert!(server.buffer_capacity() <= 1024, "only the close frame");
     // A frame within the limits made of a bomb is a legal message: it is
     // gathered, holding about the frame, not the frame per read.
-    let config = Config {
-        max_frame_size: 1 << 20,
-        max_message_size: 1 << 20,
-        ..Config::default()
-    };
+    let config = Config::default()
+        .with_max_frame_size(1 << 20)
+        .with_max_message_size(1 << 20);
     let mut plain = vec![0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0];
     plain.extend(std::iter::repeat_n(0u8, 1 << 20));
     let mut wire = Vec::new();

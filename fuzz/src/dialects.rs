@@ -79,11 +79,11 @@ pub fn run(data: &[u8]) {
         return;
     };
     rt.chunks = input.chunks;
-    let side = |mode| Config {
-        receive_mode: mode,
-        auto_pong: false,
-        fragment_size: config.fragment_size,
-        ..Config::default()
+    let side = |mode| {
+        Config::default()
+            .with_receive_mode(mode)
+            .with_auto_pong(false)
+            .with_fragment_size(config.fragment_size)
     };
     let (Some(client), Some(server)) = (
         connection(Role::Client, &side(config.receive_mode), w),

@@ -105,15 +105,14 @@ fn pmd(input: &InflateInput, r: Role) -> PerMessageDeflate {
     PerMessageDeflate::new(
         r,
         agreed(input, receiver),
-        PmdConfig {
-            level: level(input.level),
-            threshold: 0,
-            idle: if input.release {
+        PmdConfig::default()
+            .with_level(level(input.level))
+            .with_threshold(0)
+            .with_idle(if input.release {
                 IdleState::Release
             } else {
                 IdleState::Reset
-            },
-        },
+            }),
     )
 }
 

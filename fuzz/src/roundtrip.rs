@@ -193,11 +193,9 @@ pub fn negotiators(ext: ExtChoice) -> (Negotiators, Negotiators) {
                     }
                 },
             };
-            let policy = PmdServerPolicy {
-                server_no_context_takeover: policy_server_nct,
-                client_max_window_bits: window(policy_client_bits).unwrap_or(WindowBits::MAX),
-                ..PmdServerPolicy::default()
-            };
+            let policy = PmdServerPolicy::default()
+                .with_server_no_context_takeover(policy_server_nct)
+                .with_client_max_window_bits(window(policy_client_bits).unwrap_or(WindowBits::MAX));
             let t = usize::from(threshold);
             let c = PmdNegotiator::default()
                 .with_offers([offer])
@@ -221,13 +219,12 @@ pub fn negotiators(ext: ExtChoice) -> (Negotiators, Negotiators) {
             } else {
                 DeflateFrameName::DeflateFrame
             };
-            let client = DeflateFrameClientConfig {
-                name,
-                request: DeflateFrameParams {
+            let client = DeflateFrameClientConfig::default()
+                .with_name(name)
+                .with_request(DeflateFrameParams {
                     max_window_bits: bits.and_then(window),
                     no_context_takeover: nct,
-                },
-            };
+                });
             let c = DeflateFrameNegotiator::named(name)
                 .with_client(client)
                 .with_level(level(l))
@@ -253,12 +250,10 @@ pub fn negotiators(ext: ExtChoice) -> (Negotiators, Negotiators) {
 }
 
 fn side_config(side: &Side) -> Config {
-    Config {
-        receive_mode: side.mode.receive_mode(),
-        fragment_size: (side.fragment_size > 0).then_some(usize::from(side.fragment_size)),
-        auto_pong: false,
-        ..Config::default()
-    }
+    Config::default()
+        .with_receive_mode(side.mode.receive_mode())
+        .with_fragment_size((side.fragment_size > 0).then_some(usize::from(side.fragment_size)))
+        .with_auto_pong(false)
 }
 
 /// Handshakes a client and a server session in memory; `None` when the

@@ -130,30 +130,28 @@ impl Settings {
     /// The ws-proto config for `dialect`.
     pub fn config(&self) -> Config {
         let secs = |s: u8| (s > 0).then(|| Duration::from_secs(u64::from(s)));
-        Config {
-            max_frame_size: if self.max_frame == 0 {
+        Config::default()
+            .with_max_frame_size(if self.max_frame == 0 {
                 64 << 10
             } else {
                 u64::from(self.max_frame)
-            },
-            max_message_size: if self.max_message == 0 {
+            })
+            .with_max_message_size(if self.max_message == 0 {
                 256 << 10
             } else {
                 u64::from(self.max_message)
-            },
-            max_fragments: if self.max_fragments == 0 {
+            })
+            .with_max_fragments(if self.max_fragments == 0 {
                 1024
             } else {
                 u64::from(self.max_fragments)
-            },
-            fragment_size: (self.fragment_size > 0).then_some(usize::from(self.fragment_size)),
-            receive_mode: self.mode.receive_mode(),
-            auto_pong: !self.no_auto_pong,
-            close_timeout: Duration::from_secs(5),
-            keep_alive: secs(self.keep_alive),
-            idle_timeout: secs(self.idle_timeout),
-            ..Config::default()
-        }
+            })
+            .with_fragment_size((self.fragment_size > 0).then_some(usize::from(self.fragment_size)))
+            .with_receive_mode(self.mode.receive_mode())
+            .with_auto_pong(!self.no_auto_pong)
+            .with_close_timeout(Duration::from_secs(5))
+            .with_keep_alive(secs(self.keep_alive))
+            .with_idle_timeout(secs(self.idle_timeout))
     }
 }
 

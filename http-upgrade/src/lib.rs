@@ -88,6 +88,7 @@
 
 extern crate alloc;
 
+mod builders;
 mod client;
 mod dialect;
 mod error;

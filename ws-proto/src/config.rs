@@ -58,6 +58,7 @@ pub enum ReceiveMode {
 /// assert_eq!(config.max_frame_size, 16 << 20);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// Largest accepted frame payload, checked on the header (§5.2).
     pub max_frame_size: u64,
@@ -118,50 +119,23 @@ impl Default for Config {
     }
 }
 
-/// `with_<field>` builders: `Config` is `#[non_exhaustive]`, so code
-/// outside this crate starts from [`Config::default`] and sets what it
-/// needs, by field assignment or by chaining these.
-macro_rules! builders {
-    ($($(#[$doc:meta])* $field:ident: $ty:ty => $with:ident;)*) => {
-        impl Config {
-            $(
-                $(#[$doc])*
-                #[must_use]
-                pub fn $with(mut self, value: $ty) -> Self {
-                    self.$field = value;
-                    self
-                }
-            )*
-        }
-    };
-}
-
-builders! {
-    /// Sets [`max_frame_size`](Config::max_frame_size).
+// `Config` is `#[non_exhaustive]`: code outside this crate starts from
+// `Config::default()` and sets what it needs, by field assignment or by
+// chaining these.
+http_upgrade::with_builders!(Config {
     max_frame_size: u64 => with_max_frame_size;
-    /// Sets [`max_message_size`](Config::max_message_size).
     max_message_size: u64 => with_max_message_size;
-    /// Sets [`max_fragments`](Config::max_fragments).
     max_fragments: u64 => with_max_fragments;
-    /// Sets [`fragment_size`](Config::fragment_size).
     fragment_size: Option<usize> => with_fragment_size;
-    /// Sets [`receive_mode`](Config::receive_mode).
     receive_mode: ReceiveMode => with_receive_mode;
-    /// Sets [`auto_pong`](Config::auto_pong).
     auto_pong: bool => with_auto_pong;
-    /// Sets [`close_timeout`](Config::close_timeout).
     close_timeout: Duration => with_close_timeout;
-    /// Sets [`keep_alive`](Config::keep_alive).
     keep_alive: Option<Duration> => with_keep_alive;
-    /// Sets [`idle_timeout`](Config::idle_timeout).
     idle_timeout: Option<Duration> => with_idle_timeout;
-    /// Sets [`stall_timeout`](Config::stall_timeout).
     stall_timeout: Option<Duration> => with_stall_timeout;
-    /// Sets [`write_timeout`](Config::write_timeout).
     write_timeout: Option<Duration> => with_write_timeout;
-    /// Sets [`pong_timeout`](Config::pong_timeout).
     pong_timeout: Option<Duration> => with_pong_timeout;
-}
+});
 
 impl Config {
     pub(crate) fn stream_threshold(&self) -> u64 {

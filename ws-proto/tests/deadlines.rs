@@ -90,13 +90,7 @@ fn progress_restarts_the_stall_clock_and_idle_connections_do_not_stall() {
     assert_eq!(drain(&mut c).unwrap(), vec![Event::Text("hi".into())]);
     assert_eq!(c.poll_timeout(), None);
     // And the stall timeout can be turned off.
-    let mut c = conn(
-        Role::Server,
-        Config {
-            stall_timeout: None,
-            ..Config::default()
-        },
-    );
+    let mut c = conn(Role::Server, Config::default().with_stall_timeout(None));
     c.receive(at(0), &[0x82]).unwrap();
     assert_eq!(drain(&mut c).unwrap(), vec![]);
     assert_eq!(c.poll_timeout(), None);
@@ -139,11 +133,9 @@ fn a_slow_but_moving_reader_is_not_dropped() {
 
 #[test]
 fn keep_alive_pings_need_a_pong_within_the_pong_timeout() {
-    let config = Config {
-        keep_alive: Some(Duration::from_secs(10)),
-        pong_timeout: Some(Duration::from_secs(5)),
-        ..Config::default()
-    };
+    let config = Config::default()
+        .with_keep_alive(Some(Duration::from_secs(10)))
+        .with_pong_timeout(Some(Duration::from_secs(5)));
     // Answered: the connection lives on.
     let mut c = conn(Role::Server, config.clone());
     run_timers_until(&mut c, at(10));

@@ -178,13 +178,7 @@ fn pair(chain: fn() -> Chain, config: Config) -> (Connection, Connection) {
 
 fn conversation(chain: fn() -> Chain) {
     for frag in [None, Some(3), Some(64)] {
-        let (mut c, mut s) = pair(
-            chain,
-            Config {
-                fragment_size: frag,
-                ..Config::default()
-            },
-        );
+        let (mut c, mut s) = pair(chain, Config::default().with_fragment_size(frag));
         let big: Vec<u8> = (0..5000).map(|i| i as u8).collect();
         c.send_text("hello, extensions").unwrap();
         c.send_binary(big.clone()).unwrap();
@@ -242,13 +236,7 @@ fn all_three_chained() {
 #[test]
 fn rsv_bits_on_the_wire() {
     let chain = || -> Chain { vec![Box::new(MsgXor::default()), Box::new(FrameReverse)] };
-    let (_, mut s) = pair(
-        chain,
-        Config {
-            fragment_size: Some(2),
-            ..Config::default()
-        },
-    );
+    let (_, mut s) = pair(chain, Config::default().with_fragment_size(Some(2)));
     s.send_binary(&b"abcde"[..]).unwrap();
     s.send_ping(&b"x"[..]).unwrap();
     let frames = parse_frames(&transmit(&mut s));
@@ -282,10 +270,7 @@ fn message_rsv_on_continuation_is_refused() {
 #[test]
 fn decode_errors_map_to_close_codes() {
     let chain = || -> Chain { vec![Box::new(Doubler)] };
-    let config = Config {
-        max_message_size: 10,
-        ..Config::default()
-    };
+    let config = Config::default().with_max_message_size(10);
     let (mut c, _) = pair(chain, config.clone());
     let (_, err) = feed_chunked(
         &mut c,

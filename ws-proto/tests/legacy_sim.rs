@@ -174,10 +174,7 @@ fn every_dialect_both_roles_all_chunkings() {
 #[test]
 fn fragment_size_splits_on_hybi_and_not_on_hixie() {
     for d in Dialect::ALL {
-        let cfg = Config {
-            fragment_size: Some(3),
-            ..Config::default()
-        };
+        let cfg = Config::default().with_fragment_size(Some(3));
         let mut s = Connection::new(Role::Server, cfg, negotiated(d), None, NOW).unwrap();
         let mut c = conn_in(d, Role::Client, Config::default());
         s.send_text("abcdefgh").unwrap();

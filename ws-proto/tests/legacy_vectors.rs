@@ -333,10 +333,7 @@ fn hybi06_close_carries_status_codes() {
     let mut c = open(
         Dialect::Hybi06,
         Role::Client,
-        Config {
-            max_frame_size: 4,
-            ..Config::default()
-        },
+        Config::default().with_max_frame_size(4),
         rng(),
     );
     c.receive(Instant::ZERO, b"\x84\x05Hello").unwrap();
@@ -473,10 +470,7 @@ fn hixie_other_frames_are_skipped() {
 
 #[test]
 fn hixie_limits_and_utf8() {
-    let small = Config {
-        max_frame_size: 8,
-        ..Config::default()
-    };
+    let small = Config::default().with_max_frame_size(8);
     // An unterminated text frame fails once it passes the limit.
     let (_, err) = events_all_ways_in(Dialect::Hixie76, Role::Server, &small, b"\x00123456789");
     assert!(matches!(
@@ -500,10 +494,7 @@ fn hixie_limits_and_utf8() {
     assert_eq!(s.poll_event(), Err(PeerError::InvalidUtf8.into()));
     assert_eq!(transmit(&mut s), [0xFF, 0x00]);
     // Streaming delivers an unterminated frame as it arrives.
-    let stream = Config {
-        receive_mode: ReceiveMode::Stream,
-        ..Config::default()
-    };
+    let stream = Config::default().with_receive_mode(ReceiveMode::Stream);
     let mut c = open(Dialect::Hixie76, Role::Client, stream, rng());
     c.receive(Instant::ZERO, b"\x00Hel").unwrap();
     assert_eq!(
@@ -560,7 +551,7 @@ mod no_panic {
         ) {
             let d = Dialect::ALL[dialect];
             let role = if server { Role::Server } else { Role::Client };
-            let cfg = Config { max_frame_size: 200, max_message_size: 400, max_fragments: 8, ..Config::default() };
+            let cfg = Config::default().with_max_frame_size(200).with_max_message_size(400).with_max_fragments(8);
             let mut c = open(d, role, cfg, rng());
             let _ = feed_chunked(&mut c, &input, &[chunk]);
             let _ = transmit(&mut c);

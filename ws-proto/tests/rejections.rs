@@ -212,10 +212,7 @@ fn close_reason_not_utf8() {
 
 #[test]
 fn frame_too_large_before_payload_arrives() {
-    let config = Config {
-        max_frame_size: 1000,
-        ..Config::default()
-    };
+    let config = Config::default().with_max_frame_size(1000);
     // Only the header: rejected without buffering anything.
     let wire = [0x82, 0x7F, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff];
     let e = rejected_with(C, config, &wire, 1009);
@@ -230,10 +227,7 @@ fn frame_too_large_before_payload_arrives() {
 
 #[test]
 fn message_too_large() {
-    let config = Config {
-        max_message_size: 10,
-        ..Config::default()
-    };
+    let config = Config::default().with_max_message_size(10);
     let mut wire = frame(C, false, 0, OpCode::Binary, &[0; 6]);
     wire.extend(frame(C, true, 0, OpCode::Continuation, &[0; 6]));
     let e = rejected_with(C, config, &wire, 1009);
@@ -245,10 +239,7 @@ fn message_too_large() {
 
 #[test]
 fn too_many_fragments() {
-    let config = Config {
-        max_fragments: 3,
-        ..Config::default()
-    };
+    let config = Config::default().with_max_fragments(3);
     let mut wire = frame(S, false, 0, OpCode::Binary, b"a");
     for _ in 0..3 {
         wire.extend(frame(S, false, 0, OpCode::Continuation, b"a"));
@@ -357,7 +348,7 @@ mod no_panic {
             chunk in 1usize..50,
         ) {
             let role = if server { Role::Server } else { Role::Client };
-            let config = Config { max_frame_size: 200, max_message_size: 400, max_fragments: 8, ..Config::default() };
+            let config = Config::default().with_max_frame_size(200).with_max_message_size(400).with_max_fragments(8);
             let mut c = conn(role, config);
             let _ = feed_chunked(&mut c, &input, &[chunk]);
             let _ = transmit(&mut c);

@@ -92,10 +92,7 @@ fn encode_masked_hello_from_client() {
 
 #[test]
 fn encode_fragmented_hel_lo() {
-    let config = Config {
-        fragment_size: Some(3),
-        ..Config::default()
-    };
+    let config = Config::default().with_fragment_size(Some(3));
     let mut s = conn(Role::Server, config);
     s.send_text("Hello").unwrap();
     assert_eq!(transmit(&mut s), HEL_LO);

@@ -152,8 +152,8 @@ proptest! {
         // Keep the frame count per message bounded so the test stays fast.
         let max_len = msgs.iter().map(|m| match m { Msg::Binary { len, .. } => *len, _ => 5000 }).max().unwrap_or(0);
         let frag = frag.map(|f| f.max(max_len / 2048 + 1));
-        let mut tx = conn(tx_role, Config { fragment_size: frag, ..Config::default() });
-        let mut rx = conn(rx_role, Config { receive_mode: mode, ..Config::default() });
+        let mut tx = conn(tx_role, Config::default().with_fragment_size(frag));
+        let mut rx = conn(rx_role, Config::default().with_receive_mode(mode));
         let mut want = Vec::new();
         for m in &msgs {
             want.extend(send(&mut tx, m));

@@ -179,10 +179,7 @@ fn secs(s: u64) -> Instant {
 #[test]
 fn echo_conversation() {
     let mut sim = Sim::new(
-        Config {
-            fragment_size: Some(1000),
-            ..Config::default()
-        },
+        Config::default().with_fragment_size(Some(1000)),
         Config::default(),
     );
     let big: Vec<u8> = (0..100_000).map(|i| (i % 251) as u8).collect();
@@ -345,10 +342,7 @@ fn client_gives_up_waiting_for_server_tcp_close() {
 
 #[test]
 fn keep_alive_pings_when_idle() {
-    let client = Config {
-        keep_alive: Some(Duration::from_secs(10)),
-        ..Config::default()
-    };
+    let client = Config::default().with_keep_alive(Some(Duration::from_secs(10)));
     let mut sim = Sim::new(client, Config::default());
     assert_eq!(sim.client.conn.poll_timeout(), Some(secs(10)));
     // Traffic at t=5 pushes the ping back.
@@ -378,10 +372,7 @@ fn keep_alive_pings_when_idle() {
 
 #[test]
 fn idle_timeout_closes_with_going_away() {
-    let server = Config {
-        idle_timeout: Some(Duration::from_secs(30)),
-        ..Config::default()
-    };
+    let server = Config::default().with_idle_timeout(Some(Duration::from_secs(30)));
     let mut sim = Sim::new(Config::default(), server);
     sim.run_until(secs(29));
     assert_eq!(sim.server.conn.state(), State::Open);

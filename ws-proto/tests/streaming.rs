@@ -9,10 +9,7 @@ use ws_proto::{Bytes, Config, Event, Instant, MessageKind, OpCode, PeerError, Re
 fn stream_conn() -> ws_proto::Connection {
     conn(
         Role::Client,
-        Config {
-            receive_mode: ReceiveMode::Stream,
-            ..Config::default()
-        },
+        Config::default().with_receive_mode(ReceiveMode::Stream),
     )
 }
 
@@ -64,10 +61,7 @@ fn control_frames_interleave_with_a_streamed_message() {
 
 #[test]
 fn threshold_switches_large_messages_to_streaming() {
-    let config = Config {
-        receive_mode: ReceiveMode::Threshold(8),
-        ..Config::default()
-    };
+    let config = Config::default().with_receive_mode(ReceiveMode::Threshold(8));
     let mut wire = frame(Role::Client, true, 0, OpCode::Binary, b"small");
     wire.extend(frame(Role::Client, false, 0, OpCode::Binary, b"12345"));
     wire.extend(frame(Role::Client, true, 0, OpCode::Continuation, b"67890"));

@@ -73,11 +73,9 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<(), Error> {
-    let connection = Config {
-        max_message_size: args.max_message,
-        max_frame_size: args.max_frame,
-        ..Config::default()
-    };
+    let connection = Config::default()
+        .with_max_message_size(args.max_message)
+        .with_max_frame_size(args.max_frame);
     let mut config = SessionConfig::new(connection);
     if !args.no_compression {
         config.negotiators = deflate_ext::default_negotiators();

@@ -125,11 +125,9 @@ impl Eom {
 }
 
 fn connection_config(max_message: u64) -> Config {
-    Config {
-        max_message_size: max_message,
-        max_frame_size: max_message,
-        ..Config::default()
-    }
+    Config::default()
+        .with_max_message_size(max_message)
+        .with_max_frame_size(max_message)
 }
 
 // ---- server ----

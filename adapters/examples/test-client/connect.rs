@@ -56,11 +56,9 @@ impl Target {
     /// `https_proxy`, `no_proxy`), compression, and for `--ssl` a verifier
     /// that accepts the test server's self-signed certificate.
     pub(crate) fn options(&self) -> Result<ClientOptions, Error> {
-        let connection = Config {
-            max_message_size: self.max_message,
-            max_frame_size: self.max_message,
-            ..Config::default()
-        };
+        let connection = Config::default()
+            .with_max_message_size(self.max_message)
+            .with_max_frame_size(self.max_message);
         let options = ClientOptions::new(session_config(connection, self.compression));
         if self.ssl {
             // The test server makes a new self-signed certificate at every

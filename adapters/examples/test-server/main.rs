@@ -90,11 +90,9 @@ fn self_signed(interface: &str) -> Result<ServerTls, Error> {
 }
 
 fn run(args: &Args) -> Result<(), Error> {
-    let connection = Config {
-        max_message_size: args.max_message,
-        max_frame_size: args.max_message,
-        ..Config::default()
-    };
+    let connection = Config::default()
+        .with_max_message_size(args.max_message)
+        .with_max_frame_size(args.max_message);
     let mut options = ServerOptions::new(session_config(connection, !args.no_compression))
         .with_http(ServerConfig::default().with_protocols(PROTOCOLS));
     if args.ssl {

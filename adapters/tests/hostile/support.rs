@@ -118,15 +118,13 @@ impl Spec {
     pub fn connection_config(&self) -> ws_proto::Config {
         let ms = |v: u64| (v > 0).then(|| Duration::from_millis(v));
         let d = ws_proto::Config::default();
-        ws_proto::Config {
-            max_message_size: self.max_message,
-            max_frame_size: self.max_frame,
-            stall_timeout: ms(self.stall_ms).or(d.stall_timeout),
-            write_timeout: ms(self.write_ms).or(d.write_timeout),
-            keep_alive: ms(self.keep_alive_ms),
-            pong_timeout: ms(self.pong_ms).or(d.pong_timeout),
-            ..d
-        }
+        d.clone()
+            .with_max_message_size(self.max_message)
+            .with_max_frame_size(self.max_frame)
+            .with_stall_timeout(ms(self.stall_ms).or(d.stall_timeout))
+            .with_write_timeout(ms(self.write_ms).or(d.write_timeout))
+            .with_keep_alive(ms(self.keep_alive_ms))
+            .with_pong_timeout(ms(self.pong_ms).or(d.pong_timeout))
     }
 }
 

@@ -20,7 +20,11 @@ pub fn defined_in(dialect: http_upgrade::Dialect) -> bool {
 
 /// Local settings of a permessage-deflate endpoint that are not negotiated
 /// (RFC 7692 leaves them to the implementation).
+///
+/// `#[non_exhaustive]`: start from [`PmdConfig::default`] and chain the
+/// `with_*` methods (or assign fields).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct PmdConfig {
     /// Compression level; default [`Level::FAST`].
     pub level: Level,
@@ -42,6 +46,12 @@ impl Default for PmdConfig {
         }
     }
 }
+
+http_upgrade::with_builders!(PmdConfig {
+    level: Level => with_level;
+    threshold: usize => with_threshold;
+    idle: IdleState => with_idle;
+});
 
 /// An established permessage-deflate extension for one connection
 /// (RFC 7692 §6, §7.2): an encoder for what this endpoint sends and a decoder

@@ -13,7 +13,11 @@ use http_upgrade::ExtensionOffer;
 /// The default accepts every valid offer with the client's requests granted
 /// and nothing added: the same answer as `permessage-deflate` servers that
 /// do not tune memory. Set the fields to trade ratio for memory.
+///
+/// `#[non_exhaustive]`: start from [`PmdServerPolicy::default`] and chain
+/// the `with_*` methods (or assign fields).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct PmdServerPolicy {
     /// Add `server_no_context_takeover` to every response: the server resets
     /// its compressor after each message (§7.1.1.1 lets a server do so
@@ -138,7 +142,11 @@ impl PmdServerPolicy {
 
 /// What a client offers and accepts for permessage-deflate (RFC 7692 §5,
 /// §7.1).
+///
+/// `#[non_exhaustive]`: start from [`PmdClientConfig::default`] and chain
+/// the `with_*` methods (or assign fields).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct PmdClientConfig {
     /// The offers, most preferred first (RFC 7692 §5: "An element preceding
     /// another element has higher preference"). Must not be empty.
@@ -147,6 +155,21 @@ pub struct PmdClientConfig {
     /// response asking for less fails the handshake. Default 8.
     pub min_client_max_window_bits: WindowBits,
 }
+
+http_upgrade::with_builders!(PmdServerPolicy {
+    server_no_context_takeover: bool => with_server_no_context_takeover;
+    client_no_context_takeover: bool => with_client_no_context_takeover;
+    server_max_window_bits: WindowBits => with_server_max_window_bits;
+    client_max_window_bits: WindowBits => with_client_max_window_bits;
+    require_client_max_window_bits: bool => with_require_client_max_window_bits;
+    accept_server_max_window_bits: bool => with_accept_server_max_window_bits;
+    min_server_max_window_bits: WindowBits => with_min_server_max_window_bits;
+});
+
+http_upgrade::with_builders!(PmdClientConfig {
+    offers: Vec<PmdOffer> => with_offers;
+    min_client_max_window_bits: WindowBits => with_min_client_max_window_bits;
+});
 
 impl Default for PmdClientConfig {
     /// One offer, `permessage-deflate; client_max_window_bits`: any server
