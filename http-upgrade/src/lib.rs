@@ -3,9 +3,13 @@
 //! 5, 4) and hixie-76 (draft-ietf-hybi-thewebsocketprotocol-00).
 //!
 //! The machines never touch a socket, a clock or an entropy source: bytes
-//! go in through `receive_data`, bytes to send come out of
-//! `poll_transmit`, time comes in as an [`Instant`] and randomness from an
-//! injected [`rand_core::Rng`].
+//! go in through `receive(now, &bytes)`, events come out of `poll_event`
+//! (`Ok(None)`: need more input), bytes to send come out of
+//! `poll_transmit` (or `transmit_slices` + `advance_transmit`), time comes
+//! in as an [`Instant`] and randomness from an injected [`rand_core::Rng`].
+//! This is the contract of every machine of the family, `ws_proto`'s
+//! `Connection` and `Session` included; [`ServerHandshake`] documents the
+//! order in which a driver calls them.
 //!
 //! * [`ServerHandshake`]: parses requests (push parsing, httparse
 //!   underneath), validates upgrades (RFC 6455 §4.2.1), answers them
@@ -53,24 +57,23 @@
 //! let mut server = ServerHandshake::new(config, now);
 //!
 //! // Client -> server.
-//! let mut event = ServerEvent::NeedMore;
-//! while let Some(bytes) = client.poll_transmit() {
-//!     event = server.receive_data(&bytes)?;
-//! }
-//! let ServerEvent::Upgrade(req) = event else { panic!("not an upgrade") };
+//! let mut wire = Vec::new();
+//! assert!(client.poll_transmit(&mut wire) > 0);
+//! server.receive(now, &wire)?;
+//! let Some(ServerEvent::Upgrade(req)) = server.poll_event()? else { panic!("not an upgrade") };
 //! assert_eq!(req.dialect, Dialect::Rfc6455);
 //! assert_eq!(req.selected_protocol.as_deref(), Some("chat"));
 //! let accept = Accept::for_request(&req).extension(ExtensionOffer::new("permessage-deflate"));
 //! let server_side = server.accept(accept, &mut rng)?;
 //!
 //! // Server -> client, with a frame right behind the 101.
-//! let mut event = ClientEvent::NeedMore;
-//! while let Some(bytes) = server.poll_transmit() {
-//!     let mut wire = bytes.to_vec();
-//!     wire.extend_from_slice(&[0x81, 0x00]);
-//!     event = client.receive_data(&wire)?;
-//! }
-//! let ClientEvent::Connected(client_side) = event else { panic!("not connected") };
+//! wire.clear();
+//! assert!(server.poll_transmit(&mut wire) > 0);
+//! wire.extend_from_slice(&[0x81, 0x00]);
+//! client.receive(now, &wire)?;
+//! let Some(ClientEvent::Connected(client_side)) = client.poll_event()? else {
+//!     panic!("not connected")
+//! };
 //! assert_eq!(client_side.protocol.as_deref(), Some("chat"));
 //! assert_eq!(client_side.extensions, server_side.extensions);
 //! assert_eq!(&client.take_leftover()[..], &[0x81, 0x00]);
@@ -102,6 +105,7 @@ mod proxy;
 mod response;
 mod server;
 mod time;
+mod transmit;
 mod url;
 
 #[cfg(any(test, feature = "testing"))]

@@ -1,7 +1,6 @@
 //! Tunnelling through an HTTP proxy with `CONNECT` (RFC 7231 §4.3.6, RFC
 //! 6455 §4.1 step 2), with optional `Proxy-Authorization: Basic` (RFC 7617).
 
-use alloc::collections::VecDeque;
 use alloc::format;
 use alloc::vec::Vec;
 
@@ -12,14 +11,15 @@ use bytes::{Bytes, BytesMut};
 use crate::error::{Error, HttpPeerError, MisuseError};
 use crate::http::{self, HttpResponse, check_header, push_header};
 use crate::limits::{HeadScanner, Limits};
+use crate::transmit::Outbox;
 use crate::url::WsUrl;
+use crate::Instant;
 
-/// What the proxy machine found.
+/// What the proxy machine found, from [`ProxyConnect::poll_event`]. An
+/// incomplete answer is no event: `poll_event` returns `Ok(None)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProxyEvent {
-    /// The proxy's answer is incomplete.
-    NeedMore,
     /// A 2xx: the tunnel is open; start TLS or the WebSocket handshake and
     /// pass it [`ProxyConnect::take_leftover`] first.
     Open,
@@ -27,18 +27,24 @@ pub enum ProxyEvent {
 
 /// A `CONNECT host:port` exchange with an HTTP proxy.
 ///
-/// Call order: [`new`](Self::new) (or [`for_url`](Self::for_url)), write
-/// [`poll_transmit`](Self::poll_transmit), feed the proxy's bytes to
-/// [`receive_data`](Self::receive_data) until [`ProxyEvent::Open`] or an
-/// error ([`HttpPeerError::ProxyRefused`] carries the status, e.g. 407; the
-/// full answer stays available in [`response`](Self::response)), then take
-/// [`take_leftover`](Self::take_leftover).
+/// Call order (the contract of every machine of the family):
+/// [`new`](Self::new) (or [`for_url`](Self::for_url)); write
+/// [`poll_transmit`](Self::poll_transmit) (or
+/// [`transmit_slices`](Self::transmit_slices) +
+/// [`advance_transmit`](Self::advance_transmit)); [`receive`](Self::receive)
+/// the proxy's bytes and call [`poll_event`](Self::poll_event) until
+/// [`ProxyEvent::Open`] or an error ([`HttpPeerError::ProxyRefused`]
+/// carries the status, e.g. 407; the full answer stays available in
+/// [`response`](Self::response); [`wants_close`](Self::wants_close) is
+/// then true); after `Open`, take [`take_leftover`](Self::take_leftover).
+/// The machine has no timer of its own: the driver's connect timeout
+/// covers it.
 #[derive(Debug)]
 pub struct ProxyConnect {
     limits: Limits,
     scanner: HeadScanner,
     buf: BytesMut,
-    transmit: VecDeque<Bytes>,
+    transmit: Outbox,
     response: Option<HttpResponse>,
     result: Option<Result<(), Error>>,
 }
@@ -46,6 +52,7 @@ pub struct ProxyConnect {
 impl ProxyConnect {
     /// Queues `CONNECT host:port HTTP/1.1` (`host` bracketed if IPv6) with
     /// `Proxy-Authorization: Basic base64(user:password)` if `auth` is given.
+    #[must_use = "the machine holds the request to send"]
     pub fn new(
         host: &str,
         port: u16,
@@ -77,30 +84,68 @@ impl ProxyConnect {
             limits,
             scanner: HeadScanner::default(),
             buf: BytesMut::new(),
-            transmit: VecDeque::from([Bytes::from(out)]),
+            transmit: Outbox::with(Bytes::from(out)),
             response: None,
             result: None,
         })
     }
 
     /// A `CONNECT` to the host and port of a WebSocket URL.
+    #[must_use = "the machine holds the request to send"]
     pub fn for_url(url: &WsUrl, auth: Option<(&str, &str)>) -> Result<Self, Error> {
         Self::new(url.host(), url.port(), auth, Limits::default())
     }
 
-    /// The next bytes to write to the proxy.
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.transmit.pop_front()
+    /// Bytes waiting to be written to the proxy.
+    #[inline]
+    pub fn pending_transmit(&self) -> usize {
+        self.transmit.len()
     }
 
-    /// Feeds bytes from the proxy.
-    pub fn receive_data(&mut self, data: &[u8]) -> Result<ProxyEvent, Error> {
+    /// Appends the pending output (the `CONNECT` request) to `out` and
+    /// returns how many bytes were appended.
+    #[must_use = "the bytes appended to `out` must be written"]
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        self.transmit.drain_into(out)
+    }
+
+    /// Fills `out` with the pending output as slices, without copying.
+    /// Returns the number of slices filled; follow a write with
+    /// [`advance_transmit`](Self::advance_transmit).
+    pub fn transmit_slices<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
+        self.transmit.slices(out)
+    }
+
+    /// Marks `n` bytes of pending output as written.
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.transmit.advance(n);
+    }
+
+    /// Buffers bytes from the proxy; [`poll_event`](Self::poll_event)
+    /// parses them. Refuses with the stored error after a failure, and
+    /// with [`MisuseError::WrongState`] once the tunnel is open (the bytes
+    /// are the target's then).
+    pub fn receive(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
+        let _ = now;
         match &self.result {
             Some(Err(e)) => return Err(e.clone()),
-            Some(Ok(())) => return Err(MisuseError::WrongState("receive_data").into()),
+            Some(Ok(())) => return Err(MisuseError::WrongState("receive").into()),
             None => {}
         }
         self.buf.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Parses what is buffered: [`ProxyEvent::Open`] once, `Ok(None)` while
+    /// more input is needed and after `Open`; an error (a refusal
+    /// included) is permanent and returned again by every later call.
+    #[must_use = "events must be handled"]
+    pub fn poll_event(&mut self) -> Result<Option<ProxyEvent>, Error> {
+        match &self.result {
+            Some(Err(e)) => return Err(e.clone()),
+            Some(Ok(())) => return Ok(None),
+            None => {}
+        }
         let outcome = self.parse();
         if let Err(e) = &outcome {
             self.result = Some(Err(e.clone()));
@@ -108,9 +153,9 @@ impl ProxyConnect {
         outcome
     }
 
-    fn parse(&mut self) -> Result<ProxyEvent, Error> {
+    fn parse(&mut self) -> Result<Option<ProxyEvent>, Error> {
         let Some(n) = self.scanner.scan(&self.buf, &self.limits)? else {
-            return Ok(ProxyEvent::NeedMore);
+            return Ok(None);
         };
         let head = self.buf.split_to(n);
         let res = http::parse_response(&head, &self.limits)?;
@@ -120,16 +165,25 @@ impl ProxyConnect {
             return Err(HttpPeerError::ProxyRefused(status).into());
         }
         self.result = Some(Ok(()));
-        Ok(ProxyEvent::Open)
+        Ok(Some(ProxyEvent::Open))
+    }
+
+    /// True when the driver should close the connection: the proxy refused
+    /// or sent something invalid.
+    #[must_use]
+    pub fn wants_close(&self) -> bool {
+        matches!(self.result, Some(Err(_)))
     }
 
     /// The proxy's answer head, once received.
+    #[must_use]
     pub fn response(&self) -> Option<&HttpResponse> {
         self.response.as_ref()
     }
 
     /// Bytes received behind the proxy's answer (already from the target).
     /// Empty before [`ProxyEvent::Open`].
+    #[must_use = "the leftover bytes belong to the tunnel"]
     pub fn take_leftover(&mut self) -> Bytes {
         match self.result {
             Some(Ok(())) => self.buf.split().freeze(),
@@ -142,6 +196,20 @@ impl ProxyConnect {
 mod tests {
     use super::*;
 
+    const T0: Instant = Instant::ZERO;
+
+    fn drain(p: &mut ProxyConnect) -> Vec<u8> {
+        let mut out = Vec::new();
+        let _ = p.poll_transmit(&mut out);
+        out
+    }
+
+    /// `receive` then `poll_event`, as a driver calls them.
+    fn feed(p: &mut ProxyConnect, data: &[u8]) -> Result<Option<ProxyEvent>, Error> {
+        p.receive(T0, data)?;
+        p.poll_event()
+    }
+
     #[test]
     fn connect_request_with_auth() {
         let mut p = ProxyConnect::new(
@@ -152,45 +220,54 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            &p.poll_transmit().unwrap()[..],
+            drain(&mut p),
             b"CONNECT [::1]:9001 HTTP/1.1\r\nHost: [::1]:9001\r\n\
               Proxy-Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n\r\n"
         );
-        assert_eq!(p.poll_transmit(), None);
+        assert_eq!(p.pending_transmit(), 0);
+        assert_eq!(drain(&mut p), b"");
     }
 
     #[test]
     fn open_with_leftover() {
         let url = WsUrl::parse("ws://example.com/x").unwrap();
         let mut p = ProxyConnect::for_url(&url, None).unwrap();
+        let mut slices = [&[][..]; 2];
+        assert_eq!(p.transmit_slices(&mut slices), 1);
         assert_eq!(
-            &p.poll_transmit().unwrap()[..],
+            slices[0],
             b"CONNECT example.com:80 HTTP/1.1\r\nHost: example.com:80\r\n\r\n"
         );
+        p.advance_transmit(slices[0].len());
+        assert_eq!(p.pending_transmit(), 0);
         let answer = b"HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 101";
         for i in 0..39 {
             let mut q = ProxyConnect::for_url(&url, None).unwrap();
-            assert_eq!(q.receive_data(&answer[..i]), Ok(ProxyEvent::NeedMore));
+            assert_eq!(feed(&mut q, &answer[..i]), Ok(None));
         }
-        assert_eq!(p.receive_data(answer), Ok(ProxyEvent::Open));
+        assert_eq!(feed(&mut p, answer), Ok(Some(ProxyEvent::Open)));
+        assert_eq!(p.poll_event(), Ok(None), "Open is reported once");
+        assert!(!p.wants_close());
         assert_eq!(&p.take_leftover()[..], b"HTTP/1.1 101");
-        assert!(p.receive_data(b"x").is_err());
+        assert!(p.receive(T0, b"x").is_err());
     }
 
     #[test]
     fn refused() {
         let mut p = ProxyConnect::new("h", 1, None, Limits::default()).unwrap();
-        let e = p
-            .receive_data(
-                b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n",
-            )
-            .unwrap_err();
+        let e = feed(
+            &mut p,
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n",
+        )
+        .unwrap_err();
         assert_eq!(e, Error::Peer(HttpPeerError::ProxyRefused(407)));
         assert_eq!(
             p.response().unwrap().headers.get_str("proxy-authenticate"),
             Some("Basic")
         );
-        assert_eq!(p.receive_data(b""), Err(e));
+        assert!(p.wants_close());
+        assert_eq!(p.receive(T0, b""), Err(e.clone()));
+        assert_eq!(p.poll_event(), Err(e));
         assert!(ProxyConnect::new("a b", 1, None, Limits::default()).is_err());
         assert!(ProxyConnect::new("a\r\n", 1, None, Limits::default()).is_err());
     }

@@ -38,9 +38,11 @@ fn fails(d: Dialect, edit: impl FnOnce(Vec<u8>) -> Vec<u8>) -> Error {
         _ => Accept::default(),
     };
     let res = edit(answer(&mut c, accept));
-    let e = c.receive_data(&res).expect_err("must fail");
-    assert_eq!(c.receive_data(b""), Err(e.clone()), "permanent");
-    assert!(c.poll_transmit().is_none());
+    let e = step_client(&mut c, &res).expect_err("must fail");
+    assert_eq!(step_client(&mut c, b""), Err(e.clone()), "permanent");
+    assert_eq!(c.poll_event(), Err(e.clone()), "permanent");
+    assert!(c.wants_close());
+    assert_eq!(c.pending_transmit(), 0);
     e
 }
 
@@ -110,7 +112,7 @@ fn accepted_extension_parameters_reach_the_handshake() {
                 .with_param("server_no_context_takeover", None),
         )
     });
-    let Ok(ClientEvent::Connected(hs)) = c.receive_data(&res) else {
+    let Ok(Some(ClientEvent::Connected(hs))) = step_client(&mut c, &res) else {
         panic!()
     };
     assert_eq!(
@@ -135,8 +137,8 @@ fn hybi04_needs_the_nonce_hybi05_does_not() {
         "X-Nonce",
     );
     assert!(matches!(
-        c.receive_data(&res),
-        Ok(ClientEvent::Connected(_))
+        step_client(&mut c, &res),
+        Ok(Some(ClientEvent::Connected(_)))
     ));
 }
 
@@ -166,7 +168,7 @@ fn hixie76_checks() {
     let mut c = client(Dialect::Hixie76);
     let res = answer(&mut c, |_| Accept::default());
     assert_eq!(
-        c.receive_data(&res),
+        step_client(&mut c, &res),
         Err(Error::Peer(HttpPeerError::MissingHeader(
             "Sec-WebSocket-Protocol"
         )))
@@ -174,25 +176,32 @@ fn hixie76_checks() {
     let mut c = client(Dialect::Hixie76);
     let res = answer(&mut c, |_| Accept::default().protocol("chat"));
     assert!(matches!(
-        c.receive_data(&res),
-        Ok(ClientEvent::Connected(_))
+        step_client(&mut c, &res),
+        Ok(Some(ClientEvent::Connected(_)))
     ));
 }
 
 #[test]
 fn redirect() {
     let mut c = client(Dialect::Rfc6455);
-    let r = c
-        .receive_data(b"HTTP/1.1 302 Found\r\nLocation: ws://other/x\r\nContent-Length: 0\r\n\r\n");
-    assert_eq!(
-        r,
-        Ok(ClientEvent::Redirect {
-            status: 302,
-            location: "ws://other/x".into()
-        })
+    let r = step_client(
+        &mut c,
+        b"HTTP/1.1 302 Found\r\nLocation: ws://other/x\r\nContent-Length: 0\r\n\r\n",
     );
     assert_eq!(
-        c.receive_data(b""),
+        r,
+        Ok(Some(ClientEvent::Redirect {
+            status: 302,
+            location: "ws://other/x".into()
+        }))
+    );
+    assert!(c.wants_close());
+    assert_eq!(
+        c.poll_event(),
+        Err(Error::Peer(HttpPeerError::Rejected(302)))
+    );
+    assert_eq!(
+        step_client(&mut c, b""),
         Err(Error::Peer(HttpPeerError::Rejected(302)))
     );
 }
@@ -201,28 +210,28 @@ fn redirect() {
 fn rejection_with_bounded_body() {
     let mut c = client(Dialect::Rfc6455);
     let head = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\nnot ";
-    assert_eq!(c.receive_data(head), Ok(ClientEvent::NeedMore));
-    let Ok(ClientEvent::Rejected(res)) = c.receive_data(b"you!!extra") else {
+    assert_eq!(step_client(&mut c, head), Ok(None));
+    let Ok(Some(ClientEvent::Rejected(res))) = step_client(&mut c, b"you!!extra") else {
         panic!()
     };
     assert_eq!((res.status, res.reason.as_str()), (403, "Forbidden"));
     assert_eq!(&res.body[..], b"not you!!e");
     assert_eq!(
-        c.receive_data(b""),
+        step_client(&mut c, b""),
         Err(Error::Peer(HttpPeerError::Rejected(403)))
     );
 
     let limits = Limits::default().with_max_body(4);
     let request = ClientRequest::new("ws://h/").unwrap().limits(limits);
     let mut c = ClientHandshake::new(request, &mut SplitMix::new(1), Instant::ZERO).unwrap();
-    let Ok(ClientEvent::Rejected(res)) =
-        c.receive_data(b"HTTP/1.1 500 Oops\r\nContent-Length: 1000\r\n\r\nabcdefgh")
+    let Ok(Some(ClientEvent::Rejected(res))) =
+        step_client(&mut c, b"HTTP/1.1 500 Oops\r\nContent-Length: 1000\r\n\r\nabcdefgh")
     else {
         panic!()
     };
     assert_eq!(&res.body[..], b"abcd", "what arrived, up to the limit");
     let mut c = client(Dialect::Rfc6455);
-    let Ok(ClientEvent::Rejected(res)) = c.receive_data(b"HTTP/1.1 400 Bad\r\n\r\nwhy") else {
+    let Ok(Some(ClientEvent::Rejected(res))) = step_client(&mut c, b"HTTP/1.1 400 Bad\r\n\r\nwhy") else {
         panic!()
     };
     assert_eq!(&res.body[..], b"why", "no Content-Length: what arrived");
@@ -231,14 +240,14 @@ fn rejection_with_bounded_body() {
 #[test]
 fn malformed_response() {
     let mut c = client(Dialect::Rfc6455);
-    let e = c.receive_data(b"HTTP/1.1 abc\r\n\r\n").unwrap_err();
+    let e = step_client(&mut c, b"HTTP/1.1 abc\r\n\r\n").unwrap_err();
     assert!(
         matches!(e, Error::Peer(HttpPeerError::Malformed(_))),
         "{e:?}"
     );
     let mut c = client(Dialect::Rfc6455);
     let long = format!("HTTP/1.1 101 OK\r\nX: {}\r\n\r\n", "a".repeat(5000));
-    let e = c.receive_data(long.as_bytes()).unwrap_err();
+    let e = step_client(&mut c, long.as_bytes()).unwrap_err();
     assert!(matches!(
         e,
         Error::Capacity(HttpLimitError {

@@ -51,29 +51,48 @@ fn fresh_server() -> ServerHandshake {
     server(ServerConfig::default().with_protocols(["chat"]))
 }
 
-/// Feeds `chunks` to a fresh server; the final event.
-fn feed_server(chunks: &[&[u8]]) -> Result<ServerEvent, Error> {
+/// Feeds `chunks` to a fresh server, polling after each; the first event
+/// or error (`Ok(None)`: still need more).
+fn feed_server(chunks: &[&[u8]]) -> Result<Option<ServerEvent>, Error> {
     let mut s = fresh_server();
-    let mut last = Ok(ServerEvent::NeedMore);
+    let mut last = Ok(None);
     for c in chunks {
-        last = s.receive_data(c);
-        if !matches!(last, Ok(ServerEvent::NeedMore)) {
+        last = step_server(&mut s, c);
+        if !matches!(last, Ok(None)) {
             break;
         }
     }
     last
 }
 
-fn feed_client(dialect: Dialect, chunks: &[&[u8]]) -> Result<ClientEvent, Error> {
+fn feed_client(dialect: Dialect, chunks: &[&[u8]]) -> Result<Option<ClientEvent>, Error> {
     let mut c = client_for(dialect);
-    let mut last = Ok(ClientEvent::NeedMore);
+    let mut last = Ok(None);
     for chunk in chunks {
-        last = c.receive_data(chunk);
-        if !matches!(last, Ok(ClientEvent::NeedMore)) {
+        last = step_client(&mut c, chunk);
+        if !matches!(last, Ok(None)) {
             break;
         }
     }
     last
+}
+
+/// Buffers every chunk first, then polls: the lazy parser gives the same
+/// result as polling after each chunk.
+fn buffered_server(chunks: &[&[u8]]) -> Result<Option<ServerEvent>, Error> {
+    let mut s = fresh_server();
+    for c in chunks {
+        s.receive(T0, c)?;
+    }
+    s.poll_event()
+}
+
+fn buffered_client(dialect: Dialect, chunks: &[&[u8]]) -> Result<Option<ClientEvent>, Error> {
+    let mut c = client_for(dialect);
+    for chunk in chunks {
+        c.receive(T0, chunk)?;
+    }
+    c.poll_event()
 }
 
 #[test]
@@ -83,23 +102,20 @@ fn every_prefix_is_need_more() {
         for n in 0..req.len() {
             assert_eq!(
                 feed_server(&[&req[..n]]),
-                Ok(ServerEvent::NeedMore),
+                Ok(None),
                 "{d:?} request prefix {n}"
             );
         }
         for n in 0..res.len() {
             assert_eq!(
                 feed_client(d, &[&res[..n]]),
-                Ok(ClientEvent::NeedMore),
+                Ok(None),
                 "{d:?} response prefix {n}"
             );
         }
     }
     for n in 0..HIXIE76_REQUEST.len() {
-        assert_eq!(
-            feed_server(&[&HIXIE76_REQUEST[..n]]),
-            Ok(ServerEvent::NeedMore)
-        );
+        assert_eq!(feed_server(&[&HIXIE76_REQUEST[..n]]), Ok(None));
     }
 }
 
@@ -108,16 +124,18 @@ fn one_byte_at_a_time() {
     for d in Dialect::ALL {
         let (req, res) = exchange(d);
         let whole = feed_server(&[&req]);
-        assert!(matches!(whole, Ok(ServerEvent::Upgrade(_))), "{d:?}");
+        assert!(matches!(whole, Ok(Some(ServerEvent::Upgrade(_)))), "{d:?}");
         let bytes: Vec<&[u8]> = req.chunks(1).collect();
         assert_eq!(feed_server(&bytes), whole, "{d:?}");
+        assert_eq!(buffered_server(&bytes), whole, "{d:?}");
         let whole = feed_client(d, &[&res]);
         assert!(
-            matches!(whole, Ok(ClientEvent::Connected(_))),
+            matches!(whole, Ok(Some(ClientEvent::Connected(_)))),
             "{d:?}: {whole:?}"
         );
         let bytes: Vec<&[u8]> = res.chunks(1).collect();
         assert_eq!(feed_client(d, &bytes), whole, "{d:?}");
+        assert_eq!(buffered_client(d, &bytes), whole, "{d:?}");
     }
 }
 
@@ -160,11 +178,11 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..600)) {
         let mut s = fresh_server();
-        let _ = s.receive_data(&data);
+        let _ = step_server(&mut s, &data);
         let mut c = client_for(Dialect::Rfc6455);
-        let _ = c.receive_data(&data);
+        let _ = step_client(&mut c, &data);
         let mut h = client_for(Dialect::Hixie76);
-        let _ = h.receive_data(&data);
+        let _ = step_client(&mut h, &data);
     }
 
     #[test]

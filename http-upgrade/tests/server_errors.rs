@@ -363,7 +363,7 @@ fn misuse_does_not_break_the_machine() {
         .accept(Accept::default().header("X", "a\nb"), &mut SplitMix::new(0))
         .unwrap_err();
     assert!(matches!(e, Error::Misuse(MisuseError::InvalidHeader(_))));
-    assert!(s.poll_transmit().is_none());
+    assert_eq!(s.pending_transmit(), 0);
     assert!(
         s.respond(Instant::ZERO, Response::new(200)).is_err(),
         "wrong state"
@@ -375,9 +375,10 @@ fn misuse_does_not_break_the_machine() {
     .unwrap();
     assert!(s.accept(Accept::default(), &mut SplitMix::new(0)).is_err());
     assert_eq!(
-        s.receive_data(b"\x81"),
-        Err(Error::Misuse(MisuseError::WrongState("receive_data")))
+        s.receive(T0, b"\x81"),
+        Err(Error::Misuse(MisuseError::WrongState("receive")))
     );
+    assert_eq!(s.poll_event(), Ok(None), "nothing after accept");
 }
 
 #[test]
@@ -396,7 +397,8 @@ fn application_rejects_upgrade() {
         "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic\r\nContent-Length: 4\r\nConnection: close\r\n\r\nwho?"
     );
     assert!(s.wants_close());
-    assert_eq!(s.receive_data(b"GET"), Ok(ServerEvent::Close));
+    assert_eq!(step_server(&mut s, b"GET"), Ok(Some(ServerEvent::Close)));
+    assert_eq!(step_server(&mut s, b"GET"), Ok(None), "Close is reported once");
 }
 
 /// RFC 7230 §5.4: a plain HTTP/1.1 request without `Host`, any request with
@@ -487,9 +489,9 @@ fn valid_host_values_are_served() {
     ] {
         let mut s = server(ServerConfig::default());
         let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
-        let ev = s.receive_data(req.as_bytes());
+        let ev = step_server(&mut s, req.as_bytes());
         assert!(
-            matches!(ev, Ok(ServerEvent::Request(_))),
+            matches!(ev, Ok(Some(ServerEvent::Request(_)))),
             "{host:?}: {ev:?}"
         );
     }
@@ -500,8 +502,8 @@ fn valid_host_values_are_served() {
 #[test]
 fn http10_request_without_host_is_served() {
     let mut s = server(ServerConfig::default());
-    let ev = s.receive_data(b"GET / HTTP/1.0\r\n\r\n");
-    assert!(matches!(ev, Ok(ServerEvent::Request(_))), "{ev:?}");
+    let ev = step_server(&mut s, b"GET / HTTP/1.0\r\n\r\n");
+    assert!(matches!(ev, Ok(Some(ServerEvent::Request(_)))), "{ev:?}");
 }
 
 /// An upgrade with two `Host` fields or none is refused with 400 before any

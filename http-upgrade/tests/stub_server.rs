@@ -9,8 +9,8 @@ use common::*;
 use http_upgrade::*;
 
 fn request(s: &mut ServerHandshake, data: &[u8]) -> HttpRequest {
-    match s.receive_data(data) {
-        Ok(ServerEvent::Request(r)) => r,
+    match step_server(s, data) {
+        Ok(Some(ServerEvent::Request(r))) => r,
         other => panic!("expected a request, got {other:?}"),
     }
 }
@@ -49,13 +49,13 @@ fn page_then_assets_then_websocket_on_one_connection() {
     );
     assert_eq!(r.target, "/a.js");
     assert_eq!(
-        s.poll_incoming(),
-        Ok(ServerEvent::NeedMore),
+        s.poll_event(),
+        Ok(None),
         "one at a time"
     );
     s.respond(Instant::ZERO, Response::new(404)).unwrap();
-    let r = match s.poll_incoming() {
-        Ok(ServerEvent::Request(r)) => r,
+    let r = match s.poll_event() {
+        Ok(Some(ServerEvent::Request(r))) => r,
         other => panic!("{other:?}"),
     };
     assert_eq!(r.target, "/b.css");
@@ -74,16 +74,16 @@ fn page_then_assets_then_websocket_on_one_connection() {
 fn request_body_is_delivered() {
     let mut s = server(ServerConfig::default());
     assert_eq!(
-        s.receive_data(b"POST /f HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab"),
-        Ok(ServerEvent::NeedMore)
+        step_server(&mut s, b"POST /f HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab"),
+        Ok(None)
     );
     let r = request(&mut s, b"cdeGET");
     assert_eq!(&r.body[..], b"abcde");
     s.respond(Instant::ZERO, Response::new(204)).unwrap();
     assert_eq!(drain_server(&mut s), b"HTTP/1.1 204 No Content\r\n\r\n");
     assert_eq!(
-        s.receive_data(b" / HTTP/1.1\r\nHost: a\r\n\r\n")
-            .map(|e| matches!(e, ServerEvent::Request(_))),
+        step_server(&mut s, b" / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .map(|e| matches!(e, Some(ServerEvent::Request(_)))),
         Ok(true)
     );
 }
@@ -99,7 +99,10 @@ fn connection_close_and_http10() {
     let out = String::from_utf8(drain_server(&mut s)).unwrap();
     assert!(out.contains("Connection: close\r\n"), "{out}");
     assert!(s.wants_close());
-    assert_eq!(s.poll_incoming(), Ok(ServerEvent::Close));
+    assert_eq!(s.poll_event(), Ok(Some(ServerEvent::Close)));
+    assert_eq!(s.poll_event(), Ok(None), "Close is reported once");
+    assert_eq!(s.receive(T0, b"GET"), Ok(()), "input after the close is dropped");
+    assert_eq!(s.poll_event(), Ok(None));
 
     let mut s = server(ServerConfig::default());
     request(&mut s, b"GET / HTTP/1.0\r\n\r\n");
@@ -136,7 +139,7 @@ fn streamed_body_and_head() {
         s.send_body(Instant::ZERO, Bytes::from_static(b"defg")),
         Err(Error::Misuse(MisuseError::BodyOverrun(1)))
     );
-    assert_eq!(s.poll_incoming(), Ok(ServerEvent::NeedMore));
+    assert_eq!(s.poll_event(), Ok(None));
     s.send_body(Instant::from_millis(7), Bytes::from_static(b"def"))
         .unwrap();
     assert_eq!(
@@ -174,6 +177,6 @@ fn buffered_bytes_are_bounded_while_the_app_thinks() {
     let mut s = server(ServerConfig::default().with_limits(limits));
     request(&mut s, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     let flood = vec![b'x'; 300];
-    let e = s.receive_data(&flood).unwrap_err();
+    let e = step_server(&mut s, &flood).unwrap_err();
     assert_eq!(e.status(), 431);
 }

@@ -19,11 +19,11 @@ fn server_deadline_with_partial_request_sends_408() {
         "5 s default"
     );
     assert_eq!(
-        s.receive_data(&RFC6455_REQUEST[..20]),
-        Ok(ServerEvent::NeedMore)
+        step_server(&mut s, &RFC6455_REQUEST[..20]),
+        Ok(None)
     );
     assert_eq!(s.handle_timeout(Instant::from_millis(5_999)), Ok(()));
-    assert!(s.poll_transmit().is_none());
+    assert_eq!(s.pending_transmit(), 0);
     assert_eq!(
         s.handle_timeout(Instant::from_millis(6_000)),
         Err(Error::Timeout)
@@ -33,7 +33,7 @@ fn server_deadline_with_partial_request_sends_408() {
     assert!(out.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{out}");
     assert!(out.contains("Connection: close\r\n"));
     assert_eq!(
-        s.receive_data(&RFC6455_REQUEST[20..]),
+        step_server(&mut s, &RFC6455_REQUEST[20..]),
         Err(Error::Timeout),
         "permanent"
     );
@@ -50,7 +50,7 @@ fn server_idle_deadline_just_closes() {
         Err(Error::Timeout)
     );
     assert!(
-        s.poll_transmit().is_none(),
+        s.pending_transmit() == 0,
         "nothing was asked, nothing is answered"
     );
 }
@@ -60,8 +60,8 @@ fn server_hixie_waits_for_key3_within_deadline() {
     let mut s = server(ServerConfig::default());
     let head = HIXIE76_REQUEST.len() - 8;
     assert_eq!(
-        s.receive_data(&HIXIE76_REQUEST[..head + 3]),
-        Ok(ServerEvent::NeedMore)
+        step_server(&mut s, &HIXIE76_REQUEST[..head + 3]),
+        Ok(None)
     );
     assert!(s.poll_timeout().is_some());
     assert_eq!(
@@ -91,14 +91,14 @@ fn client_deadline() {
     assert_eq!(c.poll_timeout(), Some(Instant::from_millis(2_500)));
     assert_eq!(c.handle_timeout(Instant::from_millis(2_499)), Ok(()));
     assert_eq!(
-        c.receive_data(b"HTTP/1.1 101 Switching"),
-        Ok(ClientEvent::NeedMore)
+        step_client(&mut c, b"HTTP/1.1 101 Switching"),
+        Ok(None)
     );
     assert_eq!(
         c.handle_timeout(Instant::from_millis(2_500)),
         Err(Error::Timeout)
     );
-    assert_eq!(c.receive_data(b" Protocols\r\n\r\n"), Err(Error::Timeout));
+    assert_eq!(step_client(&mut c, b" Protocols\r\n\r\n"), Err(Error::Timeout));
     assert_eq!(c.poll_timeout(), None);
     assert_eq!(c.error(), Some(&Error::Timeout));
 }

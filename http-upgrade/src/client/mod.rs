@@ -5,8 +5,8 @@ mod request;
 mod validate;
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::mem;
 
 use bytes::{Bytes, BytesMut};
@@ -18,15 +18,16 @@ use crate::error::{Error, HttpPeerError, MisuseError};
 use crate::handshake::{Handshake, Role};
 use crate::http::{self, HttpResponse};
 use crate::limits::HeadScanner;
+use crate::transmit::Outbox;
 use crate::{Dialect, Instant};
 use request::Expect;
 
-/// What the client machine found in the bytes received so far.
+/// What the client machine found in the bytes received so far, from
+/// [`ClientHandshake::poll_event`]. An incomplete response is no event:
+/// `poll_event` returns `Ok(None)` for every prefix of a valid response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientEvent {
-    /// The response is incomplete.
-    NeedMore,
     /// The server accepted: the WebSocket connection starts; bytes behind
     /// the response are in [`ClientHandshake::take_leftover`].
     Connected(Handshake),
@@ -59,17 +60,24 @@ enum State {
 ///
 /// # Call order
 ///
+/// The contract of [`ServerHandshake`](crate::ServerHandshake) (and of
+/// every machine of the family):
+///
 /// 1. [`new`](Self::new) builds the request (keys from the injected RNG)
 ///    and queues it.
-/// 2. Write out [`poll_transmit`](Self::poll_transmit) (including, for
-///    hixie-76, the 8 key3 bytes behind the head).
-/// 3. Feed every received chunk to [`receive_data`](Self::receive_data)
-///    until it returns something other than [`ClientEvent::NeedMore`].
-/// 4. After [`ClientEvent::Connected`], hand
-///    [`take_leftover`](Self::take_leftover) (frames the server sent right
-///    behind its response) to the WebSocket connection.
-/// 5. Keep a timer at [`poll_timeout`](Self::poll_timeout) and call
+/// 2. Output: write out [`poll_transmit`](Self::poll_transmit) (or
+///    [`transmit_slices`](Self::transmit_slices) +
+///    [`advance_transmit`](Self::advance_transmit)); for hixie-76 this
+///    includes the 8 key3 bytes behind the head.
+/// 3. Input: [`receive`](Self::receive) every chunk read from the socket.
+/// 4. Events: call [`poll_event`](Self::poll_event) until it returns
+///    `Ok(None)` (need more input) or an event. After
+///    [`ClientEvent::Connected`], hand [`take_leftover`](Self::take_leftover)
+///    (frames the server sent right behind its response) to the WebSocket
+///    connection.
+/// 5. Timers: keep one at [`poll_timeout`](Self::poll_timeout) and call
 ///    [`handle_timeout`](Self::handle_timeout) when it fires.
+/// 6. Teardown: close the socket when [`wants_close`](Self::wants_close).
 ///
 /// Failure is permanent: after an error, a redirect or a rejection, every
 /// later call returns the stored error ([`HttpPeerError::Rejected`] for the
@@ -80,7 +88,7 @@ pub struct ClientHandshake {
     expect: Expect,
     state: State,
     buf: BytesMut,
-    transmit: VecDeque<Bytes>,
+    transmit: Outbox,
     deadline: Instant,
     handshake: Option<Handshake>,
 }
@@ -88,6 +96,7 @@ pub struct ClientHandshake {
 impl ClientHandshake {
     /// Builds and queues the request; `Sec-WebSocket-Key` (or the hixie-76
     /// keys) come from `rng`; the response deadline runs from `now`.
+    #[must_use = "the machine holds the request to send"]
     pub fn new<R: Rng + ?Sized>(
         request: ClientRequest,
         rng: &mut R,
@@ -100,7 +109,7 @@ impl ClientHandshake {
             expect,
             state: State::Head(HeadScanner::default()),
             buf: BytesMut::new(),
-            transmit: VecDeque::from([Bytes::from(bytes)]),
+            transmit: Outbox::with(Bytes::from(bytes)),
             deadline,
             handshake: None,
         })
@@ -116,38 +125,74 @@ impl ClientHandshake {
         &self.expect.key
     }
 
-    /// The next bytes to write to the server.
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.transmit.pop_front()
+    /// Bytes waiting to be written to the server.
+    #[inline]
+    pub fn pending_transmit(&self) -> usize {
+        self.transmit.len()
     }
 
-    /// Feeds received bytes and parses as far as possible.
+    /// Appends the pending output (the request) to `out` and returns how
+    /// many bytes were appended.
+    #[must_use = "the bytes appended to `out` must be written"]
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        self.transmit.drain_into(out)
+    }
+
+    /// Fills `out` with the pending output as slices, without copying.
+    /// Returns the number of slices filled; follow a write with
+    /// [`advance_transmit`](Self::advance_transmit).
+    pub fn transmit_slices<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
+        self.transmit.slices(out)
+    }
+
+    /// Marks `n` bytes of pending output as written.
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.transmit.advance(n);
+    }
+
+    /// Buffers bytes received from the server; [`poll_event`](Self::poll_event)
+    /// parses them. `now` is the time they arrived (the response deadline
+    /// runs from `new`).
     ///
-    /// After `Connected` this returns [`MisuseError::WrongState`] and does
-    /// not take the bytes: they belong to the WebSocket connection.
-    pub fn receive_data(&mut self, data: &[u8]) -> Result<ClientEvent, Error> {
+    /// Refuses with the stored error after a failure. After `Connected`
+    /// this returns [`MisuseError::WrongState`] and does not take the
+    /// bytes: they belong to the WebSocket connection.
+    pub fn receive(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
+        let _ = now;
         match &self.state {
             State::Failed(e) => return Err(e.clone()),
-            State::Connected => return Err(MisuseError::WrongState("receive_data").into()),
+            State::Connected => return Err(MisuseError::WrongState("receive").into()),
             _ => {}
         }
         self.buf.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Parses what is buffered and returns the next event: `Ok(None)` when
+    /// more input is needed, and after `Connected`. An error is permanent
+    /// and returned again by every later call; so is
+    /// [`HttpPeerError::Rejected`] after a redirect or a rejection.
+    #[must_use = "events must be handled"]
+    pub fn poll_event(&mut self) -> Result<Option<ClientEvent>, Error> {
+        if let State::Failed(e) = &self.state {
+            return Err(e.clone());
+        }
         self.advance().map_err(|e| self.fail(e))
     }
 
-    fn advance(&mut self) -> Result<ClientEvent, Error> {
+    fn advance(&mut self) -> Result<Option<ClientEvent>, Error> {
         match &mut self.state {
             State::Head(scanner) => match scanner.scan(&self.buf, &self.request.limits)? {
-                None => Ok(ClientEvent::NeedMore),
+                None => Ok(None),
                 Some(n) => self.on_head(n),
             },
-            State::HixieAnswer(_) if self.buf.len() >= 16 => self.on_hixie_answer(),
+            State::HixieAnswer(_) if self.buf.len() >= 16 => self.on_hixie_answer().map(Some),
             State::Body { len, .. } if self.buf.len() >= *len => Ok(self.deliver_rejection()),
-            _ => Ok(ClientEvent::NeedMore),
+            _ => Ok(None),
         }
     }
 
-    fn on_head(&mut self, n: usize) -> Result<ClientEvent, Error> {
+    fn on_head(&mut self, n: usize) -> Result<Option<ClientEvent>, Error> {
         let head = self.buf.split_to(n);
         let res = http::parse_response(&head, &self.request.limits)?;
         if res.status != 101 {
@@ -170,7 +215,7 @@ impl ClientHandshake {
             self.state = State::HixieAnswer(Box::new(hs));
             return self.advance();
         }
-        Ok(self.connect(hs))
+        Ok(Some(self.connect(hs)))
     }
 
     fn on_hixie_answer(&mut self) -> Result<ClientEvent, Error> {
@@ -191,13 +236,13 @@ impl ClientHandshake {
     }
 
     /// A non-101: a redirect now, or a rejection once its bounded body is in.
-    fn on_refusal(&mut self, res: HttpResponse) -> Result<ClientEvent, Error> {
+    fn on_refusal(&mut self, res: HttpResponse) -> Result<Option<ClientEvent>, Error> {
         let status = res.status;
         if (300..400).contains(&status) {
             if let Some(location) = res.headers.get_str("location") {
                 let location = String::from(location);
                 self.state = State::Failed(HttpPeerError::Rejected(status).into());
-                return Ok(ClientEvent::Redirect { status, location });
+                return Ok(Some(ClientEvent::Redirect { status, location }));
             }
         }
         let max = self.request.limits.max_body;
@@ -212,22 +257,23 @@ impl ClientHandshake {
         self.advance()
     }
 
-    fn deliver_rejection(&mut self) -> ClientEvent {
+    fn deliver_rejection(&mut self) -> Option<ClientEvent> {
         match mem::replace(&mut self.state, State::Connected) {
             State::Body { mut res, len } => {
                 res.body = self.buf.split_to(len).freeze();
                 self.state = State::Failed(HttpPeerError::Rejected(res.status).into());
-                ClientEvent::Rejected(*res)
+                Some(ClientEvent::Rejected(*res))
             }
             other => {
                 self.state = other;
-                ClientEvent::NeedMore
+                None
             }
         }
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called; `None`
     /// once the handshake is over.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             State::Connected | State::Failed(_) => None,
@@ -248,11 +294,13 @@ impl ClientHandshake {
     }
 
     /// The completed handshake, once connected.
+    #[must_use]
     pub fn handshake(&self) -> Option<&Handshake> {
         self.handshake.as_ref()
     }
 
     /// The stored error, if the machine failed.
+    #[must_use]
     pub fn error(&self) -> Option<&Error> {
         match &self.state {
             State::Failed(e) => Some(e),
@@ -260,8 +308,16 @@ impl ClientHandshake {
         }
     }
 
+    /// True when the driver should close the connection: the handshake
+    /// failed, was redirected or was rejected (nothing is queued then).
+    #[must_use]
+    pub fn wants_close(&self) -> bool {
+        matches!(self.state, State::Failed(_))
+    }
+
     /// Takes the bytes received behind the server's response (its first
     /// frames). Empty before `Connected`.
+    #[must_use = "the leftover bytes belong to the WebSocket connection"]
     pub fn take_leftover(&mut self) -> Bytes {
         match self.state {
             State::Connected => self.buf.split().freeze(),

@@ -6,7 +6,6 @@ mod respond;
 mod validate;
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::mem;
@@ -24,21 +23,23 @@ use crate::http::Headers;
 use crate::http::{self, HttpRequest};
 use crate::limits::HeadScanner;
 use crate::response::{Body, Response};
+use crate::transmit::Outbox;
 use crate::{Dialect, Instant, keys};
 use validate::Pending;
 
-/// What the server machine found in the bytes received so far.
+/// What the server machine found in the bytes received so far, from
+/// [`ServerHandshake::poll_event`]. An incomplete request is no event:
+/// `poll_event` returns `Ok(None)` for every prefix of a valid request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ServerEvent {
-    /// The request is incomplete (every prefix of a valid request gives this).
-    NeedMore,
     /// A valid WebSocket upgrade: answer with
     /// [`accept`](ServerHandshake::accept) or [`reject`](ServerHandshake::reject).
     Upgrade(UpgradeRequest),
     /// A plain HTTP request: answer with [`respond`](ServerHandshake::respond).
     Request(HttpRequest),
-    /// The last response closed the connection: flush
+    /// The last response closed the connection (reported once; from then
+    /// on [`wants_close`](ServerHandshake::wants_close) is true): flush
     /// [`poll_transmit`](ServerHandshake::poll_transmit), then close.
     Close,
 }
@@ -59,7 +60,10 @@ enum State {
         close: bool,
     },
     Upgraded,
-    Closed,
+    /// A response closed the connection; `reported` once `Close` was polled.
+    Closed {
+        reported: bool,
+    },
     Failed(Error),
 }
 
@@ -75,26 +79,34 @@ struct Exchange {
 ///
 /// # Call order
 ///
+/// The contract every machine of the family follows (`ws_proto::Connection`
+/// and `ws_proto::session::Session` too):
+///
 /// 1. [`new`](Self::new) with the shared config and the current time.
-/// 2. Feed every received chunk to [`receive_data`](Self::receive_data); it
-///    returns a [`ServerEvent`]. Every request, plain or upgrade, must
+/// 2. Input: [`receive`](Self::receive) every chunk read from the socket.
+///    It only buffers (refusing input past the configured limits).
+/// 3. Events: call [`poll_event`](Self::poll_event) until it returns
+///    `Ok(None)` (need more input). Every request, plain or upgrade, must
 ///    carry one valid `Host` (HTTP/1.0 may omit it; RFC 7230 §5.4), else
 ///    [`HttpPeerError::MissingHeader`], [`HttpPeerError::DuplicateHeader`] or
 ///    [`HttpPeerError::BadHeaderValue`] for `"Host"` is returned (status 400).
 ///    On an error, an automatic response (400,
 ///    403, 405, 408, 413, 414, 426, 431, 501) has been queued.
-/// 3. Drain [`poll_transmit`](Self::poll_transmit) after every call and
-///    write the bytes to the peer.
-/// 4. On [`ServerEvent::Upgrade`], call [`accept`](Self::accept) (queues
-///    the `101`) or [`reject`](Self::reject). After `accept`, take
+/// 4. Commands: on [`ServerEvent::Upgrade`], call [`accept`](Self::accept)
+///    (queues the `101`) or [`reject`](Self::reject). After `accept`, take
 ///    [`take_leftover`](Self::take_leftover): bytes the client sent behind
-///    its request belong to the WebSocket connection.
-/// 5. On [`ServerEvent::Request`], call [`respond`](Self::respond) (and
-///    [`send_body`](Self::send_body) for a streamed body); then call
-///    [`poll_incoming`](Self::poll_incoming) for a request that may already
-///    be buffered (HTTP/1.1 persistent connections, RFC 7230 §6.3).
-/// 6. Keep a timer at [`poll_timeout`](Self::poll_timeout) and call
+///    its request belong to the WebSocket connection. On
+///    [`ServerEvent::Request`], call [`respond`](Self::respond) (and
+///    [`send_body`](Self::send_body) for a streamed body); a request the
+///    client pipelined behind it (HTTP/1.1 persistent connections, RFC
+///    7230 §6.3) is the next `poll_event`.
+/// 5. Output: drain [`poll_transmit`](Self::poll_transmit) (or
+///    [`transmit_slices`](Self::transmit_slices) +
+///    [`advance_transmit`](Self::advance_transmit)) and write the bytes.
+/// 6. Timers: keep one at [`poll_timeout`](Self::poll_timeout) and call
 ///    [`handle_timeout`](Self::handle_timeout) when it fires.
+/// 7. Teardown: close the socket once [`wants_close`](Self::wants_close)
+///    is true and the output is flushed.
 ///
 /// # Errors and failure
 ///
@@ -116,34 +128,42 @@ pub struct ServerHandshake {
     config: Arc<ServerConfig>,
     state: State,
     buf: BytesMut,
-    transmit: VecDeque<Bytes>,
+    transmit: Outbox,
     deadline: Instant,
     handshake: Option<Handshake>,
 }
 
 impl ServerHandshake {
     /// A machine waiting for the first request; its deadline runs from `now`.
+    #[must_use]
     pub fn new(config: Arc<ServerConfig>, now: Instant) -> Self {
         let deadline = now + config.handshake_timeout;
         ServerHandshake {
             config,
             state: State::Head(HeadScanner::default()),
             buf: BytesMut::new(),
-            transmit: VecDeque::new(),
+            transmit: Outbox::default(),
             deadline,
             handshake: None,
         }
     }
 
-    /// Feeds received bytes and parses as far as possible.
+    /// Buffers bytes received from the client; [`poll_event`](Self::poll_event)
+    /// parses them. `now` is the time they arrived (the request deadline
+    /// runs from the end of the previous response, not from input).
     ///
+    /// Refuses with the stored error after a failure, and fails with
+    /// [`Limit::HeadTotal`] (431) when the buffered input would exceed the
+    /// largest head and body the limits allow, before buffering anything.
     /// After `accept` this returns a [`MisuseError::WrongState`] and does
-    /// not take the bytes: they belong to the WebSocket connection.
-    pub fn receive_data(&mut self, data: &[u8]) -> Result<ServerEvent, Error> {
+    /// not take the bytes: they belong to the WebSocket connection. After a
+    /// response that closed the connection, input is dropped.
+    pub fn receive(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
+        let _ = now;
         match &self.state {
             State::Failed(e) => return Err(e.clone()),
-            State::Upgraded => return Err(MisuseError::WrongState("receive_data").into()),
-            State::Closed => return Ok(ServerEvent::Close),
+            State::Upgraded => return Err(MisuseError::WrongState("receive").into()),
+            State::Closed { .. } => return Ok(()),
             _ => {}
         }
         let limits = &self.config.limits;
@@ -157,31 +177,38 @@ impl ServerHandshake {
             return Err(self.fail(HttpLimitError { limit, size, max }.into()));
         }
         self.buf.extend_from_slice(data);
-        self.poll_incoming()
+        Ok(())
     }
 
-    /// Parses what is already buffered (a pipelined request after
-    /// `respond`), without new input.
-    pub fn poll_incoming(&mut self) -> Result<ServerEvent, Error> {
+    /// Parses what is buffered and returns the next event: `Ok(None)` when
+    /// more input is needed, while the application holds a request or an
+    /// upgrade, and after `accept`. A request pipelined behind one that was
+    /// answered is parsed here too. A peer, capacity or protocol error is
+    /// permanent (its automatic response is queued) and returned again by
+    /// every later call.
+    #[must_use = "events must be handled"]
+    pub fn poll_event(&mut self) -> Result<Option<ServerEvent>, Error> {
         self.advance().map_err(|e| self.fail(e))
     }
 
-    fn advance(&mut self) -> Result<ServerEvent, Error> {
+    fn advance(&mut self) -> Result<Option<ServerEvent>, Error> {
         match &mut self.state {
             State::Head(scanner) => match scanner.scan(&self.buf, &self.config.limits)? {
-                None => Ok(ServerEvent::NeedMore),
+                None => Ok(None),
                 Some(n) => self.on_head(n),
             },
             State::Body { len, .. } if self.buf.len() >= *len => Ok(self.deliver_body()),
             State::Key3(_) if self.buf.len() >= 8 => Ok(self.deliver_hixie()),
-            State::Closed => Ok(ServerEvent::Close),
-            State::Upgraded => Err(MisuseError::WrongState("poll_incoming").into()),
+            State::Closed { reported } => {
+                let first = !mem::replace(reported, true);
+                Ok(first.then_some(ServerEvent::Close))
+            }
             State::Failed(e) => Err(e.clone()),
-            _ => Ok(ServerEvent::NeedMore),
+            _ => Ok(None),
         }
     }
 
-    fn on_head(&mut self, n: usize) -> Result<ServerEvent, Error> {
+    fn on_head(&mut self, n: usize) -> Result<Option<ServerEvent>, Error> {
         let head = self.buf.split_to(n);
         let req = http::parse_request(&head, &self.config.limits)?;
         // Plain requests and upgrades alike (RFC 7230 §5.4): 400 for a
@@ -196,10 +223,10 @@ impl ServerHandshake {
             return self.advance();
         }
         self.state = State::AwaitUpgrade(Box::new(pending));
-        Ok(ServerEvent::Upgrade(upgrade))
+        Ok(Some(ServerEvent::Upgrade(upgrade)))
     }
 
-    fn on_plain(&mut self, req: HttpRequest) -> Result<ServerEvent, Error> {
+    fn on_plain(&mut self, req: HttpRequest) -> Result<Option<ServerEvent>, Error> {
         if req.headers.get("transfer-encoding").is_some() {
             return Err(HttpPeerError::TransferEncoding.into());
         }
@@ -225,8 +252,8 @@ impl ServerHandshake {
         self.advance()
     }
 
-    fn deliver_body(&mut self) -> ServerEvent {
-        match mem::replace(&mut self.state, State::Closed) {
+    fn deliver_body(&mut self) -> Option<ServerEvent> {
+        match mem::replace(&mut self.state, State::Upgraded) {
             State::Body {
                 mut req,
                 len,
@@ -234,27 +261,27 @@ impl ServerHandshake {
             } => {
                 req.body = self.buf.split_to(len).freeze();
                 self.state = State::AwaitRequest(exchange);
-                ServerEvent::Request(req)
+                Some(ServerEvent::Request(req))
             }
             other => {
                 self.state = other;
-                ServerEvent::NeedMore
+                None
             }
         }
     }
 
-    fn deliver_hixie(&mut self) -> ServerEvent {
-        match mem::replace(&mut self.state, State::Closed) {
+    fn deliver_hixie(&mut self) -> Option<ServerEvent> {
+        match mem::replace(&mut self.state, State::Upgraded) {
             State::Key3(boxed) => {
                 let (mut pending, upgrade) = *boxed;
                 let key3 = self.buf.split_to(8);
                 pending.key3.copy_from_slice(&key3);
                 self.state = State::AwaitUpgrade(Box::new(pending));
-                ServerEvent::Upgrade(upgrade)
+                Some(ServerEvent::Upgrade(upgrade))
             }
             other => {
                 self.state = other;
-                ServerEvent::NeedMore
+                None
             }
         }
     }
@@ -292,7 +319,7 @@ impl ServerHandshake {
             origin: p.origin.clone(),
             headers: Headers::default(),
         };
-        self.transmit.push_back(bytes.into());
+        self.transmit.push(bytes.into());
         self.state = State::Upgraded;
         self.handshake = Some(hs.clone());
         Ok(hs)
@@ -304,8 +331,8 @@ impl ServerHandshake {
             return Err(MisuseError::WrongState("reject").into());
         };
         let bytes = response.encode(true, false)?;
-        self.transmit.push_back(bytes.into());
-        self.state = State::Closed;
+        self.transmit.push(bytes.into());
+        self.state = State::Closed { reported: false };
         Ok(())
     }
 
@@ -324,7 +351,7 @@ impl ServerHandshake {
             response
         };
         let bytes = response.encode(close, ex.head_only)?;
-        self.transmit.push_back(bytes.into());
+        self.transmit.push(bytes.into());
         let remaining = match response.body_ref() {
             Body::Streamed(_) if !ex.head_only => response.body_len(),
             _ => 0,
@@ -345,7 +372,7 @@ impl ServerHandshake {
             return Err(MisuseError::BodyOverrun(len - *remaining).into());
         }
         *remaining -= len;
-        self.transmit.push_back(chunk);
+        self.transmit.push(chunk);
         self.finish_if_done(now);
         Ok(())
     }
@@ -357,7 +384,7 @@ impl ServerHandshake {
         } = self.state
         {
             self.state = if close {
-                State::Closed
+                State::Closed { reported: false }
             } else {
                 self.deadline = now + self.config.handshake_timeout;
                 State::Head(HeadScanner::default())
@@ -365,14 +392,36 @@ impl ServerHandshake {
         }
     }
 
-    /// The next bytes to write to the peer, in order.
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.transmit.pop_front()
+    /// Bytes waiting to be written to the client.
+    #[inline]
+    pub fn pending_transmit(&self) -> usize {
+        self.transmit.len()
+    }
+
+    /// Appends all pending output (responses, body chunks, the automatic
+    /// error response) to `out` and returns how many bytes were appended.
+    #[must_use = "the bytes appended to `out` must be written"]
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        self.transmit.drain_into(out)
+    }
+
+    /// Fills `out` with the pending output as slices, without copying (a
+    /// streamed body chunk is its own slice). Returns the number of slices
+    /// filled; follow a write with
+    /// [`advance_transmit`](Self::advance_transmit).
+    pub fn transmit_slices<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
+        self.transmit.slices(out)
+    }
+
+    /// Marks `n` bytes of pending output as written.
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.transmit.advance(n);
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called: the
     /// deadline of the request being read, `None` while the application
     /// holds a request or after the handshake.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             State::Head(_) | State::Body { .. } | State::Key3(_) => Some(self.deadline),
@@ -393,11 +442,13 @@ impl ServerHandshake {
     }
 
     /// The completed handshake, once accepted.
+    #[must_use]
     pub fn handshake(&self) -> Option<&Handshake> {
         self.handshake.as_ref()
     }
 
     /// The stored error, if the machine failed.
+    #[must_use]
     pub fn error(&self) -> Option<&Error> {
         match &self.state {
             State::Failed(e) => Some(e),
@@ -406,6 +457,7 @@ impl ServerHandshake {
     }
 
     /// True after `accept`.
+    #[must_use]
     pub fn is_upgraded(&self) -> bool {
         matches!(self.state, State::Upgraded)
     }
@@ -413,12 +465,14 @@ impl ServerHandshake {
     /// True if the driver should close the connection once the transmit
     /// queue is flushed (a `Connection: close` response, a rejection or a
     /// failure).
+    #[must_use]
     pub fn wants_close(&self) -> bool {
-        matches!(self.state, State::Closed | State::Failed(_))
+        matches!(self.state, State::Closed { .. } | State::Failed(_))
     }
 
     /// Takes the bytes received after the upgrade request (frames the client
     /// pipelined; never the hixie-76 key3). Empty before `accept`.
+    #[must_use = "the leftover bytes belong to the WebSocket connection"]
     pub fn take_leftover(&mut self) -> Bytes {
         match self.state {
             State::Upgraded => self.buf.split().freeze(),
@@ -436,7 +490,7 @@ impl ServerHandshake {
         if !(e == Error::Timeout && idle) {
             let response = respond::error_response(&e, &self.config);
             if let Ok(bytes) = response.encode(true, false) {
-                self.transmit.push_back(Bytes::from(bytes));
+                self.transmit.push(Bytes::from(bytes));
             }
         }
         self.state = State::Failed(e.clone());

@@ -35,31 +35,52 @@ impl rand_core::TryRng for CountingRng {
     }
 }
 
+pub const T0: Instant = Instant::ZERO;
+
 pub fn server(config: ServerConfig) -> ServerHandshake {
-    ServerHandshake::new(Arc::new(config), Instant::ZERO)
+    ServerHandshake::new(Arc::new(config), T0)
 }
 
-/// Everything queued for transmission, concatenated.
+/// Everything queued for transmission, concatenated; checks that the
+/// vectored form sees the same bytes.
 pub fn drain_server(s: &mut ServerHandshake) -> Vec<u8> {
+    let mut slices = [&[][..]; 8];
+    let k = s.transmit_slices(&mut slices);
+    let vectored = slices[..k].concat();
+    let all = k < slices.len();
     let mut out = Vec::new();
-    while let Some(b) = s.poll_transmit() {
-        out.extend_from_slice(&b);
+    assert_eq!(s.poll_transmit(&mut out), out.len());
+    if all {
+        assert_eq!(vectored, out, "transmit_slices and poll_transmit differ");
     }
+    assert_eq!(s.pending_transmit(), 0);
     out
 }
 
 pub fn drain_client(c: &mut ClientHandshake) -> Vec<u8> {
     let mut out = Vec::new();
-    while let Some(b) = c.poll_transmit() {
-        out.extend_from_slice(&b);
-    }
+    assert_eq!(c.poll_transmit(&mut out), out.len());
+    assert_eq!(c.pending_transmit(), 0);
     out
+}
+
+/// `receive` then `poll_event`, as a driver calls them: the server's first
+/// event after `data` (`Ok(None)`: it needs more).
+pub fn step_server(s: &mut ServerHandshake, data: &[u8]) -> Result<Option<ServerEvent>, Error> {
+    s.receive(T0, data)?;
+    s.poll_event()
+}
+
+/// `receive` then `poll_event` on a client.
+pub fn step_client(c: &mut ClientHandshake, data: &[u8]) -> Result<Option<ClientEvent>, Error> {
+    c.receive(T0, data)?;
+    c.poll_event()
 }
 
 /// Feeds a whole request; expects an upgrade.
 pub fn upgrade(s: &mut ServerHandshake, req: &[u8]) -> UpgradeRequest {
-    match s.receive_data(req) {
-        Ok(ServerEvent::Upgrade(u)) => u,
+    match step_server(s, req) {
+        Ok(Some(ServerEvent::Upgrade(u))) => u,
         other => panic!("expected an upgrade, got {other:?}"),
     }
 }
@@ -68,16 +89,17 @@ pub fn upgrade(s: &mut ServerHandshake, req: &[u8]) -> UpgradeRequest {
 /// its status and the queued status line.
 pub fn rejected_with(config: ServerConfig, req: &[u8]) -> (Error, String) {
     let mut s = server(config);
-    let err = s.receive_data(req).expect_err("request must fail");
+    let err = step_server(&mut s, req).expect_err("request must fail");
     let out = String::from_utf8_lossy(&drain_server(&mut s)).into_owned();
     let line = format!("HTTP/1.1 {} ", err.status());
     assert!(out.starts_with(&line), "queued {out:?} for {err:?}");
     assert!(out.contains("Connection: close\r\n"), "{out:?}");
     assert_eq!(
-        s.receive_data(b"more"),
+        s.receive(T0, b"more"),
         Err(err.clone()),
         "failure is permanent"
     );
+    assert_eq!(s.poll_event(), Err(err.clone()), "failure is permanent");
     assert!(s.wants_close());
     (err, out)
 }
