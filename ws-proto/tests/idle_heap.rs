@@ -66,7 +66,7 @@ fn idle_server_session_holds_no_buffers() {
     let mut client =
         Session::client(request, config.clone(), Box::new(SplitMix::new(1)), now).unwrap();
     let mut handshake = Vec::new();
-    client.poll_transmit(&mut handshake);
+    let _ = client.poll_transmit(&mut handshake);
     let mut frames = Vec::new();
     let mut singles = Vec::new();
     {
@@ -79,7 +79,7 @@ fn idle_server_session_holds_no_buffers() {
         s.accept(now, Accept::for_request(&req), &mut SplitMix::new(2))
             .unwrap();
         let mut answer = Vec::new();
-        s.poll_transmit(&mut answer);
+        let _ = s.poll_transmit(&mut answer);
         client.receive(now, &answer).unwrap();
         while client.poll_event().unwrap().is_some() {}
         let c = client.connection_mut().unwrap();
@@ -87,13 +87,13 @@ fn idle_server_session_holds_no_buffers() {
         c.send_binary(vec![7u8; 100_000]).unwrap();
         c.send_ping(&b"are you there"[..]).unwrap();
         c.send_text("x".repeat(5000)).unwrap();
-        client.poll_transmit(&mut frames);
+        let _ = client.poll_transmit(&mut frames);
         // Then single frames, each to be read on its own (an echo's
         // pattern: the read buffer is exactly one message).
         for text in ["one", "two", &"three".repeat(300)] {
             client.connection_mut().unwrap().send_text(text).unwrap();
             let mut f = Vec::new();
-            client.poll_transmit(&mut f);
+            let _ = client.poll_transmit(&mut f);
             singles.push(f);
         }
     }
@@ -116,7 +116,7 @@ fn idle_server_session_holds_no_buffers() {
     while let Some(ev) = server.poll_event().unwrap() {
         assert!(matches!(ev, SessionEvent::Open(_)), "{ev:?}");
     }
-    server.poll_transmit(&mut out);
+    let _ = server.poll_transmit(&mut out);
     // Traffic both ways, in reads of 1000 bytes.
     for chunk in frames.chunks(1000) {
         server.receive(now, chunk).unwrap();
@@ -131,7 +131,7 @@ fn idle_server_session_holds_no_buffers() {
             events.push(ev);
         }
         out.clear();
-        server.poll_transmit(&mut out);
+        let _ = server.poll_transmit(&mut out);
     }
     for frame in &singles {
         server.receive(now, frame).unwrap();

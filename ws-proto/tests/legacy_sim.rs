@@ -266,7 +266,7 @@ fn sessions_open_and_talk_in_every_dialect() {
         let mut client = Session::client(request, config.clone(), rng(), NOW).unwrap();
         let mut server = Session::server(Arc::new(ServerConfig::default()), config, NOW);
         let mut wire = Vec::new();
-        client.poll_transmit(&mut wire);
+        let _ = client.poll_transmit(&mut wire);
         server.receive(NOW, &wire).unwrap();
         let Some(SessionEvent::Upgrade(req)) = server.poll_event().unwrap() else {
             panic!("{d:?}: no upgrade")
@@ -285,7 +285,7 @@ fn sessions_open_and_talk_in_every_dialect() {
         assert_eq!(conn.dialect(), d);
         conn.send_text("from server").unwrap();
         wire.clear();
-        server.poll_transmit(&mut wire);
+        let _ = server.poll_transmit(&mut wire);
         // One byte at a time: handshake response and frames back to back.
         for b in &wire {
             client.receive(NOW, std::slice::from_ref(b)).unwrap();
@@ -302,7 +302,7 @@ fn sessions_open_and_talk_in_every_dialect() {
         cc.send_text("from client").unwrap();
         cc.close(NOW, CloseCode::NORMAL, "").unwrap();
         wire.clear();
-        client.poll_transmit(&mut wire);
+        let _ = client.poll_transmit(&mut wire);
         server.receive(NOW, &wire).unwrap();
         assert_eq!(
             server.poll_event().unwrap(),
@@ -313,7 +313,7 @@ fn sessions_open_and_talk_in_every_dialect() {
             Some(SessionEvent::Ws(Event::Close { .. }))
         ));
         wire.clear();
-        server.poll_transmit(&mut wire);
+        let _ = server.poll_transmit(&mut wire);
         assert!(server.wants_close(), "{d:?}");
         client.receive(NOW, &wire).unwrap();
         assert!(matches!(

@@ -29,7 +29,7 @@ fn wrong_stage_and_refused_answers_are_usage_errors() {
         SessionError::Connection(Error::Usage(UsageError::WrongState("accept")))
     );
     let mut hello = Vec::new();
-    client.poll_transmit(&mut hello);
+    let _ = client.poll_transmit(&mut hello);
     let mut server = Session::server(Arc::new(ServerConfig::default()), config, now);
     server.receive(now, &hello).unwrap();
     let Some(SessionEvent::Upgrade(_)) = server.poll_event().unwrap() else {

@@ -1,7 +1,6 @@
 //! The [`Session`] machine: handshake, negotiation, connection.
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -13,7 +12,6 @@ use http_upgrade::{
 use rand_core::Rng;
 
 use super::negotiate::Negotiator;
-use super::prelude::Prelude;
 use crate::UsageError;
 use crate::{
     Bytes, Config, Connection, Dialect, Error, Event, Extension, ExtensionError, Instant, MaskRng,
@@ -141,13 +139,23 @@ pub struct Session {
     stage: Stage,
     role: Role,
     config: Arc<SessionConfig>,
-    prelude: Prelude,
-    events: VecDeque<SessionEvent>,
+    /// What the handshake machine had left to send when its stage ended
+    /// (the `101`, an error response), sent before the connection's output.
+    prelude: Bytes,
+    /// Room lent by [`recv_buf`](Session::recv_buf) during the handshake.
+    rx: Vec<u8>,
+    /// The `Open` event of an accepted upgrade, until it is polled.
+    opened: Option<Box<Handshake>>,
     /// The dialect and offers of the upgrade request the application holds.
     pending: Option<(Dialect, Vec<ExtensionOffer>)>,
     err: Option<SessionError>,
     /// What the opening handshake settled, kept for the connection's life.
     handshake: Option<Box<Handshake>>,
+    /// The time of the latest input or timer: a client's connection opens
+    /// in `poll_event`, which takes none.
+    now: Instant,
+    /// The peer ended its stream before the handshake was over.
+    eof: bool,
 }
 
 impl core::fmt::Debug for Session {
@@ -171,12 +179,13 @@ impl Session {
     #[must_use]
     pub fn server(http: Arc<ServerConfig>, config: Arc<SessionConfig>, now: Instant) -> Self {
         let hs = Box::new(ServerHandshake::new(http, now));
-        Self::with_stage(Stage::Server(hs), Role::Server, config)
+        Self::with_stage(Stage::Server(hs), Role::Server, config, now)
     }
 
     /// A client session: adds every negotiator's offers to `request`, builds
     /// the request with keys from `rng` (which then supplies mask keys) and
     /// queues it.
+    #[must_use = "the session holds the request to send"]
     pub fn client(
         mut request: ClientRequest,
         config: Arc<SessionConfig>,
@@ -186,25 +195,28 @@ impl Session {
         for n in &config.negotiators {
             request.extensions.extend(n.offers(request.dialect));
         }
-        let mut hs = Box::new(ClientHandshake::new(request, &mut *rng, now)?);
-        let mut session = Self::with_stage(Stage::Done, Role::Client, config);
-        while let Some(b) = hs.poll_transmit() {
-            session.prelude.push(b);
-        }
-        session.stage = Stage::Client(hs, rng);
-        Ok(session)
+        let hs = Box::new(ClientHandshake::new(request, &mut *rng, now)?);
+        Ok(Self::with_stage(
+            Stage::Client(hs, rng),
+            Role::Client,
+            config,
+            now,
+        ))
     }
 
-    fn with_stage(stage: Stage, role: Role, config: Arc<SessionConfig>) -> Self {
+    fn with_stage(stage: Stage, role: Role, config: Arc<SessionConfig>, now: Instant) -> Self {
         Session {
             stage,
             role,
             config,
-            prelude: Prelude::default(),
-            events: VecDeque::new(),
+            prelude: Bytes::new(),
+            rx: Vec::new(),
+            opened: None,
             pending: None,
             err: None,
             handshake: None,
+            now,
+            eof: false,
         }
     }
 
@@ -227,7 +239,10 @@ impl Session {
         }
     }
 
-    /// The connection, once open: send with it.
+    /// The connection, once open: send with it (input goes through
+    /// [`receive`](Self::receive) or [`recv_buf`](Self::recv_buf), output
+    /// through [`poll_transmit`](Self::poll_transmit), never around the
+    /// session).
     pub fn connection_mut(&mut self) -> Option<&mut Connection> {
         match &mut self.stage {
             Stage::Open(c) => Some(c),
@@ -251,94 +266,158 @@ impl Session {
     }
 
     fn fail(&mut self, e: SessionError) -> SessionError {
-        self.drain_handshake();
         if !matches!(self.stage, Stage::Open(_)) {
-            self.stage = Stage::Done;
+            self.end_handshake();
         }
         self.err = Some(e.clone());
         e
     }
 
-    /// Feeds bytes received from the peer.
+    /// Ends the handshake stage (the session is `Done` until `open`): what
+    /// the handshake machine still has to send moves into the prelude.
+    /// Returns the stage it ended.
+    fn end_handshake(&mut self) -> Stage {
+        let mut stage = core::mem::replace(&mut self.stage, Stage::Done);
+        let mut out = Vec::from(core::mem::take(&mut self.prelude));
+        let _queued = match &mut stage {
+            Stage::Server(hs) => hs.poll_transmit(&mut out),
+            Stage::Client(hs, _) => hs.poll_transmit(&mut out),
+            _ => 0,
+        };
+        self.prelude = out.into();
+        self.rx = Vec::new();
+        stage
+    }
+
+    /// Feeds bytes received from the peer (copied; see
+    /// [`recv_buf`](Self::recv_buf) for reading in place). Only buffers:
+    /// [`poll_event`](Self::poll_event) parses. Refuses with the stored
+    /// error, or when the handshake machine refuses the input (its limits).
     pub fn receive(&mut self, now: Instant, data: &[u8]) -> Result<(), SessionError> {
         self.check()?;
-        let result = match &mut self.stage {
+        self.now = now;
+        let r = match &mut self.stage {
             Stage::Open(c) => return Ok(c.receive(now, data)?),
-            Stage::Server(hs) => hs.receive_data(data).map(Ok),
-            Stage::Client(hs, _) => hs.receive_data(data).map(Err),
+            Stage::Server(hs) => hs.receive(now, data),
+            Stage::Client(hs, _) => hs.receive(now, data),
             Stage::Done => return Ok(()),
         };
-        match result {
-            Ok(Ok(ev)) => self.on_server_event(ev),
-            Ok(Err(ev)) => self.on_client_event(now, ev),
-            Err(e) => Err(self.fail(e.into())),
-        }
+        r.map_err(|e| self.fail(e.into()))
     }
 
-    /// The peer closed its sending side.
+    /// Lends at least `min` bytes of writable space for the driver to read
+    /// the transport into; follow with [`recv_commit`](Self::recv_commit)
+    /// before any other call. Once the connection is open this is
+    /// [`Connection::recv_buf`] (zero copy: the connection's own receive
+    /// buffer); during the handshake it is a buffer of the session's own,
+    /// released when the handshake ends, whose bytes the commit copies
+    /// into the handshake machine.
+    pub fn recv_buf(&mut self, min: usize) -> &mut [u8] {
+        if let Stage::Open(c) = &mut self.stage {
+            return c.recv_buf(min);
+        }
+        if self.rx.len() < min {
+            self.rx.resize(min, 0);
+        }
+        &mut self.rx
+    }
+
+    /// Declares that the driver wrote `n` bytes at the start of the space
+    /// [`recv_buf`](Self::recv_buf) lent; then as [`receive`](Self::receive).
+    pub fn recv_commit(&mut self, now: Instant, n: usize) -> Result<(), SessionError> {
+        if let Stage::Open(c) = &mut self.stage {
+            return Ok(c.recv_commit(now, n)?);
+        }
+        let rx = core::mem::take(&mut self.rx);
+        let r = match rx.get(..n) {
+            Some(data) => self.receive(now, data),
+            None => {
+                let (size, max) = (n, rx.len());
+                Err(Error::Usage(UsageError::CommitTooLarge { size, max }).into())
+            }
+        };
+        if matches!(self.stage, Stage::Server(_) | Stage::Client(..)) {
+            self.rx = rx;
+        }
+        r
+    }
+
+    /// The peer closed its sending side. During the handshake what was
+    /// received before is still parsed by [`poll_event`](Self::poll_event);
+    /// then the session ends (or, if the handshake completes, the
+    /// connection starts with the end of stream).
     pub fn receive_eof(&mut self, now: Instant) {
+        self.now = now;
         match &mut self.stage {
             Stage::Open(c) => c.receive_eof(now),
-            _ => self.stage = Stage::Done,
+            _ => self.eof = true,
         }
     }
 
-    /// The next event, `None` when there is nothing to report.
+    /// The next event, `None` when more input is needed: the handshake
+    /// machine's events, translated, then the connection's.
+    #[must_use = "events must be handled"]
     pub fn poll_event(&mut self) -> Result<Option<SessionEvent>, SessionError> {
-        if let Some(ev) = self.events.pop_front() {
-            if self.events.is_empty() {
-                // Give back what the handshake stage grew: an open session
-                // should hold nothing but its connection.
-                self.events = VecDeque::new();
-            }
-            return Ok(Some(ev));
+        if let Some(h) = self.opened.take() {
+            return Ok(Some(SessionEvent::Open(*h)));
         }
         self.check()?;
         match &mut self.stage {
             Stage::Open(c) => Ok(c.poll_event()?.map(SessionEvent::Ws)),
-            _ => Ok(None),
+            Stage::Server(hs) => match hs.poll_event() {
+                Ok(ev) => Ok(self.on_server_event(ev)),
+                Err(e) => Err(self.fail(e.into())),
+            },
+            Stage::Client(hs, _) => match hs.poll_event() {
+                Ok(ev) => self.on_client_event(ev),
+                Err(e) => Err(self.fail(e.into())),
+            },
+            Stage::Done => Ok(None),
         }
     }
 
-    fn on_server_event(&mut self, ev: ServerEvent) -> Result<(), SessionError> {
-        self.drain_handshake();
+    fn on_server_event(&mut self, ev: Option<ServerEvent>) -> Option<SessionEvent> {
         match ev {
-            ServerEvent::Upgrade(req) => {
+            Some(ServerEvent::Upgrade(req)) => {
                 self.pending = Some((req.dialect, req.extensions.clone()));
-                self.events.push_back(SessionEvent::Upgrade(req));
+                Some(SessionEvent::Upgrade(req))
             }
-            ServerEvent::Request(req) => self.events.push_back(SessionEvent::Request(req)),
-            ServerEvent::Close => self.stage = Stage::Done,
-            ServerEvent::NeedMore => {}
-            _ => {}
+            Some(ServerEvent::Request(req)) => Some(SessionEvent::Request(req)),
+            Some(ServerEvent::Close) => {
+                self.end_handshake();
+                None
+            }
+            None if self.eof => {
+                self.end_handshake();
+                None
+            }
+            _ => None,
         }
-        Ok(())
     }
 
-    fn on_client_event(&mut self, now: Instant, ev: ClientEvent) -> Result<(), SessionError> {
-        match ev {
-            ClientEvent::Connected(h) => {
+    fn on_client_event(
+        &mut self,
+        ev: Option<ClientEvent>,
+    ) -> Result<Option<SessionEvent>, SessionError> {
+        let ev = match ev {
+            Some(ClientEvent::Connected(h)) => {
                 let exts = self.confirm_extensions(&h).map_err(|e| self.fail(e))?;
-                let stage = core::mem::replace(&mut self.stage, Stage::Done);
-                let Stage::Client(mut hs, rng) = stage else {
+                let Stage::Client(mut hs, rng) = self.end_handshake() else {
                     return Err(self.fail(SessionError::wrong_state("connect")));
                 };
                 let leftover = hs.take_leftover();
-                self.open(now, h, exts, Some(rng), leftover)
+                self.open(self.now, h, exts, Some(rng), leftover)?;
+                return Ok(self.opened.take().map(|h| SessionEvent::Open(*h)));
             }
-            ClientEvent::Redirect { status, location } => {
-                self.stage = Stage::Done;
-                self.events
-                    .push_back(SessionEvent::Redirect { status, location });
-                Ok(())
+            Some(ClientEvent::Redirect { status, location }) => {
+                Some(SessionEvent::Redirect { status, location })
             }
-            ClientEvent::Rejected(res) => {
-                self.stage = Stage::Done;
-                self.events.push_back(SessionEvent::Rejected(res));
-                Ok(())
-            }
-            _ => Ok(()),
-        }
+            Some(ClientEvent::Rejected(res)) => Some(SessionEvent::Rejected(res)),
+            None if self.eof => None,
+            _ => return Ok(None),
+        };
+        self.end_handshake();
+        Ok(ev)
     }
 
     /// Client side of RFC 6455 §9.1: every accepted element must be claimed
@@ -382,7 +461,8 @@ impl Session {
     /// Server: accepts the upgrade the application holds. The negotiators
     /// add their responses after any the application put in `accept`;
     /// `rng` supplies the hybi-04/05 nonce. Queues the `101` and opens the
-    /// connection (bytes the client pipelined are fed to it).
+    /// connection (bytes the client pipelined are fed to it); the next
+    /// [`poll_event`](Self::poll_event) is [`SessionEvent::Open`].
     pub fn accept<R: Rng + ?Sized>(
         &mut self,
         now: Instant,
@@ -409,12 +489,11 @@ impl Session {
         }
         let h = hs.accept(accept, rng).map_err(SessionError::from)?;
         let leftover = hs.take_leftover();
-        self.drain_handshake();
+        self.end_handshake();
         self.open(now, h, exts, None, leftover)?;
-        match &self.events.back() {
-            Some(SessionEvent::Open(h)) => Ok(h),
-            _ => Err(SessionError::wrong_state("accept")),
-        }
+        self.opened
+            .as_deref()
+            .ok_or_else(|| SessionError::wrong_state("accept"))
     }
 
     fn open(
@@ -439,8 +518,11 @@ impl Session {
         kept.key = None;
         kept.nonce = None;
         self.handshake = Some(Box::new(kept));
-        self.events.push_back(SessionEvent::Open(h));
+        self.opened = Some(Box::new(h));
         let fed = conn.receive(now, &leftover);
+        if self.eof {
+            conn.receive_eof(now);
+        }
         self.stage = Stage::Open(conn);
         fed.map_err(SessionError::from)
     }
@@ -452,20 +534,17 @@ impl Session {
         let Stage::Server(hs) = &mut self.stage else {
             return Err(SessionError::wrong_state("reject"));
         };
-        hs.reject(response)?;
-        self.drain_handshake();
-        Ok(())
+        Ok(hs.reject(response)?)
     }
 
-    /// Server: answers a plain HTTP request, then looks for a pipelined
-    /// next request.
+    /// Server: answers a plain HTTP request; a request pipelined behind it
+    /// is the next [`poll_event`](Self::poll_event).
     pub fn respond(&mut self, now: Instant, response: Response) -> Result<(), SessionError> {
         self.check()?;
         let Stage::Server(hs) = &mut self.stage else {
             return Err(SessionError::wrong_state("respond"));
         };
-        hs.respond(now, response)?;
-        self.poll_incoming()
+        Ok(hs.respond(now, response)?)
     }
 
     /// Server: queues a chunk of a body announced with [`Response::streamed`].
@@ -474,61 +553,53 @@ impl Session {
         let Stage::Server(hs) = &mut self.stage else {
             return Err(SessionError::wrong_state("send_body"));
         };
-        hs.send_body(now, chunk)?;
-        self.poll_incoming()
-    }
-
-    fn poll_incoming(&mut self) -> Result<(), SessionError> {
-        let Stage::Server(hs) = &mut self.stage else {
-            return Ok(());
-        };
-        if hs.wants_close() {
-            self.drain_handshake();
-            return Ok(());
-        }
-        match hs.poll_incoming() {
-            Ok(ev) => self.on_server_event(ev),
-            Err(e) => Err(self.fail(e.into())),
-        }
-    }
-
-    /// Moves the handshake machine's output into the prelude.
-    fn drain_handshake(&mut self) {
-        match &mut self.stage {
-            Stage::Server(hs) => {
-                while let Some(b) = hs.poll_transmit() {
-                    self.prelude.push(b);
-                }
-            }
-            Stage::Client(hs, _) => {
-                while let Some(b) = hs.poll_transmit() {
-                    self.prelude.push(b);
-                }
-            }
-            _ => {}
-        }
+        Ok(hs.send_body(now, chunk)?)
     }
 
     /// Bytes waiting to be written.
     #[inline]
     pub fn pending_transmit(&self) -> usize {
-        self.prelude.len() + self.connection().map_or(0, Connection::pending_transmit)
+        self.prelude.len()
+            + match &self.stage {
+                Stage::Open(c) => c.pending_transmit(),
+                Stage::Server(hs) => hs.pending_transmit(),
+                Stage::Client(hs, _) => hs.pending_transmit(),
+                Stage::Done => 0,
+            }
     }
 
     /// Appends everything queued for the peer to `out`; returns the count.
+    #[must_use]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-        let n = self.prelude.drain_into(out);
-        n + self.connection_mut().map_or(0, |c| c.poll_transmit(out))
+        let n = self.prelude.len();
+        out.extend_from_slice(&core::mem::take(&mut self.prelude));
+        n + match &mut self.stage {
+            Stage::Open(c) => c.poll_transmit(out),
+            Stage::Server(hs) => hs.poll_transmit(out),
+            Stage::Client(hs, _) => hs.poll_transmit(out),
+            Stage::Done => 0,
+        }
     }
 
     /// Fills `out` with the queued chunks, in order, without copying;
     /// returns how many were filled. Follow with [`advance_transmit`](Self::advance_transmit).
     pub fn transmit_slices<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
-        let n = self.prelude.slices(out);
-        // `rest` is empty unless the whole prelude fit into `out`.
-        match (self.connection(), out.get_mut(n..)) {
-            (Some(c), Some(rest)) => n + c.transmit_slices(rest),
-            _ => n,
+        let mut n = 0;
+        if !self.prelude.is_empty() {
+            let Some(slot) = out.first_mut() else {
+                return 0;
+            };
+            *slot = &self.prelude;
+            n = 1;
+        }
+        let Some(rest) = out.get_mut(n..) else {
+            return n;
+        };
+        n + match &self.stage {
+            Stage::Open(c) => c.transmit_slices(rest),
+            Stage::Server(hs) => hs.transmit_slices(rest),
+            Stage::Client(hs, _) => hs.transmit_slices(rest),
+            Stage::Done => 0,
         }
     }
 
@@ -537,8 +608,8 @@ impl Session {
     pub fn fill_io_slices<'a>(&'a self, out: &mut [std::io::IoSlice<'a>]) -> usize {
         // Once the handshake bytes are out (the session's life), the
         // connection fills `out` itself.
-        if self.prelude.len() == 0 {
-            return self.connection().map_or(0, |c| c.fill_io_slices(out));
+        if let (Stage::Open(c), true) = (&self.stage, self.prelude.is_empty()) {
+            return c.fill_io_slices(out);
         }
         let mut tmp: [&[u8]; 16] = [&[]; 16];
         let k = out.len().min(tmp.len());
@@ -551,9 +622,21 @@ impl Session {
 
     /// Marks `n` bytes of the queued output as written.
     pub fn advance_transmit(&mut self, n: usize) {
-        let rest = self.prelude.advance(n);
-        if let Some(c) = self.connection_mut() {
-            c.advance_transmit(rest);
+        let mut rest = n;
+        if !self.prelude.is_empty() {
+            let k = n.min(self.prelude.len());
+            bytes::Buf::advance(&mut self.prelude, k);
+            if self.prelude.is_empty() {
+                // Release the handshake's bytes once they are out.
+                self.prelude = Bytes::new();
+            }
+            rest -= k;
+        }
+        match &mut self.stage {
+            Stage::Open(c) => c.advance_transmit(rest),
+            Stage::Server(hs) => hs.advance_transmit(rest),
+            Stage::Client(hs, _) => hs.advance_transmit(rest),
+            Stage::Done => {}
         }
     }
 
@@ -571,6 +654,7 @@ impl Session {
     /// Tells the session the time: handshake deadlines, close timeouts,
     /// keep-alive pings.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
         let r = match &mut self.stage {
             Stage::Server(hs) => hs.handle_timeout(now),
             Stage::Client(hs, _) => hs.handle_timeout(now),
@@ -588,13 +672,13 @@ impl Session {
     /// True when the driver should close the socket now (after flushing).
     #[must_use]
     pub fn wants_close(&self) -> bool {
-        if self.prelude.len() > 0 {
+        if !self.prelude.is_empty() {
             return false;
         }
         match &self.stage {
             Stage::Open(c) => c.wants_close(),
-            Stage::Server(hs) => hs.wants_close(),
-            Stage::Client(..) => false,
+            Stage::Server(hs) => hs.wants_close() && hs.pending_transmit() == 0,
+            Stage::Client(hs, _) => hs.wants_close(),
             Stage::Done => true,
         }
     }

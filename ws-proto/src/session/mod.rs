@@ -6,22 +6,28 @@
 //!
 //! # Call order
 //!
-//! The same loop as [`Connection`](crate::Connection)'s, for both roles:
+//! The contract of every machine of the family (the handshake machines of
+//! [`http_upgrade`] and [`Connection`](crate::Connection) follow it too),
+//! for both roles:
 //!
-//! 1. [`receive`](Session::receive) bytes from the socket (or
-//!    [`receive_eof`](Session::receive_eof));
-//! 2. drain [`poll_event`](Session::poll_event) until `None`, answering
-//!    server-side [`SessionEvent::Request`]s with
+//! 1. input: [`receive`](Session::receive) bytes from the socket, or read
+//!    them in place with [`recv_buf`](Session::recv_buf) +
+//!    [`recv_commit`](Session::recv_commit) (zero copy once the connection
+//!    is open), and [`receive_eof`](Session::receive_eof) at the end of the
+//!    stream; input is only buffered;
+//! 2. events: drain [`poll_event`](Session::poll_event) until `Ok(None)`
+//!    (need more input);
+//! 3. commands: answer server-side [`SessionEvent::Request`]s with
 //!    [`respond`](Session::respond) and [`SessionEvent::Upgrade`]s with
 //!    [`accept`](Session::accept) or [`reject`](Session::reject); once
 //!    [`SessionEvent::Open`] arrives, send with
 //!    [`connection_mut`](Session::connection_mut);
-//! 3. write out [`poll_transmit`](Session::poll_transmit) (or the vectored
-//!    [`transmit_slices`](Session::transmit_slices) +
+//! 4. output: write out [`poll_transmit`](Session::poll_transmit) (or the
+//!    vectored [`transmit_slices`](Session::transmit_slices) +
 //!    [`advance_transmit`](Session::advance_transmit));
-//! 4. arm a timer at [`poll_timeout`](Session::poll_timeout), call
+//! 5. timers: arm one at [`poll_timeout`](Session::poll_timeout), call
 //!    [`handle_timeout`](Session::handle_timeout) when it fires;
-//! 5. close the socket when [`wants_close`](Session::wants_close).
+//! 6. teardown: close the socket when [`wants_close`](Session::wants_close).
 //!
 //! # Example
 //!
@@ -50,7 +56,7 @@
 //! let mut server = Session::server(http, config, now);
 //!
 //! let mut wire = Vec::new();
-//! client.poll_transmit(&mut wire);
+//! assert!(client.poll_transmit(&mut wire) > 0);
 //! server.receive(now, &wire)?;
 //! let Some(SessionEvent::Upgrade(req)) = server.poll_event()? else { panic!() };
 //! server.accept(now, Accept::for_request(&req), &mut Counter(9))?;
@@ -58,7 +64,7 @@
 //! server.connection_mut().unwrap().send_text("hi")?;
 //!
 //! wire.clear();
-//! server.poll_transmit(&mut wire);
+//! assert!(server.poll_transmit(&mut wire) > 0);
 //! client.receive(now, &wire)?;
 //! assert!(matches!(client.poll_event()?, Some(SessionEvent::Open(_))));
 //! assert_eq!(client.poll_event()?, Some(SessionEvent::Ws(Event::Text("hi".into()))));
@@ -67,7 +73,6 @@
 
 mod machine;
 mod negotiate;
-mod prelude;
 
 pub use machine::{Session, SessionConfig, SessionError, SessionEvent};
 pub use negotiate::Negotiator;
