@@ -57,7 +57,6 @@ pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
 #[derive(Default)]
 struct Layers {
     proxy: Option<ProxyConnect>,
-    proxy_out: Bytes,
     #[cfg(feature = "tls")]
     tls: Option<rustls::Connection>,
 }
@@ -244,20 +243,19 @@ impl Driver {
             r => r,
         };
         self.dirty = true;
-        if self.layers.is_none() {
-            if let Some(conn) = self.session.connection_mut() {
-                let expected = conn.frame_bytes_expected();
-                if expected >= ZERO_COPY_MIN {
-                    let lend = usize::try_from(expected).map_or(MAX_LEND, |e| e.min(MAX_LEND));
-                    let n = read(conn.recv_buf(lend))?;
-                    // A protocol error is stored and reported by poll_event.
-                    let _ = conn.recv_commit(self.clock.now(), n);
-                    if n == 0 {
-                        self.on_eof();
-                    }
-                    return Ok(n);
-                }
+        let expected = self
+            .session
+            .connection()
+            .map_or(0, ws_proto::Connection::frame_bytes_expected);
+        if self.layers.is_none() && expected >= ZERO_COPY_MIN {
+            let lend = usize::try_from(expected).map_or(MAX_LEND, |e| e.min(MAX_LEND));
+            let n = read(self.session.recv_buf(lend))?;
+            // A protocol error is stored and reported by poll_event.
+            let _ = self.session.recv_commit(self.clock.now(), n);
+            if n == 0 {
+                self.on_eof();
             }
+            return Ok(n);
         }
         let n = read(scratch)?;
         match scratch.get(..n) {
@@ -283,8 +281,9 @@ impl Driver {
             return Ok(());
         };
         if let Some(proxy) = &mut layers.proxy {
-            match proxy.receive_data(data) {
-                Ok(ProxyEvent::Open) => {
+            let event = proxy.receive(now, data).and_then(|()| proxy.poll_event());
+            match event {
+                Ok(Some(ProxyEvent::Open)) => {
                     let rest = proxy.take_leftover();
                     layers.proxy = None;
                     log::debug!("{:?}: proxy tunnel open", self.peer);
@@ -347,17 +346,18 @@ impl Driver {
             return write_session(&mut self.session, &mut write);
         };
         if let Some(proxy) = &mut layers.proxy {
-            loop {
-                if layers.proxy_out.is_empty() {
-                    match proxy.poll_transmit() {
-                        Some(b) => layers.proxy_out = b,
-                        // Nothing else may go out before the tunnel is open.
-                        None => return Ok(()),
-                    }
+            while proxy.pending_transmit() > 0 {
+                let mut slices = [&[][..]; 4];
+                let k = proxy.transmit_slices(&mut slices);
+                let mut io = [IoSlice::new(&[]); 4];
+                for (o, s) in io.iter_mut().zip(&slices[..k]) {
+                    *o = IoSlice::new(s);
                 }
-                let n = write_some(&mut write, &[IoSlice::new(&layers.proxy_out)])?;
-                bytes::Buf::advance(&mut layers.proxy_out, n);
+                let n = write_some(&mut write, io.get(..k).unwrap_or_default())?;
+                proxy.advance_transmit(n);
             }
+            // Nothing else may go out before the tunnel is open.
+            return Ok(());
         }
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut layers.tls {
@@ -370,7 +370,7 @@ impl Driver {
     pub fn pending_write(&self) -> usize {
         let mut n = self.session.pending_transmit();
         if let Some(l) = &self.layers {
-            n += l.proxy_out.len();
+            n += l.proxy.as_ref().map_or(0, ProxyConnect::pending_transmit);
             #[cfg(feature = "tls")]
             if l.tls.as_ref().is_some_and(|t| t.wants_write()) {
                 n += 1;
@@ -606,19 +606,9 @@ fn feed_tls(
         let state = tls.process_new_packets()?;
         let mut left = state.plaintext_bytes_to_read();
         while left > 0 {
-            let n = match session.connection_mut() {
-                Some(conn) => {
-                    let n = tls.reader().read(conn.recv_buf(left))?;
-                    let _ = conn.recv_commit(now, n);
-                    n
-                }
-                None => {
-                    let mut buf = [0u8; 2048];
-                    let n = tls.reader().read(&mut buf)?;
-                    let _ = session.receive(now, buf.get(..n).unwrap_or_default());
-                    n
-                }
-            };
+            let n = tls.reader().read(session.recv_buf(left))?;
+            // A protocol error is stored and reported by poll_event.
+            let _ = session.recv_commit(now, n);
             if n == 0 {
                 break;
             }
@@ -694,7 +684,7 @@ mod tests {
             Session::client(req, config.clone(), crate::mask_rng(), clock.now()).unwrap();
         let mut server = Session::server(Arc::new(ServerConfig::default()), config, clock.now());
         let mut wire = Vec::new();
-        client.poll_transmit(&mut wire);
+        assert!(client.poll_transmit(&mut wire) > 0);
         server.receive(clock.now(), &wire).unwrap();
         let Some(SessionEvent::Upgrade(up)) = server.poll_event().unwrap() else {
             panic!()
@@ -703,13 +693,13 @@ mod tests {
             .accept(clock.now(), Accept::for_request(&up), &mut rand::rng())
             .unwrap();
         wire.clear();
-        server.poll_transmit(&mut wire);
+        assert!(server.poll_transmit(&mut wire) > 0);
         client.receive(clock.now(), &wire).unwrap();
         while client.poll_event().unwrap().is_some() {}
         let conn = client.connection_mut().unwrap();
         conn.close(clock.now(), CloseCode::NORMAL, "").unwrap();
         wire.clear();
-        client.poll_transmit(&mut wire);
+        assert!(client.poll_transmit(&mut wire) > 0);
         server.receive(clock.now(), &wire).unwrap();
         while server.poll_event().unwrap().is_some() {}
         server

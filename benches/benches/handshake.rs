@@ -5,7 +5,7 @@
 //! permessage-deflate offer, which neither side accepts here).
 //!
 //! The `server accept` group, per implementation:
-//! * `ours`: `ServerHandshake::receive_data` + `accept` (selects `chat`) +
+//! * `ours`: `ServerHandshake::receive` + `poll_event` + `accept` (selects `chat`) +
 //!   the 101 response drained into a `Vec`;
 //! * `tungstenite_parts`: the same steps with tungstenite's public pieces:
 //!   `Request::try_parse` (httparse + `http::Request`), `create_response`,
@@ -47,18 +47,20 @@ fn request(dialect: Dialect) -> ClientRequest {
 
 fn drain_client(c: &mut ClientHandshake) -> Vec<u8> {
     let mut out = Vec::new();
-    while let Some(b) = c.poll_transmit() {
-        out.extend_from_slice(&b);
-    }
+    let _ = c.poll_transmit(&mut out);
     out
 }
 
 fn drain_server(s: &mut ServerHandshake) -> Vec<u8> {
     let mut out = Vec::new();
-    while let Some(b) = s.poll_transmit() {
-        out.extend_from_slice(&b);
-    }
+    let _ = s.poll_transmit(&mut out);
     out
+}
+
+/// `receive` then `poll_event`: the server's event for a whole request.
+fn server_event(s: &mut ServerHandshake, req: &[u8]) -> Option<ServerEvent> {
+    s.receive(Instant::ZERO, req).ok()?;
+    s.poll_event().ok()?
 }
 
 /// One full handshake; returns the bytes exchanged (to keep the work alive).
@@ -66,14 +68,15 @@ fn round_trip(dialect: Dialect, config: &Arc<ServerConfig>, rng: &mut SplitMix) 
     let mut client = ClientHandshake::new(request(dialect), rng, Instant::ZERO).expect("request");
     let mut server = ServerHandshake::new(config.clone(), Instant::ZERO);
     let req = drain_client(&mut client);
-    let Ok(ServerEvent::Upgrade(up)) = server.receive_data(&req) else {
+    let Some(ServerEvent::Upgrade(up)) = server_event(&mut server, &req) else {
         unreachable!("valid request")
     };
     server
         .accept(Accept::for_request(&up), rng)
         .expect("accept");
     let res = drain_server(&mut server);
-    let Ok(ClientEvent::Connected(_)) = client.receive_data(&res) else {
+    client.receive(Instant::ZERO, &res).expect("receive");
+    let Ok(Some(ClientEvent::Connected(_))) = client.poll_event() else {
         unreachable!("valid response")
     };
     req.len() + res.len()
@@ -82,7 +85,7 @@ fn round_trip(dialect: Dialect, config: &Arc<ServerConfig>, rng: &mut SplitMix) 
 /// Ours: parse, validate, accept, response bytes.
 fn ours_accept(config: &Arc<ServerConfig>, req: &[u8], rng: &mut SplitMix) -> Vec<u8> {
     let mut s = ServerHandshake::new(config.clone(), Instant::ZERO);
-    let Ok(ServerEvent::Upgrade(up)) = s.receive_data(req) else {
+    let Some(ServerEvent::Upgrade(up)) = server_event(&mut s, req) else {
         unreachable!("valid request")
     };
     s.accept(Accept::for_request(&up), rng).expect("accept");
@@ -210,7 +213,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("server parse+validate rfc6455 request", |b| {
         b.iter(|| {
             let mut s = ServerHandshake::new(config.clone(), Instant::ZERO);
-            black_box(s.receive_data(black_box(&req)).is_ok())
+            black_box(server_event(&mut s, black_box(&req)).is_some())
         })
     });
     for dialect in [Dialect::Rfc6455, Dialect::Hybi04, Dialect::Hixie76] {

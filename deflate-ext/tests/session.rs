@@ -103,7 +103,7 @@ fn config(fragment_size: Option<usize>) -> SessionConfig {
 
 fn transfer(from: &mut Session, to: &mut Session) -> Result<Vec<u8>, SessionError> {
     let mut wire = Vec::new();
-    from.poll_transmit(&mut wire);
+    let _ = from.poll_transmit(&mut wire);
     for chunk in wire.chunks(64 * 1024) {
         to.receive(NOW, chunk)?;
     }
@@ -876,7 +876,7 @@ fn decompression_bomb_through_a_session_closes_with_1009() {
     let conn = p.client.connection_mut().unwrap();
     conn.send_binary(vec![0u8; 64 * MIB]).unwrap();
     let mut wire = Vec::new();
-    p.client.poll_transmit(&mut wire);
+    let _ = p.client.poll_transmit(&mut wire);
     let frames = parse_frames(&wire);
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0].rsv(), 0x40);
@@ -900,7 +900,7 @@ fn decompression_bomb_through_a_session_closes_with_1009() {
         "{err:?}"
     );
     let mut back = Vec::new();
-    p.server.poll_transmit(&mut back);
+    let _ = p.server.poll_transmit(&mut back);
     let frames = parse_frames(&back);
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0].b0, 0x88, "FIN + close, no RSV");

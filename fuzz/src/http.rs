@@ -130,9 +130,7 @@ fn serve(config: &Arc<ServerConfig>, input: &RequestInput, wire: &[u8], plan: Ch
     for chunk in chunks {
         if upgraded {
             // The bytes belong to the WebSocket connection: refused, not taken.
-            let e = s
-                .receive_data(chunk)
-                .expect_err("receive_data after accept");
+            let e = s.receive(T0, chunk).expect_err("receive after accept");
             assert!(
                 matches!(e, Error::Misuse(MisuseError::WrongState(_))),
                 "{e:?}"
@@ -140,16 +138,16 @@ fn serve(config: &Arc<ServerConfig>, input: &RequestInput, wire: &[u8], plan: Ch
             r.after.extend_from_slice(chunk);
             continue;
         }
-        let mut ev = s.receive_data(chunk);
+        let mut ev = s.receive(T0, chunk).and_then(|()| s.poll_event());
         loop {
             match ev {
-                Ok(ServerEvent::NeedMore) => break,
-                Ok(ServerEvent::Close) => {
+                Ok(None) => break,
+                Ok(Some(ServerEvent::Close)) => {
                     assert!(s.wants_close());
                     r.events.push("close".into());
                     break;
                 }
-                Ok(ServerEvent::Upgrade(req)) => {
+                Ok(Some(ServerEvent::Upgrade(req))) => {
                     assert!(
                         config.dialects.contains(req.dialect),
                         "{:?} not accepted",
@@ -169,9 +167,8 @@ fn serve(config: &Arc<ServerConfig>, input: &RequestInput, wire: &[u8], plan: Ch
                         .expect("accept a valid upgrade");
                     assert_eq!(hs.dialect, req.dialect);
                     let before = r.out.len();
-                    while let Some(b) = s.poll_transmit() {
-                        r.out.extend_from_slice(&b);
-                    }
+                    let n = s.poll_transmit(&mut r.out);
+                    assert_eq!(n, r.out.len() - before);
                     if req.dialect.is_hybi() {
                         let key = req.headers.get("sec-websocket-key").expect("key");
                         let line = format!("Sec-WebSocket-Accept: {}\r\n", keys::accept_key(key));
@@ -182,10 +179,11 @@ fn serve(config: &Arc<ServerConfig>, input: &RequestInput, wire: &[u8], plan: Ch
                         );
                     }
                     r.after.extend_from_slice(&s.take_leftover());
+                    assert_eq!(s.poll_event(), Ok(None), "an event after accept");
                     upgraded = true;
                     break;
                 }
-                Ok(ServerEvent::Request(req)) => {
+                Ok(Some(ServerEvent::Request(req))) => {
                     assert!(req.body.len() <= config.limits.max_body);
                     r.events.push(format!("{req:?}"));
                     if input.streamed {
@@ -199,18 +197,19 @@ fn serve(config: &Arc<ServerConfig>, input: &RequestInput, wire: &[u8], plan: Ch
                         s.respond(T0, Response::new(404).body(Bytes::from_static(b"no")))
                             .expect("respond");
                     }
-                    ev = s.poll_incoming();
+                    ev = s.poll_event();
                 }
-                Ok(other) => panic!("unknown event {other:?}"),
+                Ok(Some(other)) => panic!("unknown event {other:?}"),
                 Err(e) => {
                     check::http_error(&e);
                     assert!(!matches!(e, Error::Misuse(_)), "misuse: {e:?}");
                     assert_eq!(s.error(), Some(&e));
                     assert_eq!(
-                        s.receive_data(b"x").as_ref().err(),
+                        s.receive(T0, b"x").as_ref().err(),
                         Some(&e),
                         "not permanent"
                     );
+                    assert_eq!(s.poll_event().as_ref().err(), Some(&e), "not permanent");
                     if r.error.is_none() {
                         err_at = r.out.len();
                         r.error = Some(e);
@@ -219,9 +218,7 @@ fn serve(config: &Arc<ServerConfig>, input: &RequestInput, wire: &[u8], plan: Ch
                 }
             }
         }
-        while let Some(b) = s.poll_transmit() {
-            r.out.extend_from_slice(&b);
-        }
+        let _ = s.poll_transmit(&mut r.out);
         if r.error.is_some() || s.wants_close() {
             break;
         }
@@ -236,9 +233,7 @@ fn serve(config: &Arc<ServerConfig>, input: &RequestInput, wire: &[u8], plan: Ch
                 r.error = Some(e);
             }
         }
-        while let Some(b) = s.poll_transmit() {
-            r.out.extend_from_slice(&b);
-        }
+        let _ = s.poll_transmit(&mut r.out);
     }
     if let Some(e) = &r.error {
         if *e != Error::Timeout {
@@ -301,7 +296,7 @@ fn client(
     let request = client_request(input);
     let offered: Vec<String> = request.extensions.iter().map(|e| e.name.clone()).collect();
     let mut c = ClientHandshake::new(request, &mut XorShift(RESPONSE_SEED), T0).expect("client");
-    while c.poll_transmit().is_some() {}
+    assert!(c.poll_transmit(&mut Vec::new()) > 0);
     let max_body = limits(input.small).max_body;
     let mut events = Vec::new();
     let mut error = None;
@@ -309,9 +304,7 @@ fn client(
     let mut connected = false;
     for chunk in plan.split(wire) {
         if connected {
-            let e = c
-                .receive_data(chunk)
-                .expect_err("receive_data after Connected");
+            let e = c.receive(T0, chunk).expect_err("receive after Connected");
             assert!(
                 matches!(e, Error::Misuse(MisuseError::WrongState(_))),
                 "{e:?}"
@@ -319,9 +312,9 @@ fn client(
             after.extend_from_slice(chunk);
             continue;
         }
-        match c.receive_data(chunk) {
-            Ok(ClientEvent::NeedMore) => {}
-            Ok(ClientEvent::Connected(h)) => {
+        match c.receive(T0, chunk).and_then(|()| c.poll_event()) {
+            Ok(None) => {}
+            Ok(Some(ClientEvent::Connected(h))) => {
                 if let Some(p) = &h.protocol {
                     assert!(!input.bare && p == "chat", "unoffered protocol {p}");
                 }
@@ -333,29 +326,35 @@ fn client(
                 }
                 events.push(format!("{h:?}"));
                 after.extend_from_slice(&c.take_leftover());
+                assert_eq!(c.poll_event(), Ok(None), "an event after Connected");
+                assert!(!c.wants_close());
                 connected = true;
             }
-            Ok(ClientEvent::Redirect { status, location }) => {
+            Ok(Some(ClientEvent::Redirect { status, location })) => {
                 assert!((300..400).contains(&status));
                 events.push(format!("redirect {status} {location}"));
+                assert!(c.wants_close());
                 break;
             }
-            Ok(ClientEvent::Rejected(res)) => {
+            Ok(Some(ClientEvent::Rejected(res))) => {
                 assert_ne!(res.status, 101);
                 assert!(res.body.len() <= max_body, "rejection body over max_body");
                 events.push(format!("rejected {}", res.status));
+                assert!(c.wants_close());
                 break;
             }
-            Ok(other) => panic!("unknown event {other:?}"),
+            Ok(Some(other)) => panic!("unknown event {other:?}"),
             Err(e) => {
                 check::http_error(&e);
                 assert!(!matches!(e, Error::Misuse(_)), "misuse: {e:?}");
                 assert_eq!(c.error(), Some(&e));
+                assert!(c.wants_close());
                 assert_eq!(
-                    c.receive_data(b"x").as_ref().err(),
+                    c.receive(T0, b"x").as_ref().err(),
                     Some(&e),
                     "not permanent"
                 );
+                assert_eq!(c.poll_event().as_ref().err(), Some(&e), "not permanent");
                 error = Some(normalize(e));
                 break;
             }
@@ -380,32 +379,35 @@ fn proxy(input: &ResponseInput, wire: &[u8], plan: ChunkPlan) -> (bool, Option<E
         limits(input.small),
     )
     .expect("proxy");
-    while p.poll_transmit().is_some() {}
+    assert!(p.poll_transmit(&mut Vec::new()) > 0);
     let mut open = false;
     let mut error = None;
     let mut after = Vec::new();
     for chunk in plan.split(wire) {
         if open {
-            assert!(p.receive_data(chunk).is_err(), "receive_data after Open");
+            assert!(p.receive(T0, chunk).is_err(), "receive after Open");
             after.extend_from_slice(chunk);
             continue;
         }
-        match p.receive_data(chunk) {
-            Ok(ProxyEvent::NeedMore) => {}
-            Ok(ProxyEvent::Open) => {
+        match p.receive(T0, chunk).and_then(|()| p.poll_event()) {
+            Ok(None) => {}
+            Ok(Some(ProxyEvent::Open)) => {
                 let res = p.response().expect("response");
                 assert!((200..300).contains(&res.status));
                 after.extend_from_slice(&p.take_leftover());
+                assert_eq!(p.poll_event(), Ok(None), "an event after Open");
                 open = true;
             }
-            Ok(other) => panic!("unknown event {other:?}"),
+            Ok(Some(other)) => panic!("unknown event {other:?}"),
             Err(e) => {
                 check::http_error(&e);
+                assert!(p.wants_close());
                 assert_eq!(
-                    p.receive_data(b"x").as_ref().err(),
+                    p.receive(T0, b"x").as_ref().err(),
                     Some(&e),
                     "not permanent"
                 );
+                assert_eq!(p.poll_event().as_ref().err(), Some(&e), "not permanent");
                 error = Some(normalize(e));
                 break;
             }

@@ -272,7 +272,7 @@ fn handshake(input: &RtInput, d: Dialect) -> Option<(Session, Session)> {
         Session::client(request, Arc::new(ccfg), mask_rng(11), T0).expect("client session");
     let mut server = Session::server(Arc::new(ServerConfig::default()), Arc::new(scfg), T0);
     let mut wire = Vec::new();
-    client.poll_transmit(&mut wire);
+    let _ = client.poll_transmit(&mut wire);
     server.receive(T0, &wire).expect("server reads the request");
     let req = match server.poll_event().expect("request is valid") {
         Some(SessionEvent::Upgrade(req)) => req,
@@ -287,7 +287,7 @@ fn handshake(input: &RtInput, d: Dialect) -> Option<(Session, Session)> {
         panic!("server did not open");
     };
     wire.clear();
-    server.poll_transmit(&mut wire);
+    let _ = server.poll_transmit(&mut wire);
     client
         .receive(T0, &wire)
         .expect("client reads the response");
@@ -345,7 +345,7 @@ impl Endpoint for Session {
         }
     }
     fn drain(&mut self, out: &mut Vec<u8>) {
-        self.poll_transmit(out);
+        let _ = self.poll_transmit(out);
     }
 }
 

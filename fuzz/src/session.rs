@@ -267,7 +267,7 @@ fn drive(
         }
         d.pump(&mut s);
     }
-    s.poll_transmit(&mut d.out);
+    let _ = s.poll_transmit(&mut d.out);
     d.finish()
 }
 
@@ -332,7 +332,7 @@ impl Driver {
             );
         }
         if !self.opts.no_drain {
-            s.poll_transmit(&mut self.out);
+            let _ = s.poll_transmit(&mut self.out);
             self.sent = 0;
         }
     }

@@ -8,12 +8,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::{Bytes, BytesMut};
 
+use crate::Instant;
 use crate::error::{Error, HttpPeerError, MisuseError};
 use crate::http::{self, HttpResponse, check_header, push_header};
 use crate::limits::{HeadScanner, Limits};
 use crate::transmit::Outbox;
 use crate::url::WsUrl;
-use crate::Instant;
 
 /// What the proxy machine found, from [`ProxyConnect::poll_event`]. An
 /// incomplete answer is no event: `poll_event` returns `Ok(None)`.
@@ -104,7 +104,7 @@ impl ProxyConnect {
 
     /// Appends the pending output (the `CONNECT` request) to `out` and
     /// returns how many bytes were appended.
-    #[must_use = "the bytes appended to `out` must be written"]
+    #[must_use]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         self.transmit.drain_into(out)
     }

@@ -224,14 +224,16 @@ fn rejection_with_bounded_body() {
     let limits = Limits::default().with_max_body(4);
     let request = ClientRequest::new("ws://h/").unwrap().limits(limits);
     let mut c = ClientHandshake::new(request, &mut SplitMix::new(1), Instant::ZERO).unwrap();
-    let Ok(Some(ClientEvent::Rejected(res))) =
-        step_client(&mut c, b"HTTP/1.1 500 Oops\r\nContent-Length: 1000\r\n\r\nabcdefgh")
-    else {
+    let Ok(Some(ClientEvent::Rejected(res))) = step_client(
+        &mut c,
+        b"HTTP/1.1 500 Oops\r\nContent-Length: 1000\r\n\r\nabcdefgh",
+    ) else {
         panic!()
     };
     assert_eq!(&res.body[..], b"abcd", "what arrived, up to the limit");
     let mut c = client(Dialect::Rfc6455);
-    let Ok(Some(ClientEvent::Rejected(res))) = step_client(&mut c, b"HTTP/1.1 400 Bad\r\n\r\nwhy") else {
+    let Ok(Some(ClientEvent::Rejected(res))) = step_client(&mut c, b"HTTP/1.1 400 Bad\r\n\r\nwhy")
+    else {
         panic!()
     };
     assert_eq!(&res.body[..], b"why", "no Content-Length: what arrived");

@@ -398,7 +398,11 @@ fn application_rejects_upgrade() {
     );
     assert!(s.wants_close());
     assert_eq!(step_server(&mut s, b"GET"), Ok(Some(ServerEvent::Close)));
-    assert_eq!(step_server(&mut s, b"GET"), Ok(None), "Close is reported once");
+    assert_eq!(
+        step_server(&mut s, b"GET"),
+        Ok(None),
+        "Close is reported once"
+    );
 }
 
 /// RFC 7230 §5.4: a plain HTTP/1.1 request without `Host`, any request with

@@ -48,11 +48,7 @@ fn page_then_assets_then_websocket_on_one_connection() {
         b"GET /a.js HTTP/1.1\r\nHost: a\r\n\r\nGET /b.css HTTP/1.1\r\nHost: a\r\n\r\n",
     );
     assert_eq!(r.target, "/a.js");
-    assert_eq!(
-        s.poll_event(),
-        Ok(None),
-        "one at a time"
-    );
+    assert_eq!(s.poll_event(), Ok(None), "one at a time");
     s.respond(Instant::ZERO, Response::new(404)).unwrap();
     let r = match s.poll_event() {
         Ok(Some(ServerEvent::Request(r))) => r,
@@ -74,7 +70,10 @@ fn page_then_assets_then_websocket_on_one_connection() {
 fn request_body_is_delivered() {
     let mut s = server(ServerConfig::default());
     assert_eq!(
-        step_server(&mut s, b"POST /f HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab"),
+        step_server(
+            &mut s,
+            b"POST /f HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab"
+        ),
         Ok(None)
     );
     let r = request(&mut s, b"cdeGET");
@@ -101,7 +100,11 @@ fn connection_close_and_http10() {
     assert!(s.wants_close());
     assert_eq!(s.poll_event(), Ok(Some(ServerEvent::Close)));
     assert_eq!(s.poll_event(), Ok(None), "Close is reported once");
-    assert_eq!(s.receive(T0, b"GET"), Ok(()), "input after the close is dropped");
+    assert_eq!(
+        s.receive(T0, b"GET"),
+        Ok(()),
+        "input after the close is dropped"
+    );
     assert_eq!(s.poll_event(), Ok(None));
 
     let mut s = server(ServerConfig::default());

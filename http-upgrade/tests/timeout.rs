@@ -18,10 +18,7 @@ fn server_deadline_with_partial_request_sends_408() {
         Some(Instant::from_millis(6_000)),
         "5 s default"
     );
-    assert_eq!(
-        step_server(&mut s, &RFC6455_REQUEST[..20]),
-        Ok(None)
-    );
+    assert_eq!(step_server(&mut s, &RFC6455_REQUEST[..20]), Ok(None));
     assert_eq!(s.handle_timeout(Instant::from_millis(5_999)), Ok(()));
     assert_eq!(s.pending_transmit(), 0);
     assert_eq!(
@@ -59,10 +56,7 @@ fn server_idle_deadline_just_closes() {
 fn server_hixie_waits_for_key3_within_deadline() {
     let mut s = server(ServerConfig::default());
     let head = HIXIE76_REQUEST.len() - 8;
-    assert_eq!(
-        step_server(&mut s, &HIXIE76_REQUEST[..head + 3]),
-        Ok(None)
-    );
+    assert_eq!(step_server(&mut s, &HIXIE76_REQUEST[..head + 3]), Ok(None));
     assert!(s.poll_timeout().is_some());
     assert_eq!(
         s.handle_timeout(Instant::from_millis(5_000)),
@@ -90,15 +84,15 @@ fn client_deadline() {
         ClientHandshake::new(request, &mut SplitMix::new(1), Instant::from_millis(500)).unwrap();
     assert_eq!(c.poll_timeout(), Some(Instant::from_millis(2_500)));
     assert_eq!(c.handle_timeout(Instant::from_millis(2_499)), Ok(()));
-    assert_eq!(
-        step_client(&mut c, b"HTTP/1.1 101 Switching"),
-        Ok(None)
-    );
+    assert_eq!(step_client(&mut c, b"HTTP/1.1 101 Switching"), Ok(None));
     assert_eq!(
         c.handle_timeout(Instant::from_millis(2_500)),
         Err(Error::Timeout)
     );
-    assert_eq!(step_client(&mut c, b" Protocols\r\n\r\n"), Err(Error::Timeout));
+    assert_eq!(
+        step_client(&mut c, b" Protocols\r\n\r\n"),
+        Err(Error::Timeout)
+    );
     assert_eq!(c.poll_timeout(), None);
     assert_eq!(c.error(), Some(&Error::Timeout));
 }

@@ -131,7 +131,7 @@ impl Client {
         let mut session =
             Session::client(request, Arc::new(config), ws_adapters::mask_rng(), now).unwrap();
         let mut req = Vec::new();
-        session.poll_transmit(&mut req);
+        assert!(session.poll_transmit(&mut req) > 0);
         (Client { session }, req)
     }
 
@@ -153,7 +153,7 @@ impl Client {
             c.send_binary(&b"0123456789abcdefghij"[..]).unwrap();
         }
         let mut frame = Vec::new();
-        self.session.poll_transmit(&mut frame);
+        assert!(self.session.poll_transmit(&mut frame) > 0);
         (names, frame)
     }
 }

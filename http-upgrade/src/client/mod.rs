@@ -133,7 +133,7 @@ impl ClientHandshake {
 
     /// Appends the pending output (the request) to `out` and returns how
     /// many bytes were appended.
-    #[must_use = "the bytes appended to `out` must be written"]
+    #[must_use]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         self.transmit.drain_into(out)
     }

@@ -400,7 +400,7 @@ impl ServerHandshake {
 
     /// Appends all pending output (responses, body chunks, the automatic
     /// error response) to `out` and returns how many bytes were appended.
-    #[must_use = "the bytes appended to `out` must be written"]
+    #[must_use]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         self.transmit.drain_into(out)
     }
