@@ -192,10 +192,8 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
     pub async fn handshake(&mut self) -> Result<(), Error> {
         let open = poll_fn(|cx| {
             self.poll_until(cx, |d| {
-                if d.is_open() {
-                    return Ok(Some(()));
-                }
-                d.poll_message().map(|_| None)
+                // The peer's first messages stay for `recv`.
+                d.poll_handshake().map(|open| open.then_some(()))
             })
         });
         open.await?.ok_or_else(|| ErrorKind::Closed.into())

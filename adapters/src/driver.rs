@@ -395,36 +395,54 @@ impl Driver {
     /// are answered by the [`Policy`] (accept, or a 404 for plain HTTP);
     /// a client's redirect or rejection becomes an error.
     pub fn poll_message(&mut self) -> Result<Option<Event>, Error> {
-        loop {
-            let Some(ev) = self.poll_event()? else {
-                return Ok(None);
-            };
-            let now = self.clock.now();
-            let policy = self.policy.clone().unwrap_or_default();
-            let r = match ev {
-                SessionEvent::Ws(ev) => return Ok(Some(ev)),
-                SessionEvent::Upgrade(_) if self.over_budget() => {
-                    let refuse = Response::new(503).header("Retry-After", "5");
-                    self.session.reject(refuse)
-                }
-                SessionEvent::Upgrade(req) => match policy.upgrade(&req, self.peer) {
-                    Ok(accept) => {
-                        let mut rng = rand::rng();
-                        self.session.accept(now, accept, &mut rng).map(|_| ())
-                    }
-                    Err(response) => self.session.reject(response),
-                },
-                SessionEvent::Request(req) => self.session.respond(now, policy.request(&req)),
-                SessionEvent::Redirect { status, location } => {
-                    return Err(self.err(ErrorKind::Redirect { status, location }));
-                }
-                SessionEvent::Rejected(res) => {
-                    return Err(self.err(ErrorKind::Rejected(res.status)));
-                }
-                _ => Ok(()),
-            };
-            r.map_err(|e| self.err(e))?;
+        while let Some(ev) = self.poll_event()? {
+            if let Some(ev) = self.answer(ev)? {
+                return Ok(Some(ev));
+            }
         }
+        Ok(None)
+    }
+
+    /// Runs the opening handshake as far as the input received allows,
+    /// answering as [`poll_message`](Self::poll_message) does but taking no
+    /// WebSocket event: those stay for `poll_message`. True once the
+    /// connection is open.
+    pub fn poll_handshake(&mut self) -> Result<bool, Error> {
+        while !self.is_open() {
+            let Some(ev) = self.poll_event()? else {
+                return Ok(false);
+            };
+            self.answer(ev)?;
+        }
+        Ok(true)
+    }
+
+    /// Answers a handshake event; a WebSocket event is handed back.
+    fn answer(&mut self, ev: SessionEvent) -> Result<Option<Event>, Error> {
+        let now = self.clock.now();
+        let policy = self.policy.clone().unwrap_or_default();
+        let r = match ev {
+            SessionEvent::Ws(ev) => return Ok(Some(ev)),
+            SessionEvent::Upgrade(_) if self.over_budget() => {
+                let refuse = Response::new(503).header("Retry-After", "5");
+                self.session.reject(refuse)
+            }
+            SessionEvent::Upgrade(req) => match policy.upgrade(&req, self.peer) {
+                Ok(accept) => {
+                    let mut rng = rand::rng();
+                    self.session.accept(now, accept, &mut rng).map(|_| ())
+                }
+                Err(response) => self.session.reject(response),
+            },
+            SessionEvent::Request(req) => self.session.respond(now, policy.request(&req)),
+            SessionEvent::Redirect { status, location } => {
+                return Err(self.err(ErrorKind::Redirect { status, location }));
+            }
+            SessionEvent::Rejected(res) => return Err(self.err(ErrorKind::Rejected(res.status))),
+            _ => Ok(()),
+        };
+        r.map_err(|e| self.err(e))?;
+        Ok(None)
     }
 
     /// Over the memory budget's hard limit: count and refuse an upgrade.

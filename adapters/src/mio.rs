@@ -183,14 +183,17 @@ impl Conn {
 
     /// The next WebSocket event (server handshakes are answered by policy).
     pub fn poll_message(&mut self) -> Result<Option<Event>, Error> {
-        match self.driver.poll_message() {
-            Ok(ev) => Ok(ev),
-            Err(e) => {
-                let _ = self.flush();
-                self.shutdown();
-                Err(e)
-            }
+        let r = self.driver.poll_message();
+        self.on_error(r)
+    }
+
+    /// Flushes what a failure queued and closes, then hands `r` back.
+    fn on_error<T>(&mut self, r: Result<T, Error>) -> Result<T, Error> {
+        if r.is_err() {
+            let _ = self.flush();
+            self.shutdown();
         }
+        r
     }
 
     /// Writes queued output until done or the socket is full; closes the
@@ -536,17 +539,18 @@ impl Client {
             scratch: vec![0; SCRATCH].into_boxed_slice(),
         };
         let deadline = c.conn.driver.clock().now() + options.timeout;
-        while !c.conn.driver.is_open() {
+        loop {
+            // Surfaces a redirect or rejection as an error; the server's
+            // first messages stay for `recv`.
+            let open = c.conn.driver.poll_handshake();
+            if c.conn.on_error(open)? {
+                return Ok(c);
+            }
             if c.conn.is_closed() || c.conn.driver.clock().now() >= deadline {
                 return Err(ErrorKind::Timeout("handshake").into());
             }
-            // Surfaces a redirect or rejection as an error.
-            if let Some(ev) = c.conn.poll_message()? {
-                log::debug!("early event {ev:?}");
-            }
             c.wait(Some(deadline))?;
         }
-        Ok(c)
     }
 
     /// The connection (to send with; sends are flushed by the next call).
