@@ -85,9 +85,13 @@ impl Limits {
 }
 
 /// Finds the end of a message head incrementally, checking line lengths,
-/// line count and total size as bytes arrive.
+/// line count and total size as bytes arrive. The machines run it from
+/// `receive` (limits are checked as input is buffered) and again from
+/// `poll_event`, which gets the end it found.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct HeadScanner {
+    /// The head's length, once found.
+    end: Option<usize>,
     /// Bytes of the buffer already looked at.
     scanned: usize,
     /// Start of the line being scanned.
@@ -98,12 +102,16 @@ pub(crate) struct HeadScanner {
 
 impl HeadScanner {
     /// Scans new bytes of `buf` (which only ever grows between calls):
-    /// `Ok(Some(n))` when the head is the first `n` bytes.
+    /// `Ok(Some(n))` when the head is the first `n` bytes (from then on,
+    /// every call).
     pub(crate) fn scan(
         &mut self,
         buf: &[u8],
         limits: &Limits,
     ) -> Result<Option<usize>, HttpLimitError> {
+        if self.end.is_some() {
+            return Ok(self.end);
+        }
         while let Some(&b) = buf.get(self.scanned) {
             self.scanned += 1;
             if b != b'\n' {
@@ -114,9 +122,9 @@ impl HeadScanner {
             let blank = matches!(line, b"\n" | b"\r\n");
             self.line_start = self.scanned;
             if blank && self.lines > 0 {
-                return self
-                    .check_total(self.scanned, limits)
-                    .map(|()| Some(self.scanned));
+                self.check_total(self.scanned, limits)?;
+                self.end = Some(self.scanned);
+                return Ok(self.end);
             }
             if !blank {
                 self.lines += 1;

@@ -122,9 +122,10 @@ impl ProxyConnect {
     }
 
     /// Buffers bytes from the proxy; [`poll_event`](Self::poll_event)
-    /// parses them. Refuses with the stored error after a failure, and
-    /// with [`MisuseError::WrongState`] once the tunnel is open (the bytes
-    /// are the target's then).
+    /// parses them. Refuses with the stored error after a failure, with a
+    /// limit error when the answer's head breaks the limits (checked as it
+    /// arrives), and with [`MisuseError::WrongState`] once the tunnel is
+    /// open (the bytes are the target's then).
     pub fn receive(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
         let _ = now;
         match &self.result {
@@ -133,6 +134,12 @@ impl ProxyConnect {
             None => {}
         }
         self.buf.extend_from_slice(data);
+        // The head's limits are checked as it arrives.
+        if let Err(e) = self.scanner.scan(&self.buf, &self.limits) {
+            let e = Error::from(e);
+            self.result = Some(Err(e.clone()));
+            return Err(e);
+        }
         Ok(())
     }
 

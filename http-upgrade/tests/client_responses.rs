@@ -247,6 +247,18 @@ fn malformed_response() {
         matches!(e, Error::Peer(HttpPeerError::Malformed(_))),
         "{e:?}"
     );
+    // The head's limits are checked by `receive`, before any poll.
+    let mut c = client(Dialect::Rfc6455);
+    let long = format!("HTTP/1.1 101 OK\r\nX: {}", "a".repeat(5000));
+    let e = c.receive(T0, long.as_bytes()).unwrap_err();
+    assert!(matches!(
+        e,
+        Error::Capacity(HttpLimitError {
+            limit: Limit::HeaderLine,
+            ..
+        })
+    ));
+    assert_eq!(c.poll_event(), Err(e));
     let mut c = client(Dialect::Rfc6455);
     let long = format!("HTTP/1.1 101 OK\r\nX: {}\r\n\r\n", "a".repeat(5000));
     let e = step_client(&mut c, long.as_bytes()).unwrap_err();

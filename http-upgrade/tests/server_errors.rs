@@ -120,6 +120,36 @@ fn request_line_too_long_is_414() {
     assert!(out.starts_with("HTTP/1.1 414 URI Too Long\r\n"));
 }
 
+/// `receive` checks the head's limits as the head arrives: a driver that
+/// reads a lot before it polls gets the same 414, not the 431 of the
+/// total input bound, and nothing past the refusal is buffered.
+#[test]
+fn head_limits_are_checked_by_receive() {
+    let mut s = server(ServerConfig::default());
+    let mut req = b"GET /".to_vec();
+    req.resize(100_000, b'a');
+    let mut refused = None;
+    for chunk in req.chunks(16 * 1024) {
+        if let Err(e) = s.receive(T0, chunk) {
+            refused = Some(e);
+            break;
+        }
+    }
+    let e = refused.expect("refused before the end");
+    assert!(
+        matches!(
+            e,
+            Error::Capacity(HttpLimitError {
+                limit: Limit::RequestLine,
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+    assert_eq!(s.poll_event(), Err(e));
+    assert!(drain_server(&mut s).starts_with(b"HTTP/1.1 414 URI Too Long\r\n"));
+}
+
 #[test]
 fn too_many_headers_is_431() {
     let mut req = String::from("GET / HTTP/1.1\r\nHost: a\r\n");

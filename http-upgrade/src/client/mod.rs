@@ -154,9 +154,11 @@ impl ClientHandshake {
     /// parses them. `now` is the time they arrived (the response deadline
     /// runs from `new`).
     ///
-    /// Refuses with the stored error after a failure. After `Connected`
-    /// this returns [`MisuseError::WrongState`] and does not take the
-    /// bytes: they belong to the WebSocket connection.
+    /// Refuses with the stored error after a failure, and with a
+    /// [`HttpLimitError`](crate::HttpLimitError) when the response head
+    /// breaks the limits (checked as it arrives). After `Connected` this
+    /// returns [`MisuseError::WrongState`] and does not take the bytes:
+    /// they belong to the WebSocket connection.
     pub fn receive(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
         let _ = now;
         match &self.state {
@@ -165,6 +167,13 @@ impl ClientHandshake {
             _ => {}
         }
         self.buf.extend_from_slice(data);
+        // The head's limits are checked as it arrives; parsing waits for
+        // `poll_event`.
+        if let State::Head(scanner) = &mut self.state {
+            if let Err(e) = scanner.scan(&self.buf, &self.request.limits) {
+                return Err(self.fail(e.into()));
+            }
+        }
         Ok(())
     }
 

@@ -155,6 +155,8 @@ impl ServerHandshake {
     /// Refuses with the stored error after a failure, and fails with
     /// [`Limit::HeadTotal`] (431) when the buffered input would exceed the
     /// largest head and body the limits allow, before buffering anything.
+    /// The limits of a request head (line lengths, header count, size) are
+    /// checked here too, as the head arrives.
     /// After `accept` this returns a [`MisuseError::WrongState`] and does
     /// not take the bytes: they belong to the WebSocket connection. After a
     /// response that closed the connection, input is dropped.
@@ -177,6 +179,14 @@ impl ServerHandshake {
             return Err(self.fail(HttpLimitError { limit, size, max }.into()));
         }
         self.buf.extend_from_slice(data);
+        // The head's own limits (request line 414, header lines, count and
+        // size 431) are checked as it arrives, however rarely the driver
+        // polls; parsing waits for `poll_event`.
+        if let State::Head(scanner) = &mut self.state {
+            if let Err(e) = scanner.scan(&self.buf, &self.config.limits) {
+                return Err(self.fail(e.into()));
+            }
+        }
         Ok(())
     }
 
