@@ -155,7 +155,11 @@ impl ServerConfig {
 /// The application's positive answer to an upgrade request (RFC 6455
 /// §4.2.2 step 5): subprotocol, `Sec-WebSocket-Extensions` response
 /// entries, extra headers such as `Set-Cookie`.
+///
+/// `#[non_exhaustive]`: build it with [`Accept::for_request`] or
+/// `Accept::default()` and the builder methods.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Accept {
     /// The subprotocol; must be one the client offered.
     pub protocol: Option<String>,
