@@ -15,7 +15,7 @@ use ws_proto::{Bytes, CloseCode, Event, Instant};
 
 use crate::driver::with_scratch;
 use crate::options::Slot;
-use crate::{Driver, Error, ErrorKind};
+use crate::{Driver, Error, ErrorKind, Transport, Turn};
 
 /// What a runtime provides: readiness and non-blocking I/O on a shared
 /// socket reference, a shutdown, and a timer.
@@ -36,6 +36,20 @@ pub trait AsyncSocket: Send + Sync + 'static {
     fn sleep_until(at: std::time::Instant) -> Self::Sleep;
 }
 
+/// A runtime socket as the drive loop's [`Transport`]: its non-blocking
+/// calls (`WouldBlock` when not ready; readiness is registered by
+/// [`AsyncWebSocket::poll_turn`]).
+struct AsyncIo<'a, S>(&'a S);
+
+impl<S: AsyncSocket> Transport for AsyncIo<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(bufs)
+    }
+}
+
 struct Inner<S> {
     driver: Mutex<Driver>,
     io: S,
@@ -52,6 +66,14 @@ impl<S: AsyncSocket> Inner<S> {
         if !self.closed.swap(true, Ordering::AcqRel) {
             d.close_notify();
             let _ = d.write_to(|s| self.io.try_write_vectored(s));
+            self.io.shutdown();
+        }
+    }
+
+    /// Closes the socket once the driver is done (its last output was
+    /// written by the turn).
+    fn close_io(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
             self.io.shutdown();
         }
     }
@@ -109,81 +131,56 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
         }
     }
 
-    /// Runs the driver until `f` yields, the connection closes (`None`) or
-    /// an error: reads, writes and timers, never holding the lock across a
-    /// wait.
-    fn poll_until<T>(
+    /// Turns the driver ([`Driver::turn`]) until it yields an event, the
+    /// connection closes (`None`) or fails; on [`Turn::Wait`] registers
+    /// for what it waits on (readability, writability, a timer) and
+    /// returns `Pending`. The lock is never held across a wait.
+    fn poll_turn<T>(
         &mut self,
         cx: &mut Context<'_>,
-        mut f: impl FnMut(&mut Driver) -> Result<Option<T>, Error>,
+        mut step: impl FnMut(&mut Driver, &mut AsyncIo<'_, S>, &mut [u8]) -> Result<Turn<T>, Error>,
     ) -> Poll<Result<Option<T>, Error>> {
-        let inner = &*self.inner;
+        let AsyncWebSocket { inner, sleep } = self;
+        let inner = &**inner;
         loop {
             let mut d = inner.driver();
-            match f(&mut d) {
-                Ok(Some(v)) => {
-                    let _ = d.write_to(|s| inner.io.try_write_vectored(s));
-                    return Poll::Ready(Ok(Some(v)));
+            let mut io = AsyncIo(&inner.io);
+            let turn = with_scratch(|s| step(&mut d, &mut io, s));
+            drop(d);
+            let wait = match turn {
+                Ok(Turn::Event(ev)) => return Poll::Ready(Ok(Some(ev))),
+                Ok(Turn::Wait(w)) => w,
+                Ok(_) => {
+                    inner.close_io();
+                    return Poll::Ready(Ok(None));
                 }
-                Ok(None) => {}
                 Err(e) => {
-                    let _ = d.write_to(|s| inner.io.try_write_vectored(s));
-                    inner.shutdown(&mut d);
+                    inner.close_io();
                     return Poll::Ready(Err(e));
                 }
-            }
-            match d.write_to(|s| inner.io.try_write_vectored(s)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if inner.io.poll_writable(cx).is_ready() {
-                        continue;
-                    }
-                }
-                Err(e) => {
-                    inner.shutdown(&mut d);
-                    return Poll::Ready(Err(Error::from(e).with_peer(d.peer())));
-                }
-            }
-            if inner.closed.load(Ordering::Acquire) || d.wants_close() {
-                inner.shutdown(&mut d);
+            };
+            if inner.closed.load(Ordering::Acquire) {
+                // The write half failed and closed the socket.
                 return Poll::Ready(Ok(None));
             }
-            if d.handle_timers() {
+            let mut ready = false;
+            if wait.write {
+                ready |= inner.io.poll_writable(cx).is_ready();
+            }
+            if wait.read {
+                ready |= inner.io.poll_readable(cx).is_ready();
+            }
+            if let Some(t) = wait.until {
+                ready |= poll_sleep::<S>(sleep, inner, cx, t);
+            }
+            if ready {
                 continue;
             }
-            if let Some(t) = d.poll_deadline() {
-                if self.sleep.as_ref().is_none_or(|(at, _)| *at != t) {
-                    let at = d.clock().to_std(t);
-                    self.sleep = Some((t, Box::pin(S::sleep_until(at))));
-                }
-                if let Some((_, sleep)) = &mut self.sleep {
-                    if sleep.as_mut().poll(cx).is_ready() {
-                        self.sleep = None;
-                        continue;
-                    }
-                }
+            if wait.again {
+                // The read budget ran out: let the executor run others.
+                cx.waker().wake_by_ref();
             }
-            if !d.may_read() {
-                // Over the memory budget: the deadline above (the driver's
-                // retry) wakes this task to ask again.
-                return Poll::Pending;
-            }
-            match with_scratch(|s| d.read_from(s, |b| inner.io.try_read(b))) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    drop(d);
-                    match inner.io.poll_readable(cx) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
-                        Poll::Pending => return Poll::Pending,
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    inner.shutdown(&mut d);
-                    return Poll::Ready(Err(Error::from(e).with_peer(d.peer())));
-                }
-            }
+            return Poll::Pending;
         }
     }
 
@@ -191,10 +188,8 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
     /// answering by the policy). A redirect or rejection is an error.
     pub async fn handshake(&mut self) -> Result<(), Error> {
         let open = poll_fn(|cx| {
-            self.poll_until(cx, |d| {
-                // The peer's first messages stay for `recv`.
-                d.poll_handshake().map(|open| open.then_some(()))
-            })
+            // The peer's first messages stay for `recv`.
+            self.poll_turn(cx, |d, io, s| d.turn_handshake(io, s))
         });
         open.await?.ok_or_else(|| ErrorKind::Closed.into())
     }
@@ -202,7 +197,7 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
     /// The next WebSocket event; `Ok(None)` once the connection is closed.
     /// Server handshakes are answered by the [`Policy`](crate::Policy).
     pub async fn recv(&mut self) -> Result<Option<Event>, Error> {
-        poll_fn(|cx| self.poll_until(cx, Driver::poll_message)).await
+        poll_fn(|cx| self.poll_turn(cx, |d, io, s| d.turn(io, s))).await
     }
 
     /// What the opening handshake settled (subprotocol, extensions,
@@ -254,6 +249,30 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
         let inner = self.inner.clone();
         (ReadHalf(self), WriteHalf { inner })
     }
+}
+
+/// Polls a timer for `at`, armed lazily: one already armed no later than
+/// `at` is kept (when it fires early the next turn finds nothing due and
+/// asks for `at` again), so a deadline that moves later with every message
+/// (keep-alive, idle) does not re-arm a timer per message. True when it
+/// fired.
+fn poll_sleep<S: AsyncSocket>(
+    slot: &mut Option<(Instant, Pin<Box<S::Sleep>>)>,
+    inner: &Inner<S>,
+    cx: &mut Context<'_>,
+    at: Instant,
+) -> bool {
+    if slot.as_ref().is_none_or(|(armed, _)| *armed > at) {
+        let when = inner.driver().clock().to_std(at);
+        *slot = Some((at, Box::pin(S::sleep_until(when))));
+    }
+    let fired = slot
+        .as_mut()
+        .is_some_and(|(_, sleep)| sleep.as_mut().poll(cx).is_ready());
+    if fired {
+        *slot = None;
+    }
+    fired
 }
 
 /// The receiving half of a split [`AsyncWebSocket`].

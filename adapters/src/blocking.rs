@@ -19,7 +19,7 @@
 //! # Ok::<(), ws_adapters::Error>(())
 //! ```
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -30,7 +30,7 @@ use ws_proto::{Bytes, CloseCode, Event, Instant};
 
 use crate::driver::with_scratch;
 use crate::options::{Gate, Slot, resolve};
-use crate::{ClientOptions, Clock, Driver, Error, ErrorKind, SCRATCH, ServerOptions};
+use crate::{ClientOptions, Clock, Driver, Error, ErrorKind, SCRATCH, ServerOptions, Turn};
 
 /// A byte stream the blocking driver can run over.
 pub trait Transport: Read + Write {
@@ -56,10 +56,55 @@ pub struct WebSocket<S> {
     driver: Driver,
     finished: bool,
     slot: Option<Slot>,
+    /// The read timeout in force: for which wake-up instant, set when.
+    rcv: Option<(Option<Instant>, Instant)>,
+}
+
+/// A blocking stream as the drive loop's [`crate::Transport`]: reads block
+/// until data or the turn's deadline (a read timeout, set only when the
+/// deadline moves or the one in force would overshoot it by more than
+/// [`TIMEOUT_SLACK`]: no `setsockopt` per read).
+struct BlockingIo<'a, S> {
+    io: &'a mut S,
+    rcv: &'a mut Option<(Option<Instant>, Instant)>,
+    /// The caller's own deadline (`recv_timeout`).
+    deadline: Option<Instant>,
+    clock: Clock,
+}
+
+/// How late a blocking read may wake for a timer before its timeout is
+/// set again.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(10);
+
+impl<S: Transport> crate::Transport for BlockingIo<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.read(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.io.write_vectored(bufs)
+    }
+    fn set_deadline(&mut self, until: Option<Instant>) -> io::Result<()> {
+        let wake = match (until, self.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let now = self.clock.now();
+        let fresh = match *self.rcv {
+            Some((w, set)) => w == wake && (wake.is_none() || now - set <= TIMEOUT_SLACK),
+            None => false,
+        };
+        if !fresh {
+            self.io.set_read_timeout(
+                wake.map(|w| self.clock.until(w).max(Duration::from_millis(1))),
+            )?;
+            *self.rcv = Some((wake, now));
+        }
+        Ok(())
+    }
 }
 
 /// The wait before `deadline` / the next timer, at least 1 ms.
-fn wait(clock: &Clock, timer: Option<Instant>, deadline: Option<Instant>) -> Option<Duration> {
+fn wait_for(clock: &Clock, timer: Option<Instant>, deadline: Option<Instant>) -> Option<Duration> {
     let wake = match (timer, deadline) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -87,6 +132,7 @@ impl<S: Transport> WebSocket<S> {
             driver,
             finished: false,
             slot: None,
+            rcv: None,
         }
     }
 
@@ -133,7 +179,7 @@ impl<S: Transport> WebSocket<S> {
     /// handling timers meanwhile. `Ok(None)` means the wait ran out or the
     /// connection finished ([`is_finished`](Self::is_finished)).
     pub fn next_event(&mut self, timeout: Option<Duration>) -> Result<Option<SessionEvent>, Error> {
-        self.run(timeout, Driver::poll_event)
+        self.run(timeout, |d, io, s| d.turn_session(io, s))
     }
 
     /// Waits for the next WebSocket event, answering handshake events by the
@@ -141,7 +187,7 @@ impl<S: Transport> WebSocket<S> {
     /// finished.
     pub fn recv(&mut self) -> Result<Option<Event>, Error> {
         loop {
-            match self.run(None, Driver::poll_message)? {
+            match self.run(None, |d, io, s| d.turn(io, s))? {
                 Some(ev) => return Ok(Some(ev)),
                 None if self.finished => return Ok(None),
                 None => {}
@@ -151,58 +197,59 @@ impl<S: Transport> WebSocket<S> {
 
     /// Like [`recv`](Self::recv), giving up after `timeout` (`Ok(None)`).
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Event>, Error> {
-        self.run(Some(timeout), Driver::poll_message)
+        self.run(Some(timeout), |d, io, s| d.turn(io, s))
     }
 
+    /// Turns the driver ([`Driver::turn`]) until an event, the end, or
+    /// `timeout`; a blocking read waits for input (and no longer than the
+    /// next timer or `timeout`).
     fn run<T>(
         &mut self,
         timeout: Option<Duration>,
-        mut poll: impl FnMut(&mut Driver) -> Result<Option<T>, Error>,
+        mut step: impl FnMut(&mut Driver, &mut BlockingIo<'_, S>, &mut [u8]) -> Result<Turn<T>, Error>,
     ) -> Result<Option<T>, Error> {
         let clock = self.driver.clock();
         let deadline = timeout.map(|t| clock.now() + t);
         loop {
-            match poll(&mut self.driver) {
-                Ok(Some(ev)) => return Ok(Some(ev)),
-                Ok(None) => {}
-                Err(e) => {
-                    // The close frame or error response is queued: send it.
-                    let _ = self.flush();
-                    self.finish();
-                    return Err(e);
-                }
-            }
-            self.flush()?;
-            if self.finished || self.driver.wants_close() {
-                self.finish();
+            if self.finished {
                 return Ok(None);
             }
-            if self.driver.handle_timers() {
-                continue;
-            }
-            let timer = self.driver.poll_deadline();
+            let mut io = BlockingIo {
+                io: &mut self.io,
+                rcv: &mut self.rcv,
+                deadline,
+                clock,
+            };
+            let driver = &mut self.driver;
+            let wait = match with_scratch(|s| step(driver, &mut io, s)) {
+                Ok(Turn::Event(ev)) => return Ok(Some(ev)),
+                Ok(Turn::Wait(w)) => w,
+                Ok(_) => {
+                    self.close_io();
+                    return Ok(None);
+                }
+                Err(e) => {
+                    self.close_io();
+                    return Err(e);
+                }
+            };
             if deadline.is_some_and(|d| d <= clock.now()) {
                 return Ok(None);
             }
-            if !self.driver.may_read() {
-                // Over the memory budget: do not read, ask again at the
-                // driver's retry deadline.
-                if let Some(d) = wait(&clock, timer, deadline) {
-                    std::thread::sleep(d);
-                }
-                continue;
+            if !wait.read && !wait.write && !wait.again {
+                // Not reading (the memory budget paused it, or the stream
+                // ended): sleep to the next timer or the caller's deadline.
+                let d = wait_for(&clock, wait.until, deadline).unwrap_or(crate::PAUSE_RETRY);
+                std::thread::sleep(d);
             }
-            self.io.set_read_timeout(wait(&clock, timer, deadline))?;
-            let io = &mut self.io;
-            let driver = &mut self.driver;
-            match with_scratch(|s| driver.read_from(s, |b| io.read(b))) {
-                Ok(_) => {}
-                Err(e) if is_timeout(&e) => {}
-                Err(e) => {
-                    self.finish();
-                    return Err(Error::from(e).with_peer(self.driver.peer()));
-                }
-            }
+        }
+    }
+
+    /// The turn wrote the last output: close the stream.
+    fn close_io(&mut self) {
+        if !self.finished {
+            self.finished = true;
+            let _ = self.io.shutdown();
         }
     }
 
@@ -370,7 +417,7 @@ impl Reader {
                 self.finish();
                 break;
             }
-            self.io.set_read_timeout(wait(&clock, timer, None))?;
+            self.io.set_read_timeout(wait_for(&clock, timer, None))?;
             match self.io.read(&mut self.scratch) {
                 Ok(n) => {
                     let data = self.scratch.get(..n).unwrap_or_default();

@@ -75,6 +75,8 @@ pub struct Driver {
     budget: Option<Ticket>,
     /// Input arrived since the budget was last told what this holds.
     dirty: bool,
+    /// The drive loop's own state (see [`Driver::turn`]).
+    pub(crate) turn: crate::turn::TurnState,
 }
 
 impl std::fmt::Debug for Driver {
@@ -100,7 +102,21 @@ impl Driver {
             failed: false,
             budget: None,
             dirty: false,
+            turn: crate::turn::TurnState::default(),
         }
+    }
+
+    /// Reading pauses while more than `bytes` of output wait to be written
+    /// (backpressure: a peer that does not read is not read either);
+    /// default [`HIGH_WATER`](crate::turn::HIGH_WATER).
+    pub fn with_high_water(mut self, bytes: usize) -> Self {
+        self.turn.high_water = bytes;
+        self
+    }
+
+    /// The stream has ended (a read returned 0).
+    pub(crate) fn is_eof(&self) -> bool {
+        self.eof
     }
 
     /// Counts what this connection holds against a server-wide
@@ -419,6 +435,9 @@ impl Driver {
 
     /// Answers a handshake event; a WebSocket event is handed back.
     fn answer(&mut self, ev: SessionEvent) -> Result<Option<Event>, Error> {
+        if let SessionEvent::Ws(ev) = ev {
+            return Ok(Some(ev));
+        }
         let now = self.clock.now();
         let policy = self.policy.clone().unwrap_or_default();
         let r = match ev {

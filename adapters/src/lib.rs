@@ -46,6 +46,7 @@ pub mod smol;
 pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+mod turn;
 
 #[cfg(any(feature = "smol", feature = "tokio"))]
 pub use aio::{AsyncSocket, AsyncWebSocket, ReadHalf, WriteHalf};
@@ -54,6 +55,7 @@ pub use clock::Clock;
 pub use driver::{BUDGET_CHECK, Driver, PAUSE_RETRY, SCRATCH};
 pub use error::{Error, ErrorKind};
 pub use options::{ClientOptions, Policy, ServerOptions, fd_limit, raise_fd_limit, session_config};
+pub use turn::{HIGH_WATER, READ_BUDGET, Transport, Turn, Wait};
 pub use ws_proto::Event;
 
 use ws_proto::MaskRng;

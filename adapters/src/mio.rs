@@ -2,10 +2,11 @@
 //!
 //! * [`Conn`] is one non-blocking connection, with the hooks a caller needs
 //!   to put it into their own mio loop (libwebsockets' "external polling
-//!   loop"): [`register`](Conn::register) it, call [`ready`](Conn::ready)
-//!   when its token fires, drain [`poll_message`](Conn::poll_message), send,
-//!   [`flush`](Conn::flush), and wake at [`deadline`](Conn::deadline) for
-//!   [`ready`](Conn::ready) again.
+//!   loop"): [`register`](Conn::register) it, and when its token fires (or
+//!   its timer) call [`turn`](Conn::turn) until it returns
+//!   [`Turn::Wait`] — each turn is one step of the drive loop every adapter
+//!   shares ([`Driver::turn`]) — send, [`flush`](Conn::flush), and arm a
+//!   timer at [`deadline`](Conn::deadline).
 //! * [`Server`] is such a loop, ready-made: it accepts (filter, connection
 //!   limit), keeps per-connection user data, runs timers from one ordered
 //!   set, and calls a [`Handler`].
@@ -18,7 +19,7 @@
 //! released whenever it is drained.
 
 use std::collections::BTreeSet;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,15 +27,46 @@ use std::time::Duration;
 use ::mio::net::{TcpListener, TcpStream};
 use ::mio::{Events, Interest, Poll, Registry, Token, Waker};
 use http_upgrade::{ClientRequest, Handshake};
+use ws_proto::session::SessionEvent;
 use ws_proto::{Bytes, CloseCode, Event, Instant};
 
 use crate::options::{BUSY, resolve};
-use crate::{ClientOptions, Clock, Driver, Error, ErrorKind, SCRATCH, ServerOptions};
+use crate::{
+    ClientOptions, Clock, Driver, Error, ErrorKind, SCRATCH, ServerOptions, Transport, Turn, Wait,
+};
 
-/// Reads per readiness turn before other connections get theirs.
-const READ_BUDGET: usize = 16;
 /// Default [`Conn::high_water`]: 1 MiB of queued output.
-pub const HIGH_WATER: usize = 1 << 20;
+pub use crate::turn::HIGH_WATER;
+
+/// A mio socket as the drive loop's [`Transport`].
+struct MioIo<'a> {
+    stream: &'a mut TcpStream,
+    /// A short read drains the socket (see [`Conn::note_event`]).
+    drains: bool,
+}
+
+impl Transport for MioIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.stream.read(buf) {
+            // Not connected yet (a client's connect in progress): wait.
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+            r => r,
+        }
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self.stream.write_vectored(bufs) {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+            r => r,
+        }
+    }
+    fn short_read_drains(&self) -> bool {
+        self.drains
+    }
+}
 
 /// One WebSocket connection on a mio socket.
 #[derive(Debug)]
@@ -76,7 +108,7 @@ impl Conn {
     }
 
     /// Tells the connection what its readiness event said, before
-    /// [`ready`](Self::ready). With it, `ready` stops reading after a short
+    /// [`turn`](Self::turn). With it, a turn stops reading after a short
     /// read (fewer bytes than it asked for: the socket is drained, and new
     /// data will bring a new edge) instead of reading again only to get
     /// `WouldBlock` — one `recv` per message instead of two. A peer's FIN
@@ -124,50 +156,48 @@ impl Conn {
         &mut self.driver
     }
 
-    /// Handles readiness (or a due timer): writes queued output, reads what
-    /// arrived (unless over the high-water mark) into the session. Then
-    /// drain [`poll_message`](Self::poll_message). Returns true if
-    /// anything moved.
-    pub fn ready(&mut self, scratch: &mut [u8]) -> Result<bool, Error> {
-        let mut moved = self.driver.handle_timers();
-        moved |= self.flush()?;
-        self.more = false;
-        let mut reads = 0;
-        while !self.closed && self.driver.pending_write() <= self.high_water {
-            if !self.driver.may_read() {
-                // Over the memory budget: wake at the deadline (the
-                // driver's retry) and ask again.
-                break;
-            }
-            if reads == READ_BUDGET {
-                self.more = true;
-                break;
-            }
-            let stream = &mut self.stream;
-            let mut short = false;
-            let read = |b: &mut [u8]| {
-                let n = stream.read(b)?;
-                short = n < b.len();
-                Ok(n)
-            };
-            match self.driver.read_from(scratch, read) {
-                Ok(0) => {
-                    moved = true;
-                    break;
-                }
-                Ok(_) => {
-                    moved = true;
-                    reads += 1;
-                    if short && self.events_noted && !self.read_closed {
-                        break;
-                    }
-                }
-                Err(e) if blocked(&e) => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.fail(e.into())),
-            }
+    /// One step of the drive loop over this socket ([`Driver::turn`]):
+    /// the next event, or what to wait for ([`Turn::Wait`]: register
+    /// interest, arm a timer), or the end (the socket is then closed).
+    /// Reading pauses while more than [`high_water`](Self::high_water)
+    /// bytes wait to be written.
+    pub fn turn(&mut self, scratch: &mut [u8]) -> Result<Turn, Error> {
+        self.turn_with(scratch, |d, io, s| d.turn(io, s))
+    }
+
+    /// [`turn`](Self::turn) handing out every session event, handshake
+    /// events included (see [`Driver::turn_session`]), for a loop that
+    /// answers handshakes itself.
+    pub fn turn_session(&mut self, scratch: &mut [u8]) -> Result<Turn<SessionEvent>, Error> {
+        self.turn_with(scratch, |d, io, s| d.turn_session(io, s))
+    }
+
+    fn turn_with<E>(
+        &mut self,
+        scratch: &mut [u8],
+        step: impl FnOnce(&mut Driver, &mut MioIo<'_>, &mut [u8]) -> Result<Turn<E>, Error>,
+    ) -> Result<Turn<E>, Error> {
+        self.driver.turn.high_water = self.high_water;
+        let mut io = MioIo {
+            stream: &mut self.stream,
+            drains: self.events_noted && !self.read_closed,
+        };
+        let r = step(&mut self.driver, &mut io, scratch);
+        match &r {
+            Ok(Turn::Wait(w)) => self.more = w.again,
+            Ok(Turn::Event(_)) => {}
+            Ok(Turn::Closed) | Err(_) => self.close_socket(),
         }
-        Ok(moved)
+        r
+    }
+
+    /// The turn wrote the last output: close the socket.
+    fn close_socket(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            self.more = false;
+            let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        }
     }
 
     fn fail(&mut self, e: Error) -> Error {
@@ -175,25 +205,11 @@ impl Conn {
         e.with_peer(self.driver.peer())
     }
 
-    /// True if [`ready`](Self::ready) stopped with data possibly left to
-    /// read: call it again soon without waiting for readiness.
+    /// True if the last [`turn`](Self::turn) stopped with data possibly
+    /// left to read (its read budget ran out): turn again soon without
+    /// waiting for readiness.
     pub fn wants_ready(&self) -> bool {
         self.more && !self.closed
-    }
-
-    /// The next WebSocket event (server handshakes are answered by policy).
-    pub fn poll_message(&mut self) -> Result<Option<Event>, Error> {
-        let r = self.driver.poll_message();
-        self.on_error(r)
-    }
-
-    /// Flushes what a failure queued and closes, then hands `r` back.
-    fn on_error<T>(&mut self, r: Result<T, Error>) -> Result<T, Error> {
-        if r.is_err() {
-            let _ = self.flush();
-            self.shutdown();
-        }
-        r
     }
 
     /// Writes queued output until done or the socket is full; closes the
@@ -227,7 +243,7 @@ impl Conn {
         self.closed
     }
 
-    /// When to call [`ready`](Self::ready) at the latest (timers).
+    /// When to call [`turn`](Self::turn) at the latest (timers).
     pub fn deadline(&self) -> Option<Instant> {
         self.driver.poll_deadline()
     }
@@ -467,19 +483,34 @@ impl<H: Handler> Server<H> {
             return;
         };
         let result = pump(e, &mut self.handler, &mut self.scratch);
-        if let Some(t) = e.armed.take() {
-            self.timers.remove(&(t, i));
-        }
         if result.is_err() || e.conn.is_closed() {
+            if let Some(t) = e.armed.take() {
+                self.timers.remove(&(t, i));
+            }
             self.remove(i, result.err());
             return;
         }
         if e.conn.wants_ready() {
             self.again.push(i);
         }
-        e.armed = e.conn.deadline();
-        if let Some(t) = e.armed {
-            self.timers.insert((t, i));
+        // Armed lazily: a timer no later than the deadline stays (when it
+        // fires early, the turn finds nothing due and the deadline is
+        // armed then), so a deadline that moves later with each message
+        // costs no timer operation per message.
+        let due = e.conn.deadline();
+        let keep = match (e.armed, due) {
+            (Some(armed), Some(due)) => armed <= due,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if !keep {
+            if let Some(t) = e.armed.take() {
+                self.timers.remove(&(t, i));
+            }
+            e.armed = due;
+            if let Some(t) = due {
+                self.timers.insert((t, i));
+            }
         }
     }
 
@@ -495,20 +526,22 @@ impl<H: Handler> Server<H> {
     }
 }
 
+/// Turns connection `e` until it waits or ends, handing its events to the
+/// handler.
 fn pump<H: Handler>(e: &mut Entry<H::Data>, h: &mut H, scratch: &mut [u8]) -> Result<(), Error> {
-    e.conn.ready(scratch)?;
     loop {
-        let ev = e.conn.poll_message()?;
-        // The handshake completes inside poll_message (the policy
-        // answers it): tell the handler before the first message.
+        let turn = e.conn.turn(scratch)?;
+        // The handshake completes inside the turn (the policy answers
+        // it): tell the handler before the first message.
         if !e.opened && e.conn.driver.is_open() {
             e.opened = true;
             h.opened(&mut e.conn, &mut e.data);
         }
-        let Some(ev) = ev else { break };
-        h.event(&mut e.conn, &mut e.data, ev);
+        match turn {
+            Turn::Event(ev) => h.event(&mut e.conn, &mut e.data, ev),
+            Turn::Wait(_) | Turn::Closed => return Ok(()),
+        }
     }
-    e.conn.flush().map(drop)
 }
 
 /// A client on its own `Poll`, with blocking-style calls.
@@ -542,14 +575,18 @@ impl Client {
         loop {
             // Surfaces a redirect or rejection as an error; the server's
             // first messages stay for `recv`.
-            let open = c.conn.driver.poll_handshake();
-            if c.conn.on_error(open)? {
-                return Ok(c);
+            let scratch = &mut c.scratch;
+            match c
+                .conn
+                .turn_with(scratch, |d, io, s| d.turn_handshake(io, s))?
+            {
+                Turn::Event(()) => return Ok(c),
+                Turn::Wait(w) if c.conn.driver.clock().now() < deadline => {
+                    let until = w.until.map_or(deadline, |t| t.min(deadline));
+                    c.wait(w, Some(until))?;
+                }
+                _ => return Err(ErrorKind::Timeout("handshake").into()),
             }
-            if c.conn.is_closed() || c.conn.driver.clock().now() >= deadline {
-                return Err(ErrorKind::Timeout("handshake").into());
-            }
-            c.wait(Some(deadline))?;
         }
     }
 
@@ -558,36 +595,31 @@ impl Client {
         &mut self.conn
     }
 
-    fn wait(&mut self, until: Option<Instant>) -> Result<(), Error> {
-        self.conn.flush()?;
-        let clock = self.conn.driver.clock();
-        let next = match (self.conn.deadline(), until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let mut events = Events::with_capacity(4);
-        if !self.conn.wants_ready() {
-            self.poll.poll(&mut events, next.map(|t| clock.until(t)))?;
-            for ev in events.iter() {
-                self.conn.note_event(ev);
-            }
+    /// Waits for what a turn asked (readiness, or `until`).
+    fn wait(&mut self, w: Wait, until: Option<Instant>) -> Result<(), Error> {
+        if w.again {
+            return Ok(());
         }
-        self.conn.ready(&mut self.scratch)?;
+        let clock = self.conn.driver.clock();
+        let mut events = Events::with_capacity(4);
+        match self.poll.poll(&mut events, until.map(|t| clock.until(t))) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            r => r?,
+        }
+        for ev in events.iter() {
+            self.conn.note_event(ev);
+        }
         Ok(())
     }
 
     /// The next WebSocket event; `Ok(None)` once the connection is closed.
     pub fn recv(&mut self) -> Result<Option<Event>, Error> {
         loop {
-            if let Some(ev) = self.conn.poll_message()? {
-                self.conn.flush()?;
-                return Ok(Some(ev));
+            match self.conn.turn(&mut self.scratch)? {
+                Turn::Event(ev) => return Ok(Some(ev)),
+                Turn::Wait(w) => self.wait(w, w.until)?,
+                Turn::Closed => return Ok(None),
             }
-            self.conn.flush()?;
-            if self.conn.is_closed() {
-                return Ok(None);
-            }
-            self.wait(None)?;
         }
     }
 

@@ -4,7 +4,7 @@
 //! messages that each client reads at its own pace.
 //!
 //! The loop uses the adapter's external-loop hooks ([`Conn::register`],
-//! [`Conn::ready`], [`Conn::flush`], [`Conn::deadline`]) and answers the
+//! [`Conn::turn_session`], [`Conn::flush`], [`Conn::deadline`]) and answers the
 //! handshake itself, because it must remember which subprotocol each
 //! connection chose.
 //!
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant as StdInstant};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use ws_adapters::mio::Conn;
-use ws_adapters::{Clock, Error, ErrorKind, SCRATCH, ServerOptions};
+use ws_adapters::{Clock, Error, ErrorKind, SCRATCH, ServerOptions, Turn};
 use ws_proto::session::SessionEvent;
 use ws_proto::{Dialect, Event, MessageKind, State};
 
@@ -273,8 +273,7 @@ impl Loop {
         let Some(Some(c)) = self.clients.get_mut(i) else {
             return Ok(());
         };
-        c.conn.ready(&mut self.scratch)?;
-        while let Some(ev) = c.conn.driver_mut().poll_event()? {
+        while let Turn::Event(ev) = c.conn.turn_session(&mut self.scratch)? {
             let now = self.clock.now();
             let session = c.conn.driver_mut().session_mut();
             match ev {

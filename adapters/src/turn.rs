@@ -1,0 +1,255 @@
+//! The one drive loop: [`Driver::turn`], a single non-blocking step that
+//! every adapter calls. An adapter keeps only what its runtime decides:
+//! how to wait for readiness and how to sleep ([`Wait`]).
+//!
+//! One turn, in order (the call order of the one I/O contract,
+//! `docs/architecture.md`):
+//!
+//! 1. **Events.** The next WebSocket event, if one is ready, is returned
+//!    at once ([`Turn::Event`]); server handshakes are answered by the
+//!    [`Policy`](crate::Policy) on the way.
+//! 2. **Output.** Queued output is written until done or the transport
+//!    would block.
+//! 3. **Teardown.** When the session is done and its output flushed,
+//!    [`Turn::Closed`].
+//! 4. **Timers.** Due timers fire (then back to 1).
+//! 5. **Input.** One read (into the connection's buffer for a large frame,
+//!    else into `scratch`), then back to 1. A read that returns less than
+//!    it asked for drained the transport: with a transport that says so
+//!    ([`Transport::short_read_drains`], edge-triggered readiness) the turn
+//!    waits for the next readiness instead of reading again for a
+//!    `WouldBlock` (one read per message).
+//! 6. Otherwise [`Turn::Wait`]: what to wait for, and until when.
+//!
+//! Reading pauses while the output backlog is over the high-water mark
+//! (backpressure: a peer that does not read stops being read) or the
+//! memory budget says so, and after [`READ_BUDGET`] reads without a wait
+//! the turn yields ([`Wait::again`]) so that one busy connection cannot
+//! starve the others of a loop.
+
+use std::io::{self, IoSlice};
+
+use ws_proto::session::SessionEvent;
+use ws_proto::{Event, Instant};
+
+use crate::{Driver, Error};
+
+/// Reads one connection may make before its turn yields.
+pub const READ_BUDGET: u8 = 16;
+
+/// Default high-water mark ([`Driver::with_high_water`]): 1 MiB of queued
+/// output.
+pub const HIGH_WATER: usize = 1 << 20;
+
+/// The drive loop's state in a [`Driver`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TurnState {
+    /// Stop reading while more than this many bytes wait to be written.
+    pub(crate) high_water: usize,
+    /// Reads since the last wait (the read budget).
+    reads: u8,
+    /// The last read was short on a transport where that drains it.
+    drained: bool,
+    /// The transport is to be closed; nothing more happens.
+    closed: bool,
+}
+
+impl Default for TurnState {
+    fn default() -> Self {
+        TurnState {
+            high_water: HIGH_WATER,
+            reads: 0,
+            drained: false,
+            closed: false,
+        }
+    }
+}
+
+/// What one [`Driver::turn`] found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Turn<E = Event> {
+    /// An event for the application (a WebSocket event from
+    /// [`turn`](Driver::turn), a session event from
+    /// [`turn_session`](Driver::turn_session)); turn again for the next.
+    Event(E),
+    /// Nothing to do now: turn again once one of these happens.
+    Wait(Wait),
+    /// The connection is over and its output flushed: close the
+    /// transport. Later turns return `Closed` again.
+    Closed,
+}
+
+/// What a [`Turn::Wait`] waits for: the first of these.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Wait {
+    /// The transport becoming readable.
+    pub read: bool,
+    /// The transport becoming writable (output is queued).
+    pub write: bool,
+    /// This instant (timers, a budget retry).
+    pub until: Option<Instant>,
+    /// Do not wait: the read budget ran out with input possibly left;
+    /// turn again after the loop's other work.
+    pub again: bool,
+}
+
+/// The byte stream under a [`Driver`]: non-blocking reads and writes,
+/// where `WouldBlock` means "wait" (a blocking transport simply blocks, up
+/// to the deadline it was given in [`set_deadline`](Self::set_deadline)).
+pub trait Transport {
+    /// Reads into `buf`; 0 is end of stream.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes from `bufs` (vectored).
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+    /// True if a read that returned less than it asked for leaves nothing
+    /// to read until the next readiness event (edge-triggered readiness,
+    /// as mio's): the turn then waits instead of reading again.
+    fn short_read_drains(&self) -> bool {
+        false
+    }
+    /// The next read should give up (`WouldBlock` or `TimedOut`) at
+    /// `until`: for blocking transports, which set a read timeout (only
+    /// when it changes). Non-blocking ones ignore it.
+    fn set_deadline(&mut self, until: Option<Instant>) -> io::Result<()> {
+        let _ = until;
+        Ok(())
+    }
+}
+
+fn would_block(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+impl Driver {
+    /// One non-blocking step of the drive loop (see the module docs of
+    /// `turn`): the next WebSocket event (server handshakes answered by
+    /// the [`Policy`](crate::Policy)), or what to wait for, or the end.
+    ///
+    /// On `Err` the connection is over (a protocol failure's close frame
+    /// was written if the transport took it): close the transport.
+    pub fn turn<T: Transport + ?Sized>(
+        &mut self,
+        io: &mut T,
+        scratch: &mut [u8],
+    ) -> Result<Turn, Error> {
+        self.turn_with(io, scratch, Driver::poll_message)
+    }
+
+    /// [`turn`](Self::turn) handing out every session event, handshake
+    /// events included, for an application that answers them itself.
+    pub fn turn_session<T: Transport + ?Sized>(
+        &mut self,
+        io: &mut T,
+        scratch: &mut [u8],
+    ) -> Result<Turn<SessionEvent>, Error> {
+        self.turn_with(io, scratch, Driver::poll_event)
+    }
+
+    /// [`turn`](Self::turn) with the handshake still to complete: runs it
+    /// (answering by the policy) without taking any WebSocket event, and
+    /// returns `Event(())` once the connection is open.
+    pub fn turn_handshake<T: Transport + ?Sized>(
+        &mut self,
+        io: &mut T,
+        scratch: &mut [u8],
+    ) -> Result<Turn<()>, Error> {
+        self.turn_with(io, scratch, |d| Ok(d.poll_handshake()?.then_some(())))
+    }
+
+    pub(crate) fn turn_with<T: Transport + ?Sized, E>(
+        &mut self,
+        io: &mut T,
+        scratch: &mut [u8],
+        mut poll: impl FnMut(&mut Driver) -> Result<Option<E>, Error>,
+    ) -> Result<Turn<E>, Error> {
+        if self.turn.closed {
+            return Ok(Turn::Closed);
+        }
+        loop {
+            match poll(self) {
+                Ok(Some(ev)) => return Ok(Turn::Event(ev)),
+                Ok(None) => {}
+                Err(e) => {
+                    self.finish(io);
+                    return Err(e);
+                }
+            }
+            let write = match self.write_to(|b| io.write_vectored(b)) {
+                Ok(()) => false,
+                Err(e) if would_block(&e) => true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.io_failed(e)),
+            };
+            if self.wants_close() {
+                self.finish(io);
+                return Ok(Turn::Closed);
+            }
+            if self.handle_timers() {
+                continue;
+            }
+            let read =
+                !self.is_eof() && self.pending_write() <= self.turn.high_water && self.may_read();
+            if read && !self.turn.drained {
+                if self.turn.reads >= READ_BUDGET {
+                    self.turn.reads = 0;
+                    let until = self.poll_deadline();
+                    return Ok(Turn::Wait(Wait {
+                        read,
+                        write,
+                        until,
+                        again: true,
+                    }));
+                }
+                io.set_deadline(self.poll_deadline())
+                    .map_err(|e| self.io_failed(e))?;
+                let drains = io.short_read_drains();
+                let mut short = false;
+                let r = self.read_from(scratch, |b| {
+                    let n = io.read(b)?;
+                    short = n < b.len();
+                    Ok(n)
+                });
+                match r {
+                    Ok(_) => {
+                        self.turn.reads += 1;
+                        self.turn.drained = short && drains;
+                        continue;
+                    }
+                    Err(e) if would_block(&e) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(self.io_failed(e)),
+                }
+            }
+            self.turn.reads = 0;
+            self.turn.drained = false;
+            return Ok(Turn::Wait(Wait {
+                read,
+                write,
+                until: self.poll_deadline(),
+                again: false,
+            }));
+        }
+    }
+
+    /// The end: a TLS `close_notify` and the last output, best effort.
+    fn finish<T: Transport + ?Sized>(&mut self, io: &mut T) {
+        self.turn.closed = true;
+        self.close_notify();
+        let _ = self.write_to(|b| io.write_vectored(b));
+    }
+
+    fn io_failed(&mut self, e: io::Error) -> Error {
+        self.turn.closed = true;
+        Error::from(e).with_peer(self.peer())
+    }
+
+    /// True once a turn returned [`Turn::Closed`] or an error.
+    pub fn is_finished(&self) -> bool {
+        self.turn.closed
+    }
+}
