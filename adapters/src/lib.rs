@@ -22,10 +22,12 @@
 //!
 //! # Driver call order
 //!
-//! Every adapter repeats, per connection: read ([`Driver::read_from`]),
-//! drain events ([`Driver::poll_message`]), write ([`Driver::write_to`]),
-//! arm a timer at [`Driver::poll_deadline`], and close the socket when
-//! [`Driver::wants_close`].
+//! Every adapter runs one drive loop, [`Driver::turn`]: a single
+//! non-blocking step over a [`Transport`] that returns the next event
+//! ([`Turn::Event`]), what to wait for ([`Turn::Wait`]: readability,
+//! writability, a deadline) or the end ([`Turn::Closed`]). The adapters
+//! keep only how their runtime waits. A loop of your own (the mio
+//! [`Conn`](mio::Conn) hooks) calls the same step.
 //!
 //! The libwebsockets tool set is built on these drivers as the crate's
 //! examples (`cargo run -p ws-adapters --example test-server`).
