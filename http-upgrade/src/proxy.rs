@@ -96,30 +96,7 @@ impl ProxyConnect {
         Self::new(url.host(), url.port(), auth, Limits::default())
     }
 
-    /// Bytes waiting to be written to the proxy.
-    #[inline]
-    pub fn pending_transmit(&self) -> usize {
-        self.transmit.len()
-    }
-
-    /// Appends the pending output (the `CONNECT` request) to `out` and
-    /// returns how many bytes were appended.
-    #[must_use]
-    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-        self.transmit.drain_into(out)
-    }
-
-    /// Fills `out` with the pending output as slices, without copying.
-    /// Returns the number of slices filled; follow a write with
-    /// [`advance_transmit`](Self::advance_transmit).
-    pub fn transmit_slices<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
-        self.transmit.slices(out)
-    }
-
-    /// Marks `n` bytes of pending output as written.
-    pub fn advance_transmit(&mut self, n: usize) {
-        self.transmit.advance(n);
-    }
+    crate::transmit::transmit_methods!("the proxy", "the `CONNECT` request");
 
     /// Buffers bytes from the proxy; [`poll_event`](Self::poll_event)
     /// parses them. Refuses with the stored error after a failure, with a

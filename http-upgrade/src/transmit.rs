@@ -78,6 +78,41 @@ impl Outbox {
     }
 }
 
+/// The transmit half of the one I/O contract for a machine with an
+/// `Outbox` field named `transmit`: `pending_transmit`, `poll_transmit`,
+/// `transmit_slices`, `advance_transmit`. `$peer` names who the bytes go
+/// to, `$what` what they are, in the docs.
+macro_rules! transmit_methods {
+    ($peer:literal, $what:literal) => {
+        #[doc = concat!("Bytes waiting to be written to ", $peer, ".")]
+        #[inline]
+        pub fn pending_transmit(&self) -> usize {
+            self.transmit.len()
+        }
+
+        #[doc = concat!("Appends the pending output (", $what, ") to `out` and returns how many bytes were appended.")]
+        #[must_use]
+        pub fn poll_transmit(&mut self, out: &mut alloc::vec::Vec<u8>) -> usize {
+            self.transmit.drain_into(out)
+        }
+
+        /// Fills `out` with the pending output as slices, without copying
+        /// (each queued chunk is its own slice). Returns the number of
+        /// slices filled; follow a write with
+        /// [`advance_transmit`](Self::advance_transmit).
+        pub fn transmit_slices<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
+            self.transmit.slices(out)
+        }
+
+        /// Marks `n` bytes of pending output as written.
+        pub fn advance_transmit(&mut self, n: usize) {
+            self.transmit.advance(n);
+        }
+    };
+}
+
+pub(crate) use transmit_methods;
+
 #[cfg(test)]
 mod tests {
     use super::*;

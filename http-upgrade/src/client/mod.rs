@@ -6,7 +6,6 @@ mod validate;
 
 use alloc::boxed::Box;
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::mem;
 
 use bytes::{Bytes, BytesMut};
@@ -125,30 +124,7 @@ impl ClientHandshake {
         &self.expect.key
     }
 
-    /// Bytes waiting to be written to the server.
-    #[inline]
-    pub fn pending_transmit(&self) -> usize {
-        self.transmit.len()
-    }
-
-    /// Appends the pending output (the request) to `out` and returns how
-    /// many bytes were appended.
-    #[must_use]
-    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-        self.transmit.drain_into(out)
-    }
-
-    /// Fills `out` with the pending output as slices, without copying.
-    /// Returns the number of slices filled; follow a write with
-    /// [`advance_transmit`](Self::advance_transmit).
-    pub fn transmit_slices<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
-        self.transmit.slices(out)
-    }
-
-    /// Marks `n` bytes of pending output as written.
-    pub fn advance_transmit(&mut self, n: usize) {
-        self.transmit.advance(n);
-    }
+    crate::transmit::transmit_methods!("the server", "the request");
 
     /// Buffers bytes received from the server; [`poll_event`](Self::poll_event)
     /// parses them. `now` is the time they arrived (the response deadline

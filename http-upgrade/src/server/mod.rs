@@ -402,31 +402,10 @@ impl ServerHandshake {
         }
     }
 
-    /// Bytes waiting to be written to the client.
-    #[inline]
-    pub fn pending_transmit(&self) -> usize {
-        self.transmit.len()
-    }
-
-    /// Appends all pending output (responses, body chunks, the automatic
-    /// error response) to `out` and returns how many bytes were appended.
-    #[must_use]
-    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-        self.transmit.drain_into(out)
-    }
-
-    /// Fills `out` with the pending output as slices, without copying (a
-    /// streamed body chunk is its own slice). Returns the number of slices
-    /// filled; follow a write with
-    /// [`advance_transmit`](Self::advance_transmit).
-    pub fn transmit_slices<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
-        self.transmit.slices(out)
-    }
-
-    /// Marks `n` bytes of pending output as written.
-    pub fn advance_transmit(&mut self, n: usize) {
-        self.transmit.advance(n);
-    }
+    crate::transmit::transmit_methods!(
+        "the client",
+        "responses, body chunks, the automatic error response"
+    );
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called: the
     /// deadline of the request being read, `None` while the application
