@@ -17,12 +17,12 @@ use arbitrary::Arbitrary;
 use bytes::Bytes;
 use http_upgrade::{
     Accept, ClientEvent, ClientHandshake, ClientRequest, Dialect, DialectSet, Error,
-    ExtensionOffer, Instant, Limits, MisuseError, OriginPolicy, ProxyConnect, ProxyEvent, Response,
+    ExtensionOffer, Instant, MisuseError, OriginPolicy, ProxyConnect, ProxyEvent, Response,
     ServerConfig, ServerEvent, ServerHandshake, keys,
 };
 
 use crate::check;
-use crate::util::{ChunkPlan, T0, XorShift, dialect, split_input};
+use crate::util::{ChunkPlan, T0, XorShift, dialect, limits, split_input};
 
 /// The fixed-size prefix of an `http_request` input; the rest is the wire.
 #[derive(Arbitrary, Clone, Copy, Debug, Default)]
@@ -56,19 +56,6 @@ pub struct ResponseInput {
     pub bare: bool,
     /// How the wire is cut.
     pub chunks: ChunkPlan,
-}
-
-fn limits(small: bool) -> Limits {
-    if small {
-        Limits::default()
-            .with_max_start_line(64)
-            .with_max_headers(8)
-            .with_max_header_line(128)
-            .with_max_head(512)
-            .with_max_body(64)
-    } else {
-        Limits::default()
-    }
 }
 
 fn dialect_set(bits: u8) -> DialectSet {

@@ -15,12 +15,12 @@ use std::sync::Arc;
 
 use arbitrary::Arbitrary;
 use deflate_ext::{DeflateFrameNegotiator, DeflateStreamNegotiator, PmdNegotiator};
-use http_upgrade::{Accept, ClientRequest, Dialect, DialectSet, Limits, Response, ServerConfig};
+use http_upgrade::{Accept, ClientRequest, Dialect, DialectSet, Response, ServerConfig};
 use ws_proto::session::{Negotiator, Session, SessionConfig, SessionError, SessionEvent};
 use ws_proto::{Bytes, Error};
 
 use crate::check::{self, AUTO_TX_BOUND, EventCheck, Transcript};
-use crate::util::{ChunkPlan, Settings, T0, XorShift, dialect, mask_rng, split_input};
+use crate::util::{ChunkPlan, Settings, T0, XorShift, dialect, limits, mask_rng, split_input};
 
 /// The fixed-size prefix of a `session_server` input; the rest is the wire.
 #[derive(Arbitrary, Clone, Copy, Debug, Default)]
@@ -88,19 +88,6 @@ fn negotiators(bits: u8, default: fn() -> Vec<Box<dyn Negotiator>>) -> Vec<Box<d
         v.push(Box::new(DeflateStreamNegotiator::default()));
     }
     v
-}
-
-fn limits(small: bool) -> Limits {
-    if small {
-        Limits::default()
-            .with_max_start_line(64)
-            .with_max_headers(8)
-            .with_max_header_line(128)
-            .with_max_head(512)
-            .with_max_body(64)
-    } else {
-        Limits::default()
-    }
 }
 
 /// The server's HTTP config for an input.

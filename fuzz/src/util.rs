@@ -186,3 +186,18 @@ pub fn prefix_len<'a, T: Arbitrary<'a>>() -> usize {
     let (lo, hi) = T::size_hint(0);
     hi.unwrap_or(lo)
 }
+
+/// The handshake limits of a harness: the defaults, or small ones that a
+/// fuzzer's inputs reach.
+pub fn limits(small: bool) -> http_upgrade::Limits {
+    let l = http_upgrade::Limits::default();
+    if small {
+        l.with_max_start_line(64)
+            .with_max_headers(8)
+            .with_max_header_line(128)
+            .with_max_head(512)
+            .with_max_body(64)
+    } else {
+        l
+    }
+}

@@ -84,7 +84,7 @@
 //!
 //! `std` (default) enables `std` in the dependencies; without it the crate
 //! is `no_std` + `alloc`.
-//! `testing` adds [`testing::SplitMix`], a deterministic, *not
+//! `testing` adds `testing::SplitMix`, a deterministic, *not
 //! cryptographic* RNG that the family's tests, fuzz harnesses and benches
 //! inject where a machine takes randomness.
 #![cfg_attr(not(feature = "std"), no_std)]
