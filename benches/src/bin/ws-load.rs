@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use ws_adapters::mio::Conn;
-use ws_adapters::{ClientOptions, Event};
+use ws_adapters::{ClientOptions, Event, Turn};
 use ws_benches::{Args, clk_tck, cpu_ticks, loopback, median};
 use ws_proto::session::SessionConfig;
 use ws_proto::{Bytes, Config, Utf8Bytes};
@@ -337,9 +337,8 @@ impl Proto {
     /// (checked against `payload`; all of it when `verify`).
     fn ready(&mut self, scratch: &mut [u8], payload: &[u8], verify: bool) -> io::Result<u32> {
         let e = |e: ws_adapters::Error| bad(e.to_string());
-        self.c.ready(scratch).map_err(e)?;
         let mut done = 0;
-        while let Some(ev) = self.c.poll_message().map_err(e)? {
+        while let Turn::Event(ev) = self.c.turn(scratch).map_err(e)? {
             let got: &[u8] = match &ev {
                 Event::Binary(b) => b,
                 Event::Text(t) => t.as_str().as_bytes(),
