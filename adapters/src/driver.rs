@@ -114,6 +114,13 @@ impl Driver {
         self
     }
 
+    /// The time: read once per [`turn`](Self::turn) (one clock read per
+    /// loop turn, not one per call), from the clock outside a turn.
+    #[inline]
+    fn now(&self) -> Instant {
+        self.turn.now.unwrap_or_else(|| self.clock.now())
+    }
+
     /// The stream has ended (a read returned 0).
     pub(crate) fn is_eof(&self) -> bool {
         self.eof
@@ -267,7 +274,7 @@ impl Driver {
             let lend = usize::try_from(expected).map_or(MAX_LEND, |e| e.min(MAX_LEND));
             let n = read(self.session.recv_buf(lend))?;
             // A protocol error is stored and reported by poll_event.
-            let _ = self.session.recv_commit(self.clock.now(), n);
+            let _ = self.session.recv_commit(self.now(), n);
             if n == 0 {
                 self.on_eof();
             }
@@ -290,7 +297,7 @@ impl Driver {
             self.on_eof();
             return Ok(());
         }
-        let now = self.clock.now();
+        let now = self.now();
         let Some(layers) = self.layers.as_deref_mut() else {
             // Errors are stored in the session and reported by poll_event.
             let _ = self.session.receive(now, data);
@@ -329,7 +336,7 @@ impl Driver {
 
     fn on_eof(&mut self) {
         self.eof = true;
-        self.session.receive_eof(self.clock.now());
+        self.session.receive_eof(self.now());
     }
 
     /// Writes queued output with `write` until all is written (`Ok`) or
@@ -438,7 +445,7 @@ impl Driver {
         if let SessionEvent::Ws(ev) = ev {
             return Ok(Some(ev));
         }
-        let now = self.clock.now();
+        let now = self.now();
         let policy = self.policy.clone().unwrap_or_default();
         let r = match ev {
             SessionEvent::Ws(ev) => return Ok(Some(ev)),
@@ -488,7 +495,7 @@ impl Driver {
     /// Handles the timers due now; true if one fired (then poll events
     /// and write again before waiting).
     pub fn handle_timers(&mut self) -> bool {
-        let now = self.clock.now();
+        let now = self.now();
         let due = self.session.poll_timeout().is_some_and(|t| t <= now);
         if due {
             self.session.handle_timeout(now);
@@ -515,7 +522,7 @@ impl Driver {
             Some(ticket) if ticket.is_large() => BUDGET_CHECK,
             _ => return t,
         };
-        let at = self.clock.now() + check;
+        let at = self.now() + check;
         Some(t.map_or(at, |t| t.min(at)))
     }
 

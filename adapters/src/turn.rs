@@ -52,6 +52,16 @@ pub(crate) struct TurnState {
     drained: bool,
     /// The transport is to be closed; nothing more happens.
     closed: bool,
+    /// The last turn returned `Wait`: no event is pending until new input
+    /// or a timer.
+    waited: bool,
+    /// The earliest deadline as of the last `Wait` (`None`: none): timers
+    /// are only looked at once it has passed. Deadlines armed since are
+    /// later than the time they were armed at, and the next `Wait` reports
+    /// them.
+    due_at: Option<Instant>,
+    /// The time of the turn in progress (one clock read per turn).
+    pub(crate) now: Option<Instant>,
 }
 
 impl Default for TurnState {
@@ -61,6 +71,9 @@ impl Default for TurnState {
             reads: 0,
             drained: false,
             closed: false,
+            waited: false,
+            due_at: Some(Instant::ZERO),
+            now: None,
         }
     }
 }
@@ -170,15 +183,38 @@ impl Driver {
         if self.turn.closed {
             return Ok(Turn::Closed);
         }
+        let now = self.clock().now();
+        self.turn.now = Some(now);
+        let r = self.turn_at(now, io, scratch, &mut poll);
+        self.turn.now = None;
+        self.turn.waited = matches!(r, Ok(Turn::Wait(_)));
+        if let Ok(Turn::Wait(w)) = &r {
+            self.turn.due_at = w.until;
+        }
+        r
+    }
+
+    fn turn_at<T: Transport + ?Sized, E>(
+        &mut self,
+        now: Instant,
+        io: &mut T,
+        scratch: &mut [u8],
+        poll: &mut impl FnMut(&mut Driver) -> Result<Option<E>, Error>,
+    ) -> Result<Turn<E>, Error> {
+        // After a wait nothing is pending before new input or a timer.
+        let mut events = !self.turn.waited;
         loop {
-            match poll(self) {
-                Ok(Some(ev)) => return Ok(Turn::Event(ev)),
-                Ok(None) => {}
-                Err(e) => {
-                    self.finish(io);
-                    return Err(e);
+            if events {
+                match poll(self) {
+                    Ok(Some(ev)) => return Ok(Turn::Event(ev)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.finish(io);
+                        return Err(e);
+                    }
                 }
             }
+            events = true;
             let write = match self.write_to(|b| io.write_vectored(b)) {
                 Ok(()) => false,
                 Err(e) if would_block(&e) => true,
@@ -189,8 +225,13 @@ impl Driver {
                 self.finish(io);
                 return Ok(Turn::Closed);
             }
-            if self.handle_timers() {
-                continue;
+            if self.turn.due_at.is_some_and(|t| t <= now) {
+                // Looked at once per turn at most: handled, they are
+                // re-armed in the future.
+                self.turn.due_at = None;
+                if self.handle_timers() {
+                    continue;
+                }
             }
             let read =
                 !self.is_eof() && self.pending_write() <= self.turn.high_water && self.may_read();

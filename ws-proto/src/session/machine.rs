@@ -61,11 +61,13 @@ impl core::fmt::Debug for SessionConfig {
 #[non_exhaustive]
 pub enum SessionEvent {
     /// Server: a plain HTTP request; answer it with [`Session::respond`].
-    Request(HttpRequest),
+    /// (The handshake variants are boxed: the event is moved on every
+    /// poll, and `Ws` is the one a connection spends its life on.)
+    Request(Box<HttpRequest>),
     /// Server: a valid upgrade request; [`Session::accept`] or [`Session::reject`] it.
-    Upgrade(UpgradeRequest),
+    Upgrade(Box<UpgradeRequest>),
     /// The WebSocket connection is open (both roles); sends are allowed now.
-    Open(Handshake),
+    Open(Box<Handshake>),
     /// Client: the server redirected (RFC 7231 §6.4); the session is over.
     Redirect {
         /// The 3xx status.
@@ -74,7 +76,7 @@ pub enum SessionEvent {
         location: String,
     },
     /// Client: the server refused the upgrade; the session is over.
-    Rejected(HttpResponse),
+    Rejected(Box<HttpResponse>),
     /// A WebSocket event from the [`Connection`].
     Ws(Event),
 }
@@ -359,7 +361,7 @@ impl Session {
     #[must_use = "events must be handled"]
     pub fn poll_event(&mut self) -> Result<Option<SessionEvent>, SessionError> {
         if let Some(h) = self.opened.take() {
-            return Ok(Some(SessionEvent::Open(*h)));
+            return Ok(Some(SessionEvent::Open(h)));
         }
         self.check()?;
         match &mut self.stage {
@@ -380,9 +382,9 @@ impl Session {
         match ev {
             Some(ServerEvent::Upgrade(req)) => {
                 self.pending = Some((req.dialect, req.extensions.clone()));
-                Some(SessionEvent::Upgrade(req))
+                Some(SessionEvent::Upgrade(Box::new(req)))
             }
-            Some(ServerEvent::Request(req)) => Some(SessionEvent::Request(req)),
+            Some(ServerEvent::Request(req)) => Some(SessionEvent::Request(Box::new(req))),
             Some(ServerEvent::Close) => {
                 self.end_handshake();
                 None
@@ -407,12 +409,12 @@ impl Session {
                 };
                 let leftover = hs.take_leftover();
                 self.open(self.now, h, exts, Some(rng), leftover)?;
-                return Ok(self.opened.take().map(|h| SessionEvent::Open(*h)));
+                return Ok(self.opened.take().map(|h| SessionEvent::Open(h)));
             }
             Some(ClientEvent::Redirect { status, location }) => {
                 Some(SessionEvent::Redirect { status, location })
             }
-            Some(ClientEvent::Rejected(res)) => Some(SessionEvent::Rejected(res)),
+            Some(ClientEvent::Rejected(res)) => Some(SessionEvent::Rejected(Box::new(res))),
             None if self.eof => None,
             _ => return Ok(None),
         };
