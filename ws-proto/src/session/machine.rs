@@ -409,7 +409,7 @@ impl Session {
                 };
                 let leftover = hs.take_leftover();
                 self.open(self.now, h, exts, Some(rng), leftover)?;
-                return Ok(self.opened.take().map(|h| SessionEvent::Open(h)));
+                return Ok(self.opened.take().map(SessionEvent::Open));
             }
             Some(ClientEvent::Redirect { status, location }) => {
                 Some(SessionEvent::Redirect { status, location })
