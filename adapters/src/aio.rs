@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, ready};
 
 use http_upgrade::Handshake;
-use ws_proto::{Bytes, CloseCode, Event, Instant};
+use ws_proto::{Bytes, CloseCode, Event, Instant, Utf8Bytes};
 
 use crate::driver::with_scratch;
 use crate::options::Slot;
@@ -219,7 +219,7 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
     }
 
     /// Sends a text message.
-    pub async fn send_text(&self, text: &str) -> Result<(), Error> {
+    pub async fn send_text(&self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
         self.inner.queue(|d| d.send_text(text))?;
         poll_fn(|cx| self.inner.poll_flush(cx)).await
     }
@@ -233,6 +233,24 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
     /// Sends a ping.
     pub async fn send_ping(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
         self.inner.queue(|d| d.send_ping(payload))?;
+        poll_fn(|cx| self.inner.poll_flush(cx)).await
+    }
+
+    /// Sends an unsolicited pong.
+    pub async fn send_pong(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.inner.queue(|d| d.send_pong(payload))?;
+        poll_fn(|cx| self.inner.poll_flush(cx)).await
+    }
+
+    /// Sends one part of a message sent in parts (RFC 6455 §5.4): the
+    /// first call starts a message of `kind`, `fin` ends it.
+    pub async fn send_fragment(
+        &self,
+        kind: ws_proto::MessageKind,
+        data: impl Into<Bytes>,
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.inner.queue(|d| d.send_fragment(kind, data, fin))?;
         poll_fn(|cx| self.inner.poll_flush(cx)).await
     }
 
@@ -313,7 +331,7 @@ impl<S: AsyncSocket> WriteHalf<S> {
     }
 
     /// Sends a text message.
-    pub async fn send_text(&self, text: &str) -> Result<(), Error> {
+    pub async fn send_text(&self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
         self.send(|d| d.send_text(text)).await
     }
 
@@ -325,6 +343,22 @@ impl<S: AsyncSocket> WriteHalf<S> {
     /// Sends a ping.
     pub async fn send_ping(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
         self.send(|d| d.send_ping(payload)).await
+    }
+
+    /// Sends an unsolicited pong.
+    pub async fn send_pong(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.send(|d| d.send_pong(payload)).await
+    }
+
+    /// Sends one part of a message sent in parts (see
+    /// [`AsyncWebSocket::send_fragment`]).
+    pub async fn send_fragment(
+        &self,
+        kind: ws_proto::MessageKind,
+        data: impl Into<Bytes>,
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.send(|d| d.send_fragment(kind, data, fin)).await
     }
 
     /// Starts the closing handshake; the [`ReadHalf`] sees it through.

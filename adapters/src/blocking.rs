@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use http_upgrade::{ClientRequest, Handshake, ServerConfig};
 use ws_proto::session::{Session, SessionConfig, SessionEvent};
-use ws_proto::{Bytes, CloseCode, Event, Instant};
+use ws_proto::{Bytes, CloseCode, Event, Instant, Utf8Bytes};
 
 use crate::driver::with_scratch;
 use crate::options::{Gate, Slot, resolve};
@@ -275,7 +275,7 @@ impl<S: Transport> WebSocket<S> {
     }
 
     /// Sends a text message.
-    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+    pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
         self.driver.send_text(text)?;
         self.flush()
     }
@@ -289,6 +289,24 @@ impl<S: Transport> WebSocket<S> {
     /// Sends a ping (payload at most 125 bytes).
     pub fn send_ping(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
         self.driver.send_ping(payload)?;
+        self.flush()
+    }
+
+    /// Sends an unsolicited pong (payload at most 125 bytes).
+    pub fn send_pong(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.driver.send_pong(payload)?;
+        self.flush()
+    }
+
+    /// Sends one part of a message sent in parts (RFC 6455 §5.4): the
+    /// first call starts a message of `kind`, `fin` ends it.
+    pub fn send_fragment(
+        &mut self,
+        kind: ws_proto::MessageKind,
+        data: impl Into<Bytes>,
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.driver.send_fragment(kind, data, fin)?;
         self.flush()
     }
 
@@ -452,7 +470,7 @@ impl Writer {
     }
 
     /// Sends a text message.
-    pub fn send_text(&self, text: &str) -> Result<(), Error> {
+    pub fn send_text(&self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
         self.send(|d| d.send_text(text))
     }
 
@@ -464,6 +482,22 @@ impl Writer {
     /// Sends a ping.
     pub fn send_ping(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
         self.send(|d| d.send_ping(payload))
+    }
+
+    /// Sends an unsolicited pong.
+    pub fn send_pong(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.send(|d| d.send_pong(payload))
+    }
+
+    /// Sends one part of a message sent in parts (see
+    /// [`WebSocket::send_fragment`]).
+    pub fn send_fragment(
+        &self,
+        kind: ws_proto::MessageKind,
+        data: impl Into<Bytes>,
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.send(|d| d.send_fragment(kind, data, fin))
     }
 
     /// Starts the closing handshake; the [`Reader`] sees it through.

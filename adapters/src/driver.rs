@@ -19,7 +19,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_upgrade::{Handshake, ProxyConnect, ProxyEvent, Response};
 use ws_proto::session::{Session, SessionEvent};
-use ws_proto::{CloseCode, Event, Instant};
+use ws_proto::{CloseCode, Event, Instant, Utf8Bytes};
 
 use crate::budget::{Ticket, Verdict};
 use crate::options::Policy;
@@ -553,7 +553,7 @@ impl Driver {
     }
 
     /// Queues a text message.
-    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+    pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
         let peer = self.peer;
         self.conn()?
             .send_text(text)
@@ -587,6 +587,25 @@ impl Driver {
         let peer = self.peer;
         self.conn()?
             .send_ping(payload)
+            .map_err(|e| Error::from(e).with_peer(peer))
+    }
+
+    /// Queues an unsolicited pong (a heartbeat, or the answer when
+    /// `auto_pong` is off; payload at most 125 bytes).
+    pub fn send_pong(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        let peer = self.peer;
+        self.conn()?
+            .send_pong(payload)
+            .map_err(|e| Error::from(e).with_peer(peer))
+    }
+
+    /// Queues a message prepared for many connections (a broadcast: the
+    /// extensions' encoding is shared where it can be, see
+    /// [`Connection::send_prepared`](ws_proto::Connection::send_prepared)).
+    pub fn send_prepared(&mut self, msg: &mut ws_proto::Prepared) -> Result<(), Error> {
+        let peer = self.peer;
+        self.conn()?
+            .send_prepared(msg)
             .map_err(|e| Error::from(e).with_peer(peer))
     }
 

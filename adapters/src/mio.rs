@@ -28,7 +28,7 @@ use ::mio::net::{TcpListener, TcpStream};
 use ::mio::{Events, Interest, Poll, Registry, Token, Waker};
 use http_upgrade::{ClientRequest, Handshake};
 use ws_proto::session::SessionEvent;
-use ws_proto::{Bytes, CloseCode, Event, Instant};
+use ws_proto::{Bytes, CloseCode, Event, Instant, Utf8Bytes};
 
 use crate::options::{BUSY, resolve};
 use crate::{
@@ -249,7 +249,7 @@ impl Conn {
     }
 
     /// Queues a text message (then [`flush`](Self::flush)).
-    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+    pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
         self.driver.send_text(text)
     }
 
@@ -261,6 +261,26 @@ impl Conn {
     /// Queues a ping.
     pub fn send_ping(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
         self.driver.send_ping(payload)
+    }
+
+    /// Queues an unsolicited pong.
+    pub fn send_pong(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.driver.send_pong(payload)
+    }
+
+    /// Queues one part of a message sent in parts (RFC 6455 §5.4).
+    pub fn send_fragment(
+        &mut self,
+        kind: ws_proto::MessageKind,
+        data: impl Into<Bytes>,
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.driver.send_fragment(kind, data, fin)
+    }
+
+    /// Queues a message prepared for many connections (a broadcast).
+    pub fn send_prepared(&mut self, msg: &mut ws_proto::Prepared) -> Result<(), Error> {
+        self.driver.send_prepared(msg)
     }
 
     /// Starts the closing handshake.
@@ -624,7 +644,7 @@ impl Client {
     }
 
     /// Sends a text message.
-    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+    pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
         self.conn.send_text(text)?;
         self.conn.flush().map(drop)
     }
@@ -638,6 +658,23 @@ impl Client {
     /// Sends a ping.
     pub fn send_ping(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
         self.conn.send_ping(payload)?;
+        self.conn.flush().map(drop)
+    }
+
+    /// Sends an unsolicited pong.
+    pub fn send_pong(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.conn.send_pong(payload)?;
+        self.conn.flush().map(drop)
+    }
+
+    /// Sends one part of a message sent in parts (RFC 6455 §5.4).
+    pub fn send_fragment(
+        &mut self,
+        kind: ws_proto::MessageKind,
+        data: impl Into<Bytes>,
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.conn.send_fragment(kind, data, fin)?;
         self.conn.flush().map(drop)
     }
 

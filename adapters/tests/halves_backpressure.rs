@@ -27,7 +27,7 @@ fn std_split_halves_on_two_threads() {
         let w = writer.clone();
         let sender = std::thread::spawn(move || {
             for i in 0..N {
-                w.send_text(&format!("message {i}")).unwrap();
+                w.send_text(format!("message {i}")).unwrap();
             }
         });
         for i in 0..N {

@@ -227,6 +227,13 @@ impl From<&str> for Utf8Bytes {
     }
 }
 
+impl From<&String> for Utf8Bytes {
+    /// Copies the string (pass the `String` itself to move it instead).
+    fn from(s: &String) -> Self {
+        Utf8Bytes::from(s.as_str())
+    }
+}
+
 impl From<Utf8Bytes> for Bytes {
     fn from(s: Utf8Bytes) -> Bytes {
         s.0

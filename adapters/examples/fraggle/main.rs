@@ -206,7 +206,7 @@ fn serve(mut ws: WebSocket<TcpStream>, peer: SocketAddr, messages: u32) -> Resul
             "{peer}: message {i}: sent {} bytes in {} fragments, checksum {:016x}",
             eom.bytes, eom.fragments, eom.checksum
         );
-        ws.send_text(&eom.to_text())?;
+        ws.send_text(eom.to_text())?;
         all_ok &= verdict(&mut ws, peer, i, &eom)?;
     }
     ws.close(CloseCode::NORMAL, "fraggle done")?;

@@ -152,7 +152,7 @@ pub(crate) fn dumb_increment(mut ws: WebSocket<TcpStream>) -> Result<(), Error> 
         if Instant::now() >= next {
             next = (next + TICK).max(Instant::now());
             if is_open(&ws) {
-                stall.sending(|| ws.send_text(&number.to_string()))?;
+                stall.sending(|| ws.send_text(number.to_string()))?;
                 number += 1;
             }
         }
