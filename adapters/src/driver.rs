@@ -448,7 +448,6 @@ impl Driver {
         let now = self.now();
         let policy = self.policy.clone().unwrap_or_default();
         let r = match ev {
-            SessionEvent::Ws(ev) => return Ok(Some(ev)),
             SessionEvent::Upgrade(_) if self.over_budget() => {
                 let refuse = Response::new(503).header("Retry-After", "5");
                 self.session.reject(refuse)
