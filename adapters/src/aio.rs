@@ -1,180 +1,434 @@
 //! The async driver shared by the smol and tokio adapters: one poll loop
-//! over a [`Driver`], generic over the runtime's socket and timer
-//! ([`AsyncSocket`]). A runtime module only implements that trait, accepts
-//! and connects.
+//! over a [`Driver`] ([`Driver::turn`]) on any byte stream a runtime can
+//! poll ([`AsyncStream`]): a TCP socket, a TLS stream, hyper's `Upgraded`,
+//! a Unix socket, an in-memory pipe. A runtime module only wraps its
+//! stream traits and its timer, accepts and connects.
+//!
+//! [`AsyncWebSocket`] is a `futures` [`Stream`] of events and a [`Sink`] of
+//! [`Message`]s; [`split`](AsyncWebSocket::split) gives owned halves for
+//! two tasks.
+//!
+//! # Waking two tasks on one stream
+//!
+//! A stream keeps one waker per direction, so when two tasks both wait for
+//! it to become writable (the reading task flushing a pong or a close
+//! echo, the writing task its messages), the second registration would
+//! replace the first and leave that task asleep for good (the bug of
+//! tokio-websockets #92/#106). Writes and flushes are therefore polled with
+//! a waker of the connection's own that wakes every task waiting to write.
+//!
+//! # Cancel safety
+//!
+//! Every future here may be dropped at any await point (in `select!`, a
+//! timeout) without losing or duplicating a byte: an event is taken out of
+//! the session only in the poll that returns it; a send queues its message
+//! in full when first polled, and what is queued is written by the next
+//! flush, send or turn of either half whether or not the future that
+//! queued it is still there. `adapters/tests/async_streams.rs` checks both.
 
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Wake, Waker, ready};
 
+use futures_core::Stream;
+use futures_sink::Sink;
 use http_upgrade::Handshake;
-use ws_proto::{Bytes, CloseCode, Event, Instant, Utf8Bytes};
+use ws_proto::{Bytes, CloseCode, Event, Instant, Message, Utf8Bytes};
 
 use crate::driver::with_scratch;
 use crate::options::Slot;
 use crate::{Driver, Error, ErrorKind, Transport, Turn};
 
-/// What a runtime provides: readiness and non-blocking I/O on a shared
-/// socket reference, a shutdown, and a timer.
-pub trait AsyncSocket: Send + Sync + 'static {
+/// A byte stream as a runtime polls it, plus the runtime's timer: what
+/// [`AsyncWebSocket`] runs over. The `tokio` and `smol` modules implement
+/// it for any stream of their runtime's I/O traits (`tokio::io` /
+/// `futures_io`); implement it for another runtime.
+pub trait AsyncStream: Unpin + Send + 'static {
     /// The runtime's timer future.
     type Sleep: Future + Send;
-    /// Ready when the socket may be readable (registers the waker).
-    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
-    /// Ready when the socket may be writable (registers the waker).
-    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
-    /// A non-blocking read (`WouldBlock` when nothing is there).
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
-    /// A non-blocking vectored write.
-    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
-    /// Closes both directions.
-    fn shutdown(&self);
+    /// Reads into `buf`; `Ready(Ok(0))` is the end of the stream.
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+    /// Writes from `bufs`.
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>>;
+    /// Pushes out what the stream buffers (a TLS stream's records).
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Ends the stream for writing (TCP `FIN`, TLS `close_notify`).
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// A timer firing at `at`.
     fn sleep_until(at: std::time::Instant) -> Self::Sleep;
 }
 
-/// A runtime socket as the drive loop's [`Transport`]: its non-blocking
-/// calls (`WouldBlock` when not ready; readiness is registered by
-/// [`AsyncWebSocket::poll_turn`]).
-struct AsyncIo<'a, S>(&'a S);
+/// The tasks waiting for the stream to take output; the stream is given a
+/// waker that wakes them all.
+#[derive(Default)]
+struct Writers(Mutex<Vec<Waker>>);
 
-impl<S: AsyncSocket> Transport for AsyncIo<'_, S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.try_read(buf)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.try_write_vectored(bufs)
+impl Writers {
+    fn register(&self, w: &Waker) {
+        let mut tasks = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if !tasks.iter().any(|t| t.will_wake(w)) {
+            tasks.push(w.clone());
+        }
     }
 }
 
-struct Inner<S> {
-    driver: Mutex<Driver>,
+impl Wake for Writers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        let tasks = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            t.wake();
+        }
+    }
+}
+
+/// One connection: the driver and the stream under one lock (never held
+/// across a wait).
+struct State<S> {
+    driver: Driver,
     io: S,
-    closed: AtomicBool,
+    /// Output was written since the stream was last flushed.
+    unflushed: bool,
+    /// The stream is shut down or failed: nothing more is read or written.
+    done: bool,
     _slot: Option<Slot>,
 }
 
-impl<S: AsyncSocket> Inner<S> {
-    fn driver(&self) -> MutexGuard<'_, Driver> {
-        self.driver.lock().unwrap_or_else(|p| p.into_inner())
-    }
+struct Shared<S> {
+    state: Mutex<State<S>>,
+    writers: Arc<Writers>,
+    /// Wakes every task in `writers` (built once).
+    write_waker: Waker,
+}
 
-    fn shutdown(&self, d: &mut Driver) {
-        if !self.closed.swap(true, Ordering::AcqRel) {
-            d.close_notify();
-            let _ = d.write_to(|s| self.io.try_write_vectored(s));
-            self.io.shutdown();
+impl<S> Shared<S> {
+    fn lock(&self) -> MutexGuard<'_, State<S>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Polls a write-side operation of the stream for the task of `cx`: with
+/// the connection's waker that wakes every writing task, registering this
+/// one; after registering, the operation is tried once more, so readiness
+/// that came in between is not missed.
+fn poll_writer<T>(
+    writers: &Writers,
+    write_waker: &Waker,
+    cx: &Context<'_>,
+    mut op: impl FnMut(&mut Context<'_>) -> Poll<T>,
+) -> Poll<T> {
+    let mut wcx = Context::from_waker(write_waker);
+    if let Poll::Ready(r) = op(&mut wcx) {
+        return Poll::Ready(r);
+    }
+    writers.register(cx.waker());
+    op(&mut wcx)
+}
+
+/// The stream as the drive loop's [`Transport`] within one poll:
+/// `Pending` is `WouldBlock` (the waker is registered by then).
+struct PollIo<'a, 'b, S> {
+    io: &'a mut S,
+    cx: &'a mut Context<'b>,
+    writers: &'a Writers,
+    write_waker: &'a Waker,
+    wrote: bool,
+}
+
+fn pending<T>(p: Poll<io::Result<T>>) -> io::Result<T> {
+    match p {
+        Poll::Ready(r) => r,
+        Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+    }
+}
+
+impl<S: AsyncStream> Transport for PollIo<'_, '_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        pending(self.io.poll_read(self.cx, buf))
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let io = &mut *self.io;
+        let n = pending(poll_writer(self.writers, self.write_waker, self.cx, |cx| {
+            io.poll_write_vectored(cx, bufs)
+        }))?;
+        self.wrote = true;
+        Ok(n)
+    }
+}
+
+impl<S: AsyncStream> Shared<S> {
+    /// Writes what is queued and flushes the stream; `Pending` while it is
+    /// full.
+    fn poll_write_out(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut st = self.lock();
+        let st = &mut *st;
+        if st.done {
+            return if st.driver.pending_write() == 0 {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Ready(Err(
+                    Error::from(ErrorKind::Closed).with_peer(st.driver.peer())
+                ))
+            };
+        }
+        let mut io = PollIo {
+            io: &mut st.io,
+            cx,
+            writers: &self.writers,
+            write_waker: &self.write_waker,
+            wrote: false,
+        };
+        let r = st.driver.write_to(|b| io.write_vectored(b));
+        st.unflushed |= io.wrote;
+        match r {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
+            Err(e) => return Poll::Ready(Err(Self::failed(st, e))),
+        }
+        match Self::poll_stream_flush(&self.writers, &self.write_waker, st, cx) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(Self::failed(st, e))),
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
         }
     }
 
-    /// Closes the socket once the driver is done (its last output was
-    /// written by the turn).
-    fn close_io(&self) {
-        if !self.closed.swap(true, Ordering::AcqRel) {
-            self.io.shutdown();
+    fn poll_stream_flush(
+        writers: &Writers,
+        write_waker: &Waker,
+        st: &mut State<S>,
+        cx: &Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !st.unflushed {
+            return Poll::Ready(Ok(()));
         }
+        let io = &mut st.io;
+        ready!(poll_writer(writers, write_waker, cx, |cx| io.poll_flush(cx)))?;
+        st.unflushed = false;
+        Poll::Ready(Ok(()))
     }
 
-    /// Writes what is queued; `Pending` while the socket is full.
-    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        loop {
-            let mut d = self.driver();
-            match d.write_to(|s| self.io.try_write_vectored(s)) {
-                Ok(()) => return Poll::Ready(Ok(())),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    drop(d);
-                    if let Err(e) = ready!(self.io.poll_writable(cx)) {
-                        return Poll::Ready(Err(e.into()));
-                    }
-                }
-                Err(e) => {
-                    self.shutdown(&mut d);
-                    return Poll::Ready(Err(Error::from(e).with_peer(d.peer())));
-                }
-            }
-        }
+    fn failed(st: &mut State<S>, e: io::Error) -> Error {
+        st.done = true;
+        Error::from(e).with_peer(st.driver.peer())
     }
 
     fn queue(&self, f: impl FnOnce(&mut Driver) -> Result<(), Error>) -> Result<(), Error> {
-        f(&mut self.driver())
+        f(&mut self.lock().driver)
+    }
+
+    /// Sink readiness: output under the high-water mark (else flushes).
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        {
+            let st = self.lock();
+            if st.driver.pending_write() <= st.driver.turn.high_water {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        self.poll_write_out(cx)
+    }
+
+    /// Sink close: a close frame with 1000 if the closing handshake has
+    /// not started, then everything flushed.
+    fn poll_close(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        {
+            let mut st = self.lock();
+            let open = st
+                .driver
+                .session()
+                .connection()
+                .is_some_and(|c| c.state() == ws_proto::State::Open);
+            if open && !st.done {
+                st.driver.close(CloseCode::NORMAL, "")?;
+            }
+        }
+        self.poll_write_out(cx)
     }
 }
 
-/// A WebSocket over an async runtime's socket (see the `smol` and `tokio`
-/// modules for the concrete types).
-pub struct AsyncWebSocket<S: AsyncSocket> {
-    inner: Arc<Inner<S>>,
+/// The send methods of the whole socket and the write half, on their
+/// shared state.
+macro_rules! send_methods {
+    () => {
+        async fn send_with(
+            &self,
+            f: impl FnOnce(&mut Driver) -> Result<(), Error>,
+        ) -> Result<(), Error> {
+            self.shared.queue(f)?;
+            poll_fn(|cx| self.shared.poll_write_out(cx)).await
+        }
+
+        /// Sends `msg` and writes it out.
+        pub async fn send(&self, msg: impl Into<Message>) -> Result<(), Error> {
+            let msg = msg.into();
+            self.send_with(|d| d.send(msg)).await
+        }
+
+        /// Sends a text message.
+        pub async fn send_text(&self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
+            self.send_with(|d| d.send_text(text)).await
+        }
+
+        /// Sends a binary message.
+        pub async fn send_binary(&self, data: impl Into<Bytes>) -> Result<(), Error> {
+            self.send_with(|d| d.send_binary(data)).await
+        }
+
+        /// Sends a ping.
+        pub async fn send_ping(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
+            self.send_with(|d| d.send_ping(payload)).await
+        }
+
+        /// Sends an unsolicited pong.
+        pub async fn send_pong(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
+            self.send_with(|d| d.send_pong(payload)).await
+        }
+
+        /// Sends one part of a message sent in parts (RFC 6455
+        /// §5.4): the first call starts a message of `kind`, `fin` ends it.
+        pub async fn send_fragment(
+            &self,
+            kind: ws_proto::MessageKind,
+            data: impl Into<Bytes>,
+            fin: bool,
+        ) -> Result<(), Error> {
+            self.send_with(|d| d.send_fragment(kind, data, fin)).await
+        }
+
+        /// Starts the closing handshake; keep receiving (the whole socket or
+        /// the [`ReadHalf`]) until the end.
+        pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
+            self.send_with(|d| d.close(code, reason)).await
+        }
+
+        /// Writes what is queued.
+        pub async fn flush(&self) -> Result<(), Error> {
+            poll_fn(|cx| self.shared.poll_write_out(cx)).await
+        }
+    };
+}
+
+/// A WebSocket over an async runtime's stream (see the `smol` and `tokio`
+/// modules for the concrete types and constructors).
+///
+/// Receive with [`recv`](Self::recv) or as a [`Stream`] of
+/// `Result<Event, Error>` (it ends after the close); send with the `send_*`
+/// methods or as a [`Sink`] of [`Message`]s. Receiving drives the
+/// connection (pongs, close echoes, timers): keep a task receiving.
+pub struct AsyncWebSocket<S: AsyncStream> {
+    shared: Arc<Shared<S>>,
     sleep: Option<(Instant, Pin<Box<S::Sleep>>)>,
 }
 
-impl<S: AsyncSocket> std::fmt::Debug for AsyncWebSocket<S> {
+impl<S: AsyncStream> std::fmt::Debug for AsyncWebSocket<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncWebSocket")
-            .field("driver", &*self.inner.driver())
+            .field("driver", &self.shared.lock().driver)
             .finish_non_exhaustive()
     }
 }
 
-impl<S: AsyncSocket> AsyncWebSocket<S> {
+impl<S: AsyncStream> AsyncWebSocket<S> {
+    /// Runs `driver` over `io`: a driver from
+    /// [`ServerOptions::driver`](crate::ServerOptions::driver) (a server
+    /// connection, handshake first), [`ClientOptions::plan`](crate::ClientOptions::plan)
+    /// (a client whose request is queued), or an open session (a hosted
+    /// upgrade). The `tokio` and `smol` modules have the usual
+    /// constructors (`accept`, `client`, `connect`).
+    pub fn from_driver(io: S, driver: Driver) -> Self {
+        Self::new(io, driver, None)
+    }
+
     pub(crate) fn new(io: S, driver: Driver, slot: Option<Slot>) -> Self {
+        let writers = Arc::new(Writers::default());
         AsyncWebSocket {
-            inner: Arc::new(Inner {
-                driver: Mutex::new(driver),
-                io,
-                closed: AtomicBool::new(false),
-                _slot: slot,
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    driver,
+                    io,
+                    unflushed: false,
+                    done: false,
+                    _slot: slot,
+                }),
+                write_waker: Waker::from(writers.clone()),
+                writers,
             }),
             sleep: None,
         }
     }
 
     /// Turns the driver ([`Driver::turn`]) until it yields an event, the
-    /// connection closes (`None`) or fails; on [`Turn::Wait`] registers
-    /// for what it waits on (readability, writability, a timer) and
-    /// returns `Pending`. The lock is never held across a wait.
+    /// connection closes (`None`, after the stream is shut down) or fails;
+    /// on [`Turn::Wait`] the reads and writes that would block have
+    /// registered the task, a timer is armed for the deadline, and the
+    /// result is `Pending`.
     fn poll_turn<T>(
         &mut self,
         cx: &mut Context<'_>,
-        mut step: impl FnMut(&mut Driver, &mut AsyncIo<'_, S>, &mut [u8]) -> Result<Turn<T>, Error>,
+        mut step: impl FnMut(&mut Driver, &mut PollIo<'_, '_, S>, &mut [u8]) -> Result<Turn<T>, Error>,
     ) -> Poll<Result<Option<T>, Error>> {
-        let AsyncWebSocket { inner, sleep } = self;
-        let inner = &**inner;
+        let AsyncWebSocket { shared, sleep } = self;
+        let shared = &**shared;
         loop {
-            let mut d = inner.driver();
-            let mut io = AsyncIo(&inner.io);
-            let turn = with_scratch(|s| step(&mut d, &mut io, s));
-            drop(d);
+            let mut guard = shared.lock();
+            let st = &mut *guard;
+            if st.done {
+                return Poll::Ready(Ok(None));
+            }
+            let mut io = PollIo {
+                io: &mut st.io,
+                cx,
+                writers: &shared.writers,
+                write_waker: &shared.write_waker,
+                wrote: false,
+            };
+            let turn = with_scratch(|s| step(&mut st.driver, &mut io, s));
+            st.unflushed |= io.wrote;
             let wait = match turn {
                 Ok(Turn::Event(ev)) => return Poll::Ready(Ok(Some(ev))),
                 Ok(Turn::Wait(w)) => w,
                 Ok(_) => {
-                    inner.close_io();
+                    // Closed: the last output is written; end the stream.
+                    let _ = ready!(Shared::poll_stream_flush(
+                        &shared.writers,
+                        &shared.write_waker,
+                        st,
+                        cx
+                    ));
+                    let io = &mut st.io;
+                    let _ = ready!(poll_writer(
+                        &shared.writers,
+                        &shared.write_waker,
+                        cx,
+                        |cx| io.poll_shutdown(cx)
+                    ));
+                    st.done = true;
                     return Poll::Ready(Ok(None));
                 }
                 Err(e) => {
-                    inner.close_io();
+                    st.done = true;
+                    let _ = st.io.poll_shutdown(cx);
                     return Poll::Ready(Err(e));
                 }
             };
-            if inner.closed.load(Ordering::Acquire) {
-                // The write half failed and closed the socket.
-                return Poll::Ready(Ok(None));
+            if let Poll::Ready(Err(e)) =
+                Shared::poll_stream_flush(&shared.writers, &shared.write_waker, st, cx)
+            {
+                return Poll::Ready(Err(Shared::failed(st, e)));
             }
-            let mut ready = false;
-            if wait.write {
-                ready |= inner.io.poll_writable(cx).is_ready();
-            }
-            if wait.read {
-                ready |= inner.io.poll_readable(cx).is_ready();
-            }
+            let clock = st.driver.clock();
+            drop(guard);
             if let Some(t) = wait.until {
-                ready |= poll_sleep::<S>(sleep, inner, cx, t);
-            }
-            if ready {
-                continue;
+                if poll_sleep::<S>(sleep, clock, cx, t) {
+                    continue;
+                }
             }
             if wait.again {
                 // The read budget ran out: let the executor run others.
@@ -184,20 +438,29 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
         }
     }
 
+    /// Polls for the next WebSocket event (the [`Stream`] and
+    /// [`recv`](Self::recv) in poll form); `Ready(Ok(None))` once closed.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Event>, Error>> {
+        self.poll_turn(cx, |d, io, s| d.turn(io, s))
+    }
+
     /// Completes the opening handshake (client: after connect; server:
-    /// answering by the policy). A redirect or rejection is an error.
+    /// answering by the policy, the `101` written before it returns). A
+    /// redirect or rejection is an error.
     pub async fn handshake(&mut self) -> Result<(), Error> {
         let open = poll_fn(|cx| {
             // The peer's first messages stay for `recv`.
             self.poll_turn(cx, |d, io, s| d.turn_handshake(io, s))
         });
-        open.await?.ok_or_else(|| ErrorKind::Closed.into())
+        open.await?.ok_or(ErrorKind::Closed)?;
+        // A server's `101` goes out now, not with the first message.
+        poll_fn(|cx| self.shared.poll_write_out(cx)).await
     }
 
     /// The next WebSocket event; `Ok(None)` once the connection is closed.
     /// Server handshakes are answered by the [`Policy`](crate::Policy).
     pub async fn recv(&mut self) -> Result<Option<Event>, Error> {
-        poll_fn(|cx| self.poll_turn(cx, |d, io, s| d.turn(io, s))).await
+        poll_fn(|cx| self.poll_recv(cx)).await
     }
 
     /// What the opening handshake settled (subprotocol, extensions,
@@ -209,80 +472,72 @@ impl<S: AsyncSocket> AsyncWebSocket<S> {
 
     /// Runs `f` on the driver core (e.g. the session, the peer address).
     pub fn with_driver<T>(&self, f: impl FnOnce(&mut Driver) -> T) -> T {
-        f(&mut self.inner.driver())
+        f(&mut self.shared.lock().driver)
     }
 
-    /// Writes what is queued (after sends made through
-    /// [`with_driver`](Self::with_driver)).
-    pub async fn flush(&self) -> Result<(), Error> {
-        poll_fn(|cx| self.inner.poll_flush(cx)).await
-    }
+    send_methods!();
 
-    /// Sends a text message.
-    pub async fn send_text(&self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
-        self.inner.queue(|d| d.send_text(text))?;
-        poll_fn(|cx| self.inner.poll_flush(cx)).await
-    }
-
-    /// Sends a binary message.
-    pub async fn send_binary(&self, data: impl Into<Bytes>) -> Result<(), Error> {
-        self.inner.queue(|d| d.send_binary(data))?;
-        poll_fn(|cx| self.inner.poll_flush(cx)).await
-    }
-
-    /// Sends a ping.
-    pub async fn send_ping(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
-        self.inner.queue(|d| d.send_ping(payload))?;
-        poll_fn(|cx| self.inner.poll_flush(cx)).await
-    }
-
-    /// Sends an unsolicited pong.
-    pub async fn send_pong(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
-        self.inner.queue(|d| d.send_pong(payload))?;
-        poll_fn(|cx| self.inner.poll_flush(cx)).await
-    }
-
-    /// Sends one part of a message sent in parts (RFC 6455 §5.4): the
-    /// first call starts a message of `kind`, `fin` ends it.
-    pub async fn send_fragment(
-        &self,
-        kind: ws_proto::MessageKind,
-        data: impl Into<Bytes>,
-        fin: bool,
-    ) -> Result<(), Error> {
-        self.inner.queue(|d| d.send_fragment(kind, data, fin))?;
-        poll_fn(|cx| self.inner.poll_flush(cx)).await
-    }
-
-    /// Starts the closing handshake; keep calling [`recv`](Self::recv)
-    /// until it returns `Ok(None)`.
-    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.inner.queue(|d| d.close(code, reason))?;
-        poll_fn(|cx| self.inner.poll_flush(cx)).await
-    }
-
-    /// Splits into halves for two tasks: the read half drives the
+    /// Splits into owned halves for two tasks: the read half drives the
     /// connection (pongs, close echoes, timers), the write half sends.
     pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
-        let inner = self.inner.clone();
-        (ReadHalf(self), WriteHalf { inner })
+        let shared = self.shared.clone();
+        (ReadHalf(self), WriteHalf { shared })
     }
 }
+
+impl<S: AsyncStream> Stream for AsyncWebSocket<S> {
+    type Item = Result<Event, Error>;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_recv(cx).map(Result::transpose)
+    }
+}
+
+impl<S: AsyncStream> futures_core::FusedStream for AsyncWebSocket<S> {
+    fn is_terminated(&self) -> bool {
+        self.shared.lock().done
+    }
+}
+
+/// The sink methods on the shared state (the whole socket and the write
+/// half alike).
+macro_rules! sink_impl {
+    ($t:ty) => {
+        impl<S: AsyncStream> Sink<Message> for $t {
+            type Error = Error;
+            fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+                self.shared.poll_ready(cx)
+            }
+            fn start_send(self: Pin<&mut Self>, msg: Message) -> Result<(), Error> {
+                self.shared.queue(|d| d.send(msg))
+            }
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+                self.shared.poll_write_out(cx)
+            }
+            /// Sends a close (1000) unless the closing handshake has begun,
+            /// and flushes; the peer's answer is for the receiving side.
+            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+                self.shared.poll_close(cx)
+            }
+        }
+    };
+}
+
+sink_impl!(AsyncWebSocket<S>);
+sink_impl!(WriteHalf<S>);
 
 /// Polls a timer for `at`, armed lazily: one already armed no later than
 /// `at` is kept (when it fires early the next turn finds nothing due and
 /// asks for `at` again), so a deadline that moves later with every message
 /// (keep-alive, idle) does not re-arm a timer per message. True when it
 /// fired.
-fn poll_sleep<S: AsyncSocket>(
+fn poll_sleep<S: AsyncStream>(
     slot: &mut Option<(Instant, Pin<Box<S::Sleep>>)>,
-    inner: &Inner<S>,
+    clock: crate::Clock,
     cx: &mut Context<'_>,
     at: Instant,
 ) -> bool {
     if slot.as_ref().is_none_or(|(armed, _)| *armed > at) {
-        let when = inner.driver().clock().to_std(at);
-        *slot = Some((at, Box::pin(S::sleep_until(when))));
+        *slot = Some((at, Box::pin(S::sleep_until(clock.to_std(at)))));
     }
     let fired = slot
         .as_mut()
@@ -293,76 +548,49 @@ fn poll_sleep<S: AsyncSocket>(
     fired
 }
 
-/// The receiving half of a split [`AsyncWebSocket`].
+/// The receiving half of a split [`AsyncWebSocket`] (a [`Stream`] too).
 #[derive(Debug)]
-pub struct ReadHalf<S: AsyncSocket>(AsyncWebSocket<S>);
+pub struct ReadHalf<S: AsyncStream>(AsyncWebSocket<S>);
 
-impl<S: AsyncSocket> ReadHalf<S> {
+impl<S: AsyncStream> ReadHalf<S> {
     /// The next WebSocket event; `Ok(None)` once the connection is closed.
     pub async fn recv(&mut self) -> Result<Option<Event>, Error> {
         self.0.recv().await
     }
+
+    /// Joins the halves again (`None` if they are not of one socket).
+    pub fn unsplit(self, write: WriteHalf<S>) -> Option<AsyncWebSocket<S>> {
+        Arc::ptr_eq(&self.0.shared, &write.shared).then_some(self.0)
+    }
 }
 
-/// The sending half of a split [`AsyncWebSocket`] (clone it for more
-/// senders).
-pub struct WriteHalf<S: AsyncSocket> {
-    inner: Arc<Inner<S>>,
+impl<S: AsyncStream> Stream for ReadHalf<S> {
+    type Item = Result<Event, Error>;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.get_mut().0).poll_next(cx)
+    }
 }
 
-impl<S: AsyncSocket> Clone for WriteHalf<S> {
+/// The sending half of a split [`AsyncWebSocket`] (a [`Sink`] too; clone
+/// it for more senders).
+pub struct WriteHalf<S: AsyncStream> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S: AsyncStream> Clone for WriteHalf<S> {
     fn clone(&self) -> Self {
         WriteHalf {
-            inner: self.inner.clone(),
+            shared: self.shared.clone(),
         }
     }
 }
 
-impl<S: AsyncSocket> std::fmt::Debug for WriteHalf<S> {
+impl<S: AsyncStream> std::fmt::Debug for WriteHalf<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriteHalf").finish_non_exhaustive()
     }
 }
 
-impl<S: AsyncSocket> WriteHalf<S> {
-    async fn send(&self, f: impl FnOnce(&mut Driver) -> Result<(), Error>) -> Result<(), Error> {
-        self.inner.queue(f)?;
-        poll_fn(|cx| self.inner.poll_flush(cx)).await
-    }
-
-    /// Sends a text message.
-    pub async fn send_text(&self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
-        self.send(|d| d.send_text(text)).await
-    }
-
-    /// Sends a binary message.
-    pub async fn send_binary(&self, data: impl Into<Bytes>) -> Result<(), Error> {
-        self.send(|d| d.send_binary(data)).await
-    }
-
-    /// Sends a ping.
-    pub async fn send_ping(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
-        self.send(|d| d.send_ping(payload)).await
-    }
-
-    /// Sends an unsolicited pong.
-    pub async fn send_pong(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
-        self.send(|d| d.send_pong(payload)).await
-    }
-
-    /// Sends one part of a message sent in parts (see
-    /// [`AsyncWebSocket::send_fragment`]).
-    pub async fn send_fragment(
-        &self,
-        kind: ws_proto::MessageKind,
-        data: impl Into<Bytes>,
-        fin: bool,
-    ) -> Result<(), Error> {
-        self.send(|d| d.send_fragment(kind, data, fin)).await
-    }
-
-    /// Starts the closing handshake; the [`ReadHalf`] sees it through.
-    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.send(|d| d.close(code, reason)).await
-    }
+impl<S: AsyncStream> WriteHalf<S> {
+    send_methods!();
 }

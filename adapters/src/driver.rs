@@ -551,6 +551,14 @@ impl Driver {
             .ok_or_else(|| Error::from(ErrorKind::Closed).with_peer(peer))
     }
 
+    /// Queues `msg` (see [`Connection::send`](ws_proto::Connection::send)).
+    pub fn send(&mut self, msg: ws_proto::Message) -> Result<(), Error> {
+        let (peer, now) = (self.peer, self.now());
+        self.conn()?
+            .send(now, msg)
+            .map_err(|e| Error::from(e).with_peer(peer))
+    }
+
     /// Queues a text message.
     pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
         let peer = self.peer;

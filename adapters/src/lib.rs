@@ -51,14 +51,17 @@ pub mod tokio;
 mod turn;
 
 #[cfg(any(feature = "smol", feature = "tokio"))]
-pub use aio::{AsyncSocket, AsyncWebSocket, ReadHalf, WriteHalf};
+pub use aio::{AsyncStream, AsyncWebSocket, ReadHalf, WriteHalf};
 pub use budget::{BudgetReport, MemoryBudget, Ticket, Verdict};
 pub use clock::Clock;
 pub use driver::{BUDGET_CHECK, Driver, PAUSE_RETRY, SCRATCH};
 pub use error::{Error, ErrorKind};
-pub use options::{ClientOptions, Policy, ServerOptions, fd_limit, raise_fd_limit, session_config};
+pub use options::{
+    ClientOptions, IntoClientRequest, Policy, ServerOptions, fd_limit, raise_fd_limit,
+    session_config,
+};
 pub use turn::{HIGH_WATER, READ_BUDGET, Transport, Turn, Wait};
-pub use ws_proto::Event;
+pub use ws_proto::{Event, Message};
 
 use ws_proto::MaskRng;
 

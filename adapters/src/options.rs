@@ -243,11 +243,17 @@ impl ServerOptions {
     /// Every adapter's server builds its connections here, so with TLS on
     /// each handshake is marked secure ([`ServerConfig::secure`]).
     pub fn driver(&self, clock: Clock, peer: SocketAddr) -> Result<Driver, Error> {
+        self.driver_for(clock, Some(peer))
+    }
+
+    /// [`driver`](Self::driver) for a stream whose peer address may be
+    /// unknown (an in-memory pipe, a stream a host server hands over).
+    pub fn driver_for(&self, clock: Clock, peer: Option<SocketAddr>) -> Result<Driver, Error> {
         let http = self.http_for_connection();
         let session = Session::server(http, self.session.clone(), clock.now());
-        let mut driver = Driver::new(session, clock, Some(peer)).with_policy(self.policy.clone());
+        let mut driver = Driver::new(session, clock, peer).with_policy(self.policy.clone());
         if let Some(b) = &self.budget {
-            driver = driver.with_budget(b.ticket(Some(peer)));
+            driver = driver.with_budget(b.ticket(peer));
         }
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
@@ -298,16 +304,34 @@ impl Gate {
     }
 }
 
-/// The process's soft limit on open file descriptors (1024 if unknown).
+/// The process's soft limit on open file descriptors (1024 if unknown,
+/// and on targets without `getrlimit`).
 pub fn fd_limit() -> usize {
-    let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-    lim.current
-        .and_then(|c| usize::try_from(c).ok())
-        .unwrap_or(1024)
+    #[cfg(unix)]
+    {
+        let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        lim.current
+            .and_then(|c| usize::try_from(c).ok())
+            .unwrap_or(1024)
+    }
+    #[cfg(not(unix))]
+    {
+        1024
+    }
+}
+
+/// Raises the soft file-descriptor limit towards `want` (at most the hard
+/// limit); returns the limit now in force. Does nothing but report
+/// [`fd_limit`] on targets without `setrlimit`.
+#[cfg(not(unix))]
+pub fn raise_fd_limit(want: usize) -> usize {
+    let _ = want;
+    fd_limit()
 }
 
 /// Raises the soft file-descriptor limit towards `want` (at most the hard
 /// limit); returns the limit now in force.
+#[cfg(unix)]
 pub fn raise_fd_limit(want: usize) -> usize {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut lim = getrlimit(Resource::Nofile);
@@ -376,14 +400,23 @@ impl ClientOptions {
         self
     }
 
+    /// A client driver for `request` over a stream the caller opened
+    /// (its request queued): no proxy and no TLS layer, the stream is
+    /// taken to reach the server as it is (a TLS stream of the caller's
+    /// own for `wss://`).
+    pub fn driver_on_stream(&self, request: ClientRequest) -> Result<Driver, Error> {
+        let clock = Clock::new();
+        let session = Session::client(request, self.session.clone(), mask_rng(), clock.now())?;
+        Ok(Driver::new(session, clock, None))
+    }
+
     /// Where to open the TCP connection for `request` (the proxy or the
-    /// server), and the driver to run over it.
+    /// server, per [`proxy`](Self::proxy)), and the driver to run over it
+    /// (with the proxy tunnel and, for `wss://`, TLS layered in).
     pub fn plan(&self, request: ClientRequest) -> Result<(String, u16, Driver), Error> {
         let url = request.url.clone();
         let proxy = self.proxy.for_url(&url)?;
-        let clock = Clock::new();
-        let session = Session::client(request, self.session.clone(), mask_rng(), clock.now())?;
-        let mut driver = Driver::new(session, clock, None);
+        let mut driver = self.driver_on_stream(request)?;
         let (host, port) = match proxy {
             Some(p) => {
                 driver = driver.with_proxy(p.connect_to(&url)?);
@@ -403,6 +436,44 @@ impl ClientOptions {
             return Err(ErrorKind::TlsConfig("built without the tls feature".into()).into());
         }
         Ok((host, port, driver))
+    }
+}
+
+/// What a client's `connect` takes as its request: a URL (`&str`,
+/// `String`, [`WsUrl`](http_upgrade::WsUrl)) or a full [`ClientRequest`]
+/// (subprotocols, origin, dialect, extension offers, headers).
+pub trait IntoClientRequest {
+    /// The request.
+    fn into_client_request(self) -> Result<ClientRequest, Error>;
+}
+
+impl IntoClientRequest for ClientRequest {
+    fn into_client_request(self) -> Result<ClientRequest, Error> {
+        Ok(self)
+    }
+}
+
+impl IntoClientRequest for &str {
+    fn into_client_request(self) -> Result<ClientRequest, Error> {
+        Ok(ClientRequest::new(self)?)
+    }
+}
+
+impl IntoClientRequest for String {
+    fn into_client_request(self) -> Result<ClientRequest, Error> {
+        self.as_str().into_client_request()
+    }
+}
+
+impl IntoClientRequest for &String {
+    fn into_client_request(self) -> Result<ClientRequest, Error> {
+        self.as_str().into_client_request()
+    }
+}
+
+impl IntoClientRequest for http_upgrade::WsUrl {
+    fn into_client_request(self) -> Result<ClientRequest, Error> {
+        Ok(ClientRequest::from_url(self))
     }
 }
 

@@ -1,47 +1,64 @@
 //! The async driver on async-io (smol's reactor; usable from any
-//! executor): [`connect`], [`Server`], and [`WebSocket`] (=
-//! [`AsyncWebSocket`] over an `Async<TcpStream>`; split with
-//! [`AsyncWebSocket::split`]). Everything but the socket calls is shared
-//! with the tokio adapter (`aio`) and the [`Driver`](crate::Driver) core.
+//! executor), over **any** `futures_io::AsyncRead + AsyncWrite` stream: an
+//! `Async<TcpStream>`, a `futures-rustls` stream, an `Async<UnixStream>`,
+//! an in-memory pipe.
+//!
+//! * [`accept`]: the server handshake on a stream you accepted;
+//!   [`Server`]: a listener of ours (filter, connection limit, `503`).
+//! * [`client`]: the client handshake on a stream you opened;
+//!   [`connect`]: resolves (off the task), connects (through a proxy, with
+//!   TLS) and handshakes. Both return the server's answer ([`Handshake`]).
+//! * [`WebSocket`] is a `futures` `Stream` of events and `Sink` of
+//!   [`Message`](crate::Message)s; [`split`](AsyncWebSocket::split) gives
+//!   owned halves for two tasks.
+//!
+//! Everything but the stream calls is shared with the tokio adapter.
 
-use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::io::{self, IoSlice, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use async_io::{Async, Timer};
-use http_upgrade::ClientRequest;
+use futures_io::{AsyncRead, AsyncWrite};
+use http_upgrade::Handshake;
 
 use crate::options::{BUSY, Gate, resolve_async};
-use crate::{AsyncSocket, AsyncWebSocket, ClientOptions, Clock, Error, ErrorKind, ServerOptions};
+use crate::{
+    AsyncStream, AsyncWebSocket, ClientOptions, Clock, Driver, Error, ErrorKind, IntoClientRequest,
+    ServerOptions,
+};
 
-/// An async-io socket as an [`AsyncSocket`].
+/// A `futures_io` stream as an [`AsyncStream`] (async-io's timer).
 #[derive(Debug)]
-pub struct SmolSocket(Async<TcpStream>);
+pub struct Smol<S>(pub S);
 
-impl AsyncSocket for SmolSocket {
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncStream for Smol<S> {
     type Sleep = Timer;
-    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.0.poll_readable(cx)
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
     }
-    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.0.poll_writable(cx)
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
     }
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.get_ref().read(buf)
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
     }
-    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.get_ref().write_vectored(bufs)
-    }
-    fn shutdown(&self) {
-        let _ = self.0.get_ref().shutdown(Shutdown::Both);
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
     }
     fn sleep_until(at: std::time::Instant) -> Self::Sleep {
         Timer::at(at)
     }
 }
 
-/// A WebSocket on async-io.
-pub type WebSocket = AsyncWebSocket<SmolSocket>;
+/// A WebSocket on async-io, over an `Async<TcpStream>` unless said
+/// otherwise.
+pub type WebSocket<S = Async<TcpStream>> = AsyncWebSocket<Smol<S>>;
 
 async fn timeout<T>(
     t: std::time::Duration,
@@ -55,27 +72,63 @@ async fn timeout<T>(
     .await
 }
 
-/// Connects to `url` (`ws://` or `wss://`, through the proxy the options
-/// name) and completes the handshake.
-pub async fn connect(url: &str, options: &ClientOptions) -> Result<WebSocket, Error> {
-    connect_request(ClientRequest::new(url)?, options).await
+/// Runs the server handshake on `stream` (answered by `options`' policy,
+/// within its handshake timeout; TLS if `options` has it) and returns the
+/// open WebSocket.
+pub async fn accept<S>(stream: S, options: &ServerOptions) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let driver = options.driver_for(Clock::new(), None)?;
+    let mut ws = WebSocket::new(Smol(stream), driver, None);
+    ws.handshake().await?;
+    Ok(ws)
 }
 
-/// Like [`connect`] with a prepared request (subprotocols, dialect,
-/// origin, headers); what the server chose is in
-/// [`AsyncWebSocket::negotiated`](crate::AsyncWebSocket::negotiated).
-pub async fn connect_request(
-    request: ClientRequest,
+/// Runs the client handshake for `request` on `stream`, which must reach
+/// the server as it is (no proxy or TLS layer is added), within
+/// `options.timeout`. Returns the open WebSocket and what the server
+/// answered.
+pub async fn client<S>(
+    stream: S,
+    request: impl IntoClientRequest,
     options: &ClientOptions,
-) -> Result<WebSocket, Error> {
-    let (host, port, driver) = options.plan(request)?;
+) -> Result<(WebSocket<S>, Handshake), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let driver = options.driver_on_stream(request.into_client_request()?)?;
+    open(stream, driver, options).await
+}
+
+async fn open<S>(
+    stream: S,
+    driver: Driver,
+    options: &ClientOptions,
+) -> Result<(WebSocket<S>, Handshake), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut ws = WebSocket::new(Smol(stream), driver, None);
+    timeout(options.timeout, "handshake", ws.handshake()).await?;
+    let response = ws.negotiated().ok_or(ErrorKind::Closed)?;
+    Ok((ws, response))
+}
+
+/// Connects to `request`'s URL (`ws://` or `wss://`, through the proxy
+/// `options` name, the environment's by default), resolving the name off
+/// the task, and completes the handshake. Returns the open WebSocket and
+/// what the server answered.
+pub async fn connect(
+    request: impl IntoClientRequest,
+    options: &ClientOptions,
+) -> Result<(WebSocket, Handshake), Error> {
+    let (host, port, driver) = options.plan(request.into_client_request()?)?;
     let addr = timeout(options.timeout, "resolve", resolve_async(host, port)).await?;
     let connecting = async { Ok(Async::<TcpStream>::connect(addr).await?) };
     let stream = timeout(options.timeout, "connect", connecting).await?;
     stream.get_ref().set_nodelay(true)?;
-    let mut ws = WebSocket::new(SmolSocket(stream), driver, None);
-    timeout(options.timeout, "handshake", ws.handshake()).await?;
-    Ok(ws)
+    open(stream, driver, options).await
 }
 
 /// A listening socket handing out server-side [`WebSocket`]s.
@@ -116,7 +169,7 @@ impl Server {
             };
             stream.get_ref().set_nodelay(true)?;
             let driver = self.options.driver(self.clock, peer)?;
-            return Ok((WebSocket::new(SmolSocket(stream), driver, Some(slot)), peer));
+            return Ok((WebSocket::new(Smol(stream), driver, Some(slot)), peer));
         }
     }
 }

@@ -1,63 +1,135 @@
-//! The async driver on tokio: [`connect`], [`Server`], and [`WebSocket`]
-//! (= [`AsyncWebSocket`] over a tokio `TcpStream`; split with
-//! [`AsyncWebSocket::split`]). Everything but the socket calls is shared
-//! with the smol adapter (`aio`) and the [`Driver`](crate::Driver) core.
+//! The async driver on tokio, over **any** `tokio::io::AsyncRead +
+//! AsyncWrite` stream: a `TcpStream`, a `tokio_rustls` stream, hyper's
+//! `Upgraded` (through `hyper_util::rt::TokioIo`), a `UnixStream`, a
+//! `tokio::io::duplex` pipe.
+//!
+//! * [`accept`]: the server handshake on a stream you accepted;
+//!   [`Server`]: a listener of ours (filter, connection limit, `503`).
+//! * [`client`]: the client handshake on a stream you opened;
+//!   [`connect`]: resolves, connects (through a proxy, with TLS) and
+//!   handshakes. Both return the server's answer ([`Handshake`]).
+//! * [`WebSocket`] is a `futures` `Stream` of events and `Sink` of
+//!   [`Message`](crate::Message)s; [`split`](AsyncWebSocket::split) gives
+//!   owned halves for two tasks.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), ws_adapters::Error> {
+//! use ws_adapters::{Event, tokio};
+//!
+//! let listener = ::tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+//! let (stream, _) = listener.accept().await?;
+//! let mut ws = tokio::accept(stream, &Default::default()).await?;
+//! while let Some(event) = ws.recv().await? {
+//!     if let Some(msg) = event.into_message() {
+//!         ws.send(msg).await?; // an echo
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
-use std::task::{Context, Poll};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
-use http_upgrade::ClientRequest;
+use http_upgrade::Handshake;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::options::{BUSY, Gate};
-use crate::{AsyncSocket, AsyncWebSocket, ClientOptions, Clock, Error, ErrorKind, ServerOptions};
+use crate::{
+    AsyncStream, AsyncWebSocket, ClientOptions, Clock, Driver, Error, ErrorKind, IntoClientRequest,
+    ServerOptions,
+};
 
-/// A tokio socket as an [`AsyncSocket`].
+/// A tokio stream as an [`AsyncStream`] (tokio's timer).
 #[derive(Debug)]
-pub struct TokioSocket(TcpStream);
+pub struct Tokio<S>(pub S);
 
-impl AsyncSocket for TokioSocket {
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncStream for Tokio<S> {
     type Sleep = tokio::time::Sleep;
-    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.0.poll_read_ready(cx)
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut rb = ReadBuf::new(buf);
+        ready!(Pin::new(&mut self.0).poll_read(cx, &mut rb))?;
+        Poll::Ready(Ok(rb.filled().len()))
     }
-    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.0.poll_write_ready(cx)
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
     }
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.try_read(buf)
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
     }
-    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.try_write_vectored(bufs)
-    }
-    fn shutdown(&self) {
-        let _ = rustix::net::shutdown(self.0.as_fd(), rustix::net::Shutdown::Both);
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
     fn sleep_until(at: std::time::Instant) -> Self::Sleep {
         tokio::time::sleep_until(at.into())
     }
 }
 
-/// A WebSocket on tokio.
-pub type WebSocket = AsyncWebSocket<TokioSocket>;
+/// A WebSocket on tokio, over a `TcpStream` unless said otherwise.
+pub type WebSocket<S = TcpStream> = AsyncWebSocket<Tokio<S>>;
 
-/// Connects to `url` (`ws://` or `wss://`, through the proxy the options
-/// name) and completes the handshake.
-pub async fn connect(url: &str, options: &ClientOptions) -> Result<WebSocket, Error> {
-    connect_request(ClientRequest::new(url)?, options).await
+/// Runs the server handshake on `stream` (answered by `options`' policy,
+/// within its handshake timeout; TLS if `options` has it) and returns the
+/// open WebSocket. Plain HTTP requests before the upgrade are answered by
+/// the policy too.
+pub async fn accept<S>(stream: S, options: &ServerOptions) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let driver = options.driver_for(Clock::new(), None)?;
+    let mut ws = WebSocket::new(Tokio(stream), driver, None);
+    ws.handshake().await?;
+    Ok(ws)
 }
 
-/// Like [`connect`] with a prepared request (subprotocols, dialect,
-/// origin, headers); what the server chose is in
-/// [`AsyncWebSocket::negotiated`](crate::AsyncWebSocket::negotiated).
-pub async fn connect_request(
-    request: ClientRequest,
+/// Runs the client handshake for `request` on `stream`, which must reach
+/// the server as it is (for `wss://`, a TLS stream of your own: no proxy
+/// or TLS layer is added), within `options.timeout`. Returns the open
+/// WebSocket and what the server answered.
+pub async fn client<S>(
+    stream: S,
+    request: impl IntoClientRequest,
     options: &ClientOptions,
-) -> Result<WebSocket, Error> {
-    let (host, port, driver) = options.plan(request)?;
-    // The system resolver blocks: tokio runs it on its blocking pool.
+) -> Result<(WebSocket<S>, Handshake), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let driver = options.driver_on_stream(request.into_client_request()?)?;
+    open(stream, driver, options).await
+}
+
+async fn open<S>(
+    stream: S,
+    driver: Driver,
+    options: &ClientOptions,
+) -> Result<(WebSocket<S>, Handshake), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut ws = WebSocket::new(Tokio(stream), driver, None);
+    tokio::time::timeout(options.timeout, ws.handshake())
+        .await
+        .map_err(|_| ErrorKind::Timeout("handshake"))??;
+    let response = ws.negotiated().ok_or(ErrorKind::Closed)?;
+    Ok((ws, response))
+}
+
+/// Connects to `request`'s URL (`ws://` or `wss://`, through the proxy
+/// `options` name, the environment's by default), resolving the name on
+/// tokio's blocking pool, and completes the handshake. Returns the open
+/// WebSocket and what the server answered (subprotocol, extensions,
+/// response headers).
+pub async fn connect(
+    request: impl IntoClientRequest,
+    options: &ClientOptions,
+) -> Result<(WebSocket, Handshake), Error> {
+    let (host, port, driver) = options.plan(request.into_client_request()?)?;
     let lookup = tokio::net::lookup_host((host.as_str(), port));
     let addr = tokio::time::timeout(options.timeout, lookup)
         .await
@@ -68,11 +140,7 @@ pub async fn connect_request(
         .await
         .map_err(|_| ErrorKind::Timeout("connect"))??;
     stream.set_nodelay(true)?;
-    let mut ws = WebSocket::new(TokioSocket(stream), driver, None);
-    tokio::time::timeout(options.timeout, ws.handshake())
-        .await
-        .map_err(|_| ErrorKind::Timeout("handshake"))??;
-    Ok(ws)
+    open(stream, driver, options).await
 }
 
 /// A listening socket handing out server-side [`WebSocket`]s.
@@ -113,10 +181,7 @@ impl Server {
             };
             stream.set_nodelay(true)?;
             let driver = self.options.driver(self.clock, peer)?;
-            return Ok((
-                WebSocket::new(TokioSocket(stream), driver, Some(slot)),
-                peer,
-            ));
+            return Ok((WebSocket::new(Tokio(stream), driver, Some(slot)), peer));
         }
     }
 }

@@ -54,7 +54,7 @@ fn tokio_split_halves_on_two_tasks() {
             .unwrap();
         rt.block_on(async {
             let url = format!("ws://{addr}/");
-            let ws = ws_adapters::tokio::connect(&url, &client_options(false))
+            let (ws, _) = ws_adapters::tokio::connect(&url, &client_options(false))
                 .await
                 .unwrap();
             let (mut rx, tx) = ws.split();
@@ -87,7 +87,7 @@ fn smol_split_halves_on_two_tasks() {
     bounded(Duration::from_secs(60), "smol split", || {
         let addr = start_server(Kind::Tokio, server_options(true));
         let url = format!("ws://{addr}/");
-        let ws =
+        let (ws, _) =
             async_io::block_on(ws_adapters::smol::connect(&url, &client_options(true))).unwrap();
         let (mut rx, tx) = ws.split();
         let t = tx.clone();

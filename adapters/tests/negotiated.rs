@@ -170,10 +170,9 @@ fn run_client(kind: Kind, addr: SocketAddr) -> (String, String) {
             }
         }
         Kind::Smol => async_io::block_on(async {
-            let mut ws = ws_adapters::smol::connect_request(request, &options)
-                .await
-                .unwrap();
+            let (mut ws, answer) = ws_adapters::smol::connect(request, &options).await.unwrap();
             let mine = describe(ws.negotiated().as_ref());
+            assert_eq!(describe(Some(&answer)), mine, "connect's answer");
             ws.send_text("what do you see?").await.unwrap();
             match ws.recv().await.unwrap() {
                 Some(Event::Text(t)) => (mine, t.as_str().to_owned()),
@@ -186,10 +185,11 @@ fn run_client(kind: Kind, addr: SocketAddr) -> (String, String) {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                let mut ws = ws_adapters::tokio::connect_request(request, &options)
+                let (mut ws, answer) = ws_adapters::tokio::connect(request, &options)
                     .await
                     .unwrap();
                 let mine = describe(ws.negotiated().as_ref());
+                assert_eq!(describe(Some(&answer)), mine, "connect's answer");
                 ws.send_text("what do you see?").await.unwrap();
                 match ws.recv().await.unwrap() {
                     Some(Event::Text(t)) => (mine, t.as_str().to_owned()),

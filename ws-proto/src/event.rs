@@ -46,3 +46,92 @@ pub enum Event {
         reason: Utf8Bytes,
     },
 }
+
+/// A message to send: the outgoing counterpart of [`Event`], for APIs that
+/// take one value per message (a `futures::Sink`, a channel of messages to
+/// a connection). Sent whole (RFC 6455 §5.4: one frame per message unless
+/// an extension or a frame-size limit splits it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Message {
+    /// A text message (opcode 0x1, §5.6).
+    Text(Utf8Bytes),
+    /// A binary message (opcode 0x2, §5.6).
+    Binary(Bytes),
+    /// A ping (§5.5.2), payload at most 125 bytes.
+    Ping(Bytes),
+    /// An unsolicited pong (§5.5.3), payload at most 125 bytes.
+    Pong(Bytes),
+    /// Starts the closing handshake (§5.5.1, §7.1.2).
+    Close {
+        /// The status code to send.
+        code: CloseCode,
+        /// The reason, at most 123 bytes of UTF-8.
+        reason: Utf8Bytes,
+    },
+}
+
+impl Message {
+    /// A text message (a `String` is moved, not copied).
+    pub fn text(text: impl Into<Utf8Bytes>) -> Self {
+        Message::Text(text.into())
+    }
+
+    /// A binary message (a `Vec<u8>` or `Bytes` is moved, not copied).
+    pub fn binary(data: impl Into<Bytes>) -> Self {
+        Message::Binary(data.into())
+    }
+
+    /// A close with `code` and `reason`.
+    pub fn close(code: CloseCode, reason: impl Into<Utf8Bytes>) -> Self {
+        Message::Close {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<Utf8Bytes> for Message {
+    fn from(t: Utf8Bytes) -> Self {
+        Message::Text(t)
+    }
+}
+
+impl From<String> for Message {
+    fn from(t: String) -> Self {
+        Message::Text(t.into())
+    }
+}
+
+impl From<&str> for Message {
+    /// Copies the string.
+    fn from(t: &str) -> Self {
+        Message::Text(t.into())
+    }
+}
+
+impl From<Bytes> for Message {
+    fn from(b: Bytes) -> Self {
+        Message::Binary(b)
+    }
+}
+
+impl From<alloc::vec::Vec<u8>> for Message {
+    fn from(b: alloc::vec::Vec<u8>) -> Self {
+        Message::Binary(b.into())
+    }
+}
+
+impl Event {
+    /// The data message this event carries, to send on (an echo, a relay):
+    /// `Text` and `Binary` events; `None` for the others (control events
+    /// are answered by the connection itself, and the parts of a streamed
+    /// message are sent with `send_fragment`).
+    pub fn into_message(self) -> Option<Message> {
+        match self {
+            Event::Text(t) => Some(Message::Text(t)),
+            Event::Binary(b) => Some(Message::Binary(b)),
+            _ => None,
+        }
+    }
+}

@@ -95,7 +95,7 @@ pub use connection::{
     Connection, MaskRng, PONG_COALESCE_BYTES, PONG_COALESCE_FRAMES, Prepared, State,
 };
 pub use error::{CapacityError, Error, ExtensionError, PeerError, TimeoutError, UsageError};
-pub use event::{Event, MessageKind, Utf8Bytes};
+pub use event::{Event, Message, MessageKind, Utf8Bytes};
 pub use extension::{Encoded, Extension, FrameMeta, Granularity};
 pub use frame::{FrameHeader, FrameView, OpCode, Status};
 pub use http_upgrade::{Dialect, Instant};

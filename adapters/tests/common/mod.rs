@@ -193,16 +193,14 @@ pub fn try_connect(
         }
         Kind::Mio => Box::new(wmio::Client::connect(url, options)?),
         #[cfg(feature = "smol")]
-        Kind::Smol => Box::new(async_io::block_on(ws_adapters::smol::connect(
-            url, options,
-        ))?),
+        Kind::Smol => Box::new(async_io::block_on(ws_adapters::smol::connect(url, options))?.0),
         #[cfg(feature = "tokio")]
         Kind::Tokio => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
-            let ws = rt.block_on(ws_adapters::tokio::connect(url, options))?;
+            let (ws, _) = rt.block_on(ws_adapters::tokio::connect(url, options))?;
             Box::new(TokioClient { rt, ws })
         }
         #[allow(unreachable_patterns)]

@@ -84,7 +84,7 @@ fn run_std(addr: SocketAddr, options: ServerOptions) -> Result<(), Error> {
 }
 
 /// One connection on either async adapter (they share `AsyncWebSocket`).
-async fn serve_async<S: ws_adapters::AsyncSocket>(
+async fn serve_async<S: ws_adapters::AsyncStream>(
     mut ws: ws_adapters::AsyncWebSocket<S>,
 ) -> Result<(), Error> {
     while let Some(ev) = ws.recv().await? {

@@ -11,7 +11,7 @@ use super::{Connection, NO_PONG, TxFrame};
 use crate::Instant;
 use crate::close::{CloseCode, MAX_REASON_LEN};
 use crate::error::{Error, UsageError};
-use crate::event::{MessageKind, Utf8Bytes};
+use crate::event::{Message, MessageKind, Utf8Bytes};
 use crate::extension::{FrameMeta, Granularity};
 use crate::frame::{MAX_CONTROL_PAYLOAD, OpCode};
 
@@ -91,6 +91,20 @@ impl Prepared {
 }
 
 impl Connection {
+    /// Sends `msg`: the [`send_text`](Self::send_text),
+    /// [`send_binary`](Self::send_binary), [`send_ping`](Self::send_ping),
+    /// [`send_pong`](Self::send_pong) or [`close`](Self::close) it stands
+    /// for (`now` serves the close, which arms the close timer).
+    pub fn send(&mut self, now: Instant, msg: Message) -> Result<(), Error> {
+        match msg {
+            Message::Text(t) => self.send_text(t),
+            Message::Binary(b) => self.send_binary(b),
+            Message::Ping(p) => self.send_ping(p),
+            Message::Pong(p) => self.send_pong(p),
+            Message::Close { code, reason } => self.close(now, code, reason.as_str()),
+        }
+    }
+
     /// Sends a text message (§5.6), fragmented per `fragment_size`.
     pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
         self.send_whole(MessageKind::Text, text.into().into_bytes())
