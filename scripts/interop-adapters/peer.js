@@ -4,17 +4,30 @@
 //   node peer.js client URL [compress]  runs the conversation against URL, exit 0 on success
 //
 // The echo server closes with 4000 when it receives the text "close-me".
+// TLS (wss://): the server takes PEER_TLS_CERT and PEER_TLS_KEY (PEM
+// files), the client trusts PEER_TLS_CA (a PEM file).
 'use strict';
+const fs = require('fs');
+const https = require('https');
 const WebSocket = require('ws');
 
 const [mode, ...rest] = process.argv.slice(2);
 const compress = rest.includes('compress');
 
 if (mode === 'server') {
-  const wss = new WebSocket.WebSocketServer({
-    host: '127.0.0.1', port: 0, perMessageDeflate: compress, maxPayload: 64 << 20,
-  });
-  wss.on('listening', () => console.log(`listening ${wss.address().port}`));
+  const options = { perMessageDeflate: compress, maxPayload: 64 << 20 };
+  let wss;
+  if (process.env.PEER_TLS_CERT) {
+    const server = https.createServer({
+      cert: fs.readFileSync(process.env.PEER_TLS_CERT),
+      key: fs.readFileSync(process.env.PEER_TLS_KEY),
+    });
+    wss = new WebSocket.WebSocketServer({ server, ...options });
+    server.listen(0, '127.0.0.1', () => console.log(`listening ${server.address().port}`));
+  } else {
+    wss = new WebSocket.WebSocketServer({ host: '127.0.0.1', port: 0, ...options });
+    wss.on('listening', () => console.log(`listening ${wss.address().port}`));
+  }
   wss.on('connection', (ws) => {
     ws.on('message', (data, isBinary) => {
       if (!isBinary && data.toString() === 'close-me') return ws.close(4000, 'server-close');
@@ -29,7 +42,9 @@ if (mode === 'server') {
 }
 
 function open(url) {
-  const ws = new WebSocket(url, { perMessageDeflate: compress, maxPayload: 64 << 20 });
+  const options = { perMessageDeflate: compress, maxPayload: 64 << 20 };
+  if (url.startsWith('wss:')) options.ca = fs.readFileSync(process.env.PEER_TLS_CA);
+  const ws = new WebSocket(url, options);
   const queue = [];
   const waiters = [];
   const push = (ev) => (waiters.length ? waiters.shift()(ev) : queue.push(ev));

@@ -4,8 +4,12 @@
   peer.py client URL [compress]  runs the conversation against URL, exit 0 on success
 
 The echo server closes with 4000 when it receives the text "close-me".
+TLS (wss://): the server takes PEER_TLS_CERT and PEER_TLS_KEY (PEM files),
+the client trusts PEER_TLS_CA (a PEM file).
 """
 import asyncio
+import os
+import ssl
 import sys
 
 from websockets.asyncio.client import connect
@@ -24,8 +28,24 @@ async def echo(ws):
         await ws.send(msg)
 
 
+def server_tls():
+    cert = os.environ.get("PEER_TLS_CERT")
+    if not cert:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, os.environ["PEER_TLS_KEY"])
+    return ctx
+
+
+def client_tls(url):
+    if not url.startswith("wss:"):
+        return None
+    return ssl.create_default_context(cafile=os.environ["PEER_TLS_CA"])
+
+
 async def server(args):
-    async with serve(echo, "127.0.0.1", 0, compression=compression(args), max_size=None) as s:
+    tls = server_tls()
+    async with serve(echo, "127.0.0.1", 0, compression=compression(args), max_size=None, ssl=tls) as s:
         port = s.sockets[0].getsockname()[1]
         print(f"listening {port}", flush=True)
         await asyncio.Future()
@@ -38,7 +58,8 @@ def check(cond, what):
 
 async def client(url, args):
     comp = compression(args)
-    async with connect(url, compression=comp, max_size=None) as ws:
+    tls = client_tls(url)
+    async with connect(url, compression=comp, max_size=None, ssl=tls) as ws:
         exts = [e.name for e in ws.protocol.extensions]
         check(exts == (["permessage-deflate"] if comp else []), f"extensions {exts}")
         await ws.send("hello")
@@ -54,7 +75,7 @@ async def client(url, args):
         await asyncio.wait_for(pong, 10)
         await ws.close(1000, "client-close")
         check(ws.close_code == 1000, f"close echo {ws.close_code}")
-    async with connect(url, compression=comp) as ws:
+    async with connect(url, compression=comp, ssl=tls) as ws:
         await ws.send("close-me")
         try:
             await ws.recv()

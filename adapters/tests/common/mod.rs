@@ -307,13 +307,19 @@ impl Client for ws_adapters::smol::WebSocket {
 }
 
 #[cfg(feature = "tokio")]
-pub struct TokioClient {
-    rt: tokio::runtime::Runtime,
-    ws: ws_adapters::tokio::WebSocket,
+pub struct TokioClient<S = tokio::net::TcpStream>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    pub rt: tokio::runtime::Runtime,
+    pub ws: ws_adapters::tokio::WebSocket<S>,
 }
 
 #[cfg(feature = "tokio")]
-impl Client for TokioClient {
+impl<S> Client for TokioClient<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     fn text(&mut self, s: &str) {
         self.rt.block_on(self.ws.send_text(s)).unwrap()
     }
