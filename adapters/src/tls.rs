@@ -5,10 +5,13 @@
 //! smol, tokio) gets TLS, split halves included, from this one place.
 //!
 //! Trust is the caller's: a client names its roots
-//! ([`ClientTls::with_roots`]), brings its own verifier
+//! ([`ClientTls::with_roots`]), takes a well-known set of them
+//! ([`ClientTls::webpki_roots`], feature `webpki-roots`: Mozilla's roots
+//! compiled in; [`ClientTls::native_roots`], feature `native-roots`: the
+//! operating system's store), brings its own verifier
 //! ([`ClientTls::with_verifier`]) or, for tests only, opts in explicitly to
 //! [`ClientTls::dangerous_accept_any_certificate`]. Nothing is trusted by
-//! default.
+//! default: `ClientOptions::tls` is `None` until one of these is chosen.
 
 use std::fmt;
 use std::sync::Arc;
@@ -51,6 +54,36 @@ impl ClientTls {
         let mut roots = RootCertStore::empty();
         for c in certs {
             roots.add(c.clone()).map_err(setup)?;
+        }
+        Self::with_roots(roots)
+    }
+
+    /// Verifies servers against Mozilla's root certificates as compiled
+    /// into the `webpki-roots` crate (the same everywhere; updated with
+    /// that crate, not with the system).
+    #[cfg(feature = "webpki-roots")]
+    pub fn webpki_roots() -> Result<Self, Error> {
+        let roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        Self::with_roots(roots)
+    }
+
+    /// Verifies servers against the operating system's trust store (read
+    /// once, now, by `rustls-native-certs`). Certificates the store holds
+    /// but webpki cannot parse are skipped; an empty or unreadable store
+    /// is an error.
+    #[cfg(feature = "native-roots")]
+    pub fn native_roots() -> Result<Self, Error> {
+        let found = rustls_native_certs::load_native_certs();
+        let mut roots = RootCertStore::empty();
+        let (added, _skipped) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            let why = found
+                .errors
+                .first()
+                .map_or_else(|| "the store is empty".to_owned(), ToString::to_string);
+            return Err(setup(format!("no usable system root certificate: {why}")));
         }
         Self::with_roots(roots)
     }

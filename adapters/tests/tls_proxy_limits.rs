@@ -71,6 +71,43 @@ fn wss_refuses_untrusted_and_unconfigured() {
     }
 }
 
+/// The well-known root sets are in force (not a test mode): a certificate
+/// from our own CA is refused by both, on every client.
+#[cfg(all(feature = "webpki-roots", feature = "native-roots"))]
+#[test]
+fn well_known_roots_refuse_a_private_ca() {
+    let pki = Pki::new();
+    let (chain, key) = pki.issue(&["localhost"]);
+    let tls = ServerTls::new(chain, key).unwrap();
+    let addr = start_server(Kind::Mio, server_options(false).with_tls(tls));
+    let url = format!("wss://localhost:{}/", addr.port());
+    let webpki = ClientTls::webpki_roots().unwrap();
+    // The system store may be missing on a bare machine: then the error
+    // says so, at configuration time, instead of trusting nothing quietly.
+    let native = match ClientTls::native_roots() {
+        Ok(t) => Some(t),
+        Err(e) => {
+            assert!(
+                matches!(e.kind(), ErrorKind::TlsConfig(m) if m.contains("system root")),
+                "{e}"
+            );
+            None
+        }
+    };
+    for client in KINDS {
+        for roots in [Some(webpki.clone()), native.clone()].into_iter().flatten() {
+            let options = client_options(false).with_tls(roots);
+            let err = try_connect(client, &url, &options)
+                .err()
+                .expect("a private CA accepted by well-known roots");
+            assert!(
+                format!("{err}").contains("certificate"),
+                "{client:?}: {err}"
+            );
+        }
+    }
+}
+
 #[test]
 fn client_certificates() {
     let pki = Pki::new();
