@@ -612,8 +612,9 @@ pub fn connect_with(
     request: ClientRequest,
     options: &ClientOptions,
 ) -> Result<WebSocket<TcpStream>, Error> {
-    let (host, port, driver) = options.plan(request)?;
+    let (host, port, mut driver) = options.plan(request)?;
     let addr = resolve(&host, port)?;
+    driver.set_peer(addr);
     let stream = TcpStream::connect_timeout(&addr, options.timeout)?;
     stream.set_nodelay(true)?;
     let mut ws = WebSocket::with_driver(stream, driver);

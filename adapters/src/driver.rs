@@ -77,6 +77,9 @@ pub struct Driver {
     dirty: bool,
     /// The drive loop's own state (see [`Driver::turn`]).
     pub(crate) turn: crate::turn::TurnState,
+    /// The connection's span (feature `tracing`).
+    #[cfg(feature = "tracing")]
+    pub(crate) trace: crate::trace::Trace,
 }
 
 impl std::fmt::Debug for Driver {
@@ -93,7 +96,6 @@ impl Driver {
     /// Drives `session` on `clock`'s time; `peer` labels errors and logs.
     pub fn new(session: Session, clock: Clock, peer: Option<SocketAddr>) -> Self {
         Driver {
-            session,
             clock,
             layers: None,
             policy: None,
@@ -103,7 +105,33 @@ impl Driver {
             budget: None,
             dirty: false,
             turn: crate::turn::TurnState::default(),
+            #[cfg(feature = "tracing")]
+            trace: crate::trace::Trace::new(role_name(&session), peer),
+            session,
         }
+    }
+
+    /// Records the opening and the end of the connection on its span.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn trace_turn<E>(&mut self, r: &Result<crate::Turn<E>, Error>) {
+        if !self.trace.is_open() {
+            if let Some(h) = self.session.handshake() {
+                self.trace.opened(h);
+            }
+        }
+        match r {
+            Ok(crate::Turn::Closed) => self.trace.ended(None),
+            Err(e) => self.trace.ended(Some(e)),
+            _ => {}
+        }
+    }
+
+    /// The remote address, once known (a client learns it after the
+    /// driver is made: it labels errors, logs and the tracing span).
+    pub fn set_peer(&mut self, peer: SocketAddr) {
+        self.peer = Some(peer);
+        #[cfg(feature = "tracing")]
+        self.trace.peer(peer);
     }
 
     /// Reading pauses while more than `bytes` of output wait to be written
@@ -622,6 +650,14 @@ impl Driver {
         self.conn()?
             .close(now, code, reason)
             .map_err(|e| Error::from(e).with_peer(peer))
+    }
+}
+
+#[cfg(feature = "tracing")]
+fn role_name(s: &Session) -> &'static str {
+    match s.role() {
+        http_upgrade::Role::Client => "client",
+        http_upgrade::Role::Server => "server",
     }
 }
 

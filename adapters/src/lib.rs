@@ -48,6 +48,8 @@ pub mod smol;
 pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+#[cfg(feature = "tracing")]
+mod trace;
 mod turn;
 
 #[cfg(any(feature = "smol", feature = "tokio"))]

@@ -123,8 +123,10 @@ impl Conn {
     /// Starts a client connection to `request.url` (non-blocking connect;
     /// the handshake runs as the connection is driven).
     pub fn connect(request: ClientRequest, options: &ClientOptions) -> Result<Self, Error> {
-        let (host, port, driver) = options.plan(request)?;
-        let stream = TcpStream::connect(resolve(&host, port)?)?;
+        let (host, port, mut driver) = options.plan(request)?;
+        let addr = resolve(&host, port)?;
+        driver.set_peer(addr);
+        let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         Ok(Conn::new(stream, driver))
     }

@@ -123,11 +123,12 @@ pub async fn connect(
     request: impl IntoClientRequest,
     options: &ClientOptions,
 ) -> Result<(WebSocket, Handshake), Error> {
-    let (host, port, driver) = options.plan(request.into_client_request()?)?;
+    let (host, port, mut driver) = options.plan(request.into_client_request()?)?;
     let addr = timeout(options.timeout, "resolve", resolve_async(host, port)).await?;
     let connecting = async { Ok(Async::<TcpStream>::connect(addr).await?) };
     let stream = timeout(options.timeout, "connect", connecting).await?;
     stream.get_ref().set_nodelay(true)?;
+    driver.set_peer(addr);
     open(stream, driver, options).await
 }
 

@@ -129,7 +129,7 @@ pub async fn connect(
     request: impl IntoClientRequest,
     options: &ClientOptions,
 ) -> Result<(WebSocket, Handshake), Error> {
-    let (host, port, driver) = options.plan(request.into_client_request()?)?;
+    let (host, port, mut driver) = options.plan(request.into_client_request()?)?;
     let lookup = tokio::net::lookup_host((host.as_str(), port));
     let addr = tokio::time::timeout(options.timeout, lookup)
         .await
@@ -140,6 +140,7 @@ pub async fn connect(
         .await
         .map_err(|_| ErrorKind::Timeout("connect"))??;
     stream.set_nodelay(true)?;
+    driver.set_peer(addr);
     open(stream, driver, options).await
 }
 

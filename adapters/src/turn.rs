@@ -185,8 +185,14 @@ impl Driver {
         }
         let now = self.clock().now();
         self.turn.now = Some(now);
+        #[cfg(feature = "tracing")]
+        let span = self.trace.span();
+        #[cfg(feature = "tracing")]
+        let _entered = span.enter();
         let r = self.turn_at(now, io, scratch, &mut poll);
         self.turn.now = None;
+        #[cfg(feature = "tracing")]
+        self.trace_turn(&r);
         self.turn.waited = matches!(r, Ok(Turn::Wait(_)));
         if let Ok(Turn::Wait(w)) = &r {
             self.turn.due_at = w.until;
