@@ -314,9 +314,9 @@ impl ServerHandshake {
             .server_sends_nonce()
             .then(|| keys::generate_key(rng));
         let bytes = if hybi {
-            respond::hybi_101(p, &accept, nonce.as_deref())
+            respond::hybi_101(p, &accept, nonce.as_deref()).encode(false, false)?
         } else {
-            respond::hixie_101(p, &accept, &p.key3, self.config.secure)
+            respond::hixie_101(p, &accept, &p.key3, self.config.secure)?
         };
         let hs = Handshake {
             role: Role::Server,

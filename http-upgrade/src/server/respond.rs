@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use crate::Dialect;
 use crate::error::{Error, HttpPeerError, MisuseError};
 use crate::extensions::serialize_extensions;
-use crate::http::{check_header, push_header};
+use crate::http::check_header;
 use crate::response::Response;
 use crate::server::config::{Accept, ServerConfig};
 use crate::server::validate::Pending;
@@ -42,57 +42,62 @@ pub(crate) fn check_accept(p: &Pending, a: &Accept) -> Result<(), MisuseError> {
 
 /// The `101` of the hybi dialects: RFC 6455 §4.2.2 step 5, plus
 /// `Sec-WebSocket-Nonce` for -04/-05 (§5.2.2 step 3.3 of both drafts).
-pub(crate) fn hybi_101(p: &Pending, a: &Accept, nonce: Option<&str>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
-    push_header(&mut out, "Upgrade", "websocket");
-    push_header(&mut out, "Connection", "Upgrade");
-    push_header(
-        &mut out,
-        "Sec-WebSocket-Accept",
-        &keys::accept_key(p.key.as_bytes()),
-    );
-    if let Some(n) = nonce {
-        push_header(&mut out, "Sec-WebSocket-Nonce", n);
-    }
-    push_common(&mut out, a);
-    out.extend_from_slice(b"\r\n");
-    out
+///
+/// The one list of its header fields: the server machine writes it with
+/// [`Response::encode`], [`HostedUpgrade`](crate::HostedUpgrade) hands it
+/// to the host server as it is.
+pub(crate) fn hybi_101(p: &Pending, a: &Accept, nonce: Option<&str>) -> Response {
+    let r = Response::new(101)
+        .header("Upgrade", "websocket")
+        .header("Connection", "Upgrade")
+        .header("Sec-WebSocket-Accept", keys::accept_key(p.key.as_bytes()));
+    let r = match nonce {
+        Some(n) => r.header("Sec-WebSocket-Nonce", n),
+        None => r,
+    };
+    with_common(r, a)
 }
 
 /// The hixie-76 `101` (draft-00 §5.2 steps 10-13): Origin echo, Location,
-/// then the 16-byte MD5 answer after the blank line.
-pub(crate) fn hixie_101(p: &Pending, a: &Accept, key3: &[u8; 8], secure: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(b"HTTP/1.1 101 WebSocket Protocol Handshake\r\n");
-    push_header(&mut out, "Upgrade", "WebSocket");
-    push_header(&mut out, "Connection", "Upgrade");
+/// then the 16-byte MD5 answer after the blank line, as bytes (the answer
+/// is no body a `Response` could carry: a `101` has none).
+pub(crate) fn hixie_101(
+    p: &Pending,
+    a: &Accept,
+    key3: &[u8; 8],
+    secure: bool,
+) -> Result<Vec<u8>, MisuseError> {
     let origin = p.origin.as_deref().unwrap_or("null").to_ascii_lowercase();
-    push_header(&mut out, "Sec-WebSocket-Origin", &origin);
     let scheme = if secure { "wss" } else { "ws" };
     let location = format!("{scheme}://{}{}", p.host, p.target);
-    push_header(&mut out, "Sec-WebSocket-Location", &location);
-    push_common(&mut out, a);
-    out.extend_from_slice(b"\r\n");
+    let r = Response::new(101)
+        .reason("WebSocket Protocol Handshake")
+        .header("Upgrade", "WebSocket")
+        .header("Connection", "Upgrade")
+        .header("Sec-WebSocket-Origin", origin)
+        .header("Sec-WebSocket-Location", location);
+    let mut out = with_common(r, a).encode(false, false)?;
     let (p1, p2) = p.hixie_parts;
     out.extend_from_slice(&keys::hixie76_answer(p1, p2, key3));
-    out
+    Ok(out)
 }
 
-fn push_common(out: &mut Vec<u8>, a: &Accept) {
+/// The fields both families of `101` end with: the subprotocol, the
+/// accepted extensions (RFC 6455 §4.2.2 step 5.4-5.5), the application's.
+fn with_common(mut r: Response, a: &Accept) -> Response {
     if let Some(proto) = &a.protocol {
-        push_header(out, "Sec-WebSocket-Protocol", proto);
+        r = r.header("Sec-WebSocket-Protocol", proto.as_str());
     }
     if !a.extensions.is_empty() {
-        push_header(
-            out,
+        r = r.header(
             "Sec-WebSocket-Extensions",
-            &serialize_extensions(&a.extensions),
+            serialize_extensions(&a.extensions),
         );
     }
     for (n, v) in &a.headers {
-        push_header(out, n, v);
+        r = r.header(n.as_str(), v.as_str());
     }
+    r
 }
 
 /// The `Sec-WebSocket-Version` list of RFC 6455 §4.4: the versions the
