@@ -18,6 +18,22 @@ pub struct Headers {
 }
 
 impl Headers {
+    /// No fields.
+    #[must_use]
+    pub const fn new() -> Self {
+        Headers {
+            entries: Vec::new(),
+        }
+    }
+
+    /// Appends a field after the ones already there. The value is stored
+    /// as given: pass it as HTTP parsers hand it over, without the
+    /// whitespace around it (RFC 7230 §3.2.4). Nothing is checked here;
+    /// what is written to the wire or converted is checked then.
+    pub fn push(&mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) {
+        self.entries.push((name.into(), value.into()));
+    }
+
     /// The value of the first field called `name`.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         self.entries
@@ -86,6 +102,28 @@ pub struct HttpRequest {
     pub headers: Headers,
     /// The body (`Content-Length` bytes, bounded by [`Limits::max_body`]).
     pub body: Bytes,
+}
+
+impl HttpRequest {
+    /// A request head with an empty body, e.g. one a host HTTP server has
+    /// parsed already (see [`HostedUpgrade`](crate::HostedUpgrade)):
+    /// `target` is the request target as sent (origin-form `/path?query`,
+    /// RFC 7230 §5.3.1), `minor_version` 1 for HTTP/1.1 and 0 for HTTP/1.0.
+    #[must_use]
+    pub fn new(
+        method: impl Into<String>,
+        target: impl Into<String>,
+        minor_version: u8,
+        headers: Headers,
+    ) -> Self {
+        HttpRequest {
+            method: method.into(),
+            target: target.into(),
+            minor_version,
+            headers,
+            body: Bytes::new(),
+        }
+    }
 }
 
 /// An HTTP response received by a client: a refused upgrade, a redirect,
