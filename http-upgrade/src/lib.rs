@@ -15,6 +15,9 @@
 //!   underneath), validates upgrades (RFC 6455 §4.2.1), answers them
 //!   (§4.2.2) or refuses them with the right status, and hands plain HTTP
 //!   requests to the application (a stub web server with keep-alive).
+//! * [`HostedUpgrade`]: the same checks and answer for a request a host
+//!   HTTP server (hyper, axum, ...) has parsed already: the `101` comes
+//!   out as a [`Response`] value, a refusal's as [`error_response`].
 //! * [`ClientHandshake`]: builds the request from a [`ClientRequest`]
 //!   (RFC 6455 §4.1) and validates the answer.
 //! * [`ProxyConnect`]: an HTTP `CONNECT` tunnel request (RFC 7231 §4.3.6).
@@ -123,8 +126,8 @@ pub use proxy::{ProxyConnect, ProxyEvent};
 pub use rand_core;
 pub use response::{Body, Response, reason_phrase};
 pub use server::{
-    Accept, OriginCheck, OriginPolicy, ProtocolPolicy, ServerConfig, ServerEvent, ServerHandshake,
-    UpgradeRequest,
+    Accept, HostedUpgrade, OriginCheck, OriginPolicy, ProtocolPolicy, ServerConfig, ServerEvent,
+    ServerHandshake, UpgradeRequest, error_response,
 };
 pub use time::Instant;
 pub use url::{UrlError, WsUrl};

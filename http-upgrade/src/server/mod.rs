@@ -2,6 +2,7 @@
 //! -08 §5.2; draft-00 §5), with a stub web server for plain requests.
 
 mod config;
+mod hosted;
 mod respond;
 mod validate;
 
@@ -14,17 +15,18 @@ use bytes::{Bytes, BytesMut};
 use rand_core::Rng;
 
 pub use config::{Accept, OriginCheck, OriginPolicy, ProtocolPolicy, ServerConfig};
+pub use hosted::HostedUpgrade;
+pub use respond::error_response;
 pub use validate::UpgradeRequest;
 
 use crate::error::{Error, HttpLimitError, HttpPeerError, Limit, MisuseError};
 use crate::grammar::list_contains;
-use crate::handshake::{Handshake, Role};
-use crate::http::Headers;
+use crate::handshake::Handshake;
 use crate::http::{self, HttpRequest};
 use crate::limits::HeadScanner;
 use crate::response::{Body, Response};
 use crate::transmit::Outbox;
-use crate::{Dialect, Instant, keys};
+use crate::{Dialect, Instant};
 use validate::Pending;
 
 /// What the server machine found in the bytes received so far, from
@@ -227,7 +229,7 @@ impl ServerHandshake {
         if !validate::is_upgrade_attempt(&req.headers) {
             return self.on_plain(req);
         }
-        let (pending, upgrade) = validate::validate(req, &self.config)?;
+        let (pending, upgrade) = validate::validate(req, &self.config, self.config.dialects)?;
         if pending.dialect == Dialect::Hixie76 {
             self.state = State::Key3(Box::new((pending, upgrade)));
             return self.advance();
@@ -307,28 +309,11 @@ impl ServerHandshake {
         let State::AwaitUpgrade(p) = &self.state else {
             return Err(MisuseError::WrongState("accept").into());
         };
-        respond::check_accept(p, &accept)?;
-        let hybi = p.dialect.is_hybi();
-        let nonce = p
-            .dialect
-            .server_sends_nonce()
-            .then(|| keys::generate_key(rng));
-        let bytes = if hybi {
-            respond::hybi_101(p, &accept, nonce.as_deref()).encode(false, false)?
-        } else {
-            respond::hixie_101(p, &accept, &p.key3, self.config.secure)?
-        };
-        let hs = Handshake {
-            role: Role::Server,
-            dialect: p.dialect,
-            protocol: accept.protocol,
-            extensions: accept.extensions,
-            key: hybi.then(|| p.key.clone()),
-            nonce,
-            target: Some(p.target.clone()),
-            origin: p.origin.clone(),
-            headers: Headers::default(),
-        };
+        let (hs, response) = respond::answer(p, accept, rng, self.config.secure)?;
+        let mut bytes = response.encode(false, false)?;
+        if p.dialect == Dialect::Hixie76 {
+            bytes.extend_from_slice(&respond::hixie_answer(p));
+        }
         self.transmit.push(bytes.into());
         self.state = State::Upgraded;
         self.handshake = Some(hs.clone());

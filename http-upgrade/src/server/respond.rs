@@ -3,16 +3,18 @@
 
 use alloc::format;
 use alloc::string::String;
-use alloc::vec::Vec;
 
-use crate::Dialect;
+use rand_core::Rng;
+
 use crate::error::{Error, HttpPeerError, MisuseError};
 use crate::extensions::serialize_extensions;
+use crate::handshake::{Handshake, Role};
+use crate::http::Headers;
 use crate::http::check_header;
 use crate::response::Response;
 use crate::server::config::{Accept, ServerConfig};
 use crate::server::validate::Pending;
-use crate::{DialectSet, keys};
+use crate::{Dialect, DialectSet, keys};
 
 /// Checks the application's answer against the client's offer (RFC 6455
 /// §4.2.2 step 5.4-5.5: only offered subprotocols and extensions).
@@ -40,6 +42,44 @@ pub(crate) fn check_accept(p: &Pending, a: &Accept) -> Result<(), MisuseError> {
     Ok(())
 }
 
+/// Accepts an upgrade (RFC 6455 §4.2.2 step 5; drafts -04/-05 §5.2.2;
+/// draft-00 §5.2): checks the application's answer, draws the hybi-04/05
+/// `Sec-WebSocket-Nonce` from `rng`, and returns the [`Handshake`] and the
+/// `101`. For hixie-76 that is the head only (`secure` picks the scheme of
+/// its `Sec-WebSocket-Location`): the machine writes the MD5 answer after
+/// it. [`ServerHandshake::accept`](crate::ServerHandshake::accept) and
+/// [`HostedUpgrade::accept`](crate::HostedUpgrade::accept) both answer here.
+pub(crate) fn answer<R: Rng + ?Sized>(
+    p: &Pending,
+    accept: Accept,
+    rng: &mut R,
+    secure: bool,
+) -> Result<(Handshake, Response), MisuseError> {
+    check_accept(p, &accept)?;
+    let hybi = p.dialect.is_hybi();
+    let nonce = p
+        .dialect
+        .server_sends_nonce()
+        .then(|| keys::generate_key(rng));
+    let response = if hybi {
+        hybi_101(p, &accept, nonce.as_deref())
+    } else {
+        hixie_101_head(p, &accept, secure)
+    };
+    let hs = Handshake {
+        role: Role::Server,
+        dialect: p.dialect,
+        protocol: accept.protocol,
+        extensions: accept.extensions,
+        key: hybi.then(|| p.key.clone()),
+        nonce,
+        target: Some(p.target.clone()),
+        origin: p.origin.clone(),
+        headers: Headers::default(),
+    };
+    Ok((hs, response))
+}
+
 /// The `101` of the hybi dialects: RFC 6455 §4.2.2 step 5, plus
 /// `Sec-WebSocket-Nonce` for -04/-05 (§5.2.2 step 3.3 of both drafts).
 ///
@@ -58,15 +98,11 @@ pub(crate) fn hybi_101(p: &Pending, a: &Accept, nonce: Option<&str>) -> Response
     with_common(r, a)
 }
 
-/// The hixie-76 `101` (draft-00 §5.2 steps 10-13): Origin echo, Location,
-/// then the 16-byte MD5 answer after the blank line, as bytes (the answer
-/// is no body a `Response` could carry: a `101` has none).
-pub(crate) fn hixie_101(
-    p: &Pending,
-    a: &Accept,
-    key3: &[u8; 8],
-    secure: bool,
-) -> Result<Vec<u8>, MisuseError> {
+/// The head of the hixie-76 `101` (draft-00 §5.2 steps 10-12): Origin
+/// echo, Location. The 16-byte MD5 answer (step 13) follows the blank line
+/// (see [`hixie_answer`]); it is no body a `Response` could carry, a `101`
+/// has none.
+fn hixie_101_head(p: &Pending, a: &Accept, secure: bool) -> Response {
     let origin = p.origin.as_deref().unwrap_or("null").to_ascii_lowercase();
     let scheme = if secure { "wss" } else { "ws" };
     let location = format!("{scheme}://{}{}", p.host, p.target);
@@ -76,10 +112,14 @@ pub(crate) fn hixie_101(
         .header("Connection", "Upgrade")
         .header("Sec-WebSocket-Origin", origin)
         .header("Sec-WebSocket-Location", location);
-    let mut out = with_common(r, a).encode(false, false)?;
+    with_common(r, a)
+}
+
+/// The hixie-76 challenge answer written after the `101` head (draft-00
+/// §5.2 step 13).
+pub(crate) fn hixie_answer(p: &Pending) -> [u8; 16] {
     let (p1, p2) = p.hixie_parts;
-    out.extend_from_slice(&keys::hixie76_answer(p1, p2, key3));
-    Ok(out)
+    keys::hixie76_answer(p1, p2, &p.key3)
 }
 
 /// The fields both families of `101` end with: the subprotocol, the
@@ -113,10 +153,19 @@ pub(crate) fn version_list(dialects: DialectSet) -> String {
     s
 }
 
-/// The automatic response for a failed request: the error's status,
-/// `Connection: close`, and per status `Sec-WebSocket-Version` (426,
-/// RFC 6455 §4.4) or `Allow: GET` (405, RFC 7231 §6.5.5).
-pub(crate) fn error_response(e: &Error, config: &ServerConfig) -> Response {
+/// The automatic response to a request that failed with `e`: the error's
+/// [`status`](Error::status), `Content-Type: text/plain; charset=utf-8`, a
+/// one-line body naming the error, and per status `Sec-WebSocket-Version`
+/// with the versions `config` accepts plus `Upgrade: websocket` (426, RFC
+/// 6455 §4.4, RFC 7231 §6.5.15) or `Allow: GET` (405, RFC 7231 §6.5.5).
+///
+/// [`ServerHandshake`](crate::ServerHandshake) queues it by itself, with
+/// `Connection: close` added when written; a host server sends it for an
+/// error of [`HostedUpgrade::new`](crate::HostedUpgrade::new) and then
+/// closes the connection or not, as it sees fit (the response carries no
+/// `Connection` field, which HTTP/2 forbids, RFC 7540 §8.1.2.2).
+#[must_use]
+pub fn error_response(e: &Error, config: &ServerConfig) -> Response {
     let status = e.status();
     let mut r = Response::new(status).header("Content-Type", "text/plain; charset=utf-8");
     if status == 426 {

@@ -4,13 +4,13 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::Dialect;
 use crate::error::HttpPeerError;
 use crate::extensions::{ExtensionOffer, parse_extensions};
 use crate::grammar::{list_contains, parse_token_list};
 use crate::http::{Headers, HttpRequest, required, single};
 use crate::keys;
 use crate::server::config::ServerConfig;
+use crate::{Dialect, DialectSet};
 
 /// A WebSocket upgrade request that passed validation, for the application
 /// to accept or reject.
@@ -70,10 +70,13 @@ fn utf8(v: &[u8], name: &'static str) -> Result<String, HttpPeerError> {
         .map_err(|_| HttpPeerError::BadHeaderValue(name))
 }
 
-/// Validates an upgrade attempt in RFC 6455 §4.2.1 order.
+/// Validates an upgrade attempt in RFC 6455 §4.2.1 order, accepting the
+/// `dialects` given (the config's, or fewer for a host server that cannot
+/// carry hixie-76's key3 and answer).
 pub(crate) fn validate(
     req: HttpRequest,
     config: &ServerConfig,
+    dialects: DialectSet,
 ) -> Result<(Pending, UpgradeRequest), HttpPeerError> {
     if req.method != "GET" {
         return Err(HttpPeerError::MethodNotAllowed(req.method));
@@ -86,7 +89,7 @@ pub(crate) fn validate(
     require_token(h, "Upgrade", "websocket")?;
     require_token(h, "Connection", "upgrade")?;
     let dialect = detect_dialect(h)?;
-    if !config.dialects.contains(dialect) {
+    if !dialects.contains(dialect) {
         return Err(HttpPeerError::DialectRefused(dialect));
     }
     let (key, hixie_parts) = keys_of(h, dialect)?;
