@@ -210,4 +210,9 @@ pub enum MisuseError {
     /// More body bytes were sent than the response's `Content-Length`.
     #[error("body overruns Content-Length by {0} bytes")]
     BodyOverrun(u64),
+    /// A value has no counterpart in the type it was converted to (the
+    /// `http` feature's conversions): a streamed body, a method or HTTP
+    /// version a WebSocket request cannot have, ...
+    #[error("cannot convert {0}")]
+    Unconvertible(&'static str),
 }

@@ -87,6 +87,9 @@
 //!
 //! `std` (default) enables `std` in the dependencies; without it the crate
 //! is `no_std` + `alloc`.
+//! `http` (implies `std`) adds conversions to and from the `http` crate's
+//! types, for host HTTP servers (hyper, axum) and clients built on them;
+//! the module `http_compat` (present with the feature only) lists them.
 //! `testing` adds `testing::SplitMix`, a deterministic, *not
 //! cryptographic* RNG that the family's tests, fuzz harnesses and benches
 //! inject where a machine takes randomness.
@@ -102,6 +105,8 @@ mod extensions;
 mod grammar;
 mod handshake;
 mod http;
+#[cfg(feature = "http")]
+pub mod http_compat;
 pub mod keys;
 mod limits;
 mod proxy;
