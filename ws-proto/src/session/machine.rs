@@ -11,7 +11,7 @@ use http_upgrade::{
 };
 use rand_core::Rng;
 
-use super::negotiate::Negotiator;
+use super::negotiate::{Negotiator, negotiate_server};
 use crate::UsageError;
 use crate::{
     Bytes, Config, Connection, Dialect, Error, Event, Extension, ExtensionError, Instant, MaskRng,
@@ -478,17 +478,7 @@ impl Session {
         let Some((dialect, offers)) = &self.pending else {
             return Err(SessionError::wrong_state("accept"));
         };
-        let mut exts: Vec<Box<dyn Extension>> = Vec::new();
-        let mut rsv_used = 0u8;
-        for n in &self.config.negotiators {
-            if let Some((resp, ext)) = n.accept(*dialect, offers) {
-                if ext.rsv_mask() & rsv_used == 0 {
-                    rsv_used |= ext.rsv_mask();
-                    accept.extensions.push(resp);
-                    exts.push(ext);
-                }
-            }
-        }
+        let exts = negotiate_server(&self.config.negotiators, *dialect, offers, &mut accept);
         let h = hs.accept(accept, rng).map_err(SessionError::from)?;
         let leftover = hs.take_leftover();
         self.end_handshake();

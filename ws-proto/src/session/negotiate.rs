@@ -3,7 +3,7 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use http_upgrade::ExtensionOffer;
+use http_upgrade::{Accept, ExtensionOffer};
 
 use crate::{Dialect, Extension, ExtensionError};
 
@@ -39,4 +39,31 @@ pub trait Negotiator: Send + Sync {
         dialect: Dialect,
         response: &ExtensionOffer,
     ) -> Result<Option<Box<dyn Extension>>, ExtensionError>;
+}
+
+/// Server side of RFC 6455 §9.1: each negotiator, in the configured order
+/// (the chain order), may accept among the client's `offers`; its response
+/// element is appended to `accept.extensions` (after any the application
+/// put there) unless an extension accepted before owns one of its RSV bits
+/// (RFC 7692 §5: two RSV1 extensions cannot both run). Returns the
+/// accepted extensions, in chain order. `Session::accept` and
+/// `Session::server_hosted` both negotiate here.
+pub(crate) fn negotiate_server(
+    negotiators: &[Box<dyn Negotiator>],
+    dialect: Dialect,
+    offers: &[ExtensionOffer],
+    accept: &mut Accept,
+) -> Vec<Box<dyn Extension>> {
+    let mut exts: Vec<Box<dyn Extension>> = Vec::new();
+    let mut rsv_used = 0u8;
+    for n in negotiators {
+        if let Some((resp, ext)) = n.accept(dialect, offers) {
+            if ext.rsv_mask() & rsv_used == 0 {
+                rsv_used |= ext.rsv_mask();
+                accept.extensions.push(resp);
+                exts.push(ext);
+            }
+        }
+    }
+    exts
 }
