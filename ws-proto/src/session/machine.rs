@@ -6,8 +6,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use http_upgrade::{
-    Accept, ClientEvent, ClientHandshake, ClientRequest, ExtensionOffer, Handshake, HttpRequest,
-    HttpResponse, Response, ServerConfig, ServerEvent, ServerHandshake, UpgradeRequest,
+    Accept, ClientEvent, ClientHandshake, ClientRequest, ExtensionOffer, Handshake, HostedUpgrade,
+    HttpRequest, HttpResponse, Response, ServerConfig, ServerEvent, ServerHandshake,
+    UpgradeRequest,
 };
 use rand_core::Rng;
 
@@ -204,6 +205,44 @@ impl Session {
             config,
             now,
         ))
+    }
+
+    /// A server session for an upgrade a host HTTP server (hyper, axum,
+    /// ...) parsed and checked with [`HostedUpgrade::new`]: negotiates the
+    /// extensions as [`accept`](Self::accept) does (the negotiators'
+    /// responses follow any in `accept`), accepts with `rng` supplying the
+    /// hybi-04/05 nonce, and returns the session, open, with the `101`
+    /// (RFC 6455 §4.2.2) for the host to send: nothing is queued in the
+    /// session's own output.
+    ///
+    /// As after `accept`, [`handshake`](Self::handshake) is set and the
+    /// first [`poll_event`](Self::poll_event) is [`SessionEvent::Open`]
+    /// with the whole [`Handshake`] (key and nonce included). Bytes the
+    /// host read past the request belong to the connection: feed them
+    /// with [`receive`](Self::receive) before the upgraded stream's.
+    /// `now` starts the connection's timers.
+    ///
+    /// A subprotocol or extension in `accept` that the client did not
+    /// offer is misuse ([`SessionError::is_misuse`]); the upgrade is
+    /// consumed (clone it first to retry).
+    pub fn server_hosted<R: Rng + ?Sized>(
+        config: Arc<SessionConfig>,
+        upgrade: HostedUpgrade,
+        mut accept: Accept,
+        rng: &mut R,
+        now: Instant,
+    ) -> Result<(Session, Response), SessionError> {
+        let req = upgrade.request();
+        let exts = negotiate_server(
+            &config.negotiators,
+            req.dialect,
+            &req.extensions,
+            &mut accept,
+        );
+        let (h, response) = upgrade.accept(accept, rng)?;
+        let mut session = Self::with_stage(Stage::Done, Role::Server, config, now);
+        session.open(now, h, exts, None, Bytes::new())?;
+        Ok((session, response))
     }
 
     fn with_stage(stage: Stage, role: Role, config: Arc<SessionConfig>, now: Instant) -> Self {

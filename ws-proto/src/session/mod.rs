@@ -29,6 +29,12 @@
 //!    [`handle_timeout`](Session::handle_timeout) when it fires;
 //! 6. teardown: close the socket when [`wants_close`](Session::wants_close).
 //!
+//! Behind a host HTTP server (hyper, axum, ...) that parsed the upgrade
+//! request itself, a server session starts at
+//! [`Session::server_hosted`] instead: it is open from the start (steps 2
+//! and 3 begin at `SessionEvent::Open`), and the host sends the `101` it
+//! returns before the session's own output.
+//!
 //! # Example
 //!
 //! ```
