@@ -1,5 +1,7 @@
 //! What the connection hands to the application (RFC 6455 §6.2, §5.5).
 
+use alloc::string::String;
+
 use bytes::Bytes;
 
 use crate::close::CloseCode;
