@@ -54,7 +54,8 @@ pub enum ErrorKind {
         /// The `Location` header.
         location: String,
     },
-    /// A client's server refused the upgrade.
+    /// A client's server refused the upgrade (or, behind a host server,
+    /// we refused it: [`hosted::Refused`](crate::hosted::Refused)).
     #[error("the server refused the upgrade with status {0}")]
     Rejected(u16),
     /// The connection is over; nothing more can be sent or received.

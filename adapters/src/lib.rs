@@ -39,6 +39,7 @@ pub mod budget;
 mod clock;
 mod driver;
 mod error;
+pub mod hosted;
 pub mod mio;
 mod options;
 pub mod proxy;

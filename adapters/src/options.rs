@@ -471,6 +471,27 @@ impl IntoClientRequest for &String {
     }
 }
 
+/// A request built with the `http` crate (feature `http`): the URI, and
+/// the `Sec-WebSocket-Protocol`, `Origin`, `Sec-WebSocket-Extensions`,
+/// `Sec-WebSocket-Version` and other headers (see `http_upgrade`'s
+/// conversion).
+#[cfg(feature = "http")]
+impl IntoClientRequest for http::Request<()> {
+    fn into_client_request(self) -> Result<ClientRequest, Error> {
+        Ok(ClientRequest::try_from(self)?)
+    }
+}
+
+/// A `ws://` or `wss://` URI (feature `http`).
+#[cfg(feature = "http")]
+impl IntoClientRequest for &http::Uri {
+    fn into_client_request(self) -> Result<ClientRequest, Error> {
+        let url = http_upgrade::WsUrl::try_from(self)
+            .map_err(|e| http_upgrade::Error::from(http_upgrade::MisuseError::Url(e)))?;
+        Ok(ClientRequest::from_url(url))
+    }
+}
+
 impl IntoClientRequest for http_upgrade::WsUrl {
     fn into_client_request(self) -> Result<ClientRequest, Error> {
         Ok(ClientRequest::from_url(self))

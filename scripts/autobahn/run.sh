@@ -7,14 +7,17 @@
 #     as the testee.
 #
 # Usage: scripts/autobahn/run.sh [--quick] [--role server|client|both]
-#                                 [--adapter std|mio] [--no-build]
+#                                 [--adapter std|mio|tokio|smol|axum] [--no-build]
 #
 #   --quick      the fixed case list in cases-quick.json (a few minutes on two
 #                cores, compression cases included) instead of all 517 cases
 #   --role R     run only one side (default: both)
-#   --adapter A  the driver echo-server runs on in the server role: std
-#                (blocking, thread per connection; the default) or mio (one
-#                Poll); passed to it as --adapter
+#   --adapter A  the adapter under test, passed to echo-server (server
+#                role) and autobahn-client (client role) as --adapter: std
+#                (blocking, thread per connection; the default), mio (one
+#                Poll), tokio, smol (a task per connection), axum (server
+#                role only: behind axum/hyper through ws_adapters::hosted;
+#                the client role then runs on tokio)
 #   --no-build   use the example binaries already built
 #
 # Environment:
@@ -51,7 +54,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 case $role in server|client|both) ;; *) echo "--role: server, client or both" >&2; exit 2 ;; esac
-case $adapter in std|mio) ;; *) echo "--adapter: std or mio" >&2; exit 2 ;; esac
+case $adapter in std|mio|tokio|smol|axum) ;; *) echo "--adapter: std, mio, tokio, smol or axum" >&2; exit 2 ;; esac
+client_adapter=$adapter
+[ "$adapter" = axum ] && client_adapter=tokio
 
 venv=${AUTOBAHN_VENV:-$root/.venv-autobahn}
 out=${AUTOBAHN_OUT:-$root/reports/autobahn}
@@ -86,7 +91,7 @@ wstest=("$venv/bin/python" "$here/wstest_local.py")
 # --- our binaries --------------------------------------------------------------
 if [ $build = 1 ]; then
     log "building the examples (release)"
-    (cd "$root" && cargo build --release --quiet -p ws-adapters \
+    (cd "$root" && cargo build --release --quiet -p ws-adapters --features tokio,smol,http \
         --example echo-server --example autobahn-client)
 fi
 echo_server=$target/release/examples/echo-server
@@ -185,12 +190,12 @@ run_client_role() {
     wait_port "$port" 30
     log "client role: autobahn-client -> fuzzingserver on 127.0.0.1:$port ($mode)"
     start=$(date +%s)
-    "$client" --url "ws://127.0.0.1:$port" --agent "$agent_client" -d info >"$out/autobahn-client.log" 2>&1 \
+    "$client" --url "ws://127.0.0.1:$port" --agent "$agent_client" --adapter "$client_adapter" -d info >"$out/autobahn-client.log" 2>&1 \
         || { log "autobahn-client failed"; tail -n 20 "$out/autobahn-client.log" >&2; }
     local took=$(($(date +%s) - start))
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
-    summary+=("client role: ${took}s")
+    summary+=("client role ($client_adapter): ${took}s")
     python3 "$here/check.py" --markdown --expect "$(announced "$out/fuzzingserver.log")" "$dir" || status=1
 }
 

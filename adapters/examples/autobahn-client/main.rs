@@ -13,18 +13,37 @@
 //! permessage-deflate is offered unless `--no-compression` is given. A case
 //! that has not finished after `--case-timeout` seconds is abandoned (its
 //! connection dropped) and the run goes on.
+//!
+//! `--adapter` picks the client: `std` (the blocking driver, default),
+//! `mio` (`ws_adapters::mio::Client`), `tokio` or `smol`
+//! (`ws_adapters::{tokio, smol}::connect`, features `tokio`, `smol`).
 
 use std::net::TcpStream;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use http_upgrade::ClientRequest;
 use ws_adapters::blocking::{self, WebSocket};
 use ws_adapters::{Error, ErrorKind};
 use ws_proto::session::{SessionConfig, SessionEvent};
 use ws_proto::{Config, Event};
+
+/// Which client runs the cases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Adapter {
+    /// The blocking driver (`ws_adapters::blocking`).
+    Std,
+    /// `ws_adapters::mio::Client`.
+    Mio,
+    /// `ws_adapters::tokio::connect`.
+    #[cfg(feature = "tokio")]
+    Tokio,
+    /// `ws_adapters::smol::connect`.
+    #[cfg(feature = "smol")]
+    Smol,
+}
 
 /// Autobahn fuzzing-server testee: echoes every case's messages.
 #[derive(Parser, Debug)]
@@ -33,6 +52,9 @@ struct Args {
     /// The fuzzing server.
     #[arg(long, default_value = "ws://127.0.0.1:9001")]
     url: String,
+    /// The client adapter.
+    #[arg(long, value_enum, default_value_t = Adapter::Std)]
+    adapter: Adapter,
     /// The agent name the reports are filed under.
     #[arg(long, default_value = "wsfamily-blocking")]
     agent: String,
@@ -60,6 +82,7 @@ struct Runner {
     agent: String,
     config: Arc<SessionConfig>,
     timeout: Duration,
+    adapter: Adapter,
 }
 
 fn main() -> ExitCode {
@@ -86,6 +109,7 @@ fn run(args: &Args) -> Result<(), Error> {
         agent: args.agent.clone(),
         config: Arc::new(config),
         timeout: Duration::from_secs(args.case_timeout),
+        adapter: args.adapter,
     };
     let count = runner.case_count()?;
     println!("{count} cases");
@@ -128,6 +152,10 @@ impl Runner {
 
     /// `/getCaseCount`: the server sends the count as a text message.
     fn case_count(&self) -> Result<u32, Error> {
+        if self.adapter != Adapter::Std {
+            let text = self.other(Job::Count)?.ok_or(ErrorKind::Closed)?;
+            return text.trim().parse().map_err(|_| ErrorKind::Closed.into());
+        }
         let mut ws = self.connect("/getCaseCount")?;
         loop {
             match ws.next_event(Some(self.timeout))? {
@@ -150,6 +178,12 @@ impl Runner {
     fn run_case(&self, case: u32) -> Result<Outcome, Error> {
         let deadline = Instant::now() + self.timeout;
         let resource = format!("/runCase?case={case}&agent={}", self.agent);
+        if self.adapter != Adapter::Std {
+            return Ok(match self.other(Job::Case(resource)) {
+                Err(e) if matches!(e.kind(), ErrorKind::Timeout(_)) => Outcome::TimedOut,
+                r => r.map(|_| Outcome::Done)?,
+            });
+        }
         let mut ws = self.connect(&resource)?;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -171,6 +205,9 @@ impl Runner {
     /// `/updateReports`: the server writes the reports, then closes.
     fn update_reports(&self) -> Result<(), Error> {
         let resource = format!("/updateReports?agent={}", self.agent);
+        if self.adapter != Adapter::Std {
+            return self.other(Job::Reports(resource)).map(|_| ());
+        }
         let mut ws = self.connect(&resource)?;
         let deadline = Instant::now() + self.timeout;
         while !ws.is_finished() {
@@ -200,4 +237,107 @@ fn echo(
         log::debug!("not echoed: {e}");
     }
     ws.flush()
+}
+
+/// One connection's work for the mio, tokio and smol clients.
+enum Job {
+    /// `/getCaseCount`: the first text message.
+    Count,
+    /// `/runCase`: echo until the end.
+    Case(String),
+    /// `/updateReports`: wait for the end.
+    Reports(String),
+}
+
+impl Job {
+    fn resource(&self) -> &str {
+        match self {
+            Job::Count => "/getCaseCount",
+            Job::Case(r) | Job::Reports(r) => r,
+        }
+    }
+}
+
+impl Runner {
+    fn options(&self) -> ws_adapters::ClientOptions {
+        ws_adapters::ClientOptions::from(self.config.clone())
+            .with_proxy(ws_adapters::proxy::ProxySetting::Direct)
+    }
+
+    /// Runs `job` on the mio, tokio or smol client; `Ok(Some(text))` for
+    /// the count. A case over the timeout is `ErrorKind::Timeout`.
+    fn other(&self, job: Job) -> Result<Option<String>, Error> {
+        let request = ClientRequest::new(&format!("{}{}", self.base, job.resource()))?;
+        match self.adapter {
+            Adapter::Std => unreachable!("the std client runs inline"),
+            Adapter::Mio => {
+                let mut c = ws_adapters::mio::Client::connect_request(request, &self.options())?;
+                while let Some(ev) = c.recv()? {
+                    match (&job, ev) {
+                        (Job::Count, Event::Text(t)) => return Ok(Some(t.as_str().to_owned())),
+                        (Job::Case(_), ev) => {
+                            if let Some(msg) = ev.into_message() {
+                                if let Err(e) = c.conn().driver_mut().send(msg) {
+                                    log::debug!("not echoed: {e}");
+                                }
+                                c.conn().flush()?;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(None)
+            }
+            #[cfg(feature = "tokio")]
+            Adapter::Tokio => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async {
+                    let work = async {
+                        let (ws, _) = ws_adapters::tokio::connect(request, &self.options()).await?;
+                        drive(ws, &job).await
+                    };
+                    tokio::time::timeout(self.timeout, work)
+                        .await
+                        .map_err(|_| ErrorKind::Timeout("case"))?
+                })
+            }
+            #[cfg(feature = "smol")]
+            Adapter::Smol => async_io::block_on(futures_lite::future::or(
+                async {
+                    let (ws, _) = ws_adapters::smol::connect(request, &self.options()).await?;
+                    drive(ws, &job).await
+                },
+                async {
+                    async_io::Timer::after(self.timeout).await;
+                    Err(ErrorKind::Timeout("case").into())
+                },
+            )),
+        }
+    }
+}
+
+/// The async clients' side of a job: the count, or echo until the end.
+#[cfg(any(feature = "tokio", feature = "smol"))]
+async fn drive<S: ws_adapters::AsyncStream>(
+    mut ws: ws_adapters::AsyncWebSocket<S>,
+    job: &Job,
+) -> Result<Option<String>, Error> {
+    while let Some(ev) = ws.recv().await? {
+        match (job, ev) {
+            (Job::Count, Event::Text(t)) => return Ok(Some(t.as_str().to_owned())),
+            (Job::Case(_), ev) => {
+                if let Some(msg) = ev.into_message() {
+                    // The server's close may already be in: the close
+                    // handshake goes on.
+                    if let Err(e) = ws.send(msg).await {
+                        log::debug!("not echoed: {e}");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
 }

@@ -7,8 +7,13 @@
 //! ```
 //!
 //! It binds 127.0.0.1 only and serves either one thread per connection on
-//! the blocking driver (`--adapter std`, the default) or every connection
-//! on one `mio::Poll` (`--adapter mio`, `ws_adapters::mio::Server`). Both
+//! the blocking driver (`--adapter std`, the default), every connection
+//! on one `mio::Poll` (`--adapter mio`, `ws_adapters::mio::Server`), a
+//! task per connection on tokio (`--adapter tokio`) or smol (`--adapter
+//! smol`), or behind axum (`--adapter axum`: an axum router whose `/`
+//! route hands upgrades to `ws_adapters::hosted::upgrade_http` and serves
+//! the page otherwise; hyper does the HTTP). The async ones need the
+//! `tokio`, `smol` and `http` features. All
 //! negotiate compression (permessage-deflate,
 //! deflate-frame, deflate-stream: `deflate_ext::default_negotiators`)
 //! unless `--no-compression` is given, and accepts messages up to the
@@ -34,6 +39,15 @@ enum Adapter {
     Std,
     /// Every connection on one mio `Poll` (`ws_adapters::mio::Server`).
     Mio,
+    /// A tokio task per connection (`ws_adapters::tokio::Server`).
+    #[cfg(feature = "tokio")]
+    Tokio,
+    /// A task per connection on smol's executor (`ws_adapters::smol::Server`).
+    #[cfg(feature = "smol")]
+    Smol,
+    /// Behind axum and hyper (`ws_adapters::hosted`).
+    #[cfg(all(feature = "tokio", feature = "http"))]
+    Axum,
 }
 
 /// WebSocket echo server (text and binary), for Autobahn and interop tests.
@@ -81,8 +95,17 @@ fn run(args: &Args) -> Result<(), Error> {
         config.negotiators = deflate_ext::default_negotiators();
     }
     log::info!("session settings: {config:?}");
-    if args.adapter == Adapter::Mio {
-        return run_mio(args.port, config);
+    #[cfg(any(feature = "tokio", feature = "smol"))]
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    match args.adapter {
+        Adapter::Std => {}
+        Adapter::Mio => return run_mio(args.port, config),
+        #[cfg(feature = "tokio")]
+        Adapter::Tokio => return run_tokio(addr, options(config)),
+        #[cfg(feature = "smol")]
+        Adapter::Smol => return run_smol(addr, options(config)),
+        #[cfg(all(feature = "tokio", feature = "http"))]
+        Adapter::Axum => return run_axum(addr, options(config)),
     }
     let http = Arc::new(ServerConfig::default());
     let server = Server::bind(("127.0.0.1", args.port), http, Arc::new(config))?;
@@ -165,14 +188,135 @@ fn page() -> Response {
         .body("WebSocket echo server: connect with ws:// to this address.\n")
 }
 
-/// The mio variant: one `Poll`, one thread, every connection on it. The
-/// handshake is answered by the server's policy (every valid upgrade
-/// accepted with the negotiators' extensions; plain HTTP gets the page).
-fn run_mio(port: u16, config: SessionConfig) -> Result<(), Error> {
-    let options = ServerOptions::new(config).with_policy(Policy::default().on_request(|req| {
+/// The settings of the servers answering by policy: every valid upgrade
+/// accepted with the negotiators' extensions; plain HTTP gets the page.
+fn options(config: SessionConfig) -> ServerOptions {
+    ServerOptions::new(config).with_policy(Policy::default().on_request(|req| {
         log::debug!("{} {}", req.method, req.target);
         page()
-    }));
+    }))
+}
+
+/// Echoes every data message of an async connection until it closes (the
+/// received `Bytes` go back out without a copy).
+#[cfg(any(feature = "tokio", feature = "smol"))]
+async fn echo_async<S: ws_adapters::AsyncStream>(mut ws: ws_adapters::AsyncWebSocket<S>) {
+    loop {
+        match ws.recv().await {
+            Ok(Some(event)) => {
+                if let Some(msg) = event.into_message() {
+                    // After the peer's close a message is not echoed; the
+                    // close handshake goes on.
+                    if let Err(e) = ws.send(msg).await {
+                        log::debug!("not echoed: {e}");
+                    }
+                }
+            }
+            Ok(None) => return,
+            // Peers that break the protocol are the point of the tests.
+            Err(e) => return log::info!("{e}"),
+        }
+    }
+}
+
+/// The tokio variant: a task per connection.
+#[cfg(feature = "tokio")]
+fn run_tokio(addr: SocketAddr, options: ServerOptions) -> Result<(), Error> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let server = ws_adapters::tokio::Server::bind(addr, options).await?;
+        println!("listening on ws://{}/", server.local_addr()?);
+        loop {
+            match server.accept().await {
+                Ok((ws, _)) => drop(tokio::spawn(echo_async(ws))),
+                Err(e) => log::warn!("accept: {e}"),
+            }
+        }
+    })
+}
+
+/// The smol variant: a task per connection on a multi-threaded executor.
+#[cfg(feature = "smol")]
+fn run_smol(addr: SocketAddr, options: ServerOptions) -> Result<(), Error> {
+    let ex = std::sync::Arc::new(async_executor::Executor::new());
+    for _ in 0..std::thread::available_parallelism().map_or(2, |n| n.get()) {
+        let ex = ex.clone();
+        std::thread::spawn(move || {
+            async_io::block_on(ex.run(std::future::pending::<()>()));
+        });
+    }
+    async_io::block_on(ex.run(async {
+        let server = ws_adapters::smol::Server::bind(addr, options)?;
+        println!("listening on ws://{}/", server.local_addr()?);
+        loop {
+            match server.accept().await {
+                Ok((ws, _)) => ex.spawn(echo_async(ws)).detach(),
+                Err(e) => log::warn!("accept: {e}"),
+            }
+        }
+    }))
+}
+
+/// The axum variant: hyper parses HTTP; the `/` route hands upgrades to
+/// `ws_adapters::hosted` and serves the page to other requests.
+#[cfg(all(feature = "tokio", feature = "http"))]
+fn run_axum(addr: SocketAddr, options: ServerOptions) -> Result<(), Error> {
+    use axum::body::Body;
+    use axum::extract::{Request, State};
+    use axum::response::Response as AxumResponse;
+
+    async fn route(State(options): State<Arc<ServerOptions>>, mut req: Request) -> AxumResponse {
+        if req.headers().get(http::header::UPGRADE).is_none() {
+            // The same page as the other servers, through the `http`
+            // feature's conversion.
+            return match http::Response::<bytes::Bytes>::try_from(page()) {
+                Ok(r) => r.map(Body::from),
+                Err(e) => {
+                    log::error!("{e}");
+                    AxumResponse::new(Body::empty())
+                }
+            };
+        }
+        match ws_adapters::hosted::upgrade_http(&req, None, &options) {
+            Ok((response, upgrading)) => {
+                let on_upgrade = hyper::upgrade::on(&mut req);
+                tokio::spawn(async move {
+                    match on_upgrade.await {
+                        Ok(upgraded) => {
+                            let io = hyper_util::rt::TokioIo::new(upgraded);
+                            echo_async(upgrading.tokio(io)).await;
+                        }
+                        Err(e) => log::info!("upgrade: {e}"),
+                    }
+                });
+                response.map(Body::from)
+            }
+            Err(refused) => {
+                log::info!("refused: {}", refused.error);
+                refused.http_response().map(Body::from)
+            }
+        }
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let app = axum::Router::new()
+            .route("/", axum::routing::any(route))
+            .with_state(Arc::new(options));
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        println!("listening on ws://{}/", listener.local_addr()?);
+        axum::serve(listener, app).await?;
+        Ok(())
+    })
+}
+
+/// The mio variant: one `Poll`, one thread, every connection on it.
+fn run_mio(port: u16, config: SessionConfig) -> Result<(), Error> {
+    let options = options(config);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut server = wmio::Server::bind(addr, options, MioEcho)?;
     println!("listening on ws://{}/", server.local_addr()?);
