@@ -64,7 +64,7 @@ pub use options::{
     session_config,
 };
 pub use turn::{HIGH_WATER, READ_BUDGET, Transport, Turn, Wait};
-pub use ws_proto::{Event, Message};
+pub use ws_proto::{Event, Message, Utf8Bytes};
 
 use ws_proto::MaskRng;
 

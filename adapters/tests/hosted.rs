@@ -118,7 +118,11 @@ fn raw(addr: SocketAddr, request: &str) -> (u16, String) {
     let mut got = 0;
     while !buf[..got].windows(4).any(|w| w == b"\r\n\r\n") {
         let n = s.read(&mut buf[got..]).unwrap();
-        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&buf[..got]));
+        assert!(
+            n > 0,
+            "closed after {:?}",
+            String::from_utf8_lossy(&buf[..got])
+        );
         got += n;
     }
     let head = String::from_utf8_lossy(&buf[..got]).to_string();
@@ -128,9 +132,9 @@ fn raw(addr: SocketAddr, request: &str) -> (u16, String) {
 
 #[test]
 fn refusals_carry_the_protocols_status() {
-    let addr = start_axum(ServerOptions::default().with_http(
-        ServerConfig::default().with_protocols(["chat"]),
-    ));
+    let addr = start_axum(
+        ServerOptions::default().with_http(ServerConfig::default().with_protocols(["chat"])),
+    );
     let upgrade = |extra: &str| {
         format!(
             "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -144,7 +148,11 @@ fn refusals_carry_the_protocols_status() {
     // §4.4: an unknown version gets 426 and the versions we speak.
     let (status, head) = raw(addr, &upgrade("Sec-WebSocket-Version: 99\r\n"));
     assert_eq!(status, 426, "{head}");
-    assert!(head.to_ascii_lowercase().contains("sec-websocket-version: 13"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("sec-websocket-version: 13"),
+        "{head}"
+    );
     // No key: 400.
     let (status, head) = raw(
         addr,
@@ -187,7 +195,9 @@ fn the_policy_and_subprotocol_reach_the_handler() {
                 .unwrap()
                 .protocol("superchat");
             let options = client_options(false);
-            let (mut ws, answer) = ws_adapters::tokio::connect(request, &options).await.unwrap();
+            let (mut ws, answer) = ws_adapters::tokio::connect(request, &options)
+                .await
+                .unwrap();
             assert_eq!(answer.protocol.as_deref(), Some("superchat"));
             ws.send_text("which protocol?").await.unwrap();
             assert_eq!(
@@ -197,7 +207,9 @@ fn the_policy_and_subprotocol_reach_the_handler() {
             let evil = http_upgrade::ClientRequest::new(&url)
                 .unwrap()
                 .origin("http://evil.example");
-            let err = ws_adapters::tokio::connect(evil, &options).await.unwrap_err();
+            let err = ws_adapters::tokio::connect(evil, &options)
+                .await
+                .unwrap_err();
             assert_eq!(err.status(), Some(403), "{err}");
         });
     });

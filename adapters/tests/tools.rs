@@ -651,3 +651,70 @@ fn browser_shows_the_numbers_and_a_mirrored_stroke() {
     assert!(shot.exists(), "no screenshot at {}", shot.display());
     println!("screenshot: {}", shot.display());
 }
+
+/// A blocking client of ours on `url` (no proxy).
+fn client_at(url: &str) -> WebSocket<TcpStream> {
+    let options = ClientOptions::new(ws_adapters::session_config(Default::default(), true))
+        .with_proxy(ws_adapters::proxy::ProxySetting::Direct);
+    blocking::connect_with(ClientRequest::new(url).unwrap(), &options).unwrap()
+}
+
+/// examples/axum-chat: the page and an ordinary route beside the room, and
+/// what one member says reaches every member, compressed.
+#[cfg(all(feature = "tokio", feature = "http"))]
+#[test]
+fn axum_chat_example() {
+    let mut p = Proc::start("axum-chat", &["--port", "0"]);
+    let port = p.listening_port();
+    let (status, body) = http_get(port, "/health");
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(body, "ok");
+    let (status, body) = http_get(port, "/");
+    assert!(
+        status.contains("200") && body.contains("WebSocket"),
+        "{status}"
+    );
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let mut alice = client_at(&url);
+    assert!(next_text(&mut alice).ends_with("joined"));
+    let mut bob = client_at(&url);
+    assert!(next_text(&mut bob).ends_with("joined"));
+    assert!(
+        next_text(&mut alice).ends_with("joined"),
+        "alice sees bob join"
+    );
+    assert_eq!(
+        alice.negotiated().map(|h| h.extensions.len()),
+        Some(1),
+        "permessage-deflate"
+    );
+    alice.send_text("hello room").unwrap();
+    for ws in [&mut alice, &mut bob] {
+        assert!(next_text(ws).ends_with(": hello room"));
+    }
+    bob.close(CloseCode::NORMAL, "bye").unwrap();
+    assert!(next_text(&mut alice).ends_with("left"));
+    drop(p);
+}
+
+/// examples/hyper-echo: an echo on hyper alone, and its plain page.
+#[cfg(all(feature = "tokio", feature = "http"))]
+#[test]
+fn hyper_echo_example() {
+    let mut p = Proc::start("hyper-echo", &["--port", "0"]);
+    let port = p.listening_port();
+    let (status, body) = http_get(port, "/");
+    assert!(
+        status.contains("200") && body.contains("echo"),
+        "{status} {body}"
+    );
+    let mut ws = client_at(&format!("ws://127.0.0.1:{port}/"));
+    ws.send_text("echo me").unwrap();
+    assert_eq!(next_text(&mut ws), "echo me");
+    ws.send_binary(vec![1u8; 100_000]).unwrap();
+    assert_eq!(
+        ws.recv().unwrap(),
+        Some(Event::Binary(vec![1u8; 100_000].into()))
+    );
+    drop(p);
+}

@@ -65,6 +65,16 @@ fn build_examples() -> &'static PathBuf {
         if cfg!(feature = "tokio") {
             features.push("tokio");
         }
+        for (on, name) in [
+            (cfg!(feature = "http"), "http"),
+            (cfg!(feature = "tracing"), "tracing"),
+            (cfg!(feature = "webpki-roots"), "webpki-roots"),
+            (cfg!(feature = "native-roots"), "native-roots"),
+        ] {
+            if on {
+                features.push(name);
+            }
+        }
         cmd.arg("--no-default-features");
         if !features.is_empty() {
             cmd.args(["--features", &features.join(",")]);
