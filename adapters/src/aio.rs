@@ -37,8 +37,8 @@ use futures_sink::Sink;
 use http_upgrade::Handshake;
 use ws_proto::{Bytes, CloseCode, Event, Instant, Message, Utf8Bytes};
 
+use crate::admission::Slot;
 use crate::driver::with_scratch;
-use crate::options::Slot;
 use crate::{Driver, Error, ErrorKind, Transport, Turn};
 
 /// A byte stream as a runtime polls it, plus the runtime's timer: what

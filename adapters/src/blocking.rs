@@ -28,8 +28,9 @@ use http_upgrade::{ClientRequest, Handshake, ServerConfig};
 use ws_proto::session::{Session, SessionConfig, SessionEvent};
 use ws_proto::{Bytes, CloseCode, Event, Instant, Utf8Bytes};
 
+use crate::admission::{Gate, Slot};
 use crate::driver::with_scratch;
-use crate::options::{Gate, Slot, resolve};
+use crate::options::resolve;
 use crate::{ClientOptions, Clock, Driver, Error, ErrorKind, SCRATCH, ServerOptions, Turn};
 
 /// A byte stream the blocking driver can run over.
@@ -553,8 +554,8 @@ impl Server {
     pub fn accept(&self) -> Result<(WebSocket<TcpStream>, SocketAddr), Error> {
         loop {
             let (stream, peer) = self.listener.accept()?;
-            let Some(slot) = self.gate.admit(&self.options, peer, || {
-                let _ = (&stream).write(crate::options::BUSY);
+            let Some(slot) = self.gate.admit(&self.options, peer, |busy| {
+                let _ = (&stream).write(busy);
             }) else {
                 continue;
             };

@@ -12,17 +12,18 @@
 //! [`poll_deadline`](Driver::poll_deadline),
 //! and closes the socket when [`wants_close`](Driver::wants_close).
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_upgrade::{Handshake, ProxyConnect, ProxyEvent, Response};
+use http_upgrade::{Handshake, ProxyConnect, Response};
 use ws_proto::session::{Session, SessionEvent};
 use ws_proto::{CloseCode, Event, Instant, Utf8Bytes};
 
 use crate::budget::{Ticket, Verdict};
-use crate::options::Policy;
+use crate::layers::Layers;
+use crate::policy::{self, Policy};
 use crate::{Clock, Error, ErrorKind};
 
 /// Frame bytes still expected from which a read goes straight into the
@@ -51,14 +52,6 @@ pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
         Ok(mut buf) => f(&mut buf),
         Err(_) => f(&mut vec![0; SCRATCH]),
     })
-}
-
-/// Layers between the socket and the session, used only while needed.
-#[derive(Default)]
-struct Layers {
-    proxy: Option<ProxyConnect>,
-    #[cfg(feature = "tls")]
-    tls: Option<rustls::Connection>,
 }
 
 /// A [`Session`] plus what it takes to put it on a socket: clock, peer
@@ -220,14 +213,14 @@ impl Driver {
 
     /// Tunnels through an HTTP proxy first (`CONNECT`, RFC 7231 §4.3.6).
     pub fn with_proxy(mut self, proxy: ProxyConnect) -> Self {
-        self.layers.get_or_insert_default().proxy = Some(proxy);
+        self.layers.get_or_insert_default().set_proxy(proxy);
         self
     }
 
     /// Runs the session inside TLS (after the proxy tunnel, if any).
     #[cfg(feature = "tls")]
     pub fn with_tls(mut self, tls: rustls::Connection) -> Self {
-        self.layers.get_or_insert_default().tls = Some(tls);
+        self.layers.get_or_insert_default().set_tls(tls);
         self
     }
 
@@ -331,35 +324,10 @@ impl Driver {
             let _ = self.session.receive(now, data);
             return Ok(());
         };
-        if let Some(proxy) = &mut layers.proxy {
-            let event = proxy.receive(now, data).and_then(|()| proxy.poll_event());
-            match event {
-                Ok(Some(ProxyEvent::Open)) => {
-                    let rest = proxy.take_leftover();
-                    layers.proxy = None;
-                    log::debug!("{:?}: proxy tunnel open", self.peer);
-                    return if rest.is_empty() {
-                        Ok(())
-                    } else {
-                        self.feed(&rest)
-                    };
-                }
-                Ok(_) => return Ok(()),
-                Err(e) => {
-                    self.failed = true;
-                    return Err(self.err(ErrorKind::Proxy(e)));
-                }
-            }
-        }
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &mut layers.tls {
-            return feed_tls(tls, &mut self.session, now, data).map_err(|e| {
-                self.failed = true;
-                e.with_peer(self.peer)
-            });
-        }
-        let _ = self.session.receive(now, data);
-        Ok(())
+        layers.receive(&mut self.session, now, data).map_err(|e| {
+            self.failed = true;
+            e.with_peer(self.peer)
+        })
     }
 
     fn on_eof(&mut self) {
@@ -393,41 +361,15 @@ impl Driver {
         &mut self,
         mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
     ) -> io::Result<()> {
-        let Some(layers) = self.layers.as_deref_mut() else {
-            return write_session(&mut self.session, &mut write);
-        };
-        if let Some(proxy) = &mut layers.proxy {
-            while proxy.pending_transmit() > 0 {
-                let mut slices = [&[][..]; 4];
-                let k = proxy.transmit_slices(&mut slices);
-                let mut io = [IoSlice::new(&[]); 4];
-                for (o, s) in io.iter_mut().zip(&slices[..k]) {
-                    *o = IoSlice::new(s);
-                }
-                let n = write_some(&mut write, io.get(..k).unwrap_or_default())?;
-                proxy.advance_transmit(n);
-            }
-            // Nothing else may go out before the tunnel is open.
-            return Ok(());
+        match self.layers.as_deref_mut() {
+            None => write_session(&mut self.session, &mut write),
+            Some(layers) => layers.transmit(&mut self.session, &mut write),
         }
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &mut layers.tls {
-            return write_tls(tls, &mut self.session, &mut write);
-        }
-        write_session(&mut self.session, &mut write)
     }
 
     /// Bytes (and TLS records) waiting to be written.
     pub fn pending_write(&self) -> usize {
-        let mut n = self.session.pending_transmit();
-        if let Some(l) = &self.layers {
-            n += l.proxy.as_ref().map_or(0, ProxyConnect::pending_transmit);
-            #[cfg(feature = "tls")]
-            if l.tls.as_ref().is_some_and(|t| t.wants_write()) {
-                n += 1;
-            }
-        }
-        n
+        self.session.pending_transmit() + self.layers.as_ref().map_or(0, |l| l.pending())
     }
 
     /// The next session event; server handshake events are still reported
@@ -474,9 +416,10 @@ impl Driver {
             return Ok(Some(ev));
         }
         let now = self.now();
-        let policy = self.policy.clone().unwrap_or_default();
+        let over_budget = matches!(ev, SessionEvent::Upgrade(_)) && self.over_budget();
+        let policy = self.policy.as_deref().unwrap_or(&policy::DEFAULT);
         let r = match ev {
-            SessionEvent::Upgrade(_) if self.over_budget() => {
+            SessionEvent::Upgrade(_) if over_budget => {
                 let refuse = Response::new(503).header("Retry-After", "5");
                 self.session.reject(refuse)
             }
@@ -489,9 +432,13 @@ impl Driver {
             },
             SessionEvent::Request(req) => self.session.respond(now, policy.request(&req)),
             SessionEvent::Redirect { status, location } => {
-                return Err(self.err(ErrorKind::Redirect { status, location }));
+                let e = ErrorKind::Redirect { status, location };
+                return Err(Error::from(e).with_peer(self.peer));
             }
-            SessionEvent::Rejected(res) => return Err(self.err(ErrorKind::Rejected(res.status))),
+            SessionEvent::Rejected(res) => {
+                let e = ErrorKind::Rejected(res.status);
+                return Err(Error::from(e).with_peer(self.peer));
+            }
             _ => Ok(()),
         };
         r.map_err(|e| self.err(e))?;
@@ -566,9 +513,8 @@ impl Driver {
     /// Queues a TLS `close_notify` (if TLS is on); call before the last
     /// [`write_to`](Self::write_to).
     pub fn close_notify(&mut self) {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = self.layers.as_deref_mut().and_then(|l| l.tls.as_mut()) {
-            tls.send_close_notify();
+        if let Some(l) = self.layers.as_deref_mut() {
+            l.close_notify();
         }
     }
 
@@ -673,7 +619,7 @@ fn is_reset(e: &io::Error) -> bool {
 
 /// Calls `write` once, turning `Ok(0)` into `WriteZero` and retrying
 /// interruptions.
-fn write_some(
+pub(crate) fn write_some(
     write: &mut impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
     slices: &[IoSlice<'_>],
 ) -> io::Result<usize> {
@@ -687,7 +633,7 @@ fn write_some(
 }
 
 /// The session's output, vectored and without copies.
-fn write_session(
+pub(crate) fn write_session(
     session: &mut Session,
     write: &mut impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
 ) -> io::Result<()> {
@@ -698,77 +644,6 @@ fn write_session(
         session.advance_transmit(n);
     }
     Ok(())
-}
-
-#[cfg(feature = "tls")]
-fn feed_tls(
-    tls: &mut rustls::Connection,
-    session: &mut Session,
-    now: Instant,
-    mut data: &[u8],
-) -> Result<(), Error> {
-    while !data.is_empty() {
-        tls.read_tls(&mut data)?;
-        let state = tls.process_new_packets()?;
-        let mut left = state.plaintext_bytes_to_read();
-        while left > 0 {
-            let n = tls.reader().read(session.recv_buf(left))?;
-            // A protocol error is stored and reported by poll_event.
-            let _ = session.recv_commit(now, n);
-            if n == 0 {
-                break;
-            }
-            left = left.saturating_sub(n);
-        }
-        if state.peer_has_closed() {
-            session.receive_eof(now);
-        }
-    }
-    Ok(())
-}
-
-#[cfg(feature = "tls")]
-fn write_tls(
-    tls: &mut rustls::Connection,
-    session: &mut Session,
-    write: &mut impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
-) -> io::Result<()> {
-    struct Sink<'a, F>(&'a mut F);
-    impl<F: FnMut(&[IoSlice<'_>]) -> io::Result<usize>> Write for Sink<'_, F> {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            (self.0)(&[IoSlice::new(buf)])
-        }
-        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-            (self.0)(bufs)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-    loop {
-        // Encrypt what the session has queued (rustls buffers it until the
-        // TLS handshake is done), then write the records out.
-        while session.pending_transmit() > 0 {
-            let mut slices = [IoSlice::new(&[]); 16];
-            let k = session.fill_io_slices(&mut slices);
-            let n = tls
-                .writer()
-                .write_vectored(slices.get(..k).unwrap_or_default())?;
-            if n == 0 {
-                break;
-            }
-            session.advance_transmit(n);
-        }
-        if !tls.wants_write() {
-            return Ok(());
-        }
-        while tls.wants_write() {
-            let n = tls.write_tls(&mut Sink(write))?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@
 //! The libwebsockets tool set is built on these drivers as the crate's
 //! examples (`cargo run -p ws-adapters --example test-server`).
 
+mod admission;
 #[cfg(any(feature = "smol", feature = "tokio"))]
 mod aio;
 pub mod blocking;
@@ -40,8 +41,10 @@ mod clock;
 mod driver;
 mod error;
 pub mod hosted;
+mod layers;
 pub mod mio;
 mod options;
+mod policy;
 pub mod proxy;
 #[cfg(feature = "smol")]
 pub mod smol;
@@ -60,9 +63,9 @@ pub use clock::Clock;
 pub use driver::{BUDGET_CHECK, Driver, PAUSE_RETRY, SCRATCH};
 pub use error::{Error, ErrorKind};
 pub use options::{
-    ClientOptions, IntoClientRequest, Policy, ServerOptions, fd_limit, raise_fd_limit,
-    session_config,
+    ClientOptions, IntoClientRequest, ServerOptions, fd_limit, raise_fd_limit, session_config,
 };
+pub use policy::Policy;
 pub use turn::{HIGH_WATER, READ_BUDGET, Transport, Turn, Wait};
 pub use ws_proto::{Event, Message, Utf8Bytes};
 

@@ -30,7 +30,8 @@ use http_upgrade::{ClientRequest, Handshake};
 use ws_proto::session::SessionEvent;
 use ws_proto::{Bytes, CloseCode, Event, Instant, Utf8Bytes};
 
-use crate::options::{BUSY, resolve};
+use crate::admission::{Gate, Slot};
+use crate::options::resolve;
 use crate::{
     ClientOptions, Clock, Driver, Error, ErrorKind, SCRATCH, ServerOptions, Transport, Turn, Wait,
 };
@@ -313,6 +314,8 @@ struct Entry<D> {
     armed: Option<Instant>,
     /// `Handler::opened` was called.
     opened: bool,
+    /// Its place under the connection limit.
+    _slot: Slot,
 }
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -341,7 +344,7 @@ pub struct Server<H: Handler> {
     handler: H,
     conns: Vec<Option<Entry<H::Data>>>,
     free: Vec<usize>,
-    live: usize,
+    gate: Gate,
     timers: BTreeSet<(Instant, usize)>,
     again: Vec<usize>,
     scratch: Box<[u8]>,
@@ -364,7 +367,7 @@ impl<H: Handler> Server<H> {
             handler,
             conns: Vec::new(),
             free: Vec::new(),
-            live: 0,
+            gate: Gate::default(),
             timers: BTreeSet::new(),
             again: Vec::new(),
             scratch: vec![0; SCRATCH].into_boxed_slice(),
@@ -383,7 +386,7 @@ impl<H: Handler> Server<H> {
 
     /// Connections being served.
     pub fn connections(&self) -> usize {
-        self.live
+        self.gate.live()
     }
 
     /// The handler (application state).
@@ -459,22 +462,18 @@ impl<H: Handler> Server<H> {
                     return;
                 }
             };
-            if !self.options.admits(peer) {
-                log::info!("{peer}: refused by the filter");
+            let Some(slot) = self.gate.admit(&self.options, peer, |busy| {
+                let _ = (&stream).write(busy);
+            }) else {
                 continue;
-            }
-            if self.live >= self.options.max_connections {
-                log::warn!("{peer}: refused, {} connections", self.live);
-                let _ = (&stream).write(BUSY);
-                continue;
-            }
-            if let Err(e) = self.add(stream, peer) {
+            };
+            if let Err(e) = self.add(stream, peer, slot) {
                 log::warn!("{peer}: {e}");
             }
         }
     }
 
-    fn add(&mut self, stream: TcpStream, peer: SocketAddr) -> Result<(), Error> {
+    fn add(&mut self, stream: TcpStream, peer: SocketAddr, slot: Slot) -> Result<(), Error> {
         stream.set_nodelay(true)?;
         let driver = self.options.driver(self.clock, peer)?;
         let mut conn = Conn::new(stream, driver);
@@ -487,13 +486,13 @@ impl<H: Handler> Server<H> {
             peer,
             armed: None,
             opened: false,
+            _slot: slot,
         };
         match self.conns.get_mut(i) {
             Some(slot) => *slot = Some(entry),
             None => self.conns.push(Some(entry)),
         }
-        self.live += 1;
-        log::debug!("{peer}: accepted ({} live)", self.live);
+        log::debug!("{peer}: accepted ({} live)", self.gate.live());
         self.service(i);
         Ok(())
     }
@@ -542,9 +541,12 @@ impl<H: Handler> Server<H> {
         };
         let _ = e.conn.deregister(self.poll.registry());
         self.free.push(i);
-        self.live -= 1;
-        log::debug!("{}: closed ({} live)", e.peer, self.live);
-        self.handler.closed(e.peer, e.data, error);
+        let Entry {
+            peer, data, _slot, ..
+        } = e;
+        drop(_slot);
+        log::debug!("{peer}: closed ({} live)", self.gate.live());
+        self.handler.closed(peer, data, error);
     }
 }
 

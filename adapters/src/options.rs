@@ -4,79 +4,16 @@
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use http_upgrade::{Accept, ClientRequest, HttpRequest, Response, ServerConfig, UpgradeRequest};
+use http_upgrade::{ClientRequest, ServerConfig};
 use ws_proto::Config;
 use ws_proto::session::{Session, SessionConfig};
 
 use crate::proxy::ProxySetting;
-use crate::{Clock, Driver, Error, ErrorKind, MemoryBudget, mask_rng};
+use crate::{Clock, Driver, Error, ErrorKind, MemoryBudget, Policy, mask_rng};
 
-type UpgradeFn =
-    dyn Fn(&UpgradeRequest, Option<SocketAddr>) -> Result<Accept, Response> + Send + Sync;
-type RequestFn = dyn Fn(&HttpRequest) -> Response + Send + Sync;
 type FilterFn = dyn Fn(SocketAddr) -> bool + Send + Sync;
-
-/// How a server answers handshakes it is not asked about: by default every
-/// valid upgrade is accepted (with the negotiators' extensions) and a plain
-/// HTTP request gets `404`.
-#[derive(Clone, Default)]
-pub struct Policy {
-    upgrade: Option<Arc<UpgradeFn>>,
-    request: Option<Arc<RequestFn>>,
-}
-
-impl fmt::Debug for Policy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Policy")
-            .field("upgrade", &self.upgrade.is_some())
-            .field("request", &self.request.is_some())
-            .finish()
-    }
-}
-
-impl Policy {
-    /// Decides each upgrade: `Ok(accept)` or `Err(response)` to refuse.
-    pub fn on_upgrade(
-        mut self,
-        f: impl Fn(&UpgradeRequest, Option<SocketAddr>) -> Result<Accept, Response>
-        + Send
-        + Sync
-        + 'static,
-    ) -> Self {
-        self.upgrade = Some(Arc::new(f));
-        self
-    }
-
-    /// Answers plain HTTP requests.
-    pub fn on_request(
-        mut self,
-        f: impl Fn(&HttpRequest) -> Response + Send + Sync + 'static,
-    ) -> Self {
-        self.request = Some(Arc::new(f));
-        self
-    }
-
-    pub(crate) fn upgrade(
-        &self,
-        req: &UpgradeRequest,
-        peer: Option<SocketAddr>,
-    ) -> Result<Accept, Response> {
-        match &self.upgrade {
-            Some(f) => f(req, peer),
-            None => Ok(Accept::for_request(req)),
-        }
-    }
-
-    pub(crate) fn request(&self, req: &HttpRequest) -> Response {
-        match &self.request {
-            Some(f) => f(req),
-            None => Response::new(404).body("Not Found: this is a WebSocket endpoint\n"),
-        }
-    }
-}
 
 /// Server settings, the same for every adapter.
 ///
@@ -260,47 +197,6 @@ impl ServerOptions {
             return Ok(driver.with_tls(tls.connection()?));
         }
         Ok(driver)
-    }
-}
-
-/// The answer written to a connection refused over the limit.
-pub(crate) const BUSY: &[u8] =
-    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
-
-/// Counts a server's live connections.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Gate(Arc<AtomicUsize>);
-
-/// One admitted connection; frees its place in the [`Gate`] on drop.
-#[derive(Debug)]
-pub(crate) struct Slot(Arc<AtomicUsize>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl Gate {
-    /// Applies the filter (closing at once: nothing is read) and the limit
-    /// (`busy` writes the `503`); `Some` for a connection to serve.
-    pub(crate) fn admit(
-        &self,
-        options: &ServerOptions,
-        peer: SocketAddr,
-        busy: impl FnOnce(),
-    ) -> Option<Slot> {
-        if !options.admits(peer) {
-            log::info!("{peer}: refused by the filter");
-            return None;
-        }
-        if self.0.fetch_add(1, Ordering::AcqRel) >= options.max_connections {
-            self.0.fetch_sub(1, Ordering::AcqRel);
-            log::warn!("{peer}: refused, connection limit reached");
-            busy();
-            return None;
-        }
-        Some(Slot(self.0.clone()))
     }
 }
 

@@ -23,7 +23,8 @@ use async_io::{Async, Timer};
 use futures_io::{AsyncRead, AsyncWrite};
 use http_upgrade::Handshake;
 
-use crate::options::{BUSY, Gate, resolve_async};
+use crate::admission::Gate;
+use crate::options::resolve_async;
 use crate::{
     AsyncStream, AsyncWebSocket, ClientOptions, Clock, Driver, Error, ErrorKind, IntoClientRequest,
     ServerOptions,
@@ -163,8 +164,8 @@ impl Server {
     pub async fn accept(&self) -> Result<(WebSocket, SocketAddr), Error> {
         loop {
             let (stream, peer) = self.listener.accept().await?;
-            let Some(slot) = self.gate.admit(&self.options, peer, || {
-                let _ = stream.get_ref().write(BUSY);
+            let Some(slot) = self.gate.admit(&self.options, peer, |busy| {
+                let _ = stream.get_ref().write(busy);
             }) else {
                 continue;
             };

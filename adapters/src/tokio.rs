@@ -36,7 +36,7 @@ use http_upgrade::Handshake;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::options::{BUSY, Gate};
+use crate::admission::Gate;
 use crate::{
     AsyncStream, AsyncWebSocket, ClientOptions, Clock, Driver, Error, ErrorKind, IntoClientRequest,
     ServerOptions,
@@ -175,8 +175,8 @@ impl Server {
     pub async fn accept(&self) -> Result<(WebSocket, SocketAddr), Error> {
         loop {
             let (stream, peer) = self.listener.accept().await?;
-            let Some(slot) = self.gate.admit(&self.options, peer, || {
-                let _ = stream.try_write(BUSY);
+            let Some(slot) = self.gate.admit(&self.options, peer, |busy| {
+                let _ = stream.try_write(busy);
             }) else {
                 continue;
             };

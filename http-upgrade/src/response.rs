@@ -113,6 +113,14 @@ impl Response {
         }
     }
 
+    /// The response as HTTP/1.1 bytes (status line, headers with
+    /// `Content-Length`, the body), for a driver that writes it itself (a
+    /// listener refusing a connection over its limit); `close` adds
+    /// `Connection: close`. A streamed body's bytes are not included.
+    pub fn to_bytes(&self, close: bool) -> Result<Vec<u8>, MisuseError> {
+        self.encode(close, false)
+    }
+
     /// Serializes the head and, unless `head_only` (a HEAD request), the
     /// full body. `close` adds `Connection: close`.
     pub(crate) fn encode(&self, close: bool, head_only: bool) -> Result<Vec<u8>, MisuseError> {
