@@ -209,6 +209,11 @@ fn recv_in_select_is_cancel_safe() {
             let sender = tokio::spawn(async move {
                 for i in 0..N {
                     server.send_text(format!("{i}:{}", "x".repeat(i as usize * 7))).await.unwrap();
+                    if i % 10 == 0 {
+                        // A pause longer than the receiver's timer: its
+                        // `recv` is pending when the timer wins.
+                        tokio::time::sleep(Duration::from_millis(4)).await;
+                    }
                 }
                 server.close(CloseCode::NORMAL, "").await.unwrap();
                 // Sees the closing handshake through (the server closes
@@ -229,7 +234,7 @@ fn recv_in_select_is_cancel_safe() {
                         Some(other) => panic!("{other:?}"),
                         None => break,
                     },
-                    () = tokio::time::sleep(Duration::from_micros(50)) => timeouts += 1,
+                    () = tokio::time::sleep(Duration::from_millis(1)) => timeouts += 1,
                 }
             }
             assert_eq!(next, N);
