@@ -99,6 +99,9 @@ struct State<S> {
     unflushed: bool,
     /// The stream is shut down or failed: nothing more is read or written.
     done: bool,
+    /// The task that turns the connection (its last poll), woken to
+    /// write what a push from outside could not.
+    task: Option<Waker>,
     _slot: Option<Slot>,
 }
 
@@ -169,7 +172,11 @@ impl<S: AsyncStream> Shared<S> {
     /// full.
     fn poll_write_out(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut st = self.lock();
-        let st = &mut *st;
+        self.write_out(&mut st, cx)
+    }
+
+    /// [`poll_write_out`](Self::poll_write_out) under the lock.
+    fn write_out(&self, st: &mut State<S>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if st.done {
             return if st.driver.pending_write() == 0 {
                 Poll::Ready(Ok(()))
@@ -222,6 +229,34 @@ impl<S: AsyncStream> Shared<S> {
 
     fn queue(&self, f: impl FnOnce(&mut Driver) -> Result<(), Error>) -> Result<(), Error> {
         f(&mut self.lock().driver)
+    }
+
+    /// Queues from outside the connection's task, without waiting: what
+    /// the stream takes now is written now; the rest is written by the
+    /// connection's task, registered to be woken when the stream can take
+    /// more.
+    fn push(&self, f: impl FnOnce(&mut Driver) -> Result<(), Error>) -> Result<(), Error> {
+        let mut st = self.lock();
+        if st.done {
+            return Err(Error::from(ErrorKind::Closed).with_peer(st.driver.peer()));
+        }
+        f(&mut st.driver)?;
+        let task = st.task.clone().unwrap_or_else(|| Waker::noop().clone());
+        match self.write_out(&mut st, &mut Context::from_waker(&task)) {
+            Poll::Ready(r) => r,
+            Poll::Pending => Ok(()),
+        }
+    }
+
+    fn push_state(&self) -> (usize, bool, bool) {
+        let st = self.lock();
+        let d = &st.driver;
+        let open = d
+            .session()
+            .connection()
+            .is_some_and(|c| c.state() == ws_proto::State::Open);
+        let queued = d.pending_write();
+        (queued, queued > d.turn.high_water, st.done || !open)
     }
 
     /// Sink readiness: output under the high-water mark (else flushes).
@@ -355,6 +390,7 @@ impl<S: AsyncStream> AsyncWebSocket<S> {
                     io,
                     unflushed: false,
                     done: false,
+                    task: None,
                     _slot: slot,
                 }),
                 write_waker: Waker::from(writers.clone()),
@@ -422,6 +458,9 @@ impl<S: AsyncStream> AsyncWebSocket<S> {
                 Shared::poll_stream_flush(&shared.writers, &shared.write_waker, st, cx)
             {
                 return Poll::Ready(Err(Shared::failed(st, e)));
+            }
+            if st.task.as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
+                st.task = Some(cx.waker().clone());
             }
             let clock = st.driver.clock();
             drop(guard);
@@ -593,4 +632,25 @@ impl<S: AsyncStream> std::fmt::Debug for WriteHalf<S> {
 
 impl<S: AsyncStream> WriteHalf<S> {
     send_methods!();
+}
+
+/// The write half as a [`Push`](crate::push::Push) handle: any thread or
+/// task queues without waiting; the connection's receiving task writes
+/// what the stream could not take at once.
+impl<S: AsyncStream> crate::push::Push for WriteHalf<S> {
+    fn push(&self, msg: Message) -> Result<(), Error> {
+        self.shared.push(|d| d.send(msg))
+    }
+    fn push_prepared(&self, msg: &mut ws_proto::Prepared) -> Result<(), Error> {
+        self.shared.push(|d| d.send_prepared(msg))
+    }
+    fn queued(&self) -> usize {
+        self.shared.push_state().0
+    }
+    fn is_choked(&self) -> bool {
+        self.shared.push_state().1
+    }
+    fn is_closed(&self) -> bool {
+        self.shared.push_state().2
+    }
 }

@@ -46,6 +46,7 @@ pub mod mio;
 mod options;
 mod policy;
 pub mod proxy;
+pub mod push;
 #[cfg(feature = "smol")]
 pub mod smol;
 #[cfg(feature = "tls")]
@@ -66,6 +67,7 @@ pub use options::{
     ClientOptions, IntoClientRequest, ServerOptions, fd_limit, raise_fd_limit, session_config,
 };
 pub use policy::Policy;
+pub use push::{Delivery, Group, MemberId, Push, SlowConsumer};
 pub use turn::{HIGH_WATER, READ_BUDGET, Transport, Turn, Wait};
 pub use ws_proto::{Event, Message, Utf8Bytes};
 

@@ -11,6 +11,9 @@
 //!   limit), keeps per-connection user data, runs timers from one ordered
 //!   set, and calls a [`Handler`].
 //! * [`Client`] is a client on its own `Poll`, with blocking-style calls.
+//! * [`MioPush`]: a [`Push`](crate::Push) handle to one of a [`Server`]'s
+//!   connections ([`Conn::push_handle`]) for any thread: pushes go
+//!   through the server's inbox and wake its loop.
 //!
 //! Backpressure: a connection whose queued output passes
 //! [`Conn::high_water`] is not read from until the peer takes its output.
@@ -85,6 +88,107 @@ pub struct Conn {
     /// The last event said the peer closed its side (or the socket
     /// failed): read until end of stream, short reads or not.
     read_closed: bool,
+    /// Push handles: none outside a [`Server`]; made on first request.
+    push: PushSlot,
+}
+
+/// A connection's push state.
+#[derive(Debug, Default)]
+enum PushSlot {
+    /// Not in a [`Server`]: no loop drains an inbox.
+    #[default]
+    None,
+    /// In a server; no handle made yet.
+    Available(Arc<Inbox>, usize),
+    /// Handles exist.
+    Linked(Arc<Link>),
+}
+
+/// What a [`MioPush`] asks of the loop.
+enum Command {
+    Send(ws_proto::Message),
+    Prepared(ws_proto::Prepared),
+}
+
+/// Pushes waiting for a server's loop, and the waker that tells it.
+struct Inbox {
+    queue: std::sync::Mutex<Vec<(Arc<Link>, Command)>>,
+    waker: Arc<Waker>,
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox").finish_non_exhaustive()
+    }
+}
+
+/// One connection as its handles see it: mirrors the loop updates after
+/// each service.
+#[derive(Debug)]
+struct Link {
+    index: usize,
+    inbox: Arc<Inbox>,
+    queued: std::sync::atomic::AtomicUsize,
+    high_water: usize,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+/// A [`Push`](crate::Push) handle to a [`Server`]'s connection, for any
+/// thread: a push is queued in the server's inbox and wakes its loop,
+/// which sends it and writes. `queued` and `is_choked` are as of the
+/// connection's last service. A message the connection refuses there (a
+/// ping payload over 125 bytes, a send after the close) is logged and
+/// dropped; a handle of a closed connection returns `Err` and never
+/// panics.
+#[derive(Clone, Debug)]
+pub struct MioPush(Arc<Link>);
+
+impl MioPush {
+    fn send(&self, cmd: Command, len: usize) -> Result<(), Error> {
+        use std::sync::atomic::Ordering;
+        if self.0.closed.load(Ordering::Acquire) {
+            return Err(ErrorKind::Closed.into());
+        }
+        // Counted at once, so a pusher faster than the loop sees the
+        // backlog grow (the loop sets the true figure after its service).
+        self.0.queued.fetch_add(len, Ordering::AcqRel);
+        let inbox = &self.0.inbox;
+        let mut q = inbox.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let first = q.is_empty();
+        q.push((self.0.clone(), cmd));
+        drop(q);
+        if first {
+            inbox.waker.wake()?;
+        }
+        Ok(())
+    }
+}
+
+impl crate::Push for MioPush {
+    fn push(&self, msg: ws_proto::Message) -> Result<(), Error> {
+        use ws_proto::Message as M;
+        let len = match &msg {
+            M::Text(t) => t.len(),
+            M::Binary(b) | M::Ping(b) | M::Pong(b) => b.len(),
+            _ => 0,
+        };
+        self.send(Command::Send(msg), len)
+    }
+    fn push_prepared(&self, msg: &mut ws_proto::Prepared) -> Result<(), Error> {
+        // The payload is shared (`Bytes`); the loop encodes for the
+        // connection.
+        let len = msg.payload().len();
+        self.send(Command::Prepared(msg.clone()), len)
+    }
+    fn queued(&self) -> usize {
+        self.0.queued.load(std::sync::atomic::Ordering::Acquire)
+    }
+    fn is_choked(&self) -> bool {
+        self.queued() > self.0.high_water
+    }
+    fn is_closed(&self) -> bool {
+        self.0.closed.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 fn blocked(e: &io::Error) -> bool {
@@ -105,6 +209,46 @@ impl Conn {
             closed: false,
             events_noted: false,
             read_closed: false,
+            push: PushSlot::None,
+        }
+    }
+
+    /// A [`Push`](crate::Push) handle for other threads, if this
+    /// connection is a [`Server`]'s (its loop drains the pushes); `None`
+    /// for a connection in a loop of your own.
+    pub fn push_handle(&mut self) -> Option<MioPush> {
+        let link = match &self.push {
+            PushSlot::None => return None,
+            PushSlot::Linked(link) => link.clone(),
+            PushSlot::Available(inbox, index) => {
+                let link = Arc::new(Link {
+                    index: *index,
+                    inbox: inbox.clone(),
+                    queued: Default::default(),
+                    high_water: self.high_water,
+                    closed: Default::default(),
+                });
+                self.push = PushSlot::Linked(link.clone());
+                link
+            }
+        };
+        Some(MioPush(link))
+    }
+
+    /// Tells the handles what the connection holds, after a service.
+    fn update_link(&self, closed: bool) {
+        use std::sync::atomic::Ordering;
+        if let PushSlot::Linked(link) = &self.push {
+            link.queued
+                .store(self.driver.pending_write(), Ordering::Release);
+            let closing = self
+                .driver
+                .session()
+                .connection()
+                .is_some_and(|c| c.state() != ws_proto::State::Open);
+            if closed || closing {
+                link.closed.store(true, Ordering::Release);
+            }
         }
     }
 
@@ -350,6 +494,7 @@ pub struct Server<H: Handler> {
     scratch: Box<[u8]>,
     clock: Clock,
     stop: StopHandle,
+    inbox: Arc<Inbox>,
 }
 
 impl<H: Handler> Server<H> {
@@ -372,6 +517,10 @@ impl<H: Handler> Server<H> {
             again: Vec::new(),
             scratch: vec![0; SCRATCH].into_boxed_slice(),
             clock: Clock::new(),
+            inbox: Arc::new(Inbox {
+                queue: Default::default(),
+                waker: waker.clone(),
+            }),
             stop: StopHandle {
                 waker,
                 stop: Arc::default(),
@@ -426,7 +575,7 @@ impl<H: Handler> Server<H> {
         for ev in events.iter() {
             match ev.token() {
                 LISTENER => self.accept_all(),
-                WAKER => {}
+                WAKER => self.drain_inbox(),
                 Token(i) => {
                     if let Some(Some(e)) = self.conns.get_mut(i) {
                         e.conn.note_event(ev);
@@ -478,6 +627,7 @@ impl<H: Handler> Server<H> {
         let driver = self.options.driver(self.clock, peer)?;
         let mut conn = Conn::new(stream, driver);
         let i = self.free.pop().unwrap_or(self.conns.len());
+        conn.push = PushSlot::Available(self.inbox.clone(), i);
         conn.register(self.poll.registry(), Token(i))?;
         let data = self.handler.accepted(peer);
         let entry = Entry {
@@ -504,6 +654,7 @@ impl<H: Handler> Server<H> {
             return;
         };
         let result = pump(e, &mut self.handler, &mut self.scratch);
+        e.conn.update_link(false);
         if result.is_err() || e.conn.is_closed() {
             if let Some(t) = e.armed.take() {
                 self.timers.remove(&(t, i));
@@ -535,11 +686,45 @@ impl<H: Handler> Server<H> {
         }
     }
 
+    /// Applies what handles pushed since the last wake, then serves the
+    /// connections concerned (writes, and what a close changes).
+    fn drain_inbox(&mut self) {
+        let pushed =
+            std::mem::take(&mut *self.inbox.queue.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut touched = Vec::new();
+        for (link, cmd) in pushed {
+            let Some(Some(e)) = self.conns.get_mut(link.index) else {
+                continue;
+            };
+            // The slot may have been reused by a newer connection.
+            if !matches!(&e.conn.push, PushSlot::Linked(l) if Arc::ptr_eq(l, &link)) {
+                continue;
+            }
+            let d = e.conn.driver_mut();
+            let r = match cmd {
+                Command::Send(msg) => d.send(msg),
+                Command::Prepared(mut msg) => d.send_prepared(&mut msg),
+            };
+            if let Err(err) = r {
+                log::debug!("{}: pushed message refused: {err}", e.peer);
+            }
+            if touched.last() != Some(&link.index) {
+                touched.push(link.index);
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for i in touched {
+            self.service(i);
+        }
+    }
+
     fn remove(&mut self, i: usize, error: Option<Error>) {
         let Some(mut e) = self.conns.get_mut(i).and_then(Option::take) else {
             return;
         };
         let _ = e.conn.deregister(self.poll.registry());
+        e.conn.update_link(true);
         self.free.push(i);
         let Entry {
             peer, data, _slot, ..

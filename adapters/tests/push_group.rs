@@ -1,0 +1,351 @@
+//! Server push and broadcast on the async adapters: a push from a plain
+//! thread, a broadcast to many members, a member that never reads (skipped
+//! or closed with 1008 past the limit, never holding the others back or
+//! growing the server's memory), and handles of closed connections.
+#![cfg(feature = "tokio")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{bounded, client_options, server_options};
+use ws_adapters::tokio::{Server, WebSocket};
+use ws_adapters::{Event, Group, Message, Push, SlowConsumer, WriteHalf};
+use ws_proto::CloseCode;
+
+type Half = WriteHalf<ws_adapters::tokio::Tokio<tokio::net::TcpStream>>;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A server whose connections join `group` and are driven by a task each
+/// (their events dropped); returns its URL, and each connection's handle.
+async fn serve_with_handles(
+    group: Arc<Group<Half>>,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<Half>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), server_options(false))
+        .await
+        .unwrap();
+    let url = format!("ws://{}/", server.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (mut ws, _) = server.accept().await.unwrap();
+            let (group, tx) = (group.clone(), tx.clone());
+            tokio::spawn(async move {
+                ws.handshake().await.unwrap();
+                let (mut read, write) = ws.split();
+                let _ = tx.send(write.clone());
+                group.join(write);
+                while let Ok(Some(_)) = read.recv().await {}
+            });
+        }
+    });
+    (url, rx)
+}
+
+async fn serve(group: Arc<Group<Half>>) -> String {
+    serve_with_handles(group).await.0
+}
+
+async fn client(url: &str) -> WebSocket {
+    ws_adapters::tokio::connect(url, &client_options(false))
+        .await
+        .unwrap()
+        .0
+}
+
+async fn wait_members<P: Push>(group: &Group<P>, n: usize) {
+    for _ in 0..500 {
+        if group.len() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{} members, not {n}", group.len());
+}
+
+#[test]
+fn push_from_a_plain_thread_and_broadcast_to_all() {
+    bounded(Duration::from_secs(60), "push and broadcast", || {
+        runtime().block_on(async {
+            let group = Arc::new(Group::<Half>::default());
+            let url = serve(group.clone()).await;
+            let mut clients = Vec::new();
+            for _ in 0..50 {
+                clients.push(client(&url).await);
+            }
+            wait_members(&group, 50).await;
+            // From a thread that is no task of the runtime.
+            let g = group.clone();
+            let d = std::thread::spawn(move || g.broadcast_text("to everyone"))
+                .join()
+                .unwrap();
+            assert_eq!((d.sent, d.skipped, d.closed, d.gone), (50, 0, 0, 0));
+            for c in &mut clients {
+                assert_eq!(
+                    c.recv().await.unwrap(),
+                    Some(Event::Text("to everyone".into()))
+                );
+            }
+            let d = group.broadcast_binary(vec![7u8; 100_000]);
+            assert_eq!(d.sent, 50);
+            for c in &mut clients {
+                assert_eq!(
+                    c.recv().await.unwrap(),
+                    Some(Event::Binary(vec![7u8; 100_000].into()))
+                );
+            }
+        });
+    });
+}
+
+/// One member never reads: it misses what would queue more than the limit
+/// for it, the others get everything, and what the server holds for it
+/// stays near the limit.
+#[test]
+fn a_member_that_never_reads_is_skipped_not_buffered() {
+    bounded(Duration::from_secs(60), "slow member skipped", || {
+        runtime().block_on(async {
+            let limit = 256 * 1024;
+            let group = Arc::new(Group::<Half>::new(SlowConsumer::Skip { limit }));
+            let (url, mut handles) = serve_with_handles(group.clone()).await;
+            let _stalled = client(&url).await; // never polled again
+            let stalled = handles.recv().await.unwrap();
+            let mut reader = client(&url).await;
+            wait_members(&group, 2).await;
+            let payload = vec![1u8; 64 * 1024];
+            const N: usize = 300; // ~19 MiB: more than loopback buffers
+            let mut skipped = 0;
+            for i in 0..N {
+                let d = group.broadcast_binary(payload.clone());
+                skipped += d.skipped;
+                assert_eq!(d.gone + d.closed, 0);
+                // The reader keeps up: its copy arrives.
+                let got = reader.recv().await.unwrap();
+                assert_eq!(
+                    got,
+                    Some(Event::Binary(payload.clone().into())),
+                    "message {i}"
+                );
+            }
+            assert!(skipped > 0, "the stalled member was never skipped");
+            // What the server holds for it: at most the limit and the one
+            // message that crossed it.
+            assert!(
+                stalled.queued() <= limit + payload.len() + 64,
+                "{} queued",
+                stalled.queued()
+            );
+            assert!(!stalled.is_closed());
+            assert!(skipped < N, "the stalled member got nothing at all");
+        });
+    });
+}
+
+/// With `SlowConsumer::Close`, the member is closed with 1008 and leaves.
+#[test]
+fn a_member_that_never_reads_is_closed_with_1008() {
+    bounded(Duration::from_secs(60), "slow member closed", || {
+        runtime().block_on(async {
+            let limit = 256 * 1024;
+            let group = Arc::new(Group::<Half>::new(SlowConsumer::Close { limit }));
+            let url = serve(group.clone()).await;
+            let mut stalled = client(&url).await;
+            wait_members(&group, 1).await;
+            let mut closed = 0;
+            for _ in 0..300 {
+                closed += group.broadcast_binary(vec![2u8; 64 * 1024]).closed;
+                if closed > 0 {
+                    break;
+                }
+            }
+            assert_eq!(closed, 1);
+            assert_eq!(group.len(), 0);
+            // Reading now, the member finds the data, then the close.
+            let code = loop {
+                match stalled.recv().await.unwrap() {
+                    Some(Event::Binary(_)) => {}
+                    Some(Event::Close { code, .. }) => break code,
+                    other => panic!("{other:?}"),
+                }
+            };
+            assert_eq!(code, Some(CloseCode::POLICY_VIOLATION));
+        });
+    });
+}
+
+/// A handle outlives its connection: it reports it, and broadcasts drop it.
+#[test]
+fn handles_of_closed_connections_report_it() {
+    bounded(Duration::from_secs(60), "closed handles", || {
+        runtime().block_on(async {
+            let group = Arc::new(Group::<Half>::default());
+            let url = serve(group.clone()).await;
+            let mut c = client(&url).await;
+            wait_members(&group, 1).await;
+            c.close(CloseCode::NORMAL, "bye").await.unwrap();
+            while c.recv().await.unwrap().is_some() {}
+            // The server side finishes its close.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let d = group.broadcast_text("anyone?");
+            assert_eq!(d.gone, 1, "{d:?}");
+            assert!(group.is_empty());
+        });
+    });
+}
+
+/// `Push` on a handle held outside: a message and a close pushed from a
+/// plain thread; afterwards the handle reports the connection closed and
+/// refuses, without panicking.
+#[test]
+fn push_a_close_from_outside() {
+    bounded(Duration::from_secs(60), "push close", || {
+        runtime().block_on(async {
+            let group = Arc::new(Group::<Half>::default());
+            let (url, mut handles) = serve_with_handles(group.clone()).await;
+            let mut c = client(&url).await;
+            let handle: Half = handles.recv().await.unwrap();
+            let h = handle.clone();
+            std::thread::spawn(move || {
+                assert!(!h.is_closed());
+                h.push(Message::text("from a thread")).unwrap();
+                h.push(Message::close(CloseCode::GOING_AWAY, "server going away"))
+                    .unwrap();
+                assert!(h.is_closed(), "closing: no more data");
+                assert!(h.push(Message::text("too late")).is_err());
+            })
+            .join()
+            .unwrap();
+            assert_eq!(
+                c.recv().await.unwrap(),
+                Some(Event::Text("from a thread".into()))
+            );
+            match c.recv().await.unwrap() {
+                Some(Event::Close { code, reason }) => {
+                    assert_eq!(code, Some(CloseCode::GOING_AWAY));
+                    assert_eq!(reason, "server going away");
+                }
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(c.recv().await.unwrap(), None);
+            assert!(handle.is_closed());
+            assert!(handle.push(Message::text("after the end")).is_err());
+        });
+    });
+}
+
+/// The mio server: handles made in `opened` join a group; the test thread
+/// broadcasts through the server's inbox.
+mod on_mio {
+    use super::*;
+    use std::net::{SocketAddr, TcpStream};
+    use ws_adapters::blocking;
+    use ws_adapters::mio::{Conn, Handler, MioPush, Server};
+
+    struct Joiner(Arc<Group<MioPush>>);
+
+    impl Handler for Joiner {
+        type Data = ();
+        fn accepted(&mut self, _: SocketAddr) {}
+        fn opened(&mut self, conn: &mut Conn, _: &mut ()) {
+            self.0
+                .join(conn.push_handle().expect("a server's connection"));
+        }
+        fn event(&mut self, _: &mut Conn, _: &mut (), _: Event) {}
+    }
+
+    fn start(group: Arc<Group<MioPush>>) -> SocketAddr {
+        let mut server = Server::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            server_options(false),
+            Joiner(group),
+        )
+        .unwrap();
+        let addr = server.local_addr().unwrap();
+        std::thread::spawn(move || server.run().unwrap());
+        addr
+    }
+
+    fn client(addr: SocketAddr) -> blocking::WebSocket<TcpStream> {
+        let req = http_upgrade::ClientRequest::new(&format!("ws://{addr}/")).unwrap();
+        blocking::connect_with(req, &client_options(false)).unwrap()
+    }
+
+    fn wait_members(group: &Group<MioPush>, n: usize) {
+        for _ in 0..500 {
+            if group.len() == n {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("{} members, not {n}", group.len());
+    }
+
+    #[test]
+    fn mio_broadcast_from_another_thread() {
+        bounded(Duration::from_secs(60), "mio broadcast", || {
+            let group = Arc::new(Group::default());
+            let addr = start(group.clone());
+            let mut clients: Vec<_> = (0..20).map(|_| client(addr)).collect();
+            wait_members(&group, 20);
+            for round in 0..10 {
+                let d = group.broadcast_text(format!("round {round}"));
+                assert_eq!(d.sent, 20);
+            }
+            for c in &mut clients {
+                for round in 0..10 {
+                    assert_eq!(
+                        c.recv().unwrap(),
+                        Some(Event::Text(format!("round {round}").into()))
+                    );
+                }
+            }
+            // A closed client: its handle says so, the broadcast drops it.
+            let mut last = clients.pop().unwrap();
+            last.close(CloseCode::NORMAL, "").unwrap();
+            while last.recv().unwrap().is_some() {}
+            let mut gone = 0;
+            for _ in 0..100 {
+                gone += group.broadcast_text("still there?").gone;
+                if gone > 0 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert_eq!(gone, 1);
+            assert_eq!(group.len(), 19);
+        });
+    }
+
+    #[test]
+    fn mio_member_that_never_reads_is_skipped() {
+        bounded(Duration::from_secs(60), "mio slow member", || {
+            let limit = 256 * 1024;
+            let group = Arc::new(Group::new(SlowConsumer::Skip { limit }));
+            let addr = start(group.clone());
+            let _stalled = client(addr);
+            wait_members(&group, 1);
+            let mut reader = client(addr);
+            wait_members(&group, 2);
+            let payload = vec![3u8; 64 * 1024];
+            let mut skipped = 0;
+            for i in 0..300 {
+                skipped += group.broadcast_binary(payload.clone()).skipped;
+                assert_eq!(
+                    reader.recv().unwrap(),
+                    Some(Event::Binary(payload.clone().into())),
+                    "message {i}"
+                );
+            }
+            assert!(skipped > 0 && skipped < 300, "{skipped} skipped");
+        });
+    }
+}
