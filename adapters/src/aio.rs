@@ -29,6 +29,7 @@
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker, ready};
 
@@ -94,15 +95,30 @@ impl Wake for Writers {
 /// across a wait).
 struct State<S> {
     driver: Driver,
-    io: S,
+    /// The stream; dropped (closing it) as soon as the connection ends,
+    /// whatever handles to it remain.
+    io: Option<S>,
     /// Output was written since the stream was last flushed.
     unflushed: bool,
     /// The stream is shut down or failed: nothing more is read or written.
     done: bool,
-    /// The task that turns the connection (its last poll), woken to
-    /// write what a push from outside could not.
-    task: Option<Waker>,
     _slot: Option<Slot>,
+}
+
+impl<S> State<S> {
+    /// The connection is over: nothing more is read or written, and the
+    /// stream is dropped now (not when the last handle goes).
+    fn end(&mut self) {
+        self.done = true;
+        self.io = None;
+    }
+}
+
+/// A push that found the connection busy (its own callback pushing to
+/// itself, or another thread inside it), for its task to send.
+enum Pushed {
+    Message(Message),
+    Prepared(ws_proto::Prepared),
 }
 
 struct Shared<S> {
@@ -110,6 +126,17 @@ struct Shared<S> {
     writers: Arc<Writers>,
     /// Wakes every task in `writers` (built once).
     write_waker: Waker,
+    /// The task that turns the connection (its last poll), woken to send
+    /// and write what a push could not.
+    task: Mutex<Option<Waker>>,
+    /// Pushes waiting for the task, in order; `pushed` says there are.
+    inbox: Mutex<Vec<Pushed>>,
+    pushed: AtomicBool,
+    /// What push handles read without the lock, as of the last turn or
+    /// push: bytes queued, and whether data can still be sent.
+    queued: AtomicUsize,
+    closed: AtomicBool,
+    high_water: usize,
 }
 
 impl<S> Shared<S> {
@@ -186,8 +213,11 @@ impl<S: AsyncStream> Shared<S> {
                 ))
             };
         }
+        let Some(stream) = st.io.as_mut() else {
+            return Poll::Ready(Err(ErrorKind::Closed.into()));
+        };
         let mut io = PollIo {
-            io: &mut st.io,
+            io: stream,
             cx,
             writers: &self.writers,
             write_waker: &self.write_waker,
@@ -216,47 +246,108 @@ impl<S: AsyncStream> Shared<S> {
         if !st.unflushed {
             return Poll::Ready(Ok(()));
         }
-        let io = &mut st.io;
+        let Some(io) = st.io.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
         ready!(poll_writer(writers, write_waker, cx, |cx| io.poll_flush(cx)))?;
         st.unflushed = false;
         Poll::Ready(Ok(()))
     }
 
     fn failed(st: &mut State<S>, e: io::Error) -> Error {
-        st.done = true;
+        st.end();
         Error::from(e).with_peer(st.driver.peer())
     }
 
     fn queue(&self, f: impl FnOnce(&mut Driver) -> Result<(), Error>) -> Result<(), Error> {
-        f(&mut self.lock().driver)
+        let mut st = self.lock();
+        let r = f(&mut st.driver);
+        self.mirror(&st);
+        r
     }
 
     /// Queues from outside the connection's task, without waiting: what
     /// the stream takes now is written now; the rest is written by the
     /// connection's task, registered to be woken when the stream can take
     /// more.
-    fn push(&self, f: impl FnOnce(&mut Driver) -> Result<(), Error>) -> Result<(), Error> {
-        let mut st = self.lock();
+    ///
+    /// A push never blocks on the connection's lock: when it is held (the
+    /// connection's own callback pushing to itself, a broadcast from
+    /// inside it, another thread sending), the message goes to the inbox
+    /// the task sends from before its next turn; once anything waits there
+    /// every push goes there, so one pusher's messages keep their order.
+    fn push(&self, msg: Pushed) -> Result<(), Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(ErrorKind::Closed.into());
+        }
+        let mut st = match self.pushed.load(Ordering::Acquire) {
+            true => None,
+            false => self.state.try_lock().ok(),
+        };
+        let Some(st) = st.as_deref_mut() else {
+            self.inbox
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(msg);
+            self.pushed.store(true, Ordering::Release);
+            self.wake_task();
+            return Ok(());
+        };
         if st.done {
             return Err(Error::from(ErrorKind::Closed).with_peer(st.driver.peer()));
         }
-        f(&mut st.driver)?;
-        let task = st.task.clone().unwrap_or_else(|| Waker::noop().clone());
-        match self.write_out(&mut st, &mut Context::from_waker(&task)) {
+        match msg {
+            Pushed::Message(m) => st.driver.send(m)?,
+            Pushed::Prepared(mut p) => st.driver.send_prepared(&mut p)?,
+        }
+        let task = self.task().unwrap_or_else(|| Waker::noop().clone());
+        let r = match self.write_out(st, &mut Context::from_waker(&task)) {
             Poll::Ready(r) => r,
             Poll::Pending => Ok(()),
+        };
+        self.mirror(st);
+        r
+    }
+
+    fn task(&self) -> Option<Waker> {
+        self.task.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn wake_task(&self) {
+        if let Some(t) = self.task() {
+            t.wake();
         }
     }
 
-    fn push_state(&self) -> (usize, bool, bool) {
-        let st = self.lock();
+    /// Sends what waits in the inbox (under the lock, in the task).
+    fn drain_inbox(&self, st: &mut State<S>) {
+        if !self.pushed.load(Ordering::Acquire) {
+            return;
+        }
+        let pushed = std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|p| p.into_inner()));
+        self.pushed.store(false, Ordering::Release);
+        for msg in pushed {
+            let r = match msg {
+                Pushed::Message(m) => st.driver.send(m),
+                Pushed::Prepared(mut p) => st.driver.send_prepared(&mut p),
+            };
+            if let Err(e) = r {
+                log::debug!("{:?}: pushed message refused: {e}", st.driver.peer());
+            }
+        }
+    }
+
+    /// Updates what push handles read without the lock.
+    fn mirror(&self, st: &State<S>) {
         let d = &st.driver;
-        let open = d
+        self.queued.store(d.pending_write(), Ordering::Release);
+        let closing = d
             .session()
             .connection()
-            .is_some_and(|c| c.state() == ws_proto::State::Open);
-        let queued = d.pending_write();
-        (queued, queued > d.turn.high_water, st.done || !open)
+            .is_some_and(|c| c.state() != ws_proto::State::Open);
+        if st.done || closing {
+            self.closed.store(true, Ordering::Release);
+        }
     }
 
     /// Sink readiness: output under the high-water mark (else flushes).
@@ -383,18 +474,24 @@ impl<S: AsyncStream> AsyncWebSocket<S> {
 
     pub(crate) fn new(io: S, driver: Driver, slot: Option<Slot>) -> Self {
         let writers = Arc::new(Writers::default());
+        let high_water = driver.turn.high_water;
         AsyncWebSocket {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     driver,
-                    io,
+                    io: Some(io),
                     unflushed: false,
                     done: false,
-                    task: None,
                     _slot: slot,
                 }),
                 write_waker: Waker::from(writers.clone()),
                 writers,
+                task: Mutex::new(None),
+                inbox: Mutex::new(Vec::new()),
+                pushed: AtomicBool::new(false),
+                queued: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
+                high_water,
             }),
             sleep: None,
         }
@@ -418,8 +515,12 @@ impl<S: AsyncStream> AsyncWebSocket<S> {
             if st.done {
                 return Poll::Ready(Ok(None));
             }
+            shared.drain_inbox(st);
+            let Some(stream) = st.io.as_mut() else {
+                return Poll::Ready(Ok(None));
+            };
             let mut io = PollIo {
-                io: &mut st.io,
+                io: stream,
                 cx,
                 writers: &shared.writers,
                 write_waker: &shared.write_waker,
@@ -438,19 +539,24 @@ impl<S: AsyncStream> AsyncWebSocket<S> {
                         st,
                         cx
                     ));
-                    let io = &mut st.io;
-                    let _ = ready!(poll_writer(
-                        &shared.writers,
-                        &shared.write_waker,
-                        cx,
-                        |cx| io.poll_shutdown(cx)
-                    ));
-                    st.done = true;
+                    if let Some(io) = st.io.as_mut() {
+                        let _ = ready!(poll_writer(
+                            &shared.writers,
+                            &shared.write_waker,
+                            cx,
+                            |cx| io.poll_shutdown(cx)
+                        ));
+                    }
+                    st.end();
+                    shared.mirror(st);
                     return Poll::Ready(Ok(None));
                 }
                 Err(e) => {
-                    st.done = true;
-                    let _ = st.io.poll_shutdown(cx);
+                    if let Some(io) = st.io.as_mut() {
+                        let _ = io.poll_shutdown(cx);
+                    }
+                    st.end();
+                    shared.mirror(st);
                     return Poll::Ready(Err(e));
                 }
             };
@@ -459,8 +565,12 @@ impl<S: AsyncStream> AsyncWebSocket<S> {
             {
                 return Poll::Ready(Err(Shared::failed(st, e)));
             }
-            if st.task.as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
-                st.task = Some(cx.waker().clone());
+            shared.mirror(st);
+            {
+                let mut task = shared.task.lock().unwrap_or_else(|p| p.into_inner());
+                if task.as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
+                    *task = Some(cx.waker().clone());
+                }
             }
             let clock = st.driver.clock();
             drop(guard);
@@ -474,6 +584,29 @@ impl<S: AsyncStream> AsyncWebSocket<S> {
                 cx.waker().wake_by_ref();
             }
             return Poll::Pending;
+        }
+    }
+
+    /// Polls for the next [`AppEvent`](crate::AppEvent): WebSocket
+    /// events and the application's timer and writable wake-ups
+    /// ([`Driver::set_timer`], [`Driver::request_writable`]).
+    pub fn poll_app(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<crate::AppEvent>, Error>> {
+        self.poll_turn(cx, |d, io, s| d.turn_app(io, s))
+    }
+
+    /// The next [`AppEvent`](crate::AppEvent); `Ok(None)` once closed.
+    pub async fn recv_app(&mut self) -> Result<Option<crate::AppEvent>, Error> {
+        poll_fn(|cx| self.poll_app(cx)).await
+    }
+
+    /// A write handle (a [`WriteHalf`]: `Sink`, [`Push`](crate::Push)) to
+    /// this socket, keeping the socket whole.
+    pub fn handle(&self) -> WriteHalf<S> {
+        WriteHalf {
+            shared: self.shared.clone(),
         }
     }
 
@@ -639,18 +772,21 @@ impl<S: AsyncStream> WriteHalf<S> {
 /// what the stream could not take at once.
 impl<S: AsyncStream> crate::push::Push for WriteHalf<S> {
     fn push(&self, msg: Message) -> Result<(), Error> {
-        self.shared.push(|d| d.send(msg))
+        self.shared.push(Pushed::Message(msg))
     }
     fn push_prepared(&self, msg: &mut ws_proto::Prepared) -> Result<(), Error> {
-        self.shared.push(|d| d.send_prepared(msg))
+        // The payload is shared (`Bytes`); an encoding made for this
+        // connection is not kept in `msg` (it may have been sent later,
+        // from the inbox).
+        self.shared.push(Pushed::Prepared(msg.clone()))
     }
     fn queued(&self) -> usize {
-        self.shared.push_state().0
+        self.shared.queued.load(Ordering::Acquire)
     }
     fn is_choked(&self) -> bool {
-        self.shared.push_state().1
+        self.queued() > self.shared.high_water
     }
     fn is_closed(&self) -> bool {
-        self.shared.push_state().2
+        self.shared.closed.load(Ordering::Acquire)
     }
 }

@@ -160,6 +160,11 @@ impl<S: Transport> WebSocket<S> {
         &self.driver
     }
 
+    /// The driver core, to send through or set its timer.
+    pub fn driver_mut(&mut self) -> &mut Driver {
+        &mut self.driver
+    }
+
     /// The clock the session runs on.
     pub fn clock(&self) -> Clock {
         self.driver.clock()
@@ -194,6 +199,34 @@ impl<S: Transport> WebSocket<S> {
                 None => {}
             }
         }
+    }
+
+    /// Runs the opening handshake to its end (a server answers by its
+    /// [`Policy`](crate::Policy)), within the handshake timeout, taking no
+    /// WebSocket event. True once open; false if the connection finished
+    /// first.
+    pub fn handshake(&mut self) -> Result<bool, Error> {
+        while !self.driver.is_open() {
+            if self
+                .run(None, |d, io, s| d.turn_handshake(io, s))?
+                .is_none()
+                && self.finished
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The next [`AppEvent`](crate::AppEvent) (WebSocket events, the
+    /// application's timer and writable wake-ups), waiting up to
+    /// `timeout` (`None`: as long as it takes); `Ok(None)`: the wait ran
+    /// out or the connection finished.
+    pub fn recv_app(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<Option<crate::AppEvent>, Error> {
+        self.run(timeout, |d, io, s| d.turn_app(io, s))
     }
 
     /// Like [`recv`](Self::recv), giving up after `timeout` (`Ok(None)`).

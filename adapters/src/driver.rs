@@ -138,7 +138,7 @@ impl Driver {
     /// The time: read once per [`turn`](Self::turn) (one clock read per
     /// loop turn, not one per call), from the clock outside a turn.
     #[inline]
-    fn now(&self) -> Instant {
+    pub(crate) fn now(&self) -> Instant {
         self.turn.now.unwrap_or_else(|| self.clock.now())
     }
 
@@ -425,6 +425,11 @@ impl Driver {
             }
             SessionEvent::Upgrade(req) => match policy.upgrade(&req, self.peer) {
                 Ok(accept) => {
+                    if let Some(c) = policy.connection_config(&req, &accept) {
+                        self.session
+                            .set_connection_config(c)
+                            .map_err(|e| self.err(e))?;
+                    }
                     let mut rng = rand::rng();
                     self.session.accept(now, accept, &mut rng).map(|_| ())
                 }
@@ -474,11 +479,13 @@ impl Driver {
         if due {
             self.session.handle_timeout(now);
         }
+        // The application's timer is reported by the turn's poll.
+        let app = self.turn.app_timer.is_some_and(|t| t <= now);
         // An idle large holder looks at the budget on its check deadline.
         if self.budget.as_ref().is_some_and(Ticket::is_large) {
             self.account();
         }
-        due
+        due || app
     }
 
     /// The next deadline, if any: wake then and call
@@ -488,7 +495,10 @@ impl Driver {
     /// [`PAUSE_RETRY`] away, so a paused connection asks again.
     #[must_use]
     pub fn poll_deadline(&self) -> Option<Instant> {
-        let t = self.session.poll_timeout();
+        let t = match (self.session.poll_timeout(), self.turn.app_timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let check = match &self.budget {
             // A large holder looks at the budget now and then even when
             // idle: it may have become the one to shed, or be paused.

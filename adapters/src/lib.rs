@@ -45,6 +45,7 @@ mod layers;
 pub mod mio;
 mod options;
 mod policy;
+pub mod protocols;
 pub mod proxy;
 pub mod push;
 #[cfg(feature = "smol")]
@@ -67,8 +68,9 @@ pub use options::{
     ClientOptions, IntoClientRequest, ServerOptions, fd_limit, raise_fd_limit, session_config,
 };
 pub use policy::Policy;
+pub use protocols::{Ctx, End, Protocol, Protocols, Running};
 pub use push::{Delivery, Group, MemberId, Push, SlowConsumer};
-pub use turn::{HIGH_WATER, READ_BUDGET, Transport, Turn, Wait};
+pub use turn::{AppEvent, HIGH_WATER, LOW_WATER, READ_BUDGET, Transport, Turn, Wait};
 pub use ws_proto::{Event, Message, Utf8Bytes};
 
 use ws_proto::MaskRng;

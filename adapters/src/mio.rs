@@ -312,6 +312,12 @@ impl Conn {
         self.turn_with(scratch, |d, io, s| d.turn(io, s))
     }
 
+    /// [`turn`](Self::turn) with the application's wake-ups (its timer,
+    /// writable; see [`Driver::turn_app`]).
+    pub fn turn_app(&mut self, scratch: &mut [u8]) -> Result<Turn<crate::AppEvent>, Error> {
+        self.turn_with(scratch, |d, io, s| d.turn_app(io, s))
+    }
+
     /// [`turn`](Self::turn) handing out every session event, handshake
     /// events included (see [`Driver::turn_session`]), for a loop that
     /// answers handshakes itself.
@@ -447,6 +453,10 @@ pub trait Handler {
     fn opened(&mut self, _conn: &mut Conn, _data: &mut Self::Data) {}
     /// A WebSocket event arrived; answer through `conn`.
     fn event(&mut self, conn: &mut Conn, data: &mut Self::Data, event: Event);
+    /// The connection's timer ([`Driver::set_timer`]) is due.
+    fn timer(&mut self, _conn: &mut Conn, _data: &mut Self::Data) {}
+    /// The output drained after [`Driver::request_writable`].
+    fn writable(&mut self, _conn: &mut Conn, _data: &mut Self::Data) {}
     /// The connection is gone (`error` if it failed).
     fn closed(&mut self, _peer: SocketAddr, _data: Self::Data, _error: Option<Error>) {}
 }
@@ -739,7 +749,7 @@ impl<H: Handler> Server<H> {
 /// handler.
 fn pump<H: Handler>(e: &mut Entry<H::Data>, h: &mut H, scratch: &mut [u8]) -> Result<(), Error> {
     loop {
-        let turn = e.conn.turn(scratch)?;
+        let turn = e.conn.turn_app(scratch)?;
         // The handshake completes inside the turn (the policy answers
         // it): tell the handler before the first message.
         if !e.opened && e.conn.driver.is_open() {
@@ -747,8 +757,10 @@ fn pump<H: Handler>(e: &mut Entry<H::Data>, h: &mut H, scratch: &mut [u8]) -> Re
             h.opened(&mut e.conn, &mut e.data);
         }
         match turn {
-            Turn::Event(ev) => h.event(&mut e.conn, &mut e.data, ev),
-            Turn::Wait(_) | Turn::Closed => return Ok(()),
+            Turn::Event(crate::AppEvent::Event(ev)) => h.event(&mut e.conn, &mut e.data, ev),
+            Turn::Event(crate::AppEvent::Timer) => h.timer(&mut e.conn, &mut e.data),
+            Turn::Event(crate::AppEvent::Writable) => h.writable(&mut e.conn, &mut e.data),
+            _ => return Ok(()),
         }
     }
 }
@@ -871,5 +883,54 @@ impl Client {
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.conn.close(code, reason)?;
         self.conn.flush().map(drop)
+    }
+}
+
+/// A [`Protocols`](crate::Protocols) table as the mio server's handler:
+/// each connection runs the protocol its handshake chose, with a push
+/// handle ([`MioPush`]) and the connection's timer and writable
+/// wake-ups.
+impl Handler for crate::Protocols {
+    type Data = Option<crate::Running>;
+
+    fn accepted(&mut self, _peer: SocketAddr) -> Self::Data {
+        None
+    }
+
+    fn opened(&mut self, conn: &mut Conn, data: &mut Self::Data) {
+        let push = conn
+            .push_handle()
+            .map(|p| Arc::new(p) as Arc<dyn crate::Push>);
+        *data = self.attach(conn.driver_mut(), push);
+        if data.is_none() {
+            // The policy chose a protocol the table does not have.
+            let _ = conn
+                .driver_mut()
+                .close(CloseCode::INTERNAL_ERROR, "no protocol");
+        }
+    }
+
+    fn event(&mut self, conn: &mut Conn, data: &mut Self::Data, event: Event) {
+        if let Some(run) = data {
+            self.dispatch(run, conn.driver_mut(), crate::AppEvent::Event(event));
+        }
+    }
+
+    fn timer(&mut self, conn: &mut Conn, data: &mut Self::Data) {
+        if let Some(run) = data {
+            self.dispatch(run, conn.driver_mut(), crate::AppEvent::Timer);
+        }
+    }
+
+    fn writable(&mut self, conn: &mut Conn, data: &mut Self::Data) {
+        if let Some(run) = data {
+            self.dispatch(run, conn.driver_mut(), crate::AppEvent::Writable);
+        }
+    }
+
+    fn closed(&mut self, _peer: SocketAddr, data: Self::Data, error: Option<Error>) {
+        if let Some(run) = data {
+            self.finish(run, error);
+        }
     }
 }

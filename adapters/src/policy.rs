@@ -11,6 +11,7 @@ use http_upgrade::{Accept, HttpRequest, Response, UpgradeRequest};
 type UpgradeFn =
     dyn Fn(&UpgradeRequest, Option<SocketAddr>) -> Result<Accept, Response> + Send + Sync;
 type RequestFn = dyn Fn(&HttpRequest) -> Response + Send + Sync;
+type ConfigFn = dyn Fn(&UpgradeRequest, &Accept) -> Option<ws_proto::Config> + Send + Sync;
 
 /// How a server answers handshakes it is not asked about: by default every
 /// valid upgrade is accepted (with the negotiators' extensions) and a plain
@@ -19,6 +20,7 @@ type RequestFn = dyn Fn(&HttpRequest) -> Response + Send + Sync;
 pub struct Policy {
     upgrade: Option<Arc<UpgradeFn>>,
     request: Option<Arc<RequestFn>>,
+    config: Option<Arc<ConfigFn>>,
 }
 
 impl fmt::Debug for Policy {
@@ -52,6 +54,24 @@ impl Policy {
         self
     }
 
+    /// Chooses the connection's limits and timers per accepted upgrade
+    /// (`None`: the session config's), e.g. per subprotocol.
+    pub fn on_connection_config(
+        mut self,
+        f: impl Fn(&UpgradeRequest, &Accept) -> Option<ws_proto::Config> + Send + Sync + 'static,
+    ) -> Self {
+        self.config = Some(Arc::new(f));
+        self
+    }
+
+    pub(crate) fn connection_config(
+        &self,
+        req: &UpgradeRequest,
+        accept: &Accept,
+    ) -> Option<ws_proto::Config> {
+        self.config.as_ref().and_then(|f| f(req, accept))
+    }
+
     pub(crate) fn upgrade(
         &self,
         req: &UpgradeRequest,
@@ -76,4 +96,5 @@ impl Policy {
 pub(crate) static DEFAULT: Policy = Policy {
     upgrade: None,
     request: None,
+    config: None,
 };

@@ -46,6 +46,26 @@ pub trait Push: Send + Sync {
     fn is_closed(&self) -> bool;
 }
 
+/// A shared handle is a handle (`Arc<dyn Push>` from
+/// [`Ctx::push_handle`](crate::Ctx::push_handle) in a [`Group`]).
+impl<P: Push + ?Sized> Push for std::sync::Arc<P> {
+    fn push(&self, msg: Message) -> Result<(), Error> {
+        (**self).push(msg)
+    }
+    fn push_prepared(&self, msg: &mut Prepared) -> Result<(), Error> {
+        (**self).push_prepared(msg)
+    }
+    fn queued(&self) -> usize {
+        (**self).queued()
+    }
+    fn is_choked(&self) -> bool {
+        (**self).is_choked()
+    }
+    fn is_closed(&self) -> bool {
+        (**self).is_closed()
+    }
+}
+
 /// What a [`Group`] does with a member whose queued output is over
 /// `limit` bytes when a broadcast comes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

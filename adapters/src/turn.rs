@@ -41,6 +41,26 @@ pub const READ_BUDGET: u8 = 16;
 /// output.
 pub const HIGH_WATER: usize = 1 << 20;
 
+/// Default low-water mark ([`Driver::with_low_water`]): output at or
+/// below 16 KiB counts as drained for [`AppEvent::Writable`].
+pub const LOW_WATER: usize = 16 << 10;
+
+/// What [`Driver::turn_app`] hands a server application: the WebSocket
+/// events, and the two wake-ups libwebsockets gives its callbacks.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AppEvent {
+    /// A WebSocket event.
+    Event(Event),
+    /// The application's timer ([`Driver::set_timer`]) is due (it is
+    /// disarmed; set it again for the next).
+    Timer,
+    /// The output has drained to the low-water mark after
+    /// [`Driver::request_writable`] (libwebsockets'
+    /// `LWS_CALLBACK_SERVER_WRITEABLE`; asked for again each time).
+    Writable,
+}
+
 /// The drive loop's state in a [`Driver`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TurnState {
@@ -62,6 +82,15 @@ pub(crate) struct TurnState {
     due_at: Option<Instant>,
     /// The time of the turn in progress (one clock read per turn).
     pub(crate) now: Option<Instant>,
+    /// The application's timer ([`Driver::set_timer`]).
+    pub(crate) app_timer: Option<Instant>,
+    /// The application asked to hear when the output drains
+    /// ([`Driver::request_writable`]) ...
+    pub(crate) writable_wanted: bool,
+    /// ... and it has: [`Driver::turn_app`] reports it.
+    pub(crate) writable_ready: bool,
+    /// Output at or below this is "drained" for `writable`.
+    pub(crate) low_water: usize,
 }
 
 impl Default for TurnState {
@@ -74,6 +103,10 @@ impl Default for TurnState {
             waited: false,
             due_at: Some(Instant::ZERO),
             now: None,
+            app_timer: None,
+            writable_wanted: false,
+            writable_ready: false,
+            low_water: LOW_WATER,
         }
     }
 }
@@ -174,6 +207,58 @@ impl Driver {
         self.turn_with(io, scratch, |d| Ok(d.poll_handshake()?.then_some(())))
     }
 
+    /// [`turn`](Self::turn) for a server application: WebSocket events,
+    /// and the application's timer and writable wake-ups
+    /// ([`AppEvent`]).
+    pub fn turn_app<T: Transport + ?Sized>(
+        &mut self,
+        io: &mut T,
+        scratch: &mut [u8],
+    ) -> Result<Turn<AppEvent>, Error> {
+        self.turn_with(io, scratch, |d| {
+            if std::mem::take(&mut d.turn.writable_ready) {
+                return Ok(Some(AppEvent::Writable));
+            }
+            let now = d.now();
+            if d.turn.app_timer.is_some_and(|t| t <= now) {
+                d.turn.app_timer = None;
+                return Ok(Some(AppEvent::Timer));
+            }
+            Ok(d.poll_message()?.map(AppEvent::Event))
+        })
+    }
+
+    /// Arms the application's timer at `at` (`None` disarms it); it
+    /// fires once, as [`AppEvent::Timer`] from [`turn_app`](Self::turn_app),
+    /// and counts in [`poll_deadline`](Self::poll_deadline).
+    pub fn set_timer(&mut self, at: Option<Instant>) {
+        self.turn.app_timer = at;
+    }
+
+    /// The application's timer, if armed.
+    pub fn timer(&self) -> Option<Instant> {
+        self.turn.app_timer
+    }
+
+    /// Asks for one [`AppEvent::Writable`] once the queued output is at
+    /// or below the low-water mark (at once if it is already).
+    pub fn request_writable(&mut self) {
+        self.turn.writable_wanted = true;
+    }
+
+    /// Output at or below `bytes` counts as drained for
+    /// [`AppEvent::Writable`]; default [`LOW_WATER`].
+    pub fn with_low_water(mut self, bytes: usize) -> Self {
+        self.turn.low_water = bytes;
+        self
+    }
+
+    /// True while the queued output is over the high-water mark
+    /// (libwebsockets' `lws_send_pipe_choked`).
+    pub fn is_choked(&self) -> bool {
+        self.pending_write() > self.turn.high_water
+    }
+
     pub(crate) fn turn_with<T: Transport + ?Sized, E>(
         &mut self,
         io: &mut T,
@@ -230,6 +315,13 @@ impl Driver {
             if self.wants_close() {
                 self.finish(io);
                 return Ok(Turn::Closed);
+            }
+            if self.turn.writable_wanted && self.pending_write() <= self.turn.low_water {
+                // Reported by `turn_app` on the next poll (another turn
+                // function lets it lapse).
+                self.turn.writable_wanted = false;
+                self.turn.writable_ready = true;
+                continue;
             }
             if self.turn.due_at.is_some_and(|t| t <= now) {
                 // Looked at once per turn at most: handled, they are

@@ -159,6 +159,9 @@ pub struct Session {
     now: Instant,
     /// The peer ended its stream before the handshake was over.
     eof: bool,
+    /// The connection settings to open with instead of the session
+    /// config's ([`set_connection_config`](Session::set_connection_config)).
+    connection: Option<Box<Config>>,
 }
 
 impl core::fmt::Debug for Session {
@@ -258,7 +261,20 @@ impl Session {
             handshake: None,
             now,
             eof: false,
+            connection: None,
         }
+    }
+
+    /// Opens the connection with `config` instead of the session config's
+    /// limits and timers (a server's per-subprotocol limits, chosen while
+    /// answering the upgrade). Before the connection opens only: after,
+    /// [`SessionError`] with the wrong-state misuse.
+    pub fn set_connection_config(&mut self, config: Config) -> Result<(), SessionError> {
+        if self.connection().is_some() {
+            return Err(SessionError::wrong_state("set_connection_config"));
+        }
+        self.connection = Some(Box::new(config));
+        Ok(())
     }
 
     /// What the opening handshake settled, from the moment the connection
@@ -536,7 +552,10 @@ impl Session {
         leftover: Bytes,
     ) -> Result<(), SessionError> {
         let role = h.role;
-        let config = self.config.connection.clone();
+        let config = self
+            .connection
+            .take()
+            .map_or_else(|| self.config.connection.clone(), |c| *c);
         let mut negotiated = Negotiated::new(h.dialect).with_extensions(exts);
         // draft-04 §4.2: the per-connection key for hybi-04 masking.
         negotiated.hybi04_key = h.hybi04_masking_key();

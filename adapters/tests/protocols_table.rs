@@ -1,0 +1,307 @@
+//! The protocols table (the libwebsockets server model) on every adapter:
+//! the handshake picks the protocol (a default for clients that offer
+//! none), each protocol keeps per-connection state, gets its timer and
+//! writable wake-ups and its own limits, hears the close with its code and
+//! reason, and (where the adapter has push handles) reaches other
+//! connections through a group.
+#![cfg(all(feature = "tokio", feature = "smol"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Kind, bounded, client_options, server_options};
+use http_upgrade::{ClientRequest, Response};
+use ws_adapters::{
+    Ctx, End, Event, Group, Protocol, Protocols, Push, ServerOptions, blocking, mio as wmio,
+};
+use ws_proto::{CloseCode, Config};
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// Echoes; "later" arms a 30 ms timer that answers "timer fired";
+/// "writable?" asks for a writable wake-up that answers "writable";
+/// "all:X" sends X to every echo connection through their push handles.
+struct Echo {
+    log: Log,
+    room: Arc<Group<Arc<dyn Push>>>,
+}
+
+impl Protocol for Echo {
+    type State = u32;
+    fn established(&self, cx: &mut Ctx<'_>) -> u32 {
+        if let Some(p) = cx.push_handle() {
+            self.room.join(p);
+        }
+        0
+    }
+    fn event(&self, seen: &mut u32, cx: &mut Ctx<'_>, event: Event) {
+        let Event::Text(t) = event else { return };
+        *seen += 1;
+        match t.as_str() {
+            "later" => cx.set_timer(Duration::from_millis(30)),
+            "writable?" => cx.request_writable(),
+            "has push?" => {
+                let _ = cx.send_text(format!("{}", cx.push_handle().is_some()));
+            }
+            s if s.starts_with("all:") => {
+                self.room.broadcast_text(s[4..].to_owned());
+            }
+            _ => {
+                let _ = cx.send_text(t);
+            }
+        }
+    }
+    fn writable(&self, _: &mut u32, cx: &mut Ctx<'_>) {
+        let _ = cx.send_text("writable");
+    }
+    fn timer(&self, _: &mut u32, cx: &mut Ctx<'_>) {
+        let _ = cx.send_text("timer fired");
+    }
+    fn closed(&self, seen: u32, end: &End) {
+        self.log.lock().unwrap().push(format!(
+            "echo closed {:?} {} after {seen}",
+            end.code.map(|c| c.0),
+            end.reason
+        ));
+    }
+}
+
+/// dumb-increment: a number every 20 ms from its own timer.
+struct Counter;
+
+impl Protocol for Counter {
+    type State = u64;
+    fn established(&self, cx: &mut Ctx<'_>) -> u64 {
+        cx.set_timer(Duration::from_millis(20));
+        0
+    }
+    fn event(&self, n: &mut u64, _: &mut Ctx<'_>, event: Event) {
+        if matches!(&event, Event::Text(t) if t.as_str() == "reset\n") {
+            *n = 0;
+        }
+    }
+    fn timer(&self, n: &mut u64, cx: &mut Ctx<'_>) {
+        let _ = cx.send_text(n.to_string());
+        *n += 1;
+        cx.set_timer(Duration::from_millis(20));
+    }
+}
+
+/// Messages over 1000 bytes are refused (its own limits).
+struct Small;
+
+impl Protocol for Small {
+    type State = ();
+    fn established(&self, _: &mut Ctx<'_>) {}
+    fn event(&self, _: &mut (), cx: &mut Ctx<'_>, event: Event) {
+        if let Some(m) = event.into_message() {
+            let _ = cx.send(m);
+        }
+    }
+}
+
+fn table(log: Log) -> Protocols {
+    Protocols::new()
+        .protocol(
+            "echo",
+            Echo {
+                log,
+                room: Arc::new(Group::default()),
+            },
+        )
+        .protocol("dumb-increment-protocol", Counter)
+        .protocol_with(
+            "small",
+            Small,
+            Config::default().with_max_message_size(1000),
+        )
+        .default_protocol("echo")
+        .http(|req| Response::new(200).body(format!("page {}\n", req.target)))
+}
+
+/// Starts a server of `kind` running `table`.
+fn start(kind: Kind, table: Protocols) -> SocketAddr {
+    let options: ServerOptions = table.options(server_options(false));
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    match kind {
+        Kind::Std => {
+            let server = blocking::Server::bind_with(local, options).unwrap();
+            tx.send(server.local_addr().unwrap()).unwrap();
+            std::thread::spawn(move || server.run(move |mut ws| table.run_blocking(&mut ws)));
+        }
+        Kind::Mio => {
+            std::thread::spawn(move || {
+                let mut server = wmio::Server::bind(local, options, table).unwrap();
+                tx.send(server.local_addr().unwrap()).unwrap();
+                server.run().unwrap();
+            });
+        }
+        Kind::Tokio => {
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let server = ws_adapters::tokio::Server::bind(local, options)
+                        .await
+                        .unwrap();
+                    tx.send(server.local_addr().unwrap()).unwrap();
+                    loop {
+                        let (ws, _) = server.accept().await.unwrap();
+                        let table = table.clone();
+                        tokio::spawn(async move { table.run(ws).await });
+                    }
+                });
+            });
+        }
+        Kind::Smol => {
+            let server = ws_adapters::smol::Server::bind(local, options).unwrap();
+            tx.send(server.local_addr().unwrap()).unwrap();
+            std::thread::spawn(move || {
+                let ex = async_executor::Executor::new();
+                async_io::block_on(ex.run(async {
+                    loop {
+                        let (ws, _) = server.accept().await.unwrap();
+                        let table = table.clone();
+                        ex.spawn(async move { table.run(ws).await }).detach();
+                    }
+                }));
+            });
+        }
+    }
+    rx.recv_timeout(Duration::from_secs(10)).unwrap()
+}
+
+fn client(addr: SocketAddr, protocol: Option<&str>) -> blocking::WebSocket<TcpStream> {
+    let mut req = ClientRequest::new(&format!("ws://{addr}/")).unwrap();
+    if let Some(p) = protocol {
+        req = req.protocol(p);
+    }
+    blocking::connect_with(req, &client_options(false)).unwrap()
+}
+
+#[track_caller]
+fn text(ws: &mut blocking::WebSocket<TcpStream>) -> String {
+    match ws.recv_timeout(Duration::from_secs(10)).unwrap() {
+        Some(Event::Text(t)) => t.as_str().to_owned(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn exercise(kind: Kind) {
+    let log: Log = Arc::default();
+    let addr = start(kind, table(log.clone()));
+
+    // The counter: its own timer, re-armed, per connection.
+    let mut counter = client(addr, Some("dumb-increment-protocol"));
+    let chosen = counter.negotiated().and_then(|h| h.protocol.clone());
+    assert_eq!(chosen.as_deref(), Some("dumb-increment-protocol"));
+    assert_eq!(
+        [text(&mut counter), text(&mut counter), text(&mut counter)],
+        ["0", "1", "2"]
+    );
+
+    // No subprotocol offered: the default; its timer and writable.
+    let mut echo = client(addr, None);
+    assert_eq!(echo.negotiated().and_then(|h| h.protocol.clone()), None);
+    echo.send_text("hello").unwrap();
+    assert_eq!(text(&mut echo), "hello");
+    echo.send_text("later").unwrap();
+    assert_eq!(text(&mut echo), "timer fired");
+    echo.send_text("writable?").unwrap();
+    assert_eq!(text(&mut echo), "writable");
+
+    // An unknown subprotocol only: the default too, none echoed.
+    let mut other = client(addr, Some("no-such-protocol"));
+    assert_eq!(other.negotiated().and_then(|h| h.protocol.clone()), None);
+    other.send_text("x").unwrap();
+    assert_eq!(text(&mut other), "x");
+
+    // Push through the group where the adapter has handles.
+    other.send_text("has push?").unwrap();
+    let has_push = text(&mut other) == "true";
+    assert_eq!(has_push, kind != Kind::Std, "{kind:?}");
+    if has_push {
+        other.send_text("all:to the room").unwrap();
+        assert_eq!(text(&mut other), "to the room");
+        assert_eq!(text(&mut echo), "to the room");
+    }
+
+    // Its own limits: 1009 past 1000 bytes.
+    let mut small = client(addr, Some("small"));
+    small.send_binary(vec![0u8; 900]).unwrap();
+    assert_eq!(
+        small.recv_timeout(Duration::from_secs(10)).unwrap(),
+        Some(Event::Binary(vec![0u8; 900].into()))
+    );
+    small.send_binary(vec![0u8; 2000]).unwrap();
+    match small.recv_timeout(Duration::from_secs(10)).unwrap() {
+        Some(Event::Close { code, .. }) => assert_eq!(code, Some(CloseCode::TOO_BIG)),
+        other => panic!("{other:?}"),
+    }
+
+    // The close reaches the protocol with its code and reason.
+    echo.close(CloseCode(4001), "bye").unwrap();
+    while echo
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap()
+        .is_some()
+    {}
+    for _ in 0..200 {
+        if log.lock().unwrap().iter().any(|l| l.contains("4001")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let entries = log.lock().unwrap().clone();
+    assert!(
+        entries
+            .iter()
+            .any(|l| l == "echo closed Some(4001) bye after 3"
+                || l == "echo closed Some(4001) bye after 4"),
+        "{kind:?}: {entries:?}"
+    );
+
+    // Plain HTTP on the same port.
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut page = String::new();
+    s.read_to_string(&mut page).unwrap();
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.ends_with("page /index.html\n"),
+        "{page}"
+    );
+}
+
+#[test]
+fn table_on_std() {
+    bounded(Duration::from_secs(60), "table std", || exercise(Kind::Std));
+}
+
+#[test]
+fn table_on_mio() {
+    bounded(Duration::from_secs(60), "table mio", || exercise(Kind::Mio));
+}
+
+#[test]
+fn table_on_tokio() {
+    bounded(Duration::from_secs(60), "table tokio", || {
+        exercise(Kind::Tokio)
+    });
+}
+
+#[test]
+fn table_on_smol() {
+    bounded(Duration::from_secs(60), "table smol", || {
+        exercise(Kind::Smol)
+    });
+}
