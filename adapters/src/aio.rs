@@ -128,7 +128,7 @@ struct Shared<S> {
     write_waker: Waker,
     /// The task that turns the connection (its last poll), woken to send
     /// and write what a push could not.
-    task: Mutex<Option<Waker>>,
+    task: atomic_waker::AtomicWaker,
     /// Pushes waiting for the task, in order; `pushed` says there are.
     inbox: Mutex<Vec<Pushed>>,
     pushed: AtomicBool,
@@ -300,23 +300,21 @@ impl<S: AsyncStream> Shared<S> {
             Pushed::Message(m) => st.driver.send(m)?,
             Pushed::Prepared(mut p) => st.driver.send_prepared(&mut p)?,
         }
-        let task = self.task().unwrap_or_else(|| Waker::noop().clone());
-        let r = match self.write_out(st, &mut Context::from_waker(&task)) {
+        // What the stream takes now goes now; for the rest the task turns
+        // (and waits for the stream itself).
+        let r = match self.write_out(st, &mut Context::from_waker(Waker::noop())) {
             Poll::Ready(r) => r,
-            Poll::Pending => Ok(()),
+            Poll::Pending => {
+                self.wake_task();
+                Ok(())
+            }
         };
         self.mirror(st);
         r
     }
 
-    fn task(&self) -> Option<Waker> {
-        self.task.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
     fn wake_task(&self) {
-        if let Some(t) = self.task() {
-            t.wake();
-        }
+        self.task.wake();
     }
 
     /// Sends what waits in the inbox (under the lock, in the task).
@@ -486,7 +484,7 @@ impl<S: AsyncStream> AsyncWebSocket<S> {
                 }),
                 write_waker: Waker::from(writers.clone()),
                 writers,
-                task: Mutex::new(None),
+                task: atomic_waker::AtomicWaker::new(),
                 inbox: Mutex::new(Vec::new()),
                 pushed: AtomicBool::new(false),
                 queued: AtomicUsize::new(0),
@@ -566,12 +564,7 @@ impl<S: AsyncStream> AsyncWebSocket<S> {
                 return Poll::Ready(Err(Shared::failed(st, e)));
             }
             shared.mirror(st);
-            {
-                let mut task = shared.task.lock().unwrap_or_else(|p| p.into_inner());
-                if task.as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
-                    *task = Some(cx.waker().clone());
-                }
-            }
+            shared.task.register(cx.waker());
             let clock = st.driver.clock();
             drop(guard);
             if let Some(t) = wait.until {
