@@ -8,7 +8,9 @@
 # virtualenv (.venv-autobahn).
 #
 #   scripts/test.sh            unit, integration, interop, browser tests,
-#                              then the Autobahn quick subset (both roles)
+#                              then the Autobahn quick subset (both roles) on
+#                              every adapter (std, mio, tokio, smol; the
+#                              server behind axum)
 #   AUTOBAHN=full scripts/test.sh   ... with all 517 Autobahn cases instead
 #   AUTOBAHN=none scripts/test.sh   ... without Autobahn
 set -euo pipefail
@@ -29,8 +31,12 @@ echo "== fuzz regression inputs"
 cargo test -p ws-fuzz
 
 case "${AUTOBAHN:-quick}" in
-    quick) echo "== Autobahn testsuite, quick subset, both roles"
-           bash scripts/autobahn/run.sh --quick ;;
+    quick) echo "== Autobahn testsuite, quick subset, both roles, every adapter"
+           bash scripts/autobahn/run.sh --quick
+           for adapter in mio tokio smol; do
+               bash scripts/autobahn/run.sh --quick --no-build --adapter "$adapter"
+           done
+           bash scripts/autobahn/run.sh --quick --no-build --role server --adapter axum ;;
     full)  echo "== Autobahn testsuite, all cases, both roles"
            bash scripts/autobahn/run.sh ;;
     none)  echo "== Autobahn skipped (AUTOBAHN=none)" ;;
