@@ -50,8 +50,12 @@ impl Tls {
     fn new() -> Tls {
         let pki = Pki::new();
         let identity = pki.issue(&["127.0.0.1", "localhost"]);
+        // One directory per PKI: `cargo test` runs both tests in one
+        // process, each with its own CA.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("tls-streams-{}", std::process::id()));
+            .join(format!("tls-streams-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("ca.pem"), pem("CERTIFICATE", &pki.ca)).unwrap();
         std::fs::write(dir.join("cert.pem"), pem("CERTIFICATE", &identity.0[0])).unwrap();
