@@ -783,3 +783,59 @@ impl<S: AsyncStream> crate::push::Push for WriteHalf<S> {
         self.shared.closed.load(Ordering::Acquire)
     }
 }
+
+/// `f`, or a `Timeout(what)` error after `after` on the runtime's timer.
+pub(crate) async fn timeout<S: AsyncStream, T>(
+    after: std::time::Duration,
+    what: &'static str,
+    f: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let mut f = std::pin::pin!(f);
+    let mut sleep = std::pin::pin!(S::sleep_until(std::time::Instant::now() + after));
+    poll_fn(|cx| {
+        if let Poll::Ready(r) = f.as_mut().poll(cx) {
+            return Poll::Ready(r);
+        }
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(_) => Poll::Ready(Err(ErrorKind::Timeout(what).into())),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// The runtimes' `accept`: the server handshake on a stream of the
+/// caller's.
+pub(crate) async fn accept<S: AsyncStream>(
+    io: S,
+    options: &crate::ServerOptions,
+) -> Result<AsyncWebSocket<S>, Error> {
+    let driver = options.driver_for(crate::Clock::new(), None)?;
+    let mut ws = AsyncWebSocket::new(io, driver, None);
+    ws.handshake().await?;
+    Ok(ws)
+}
+
+/// The runtimes' `client`: the client handshake on a stream of the
+/// caller's.
+pub(crate) async fn client<S: AsyncStream>(
+    io: S,
+    request: impl crate::IntoClientRequest,
+    options: &crate::ClientOptions,
+) -> Result<(AsyncWebSocket<S>, Handshake), Error> {
+    let driver = options.driver_on_stream(request.into_client_request()?)?;
+    open(io, driver, options).await
+}
+
+/// Runs a client driver's handshake over `io` within `options.timeout`;
+/// the socket and the server's answer.
+pub(crate) async fn open<S: AsyncStream>(
+    io: S,
+    driver: Driver,
+    options: &crate::ClientOptions,
+) -> Result<(AsyncWebSocket<S>, Handshake), Error> {
+    let mut ws = AsyncWebSocket::new(io, driver, None);
+    timeout::<S, _>(options.timeout, "handshake", ws.handshake()).await?;
+    let response = ws.negotiated().ok_or(ErrorKind::Closed)?;
+    Ok((ws, response))
+}

@@ -24,10 +24,10 @@ use futures_io::{AsyncRead, AsyncWrite};
 use http_upgrade::Handshake;
 
 use crate::admission::Gate;
+use crate::aio::timeout;
 use crate::options::resolve_async;
 use crate::{
-    AsyncStream, AsyncWebSocket, ClientOptions, Clock, Driver, Error, ErrorKind, IntoClientRequest,
-    ServerOptions,
+    AsyncStream, AsyncWebSocket, ClientOptions, Clock, Error, IntoClientRequest, ServerOptions,
 };
 
 /// A `futures_io` stream as an [`AsyncStream`] (async-io's timer).
@@ -61,18 +61,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncStream for Smol<S>
 /// otherwise.
 pub type WebSocket<S = Async<TcpStream>> = AsyncWebSocket<Smol<S>>;
 
-async fn timeout<T>(
-    t: std::time::Duration,
-    what: &'static str,
-    f: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    futures_lite::future::or(f, async {
-        Timer::after(t).await;
-        Err(ErrorKind::Timeout(what).into())
-    })
-    .await
-}
-
 /// Runs the server handshake on `stream` (answered by `options`' policy,
 /// within its handshake timeout; TLS if `options` has it) and returns the
 /// open WebSocket.
@@ -80,10 +68,7 @@ pub async fn accept<S>(stream: S, options: &ServerOptions) -> Result<WebSocket<S
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let driver = options.driver_for(Clock::new(), None)?;
-    let mut ws = WebSocket::new(Smol(stream), driver, None);
-    ws.handshake().await?;
-    Ok(ws)
+    crate::aio::accept(Smol(stream), options).await
 }
 
 /// Runs the client handshake for `request` on `stream`, which must reach
@@ -98,22 +83,7 @@ pub async fn client<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let driver = options.driver_on_stream(request.into_client_request()?)?;
-    open(stream, driver, options).await
-}
-
-async fn open<S>(
-    stream: S,
-    driver: Driver,
-    options: &ClientOptions,
-) -> Result<(WebSocket<S>, Handshake), Error>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let mut ws = WebSocket::new(Smol(stream), driver, None);
-    timeout(options.timeout, "handshake", ws.handshake()).await?;
-    let response = ws.negotiated().ok_or(ErrorKind::Closed)?;
-    Ok((ws, response))
+    crate::aio::client(Smol(stream), request, options).await
 }
 
 /// Connects to `request`'s URL (`ws://` or `wss://`, through the proxy
@@ -125,12 +95,15 @@ pub async fn connect(
     options: &ClientOptions,
 ) -> Result<(WebSocket, Handshake), Error> {
     let (host, port, mut driver) = options.plan(request.into_client_request()?)?;
-    let addr = timeout(options.timeout, "resolve", resolve_async(host, port)).await?;
+    let addr =
+        timeout::<Smol<Async<TcpStream>>, _>(options.timeout, "resolve", resolve_async(host, port))
+            .await?;
     let connecting = async { Ok(Async::<TcpStream>::connect(addr).await?) };
-    let stream = timeout(options.timeout, "connect", connecting).await?;
+    let stream =
+        timeout::<Smol<Async<TcpStream>>, _>(options.timeout, "connect", connecting).await?;
     stream.get_ref().set_nodelay(true)?;
     driver.set_peer(addr);
-    open(stream, driver, options).await
+    crate::aio::open(Smol(stream), driver, options).await
 }
 
 /// A listening socket handing out server-side [`WebSocket`]s.

@@ -38,7 +38,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::admission::Gate;
 use crate::{
-    AsyncStream, AsyncWebSocket, ClientOptions, Clock, Driver, Error, ErrorKind, IntoClientRequest,
+    AsyncStream, AsyncWebSocket, ClientOptions, Clock, Error, ErrorKind, IntoClientRequest,
     ServerOptions,
 };
 
@@ -82,10 +82,7 @@ pub async fn accept<S>(stream: S, options: &ServerOptions) -> Result<WebSocket<S
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let driver = options.driver_for(Clock::new(), None)?;
-    let mut ws = WebSocket::new(Tokio(stream), driver, None);
-    ws.handshake().await?;
-    Ok(ws)
+    crate::aio::accept(Tokio(stream), options).await
 }
 
 /// Runs the client handshake for `request` on `stream`, which must reach
@@ -100,24 +97,7 @@ pub async fn client<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let driver = options.driver_on_stream(request.into_client_request()?)?;
-    open(stream, driver, options).await
-}
-
-async fn open<S>(
-    stream: S,
-    driver: Driver,
-    options: &ClientOptions,
-) -> Result<(WebSocket<S>, Handshake), Error>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let mut ws = WebSocket::new(Tokio(stream), driver, None);
-    tokio::time::timeout(options.timeout, ws.handshake())
-        .await
-        .map_err(|_| ErrorKind::Timeout("handshake"))??;
-    let response = ws.negotiated().ok_or(ErrorKind::Closed)?;
-    Ok((ws, response))
+    crate::aio::client(Tokio(stream), request, options).await
 }
 
 /// Connects to `request`'s URL (`ws://` or `wss://`, through the proxy
@@ -141,7 +121,7 @@ pub async fn connect(
         .map_err(|_| ErrorKind::Timeout("connect"))??;
     stream.set_nodelay(true)?;
     driver.set_peer(addr);
-    open(stream, driver, options).await
+    crate::aio::open(Tokio(stream), driver, options).await
 }
 
 /// A listening socket handing out server-side [`WebSocket`]s.
