@@ -233,6 +233,12 @@ impl Driver {
     /// and counts in [`poll_deadline`](Self::poll_deadline).
     pub fn set_timer(&mut self, at: Option<Instant>) {
         self.turn.app_timer = at;
+        // Set between turns, after a `Wait` that did not know it: the next
+        // turn looks at the timers once it is due (the loop learns the
+        // new deadline from that turn's `Wait`).
+        if let Some(at) = at {
+            self.turn.due_at = Some(self.turn.due_at.map_or(at, |d| d.min(at)));
+        }
     }
 
     /// The application's timer, if armed.

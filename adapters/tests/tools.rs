@@ -718,3 +718,53 @@ fn hyper_echo_example() {
     );
     drop(p);
 }
+
+/// examples/extpoll: the protocols table in a poll(2) loop the example
+/// owns, which announces every socket it adds, changes and removes.
+#[cfg(unix)]
+#[test]
+fn extpoll_example() {
+    let mut p = Proc::start("extpoll", &["--port", "0", "--sndbuf", "4096"]);
+    let port = p.listening_port();
+    let (status, body) = http_get(port, "/");
+    assert!(
+        status.contains("200") && body.contains("poll(2)"),
+        "{status} {body}"
+    );
+    // dumb-increment: the numbers count up on the loop's timeouts.
+    let request = ClientRequest::new(&format!("ws://127.0.0.1:{port}/"))
+        .unwrap()
+        .protocol("dumb-increment-protocol");
+    let options = ClientOptions::default().with_proxy(ws_adapters::proxy::ProxySetting::Direct);
+    let mut counter = blocking::connect_with(request, &options).unwrap();
+    let first: u64 = next_text(&mut counter).parse().unwrap();
+    let second: u64 = next_text(&mut counter).parse().unwrap();
+    assert_eq!(second, first + 1);
+    // The default protocol echoes; a 16 MiB echo through a 4 KiB send
+    // buffer makes the loop wait for POLLOUT.
+    let mut echo = client_at(&format!("ws://127.0.0.1:{port}/"));
+    echo.send_text("through poll(2)").unwrap();
+    assert_eq!(next_text(&mut echo), "through poll(2)");
+    let big = vec![7u8; 16 << 20];
+    echo.send_binary(big.clone()).unwrap();
+    assert_eq!(echo.recv().unwrap(), Some(Event::Binary(big.into())));
+    echo.close(CloseCode::NORMAL, "").unwrap();
+    while echo.recv().unwrap().is_some() {}
+    // The announcements: an ADD per connection (HTTP, counter, echo), a
+    // CHANGE, and a DEL for the HTTP and the echo connections (the
+    // counter stays). Descriptors are reused, so they are counted.
+    p.expect("the HTTP connection's DEL", WAIT, |l| l.starts_with("DEL "));
+    p.expect("the echo connection's DEL", WAIT, |l| l.starts_with("DEL "));
+    let count = |prefix: &str| p.seen.iter().filter(|l| l.starts_with(prefix)).count();
+    assert_eq!(count("ADD "), 3, "{:?}", p.seen);
+    assert_eq!(count("DEL "), 2, "{:?}", p.seen);
+    assert!(
+        p.seen
+            .iter()
+            .any(|l| l.starts_with("CHANGE ") && l.contains("out")),
+        "{:?}",
+        p.seen
+    );
+    drop(counter);
+    drop(p);
+}
