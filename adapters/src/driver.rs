@@ -34,6 +34,19 @@ pub(crate) const MAX_LEND: usize = 64 * 1024;
 /// Size of the scratch buffers adapters read handshake and TLS bytes into.
 pub const SCRATCH: usize = 16 * 1024;
 
+/// The most a streamed HTTP body reads at once ([`BodySource`]).
+pub const BODY_CHUNK: usize = 64 * 1024;
+
+/// The body of a plain HTTP response, streamed as the connection takes
+/// it (a file larger than memory never sits in a buffer): the drive loop
+/// asks for the next chunk whenever the output has drained to the
+/// low-water mark.
+pub trait BodySource: Send {
+    /// The next chunk, at most `max` bytes; empty at the end. Must give
+    /// exactly the `Content-Length` announced in all.
+    fn next_chunk(&mut self, max: usize) -> io::Result<Bytes>;
+}
+
 /// How soon a connection paused by the memory budget asks again.
 pub const PAUSE_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
 /// How often an idle connection holding at least
@@ -68,6 +81,8 @@ pub struct Driver {
     budget: Option<Ticket>,
     /// Input arrived since the budget was last told what this holds.
     dirty: bool,
+    /// The body of a plain HTTP response being streamed.
+    body: Option<Box<dyn BodySource>>,
     /// The drive loop's own state (see [`Driver::turn`]).
     pub(crate) turn: crate::turn::TurnState,
     /// The connection's span (feature `tracing`).
@@ -97,6 +112,7 @@ impl Driver {
             failed: false,
             budget: None,
             dirty: false,
+            body: None,
             turn: crate::turn::TurnState::default(),
             #[cfg(feature = "tracing")]
             trace: crate::trace::Trace::new(role_name(&session), peer),
@@ -117,6 +133,39 @@ impl Driver {
             Err(e) => self.trace.ended(Some(e)),
             _ => {}
         }
+    }
+
+    /// Feeds the streamed body of a plain HTTP response while the output
+    /// is at or below the low-water mark: one chunk of at most
+    /// [`BODY_CHUNK`] per call. True if it queued something. A source that
+    /// fails or ends before the announced length fails the connection
+    /// (the response cannot be completed).
+    pub(crate) fn feed_body(&mut self) -> Result<bool, Error> {
+        let Some(source) = self.body.as_mut() else {
+            return Ok(false);
+        };
+        if self.session.pending_transmit() > self.turn.low_water {
+            return Ok(false);
+        }
+        let chunk = match source.next_chunk(BODY_CHUNK) {
+            Ok(c) => c,
+            Err(e) => {
+                self.body = None;
+                self.failed = true;
+                return Err(self.err(e));
+            }
+        };
+        if chunk.is_empty() {
+            self.body = None;
+            return Ok(false);
+        }
+        let now = self.now();
+        if let Err(e) = self.session.send_body(now, chunk) {
+            self.body = None;
+            self.failed = true;
+            return Err(self.err(e));
+        }
+        Ok(true)
     }
 
     /// The remote address, once known (a client learns it after the
@@ -435,7 +484,14 @@ impl Driver {
                 }
                 Err(response) => self.session.reject(response),
             },
-            SessionEvent::Request(req) => self.session.respond(now, policy.request(&req)),
+            SessionEvent::Request(req) => {
+                let (response, body) = policy.request_streamed(&req);
+                let r = self.session.respond(now, response);
+                if r.is_ok() {
+                    self.body = body;
+                }
+                r
+            }
             SessionEvent::Redirect { status, location } => {
                 let e = ErrorKind::Redirect { status, location };
                 return Err(Error::from(e).with_peer(self.peer));

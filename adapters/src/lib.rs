@@ -40,6 +40,7 @@ pub mod budget;
 mod clock;
 mod driver;
 mod error;
+pub mod files;
 pub mod hosted;
 mod layers;
 pub mod mio;
@@ -62,7 +63,7 @@ mod turn;
 pub use aio::{AsyncStream, AsyncWebSocket, ReadHalf, WriteHalf};
 pub use budget::{BudgetReport, MemoryBudget, Ticket, Verdict};
 pub use clock::Clock;
-pub use driver::{BUDGET_CHECK, Driver, PAUSE_RETRY, SCRATCH};
+pub use driver::{BODY_CHUNK, BUDGET_CHECK, BodySource, Driver, PAUSE_RETRY, SCRATCH};
 pub use error::{Error, ErrorKind};
 pub use options::{
     ClientOptions, IntoClientRequest, ServerOptions, fd_limit, raise_fd_limit, session_config,

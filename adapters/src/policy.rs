@@ -12,6 +12,8 @@ type UpgradeFn =
     dyn Fn(&UpgradeRequest, Option<SocketAddr>) -> Result<Accept, Response> + Send + Sync;
 type RequestFn = dyn Fn(&HttpRequest) -> Response + Send + Sync;
 type ConfigFn = dyn Fn(&UpgradeRequest, &Accept) -> Option<ws_proto::Config> + Send + Sync;
+type StreamedFn =
+    dyn Fn(&HttpRequest) -> (Response, Option<Box<dyn crate::BodySource>>) + Send + Sync;
 
 /// How a server answers handshakes it is not asked about: by default every
 /// valid upgrade is accepted (with the negotiators' extensions) and a plain
@@ -21,6 +23,7 @@ pub struct Policy {
     upgrade: Option<Arc<UpgradeFn>>,
     request: Option<Arc<RequestFn>>,
     config: Option<Arc<ConfigFn>>,
+    streamed: Option<Arc<StreamedFn>>,
 }
 
 impl fmt::Debug for Policy {
@@ -52,6 +55,31 @@ impl Policy {
     ) -> Self {
         self.request = Some(Arc::new(f));
         self
+    }
+
+    /// Answers plain HTTP requests with a body streamed as the connection
+    /// takes it (a [`Response::streamed`] announcing the length, and the
+    /// source of its bytes; `None` for a full or empty body). Takes the
+    /// place of [`on_request`](Self::on_request).
+    pub fn on_request_streamed(
+        mut self,
+        f: impl Fn(&HttpRequest) -> (Response, Option<Box<dyn crate::BodySource>>)
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.streamed = Some(Arc::new(f));
+        self
+    }
+
+    pub(crate) fn request_streamed(
+        &self,
+        req: &HttpRequest,
+    ) -> (Response, Option<Box<dyn crate::BodySource>>) {
+        match &self.streamed {
+            Some(f) => f(req),
+            None => (self.request(req), None),
+        }
     }
 
     /// Chooses the connection's limits and timers per accepted upgrade
@@ -97,4 +125,5 @@ pub(crate) static DEFAULT: Policy = Policy {
     upgrade: None,
     request: None,
     config: None,
+    streamed: None,
 };

@@ -218,6 +218,7 @@ pub struct Protocols {
     entries: Arc<Vec<Entry>>,
     default: Option<usize>,
     http: Option<Arc<HttpFn>>,
+    files: Option<crate::files::Files>,
 }
 
 impl fmt::Debug for Protocols {
@@ -299,6 +300,15 @@ impl Protocols {
         self
     }
 
+    /// Serves the files of a directory to plain `GET` and `HEAD`
+    /// requests (streamed, see [`Files`](crate::files::Files)); what it
+    /// does not have (`404`) goes to the [`http`](Self::http) handler, if
+    /// any.
+    pub fn files(mut self, files: crate::files::Files) -> Self {
+        self.files = Some(files);
+        self
+    }
+
     /// The subprotocol names, in table order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|e| e.name.as_str())
@@ -333,9 +343,18 @@ impl Protocols {
                 let (i, _) = b.select(&req.protocols)?;
                 b.entries[i].config.clone()
             })
-            .on_request(move |req| match &c.http {
-                Some(f) => f(req),
-                None => Response::new(404).body("Not Found\n"),
+            .on_request_streamed(move |req| {
+                if let Some(files) = &c.files {
+                    let (r, body) = files.respond(req);
+                    if r.status() != 404 || c.http.is_none() {
+                        return (r, body);
+                    }
+                }
+                let r = match &c.http {
+                    Some(f) => f(req),
+                    None => Response::new(404).body("Not Found\n"),
+                };
+                (r, None)
             })
     }
 

@@ -322,6 +322,10 @@ impl Driver {
                 self.finish(io);
                 return Ok(Turn::Closed);
             }
+            if self.feed_body()? {
+                // A streamed HTTP body's next chunk: write it.
+                continue;
+            }
             if self.turn.writable_wanted && self.pending_write() <= self.turn.low_water {
                 // Reported by `turn_app` on the next poll (another turn
                 // function lets it lapse).
