@@ -50,7 +50,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncStream for Smol<S>
         Pin::new(&mut self.0).poll_flush(cx)
     }
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_close(cx)
+        std::task::ready!(Pin::new(&mut self.0).poll_close(cx))?;
+        // async-io's `poll_close` only flushes an `Async<TcpStream>`: end
+        // the stream (FIN) as tokio's `poll_shutdown` does, so a peer gets
+        // our last bytes and the end before the socket is closed.
+        let any: &mut dyn std::any::Any = &mut self.0;
+        if let Some(tcp) = any.downcast_mut::<Async<TcpStream>>() {
+            let _ = tcp.get_ref().shutdown(std::net::Shutdown::Write);
+        }
+        Poll::Ready(Ok(()))
     }
     fn sleep_until(at: std::time::Instant) -> Self::Sleep {
         Timer::at(at)
