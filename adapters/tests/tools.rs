@@ -254,6 +254,49 @@ fn test_client_prints_numbers_and_draws_into_the_mirror() {
     );
 }
 
+/// Without `--longlived` the mirror connection ends after its lifetime
+/// and a new one opens (libwebsockets' test client); with it, one
+/// connection lasts the whole run.
+#[test]
+fn test_client_mirror_lifetime_and_longlived() {
+    let (_server, port) = test_server(&[]);
+    let port_s = port.to_string();
+    let base = [
+        "127.0.0.1",
+        "--port",
+        &port_s,
+        "-n",
+        "12",
+        "--interval-ms",
+        "20",
+    ];
+    let mut short: Vec<&str> = base.to_vec();
+    short.extend(["--mirror-lifetime", "3"]);
+    let mut client = Proc::start("test-client", &short);
+    client.succeed(WAIT);
+    let opens = client
+        .seen
+        .iter()
+        .filter(|l| *l == "lws-mirror-protocol: open")
+        .count();
+    let reconnects = client
+        .seen
+        .iter()
+        .filter(|l| l.contains("lifetime over after 3 circles"))
+        .count();
+    assert!(opens >= 2 && reconnects >= 1, "{:?}", client.seen);
+    let mut long: Vec<&str> = base.to_vec();
+    long.extend(["--longlived", "--mirror-lifetime", "3"]);
+    let mut client = Proc::start("test-client", &long);
+    client.succeed(WAIT);
+    let opens = client
+        .seen
+        .iter()
+        .filter(|l| *l == "lws-mirror-protocol: open")
+        .count();
+    assert_eq!(opens, 1, "{:?}", client.seen);
+}
+
 #[test]
 fn test_client_speaks_every_dialect() {
     for adapter in ADAPTERS {

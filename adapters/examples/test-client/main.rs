@@ -59,6 +59,16 @@ struct Args {
     /// Do not offer the compression extensions.
     #[arg(long)]
     no_compression: bool,
+    /// Keep one mirror connection for the whole run (libwebsockets'
+    /// `--longlived`); by default it is closed and opened again after a
+    /// random lifetime of 16,384 to 81,919 circles, as lws's test client
+    /// does.
+    #[arg(short = 'l', long)]
+    longlived: bool,
+    /// The mirror connection's lifetime in circles instead of the random
+    /// one (ignored with `--longlived`).
+    #[arg(long)]
+    mirror_lifetime: Option<u64>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(short = 'd', long = "debug", default_value = "warn")]
     log_level: log::LevelFilter,
@@ -103,10 +113,24 @@ fn run(args: &Args) -> Result<(), Error> {
     let mirrored = if args.no_mirror {
         None
     } else {
-        let mirror = target.connect(MIRROR)?;
-        println!("{MIRROR}: open");
         let interval = Duration::from_millis(args.interval_ms.max(1));
-        Some(draw_circles(mirror, interval, &done)?)
+        let lifetime = || match (args.longlived, args.mirror_lifetime) {
+            (true, _) => u64::MAX,
+            (false, Some(n)) => n.max(1),
+            (false, None) => 16_384 + rand::rng().random_range(0..65_536),
+        };
+        let (mut sent, mut received) = (0, 0);
+        while !done.load(Ordering::Acquire) {
+            let mirror = target.connect(MIRROR)?;
+            println!("{MIRROR}: open");
+            let (s, r) = draw_circles(mirror, interval, &done, lifetime())?;
+            sent += s;
+            received += r;
+            if !done.load(Ordering::Acquire) {
+                println!("{MIRROR}: lifetime over after {s} circles, reconnecting");
+            }
+        }
+        Some((sent, received))
     };
     let numbers = counter
         .join()
@@ -151,17 +175,19 @@ fn random_circle(rng: &mut impl RngExt) -> String {
     format!("c #{colour:06x} {x} {y} {r};")
 }
 
-/// Sends a random circle every `interval` until `done`, counting what the
-/// mirror sends back (ours, other clients' strokes, and the replayed ring).
+/// Sends a random circle every `interval` until `done` or `lifetime`
+/// circles, counting what the mirror sends back (ours, other clients'
+/// strokes, and the replayed ring), then closes.
 fn draw_circles(
     mut ws: WebSocket<TcpStream>,
     interval: Duration,
     done: &AtomicBool,
+    lifetime: u64,
 ) -> Result<(u64, u64), Error> {
     let mut rng = rand::rng();
     let (mut sent, mut received) = (0u64, 0u64);
     let mut next = Instant::now();
-    while !done.load(Ordering::Acquire) {
+    while !done.load(Ordering::Acquire) && sent < lifetime {
         let now = Instant::now();
         if now >= next {
             let circle = random_circle(&mut rng);
