@@ -20,8 +20,44 @@
 //! | `lws_send_pipe_choked` | [`Ctx::is_choked`], [`Push::is_choked`] |
 //! | broadcast to a protocol's connections | [`Group`](crate::Group) |
 //!
+//! ```no_run
+//! use std::time::Duration;
+//! use ws_adapters::{Ctx, Event, Protocol, Protocols, ServerOptions, mio};
+//!
+//! /// dumb-increment: a number every 50 ms, "reset\n" starts again.
+//! struct DumbIncrement;
+//!
+//! impl Protocol for DumbIncrement {
+//!     type State = u64;
+//!     fn established(&self, cx: &mut Ctx<'_>) -> u64 {
+//!         cx.set_timer(Duration::from_millis(50));
+//!         0
+//!     }
+//!     fn event(&self, n: &mut u64, _: &mut Ctx<'_>, event: Event) {
+//!         if matches!(&event, Event::Text(t) if t.as_str() == "reset\n") {
+//!             *n = 0;
+//!         }
+//!     }
+//!     fn timer(&self, n: &mut u64, cx: &mut Ctx<'_>) {
+//!         let _ = cx.send_text(n.to_string());
+//!         *n += 1;
+//!         cx.set_timer(Duration::from_millis(50));
+//!     }
+//! }
+//!
+//! let table = Protocols::new()
+//!     .protocol("dumb-increment-protocol", DumbIncrement)
+//!     .default_protocol("dumb-increment-protocol");
+//! let options = table.options(ServerOptions::default());
+//! // One mio loop; on tokio: `tokio::spawn(table.run(ws))` per accepted
+//! // socket; on std: `server.run(move |mut ws| table.run_blocking(&mut ws))`.
+//! let mut server = mio::Server::bind("127.0.0.1:7681".parse()?, options, table)?;
+//! server.run()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! The table runs on every adapter: the mio [`Server`](crate::mio::Server)
-//! takes it as its handler ([`Protocols::mio_handler`]), the async
+//! takes it as its handler (`Protocols` is a `mio::Handler`), the async
 //! adapters run each connection with [`Protocols::run`], and the blocking
 //! server with [`Protocols::run_blocking`]. All of them turn the same
 //! drive loop ([`Driver::turn_app`]), so timers and writable wake-ups
