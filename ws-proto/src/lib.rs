@@ -1,6 +1,6 @@
 //! Sans-IO WebSocket framing and the connection state machine: RFC 6455 and
 //! the dialects before it (hybi-08/07, hybi-06/05, hybi-04, hixie-76),
-//! selected by [`Config::dialect`].
+//! selected by [`Negotiated::dialect`] (what the handshake settled).
 //!
 //! Bytes go in, events and bytes come out; nothing here touches a socket, a
 //! clock or an entropy source. The opening handshake is `http-upgrade`'s
