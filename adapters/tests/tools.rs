@@ -783,12 +783,24 @@ fn extpoll_example() {
     let first: u64 = next_text(&mut counter).parse().unwrap();
     let second: u64 = next_text(&mut counter).parse().unwrap();
     assert_eq!(second, first + 1);
-    // The default protocol echoes; a 16 MiB echo through a 4 KiB send
-    // buffer makes the loop wait for POLLOUT.
-    let mut echo = client_at(&format!("ws://127.0.0.1:{port}/"));
+    // The default protocol echoes; a 2 MiB echo to a client with a 4 KiB
+    // receive buffer (through a 4 KiB send buffer) makes the loop wait for
+    // POLLOUT, however fast the machine.
+    let mut echo = {
+        use rustix::net::{AddressFamily, SocketType, connect, socket, sockopt};
+        let sock = socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+        sockopt::set_socket_recv_buffer_size(&sock, 4096).unwrap();
+        connect(&sock, &std::net::SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
+        let options = ClientOptions::default().with_proxy(ws_adapters::proxy::ProxySetting::Direct);
+        let request = ClientRequest::new(&format!("ws://127.0.0.1:{port}/")).unwrap();
+        let driver = options.driver_on_stream(request).unwrap();
+        let mut ws = blocking::WebSocket::with_driver(TcpStream::from(sock), driver);
+        assert!(ws.handshake().unwrap());
+        ws
+    };
     echo.send_text("through poll(2)").unwrap();
     assert_eq!(next_text(&mut echo), "through poll(2)");
-    let big = vec![7u8; 16 << 20];
+    let big = vec![7u8; 2 << 20];
     echo.send_binary(big.clone()).unwrap();
     assert_eq!(echo.recv().unwrap(), Some(Event::Binary(big.into())));
     echo.close(CloseCode::NORMAL, "").unwrap();
