@@ -12,9 +12,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{Kind, bounded, server_options};
+use common::{Kind, bounded, server_options, start_table};
 use ws_adapters::files::Files;
-use ws_adapters::{Ctx, Event, Protocol, Protocols, ServerOptions, blocking, mio as wmio};
+use ws_adapters::{Ctx, Event, Protocol, Protocols};
 
 struct Nothing;
 
@@ -38,57 +38,7 @@ fn start(kind: Kind, root: &Path) -> SocketAddr {
         .protocol("nothing", Nothing)
         .default_protocol("nothing")
         .files(Files::new(root).unwrap());
-    let options: ServerOptions = table.options(server_options(false));
-    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    match kind {
-        Kind::Std => {
-            let server = blocking::Server::bind_with(local, options).unwrap();
-            tx.send(server.local_addr().unwrap()).unwrap();
-            std::thread::spawn(move || server.run(move |mut ws| table.run_blocking(&mut ws)));
-        }
-        Kind::Mio => {
-            std::thread::spawn(move || {
-                let mut server = wmio::Server::bind(local, options, table).unwrap();
-                tx.send(server.local_addr().unwrap()).unwrap();
-                server.run().unwrap();
-            });
-        }
-        Kind::Tokio => {
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    let server = ws_adapters::tokio::Server::bind(local, options)
-                        .await
-                        .unwrap();
-                    tx.send(server.local_addr().unwrap()).unwrap();
-                    loop {
-                        let (ws, _) = server.accept().await.unwrap();
-                        let table = table.clone();
-                        tokio::spawn(async move { table.run(ws).await });
-                    }
-                });
-            });
-        }
-        Kind::Smol => {
-            let server = ws_adapters::smol::Server::bind(local, options).unwrap();
-            tx.send(server.local_addr().unwrap()).unwrap();
-            std::thread::spawn(move || {
-                let ex = async_executor::Executor::new();
-                async_io::block_on(ex.run(async {
-                    loop {
-                        let (ws, _) = server.accept().await.unwrap();
-                        let table = table.clone();
-                        ex.spawn(async move { table.run(ws).await }).detach();
-                    }
-                }));
-            });
-        }
-    }
-    rx.recv_timeout(Duration::from_secs(10)).unwrap()
+    start_table(kind, table, server_options(false))
 }
 
 /// One request on a fresh connection: (status, head, body).

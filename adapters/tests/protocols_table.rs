@@ -13,11 +13,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Kind, bounded, client_options, server_options};
+use common::{Kind, bounded, client_options, server_options, start_table};
 use http_upgrade::{ClientRequest, Response};
-use ws_adapters::{
-    Ctx, End, Event, Group, Protocol, Protocols, Push, ServerOptions, blocking, mio as wmio,
-};
+use ws_adapters::{Ctx, End, Event, Group, Protocol, Protocols, Push, blocking};
 use ws_proto::{CloseCode, Config};
 
 type Log = Arc<Mutex<Vec<String>>>;
@@ -123,62 +121,6 @@ fn table(log: Log) -> Protocols {
         .http(|req| Response::new(200).body(format!("page {}\n", req.target)))
 }
 
-/// Starts a server of `kind` running `table`.
-fn start(kind: Kind, table: Protocols) -> SocketAddr {
-    let options: ServerOptions = table.options(server_options(false));
-    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    match kind {
-        Kind::Std => {
-            let server = blocking::Server::bind_with(local, options).unwrap();
-            tx.send(server.local_addr().unwrap()).unwrap();
-            std::thread::spawn(move || server.run(move |mut ws| table.run_blocking(&mut ws)));
-        }
-        Kind::Mio => {
-            std::thread::spawn(move || {
-                let mut server = wmio::Server::bind(local, options, table).unwrap();
-                tx.send(server.local_addr().unwrap()).unwrap();
-                server.run().unwrap();
-            });
-        }
-        Kind::Tokio => {
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    let server = ws_adapters::tokio::Server::bind(local, options)
-                        .await
-                        .unwrap();
-                    tx.send(server.local_addr().unwrap()).unwrap();
-                    loop {
-                        let (ws, _) = server.accept().await.unwrap();
-                        let table = table.clone();
-                        tokio::spawn(async move { table.run(ws).await });
-                    }
-                });
-            });
-        }
-        Kind::Smol => {
-            let server = ws_adapters::smol::Server::bind(local, options).unwrap();
-            tx.send(server.local_addr().unwrap()).unwrap();
-            std::thread::spawn(move || {
-                let ex = async_executor::Executor::new();
-                async_io::block_on(ex.run(async {
-                    loop {
-                        let (ws, _) = server.accept().await.unwrap();
-                        let table = table.clone();
-                        ex.spawn(async move { table.run(ws).await }).detach();
-                    }
-                }));
-            });
-        }
-    }
-    rx.recv_timeout(Duration::from_secs(10)).unwrap()
-}
-
 fn client(addr: SocketAddr, protocol: Option<&str>) -> blocking::WebSocket<TcpStream> {
     let mut req = ClientRequest::new(&format!("ws://{addr}/")).unwrap();
     if let Some(p) = protocol {
@@ -197,7 +139,7 @@ fn text(ws: &mut blocking::WebSocket<TcpStream>) -> String {
 
 fn exercise(kind: Kind) {
     let log: Log = Arc::default();
-    let addr = start(kind, table(log.clone()));
+    let addr = start_table(kind, table(log.clone()), server_options(false));
 
     // The counter: its own timer, re-armed, per connection.
     let mut counter = client(addr, Some("dumb-increment-protocol"));

@@ -696,6 +696,7 @@ fn browser_shows_the_numbers_and_a_mirrored_stroke() {
 }
 
 /// A blocking client of ours on `url` (no proxy).
+#[cfg(all(feature = "tokio", feature = "http"))]
 fn client_at(url: &str) -> WebSocket<TcpStream> {
     let options = ClientOptions::new(ws_adapters::session_config(Default::default(), true))
         .with_proxy(ws_adapters::proxy::ProxySetting::Direct);

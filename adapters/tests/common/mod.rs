@@ -518,3 +518,65 @@ pub fn start_proxy() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsi
     });
     (addr, count)
 }
+
+/// Starts a server of `kind` answering by `table` (with `options`), on
+/// 127.0.0.1, in the background for the rest of the test process.
+#[cfg(all(feature = "tokio", feature = "smol"))]
+pub fn start_table(
+    kind: Kind,
+    table: ws_adapters::Protocols,
+    options: ServerOptions,
+) -> SocketAddr {
+    let options = table.options(options);
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    match kind {
+        Kind::Std => {
+            let server = blocking::Server::bind_with(local, options).unwrap();
+            tx.send(server.local_addr().unwrap()).unwrap();
+            std::thread::spawn(move || server.run(move |mut ws| table.run_blocking(&mut ws)));
+        }
+        Kind::Mio => {
+            std::thread::spawn(move || {
+                let mut server = wmio::Server::bind(local, options, table).unwrap();
+                tx.send(server.local_addr().unwrap()).unwrap();
+                server.run().unwrap();
+            });
+        }
+        Kind::Tokio => {
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let server = ws_adapters::tokio::Server::bind(local, options)
+                        .await
+                        .unwrap();
+                    tx.send(server.local_addr().unwrap()).unwrap();
+                    loop {
+                        let (ws, _) = server.accept().await.unwrap();
+                        let table = table.clone();
+                        tokio::spawn(async move { table.run(ws).await });
+                    }
+                });
+            });
+        }
+        Kind::Smol => {
+            let server = ws_adapters::smol::Server::bind(local, options).unwrap();
+            tx.send(server.local_addr().unwrap()).unwrap();
+            std::thread::spawn(move || {
+                let ex = async_executor::Executor::new();
+                async_io::block_on(ex.run(async {
+                    loop {
+                        let (ws, _) = server.accept().await.unwrap();
+                        let table = table.clone();
+                        ex.spawn(async move { table.run(ws).await }).detach();
+                    }
+                }));
+            });
+        }
+    }
+    rx.recv_timeout(Duration::from_secs(10)).unwrap()
+}
