@@ -33,12 +33,30 @@ use crate::driver::with_scratch;
 use crate::options::resolve;
 use crate::{ClientOptions, Clock, Driver, Error, ErrorKind, SCRATCH, ServerOptions, Turn};
 
+#[cfg(unix)]
+mod push;
+#[cfg(unix)]
+pub use push::BlockingPush;
+
 /// A byte stream the blocking driver can run over.
 pub trait Transport: Read + Write {
     /// Bounds the next reads (`None`: block).
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
     /// Closes the stream (both directions).
     fn shutdown(&self) -> io::Result<()>;
+    /// The descriptor to wait on with `poll(2)`, if the stream has one and
+    /// can be made non-blocking ([`set_nonblocking`](Self::set_nonblocking)):
+    /// what push needs ([`WebSocket::push_handle`]). Default: none.
+    #[cfg(unix)]
+    fn poll_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
+    /// Turns non-blocking reads and writes on or off (see
+    /// [`poll_fd`](Self::poll_fd)). Default: unsupported.
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        let _ = on;
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 impl Transport for TcpStream {
@@ -47,6 +65,14 @@ impl Transport for TcpStream {
     }
     fn shutdown(&self) -> io::Result<()> {
         TcpStream::shutdown(self, Shutdown::Both)
+    }
+    #[cfg(unix)]
+    fn poll_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        Some(self.as_fd())
+    }
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        TcpStream::set_nonblocking(self, on)
     }
 }
 
@@ -59,6 +85,12 @@ pub struct WebSocket<S> {
     slot: Option<Slot>,
     /// The read timeout in force: for which wake-up instant, set when.
     rcv: Option<(Option<Instant>, Instant)>,
+    /// Push handles' link, once one was asked for.
+    #[cfg(unix)]
+    link: Option<Arc<push::Link>>,
+    /// The stream is non-blocking and waits are `poll(2)` (with the
+    /// push wake-up).
+    polled: bool,
 }
 
 /// A blocking stream as the drive loop's [`crate::Transport`]: reads block
@@ -71,6 +103,8 @@ struct BlockingIo<'a, S> {
     /// The caller's own deadline (`recv_timeout`).
     deadline: Option<Instant>,
     clock: Clock,
+    /// Non-blocking stream: no read timeouts to set.
+    polled: bool,
 }
 
 /// How late a blocking read may wake for a timer before its timeout is
@@ -85,6 +119,9 @@ impl<S: Transport> crate::Transport for BlockingIo<'_, S> {
         self.io.write_vectored(bufs)
     }
     fn set_deadline(&mut self, until: Option<Instant>) -> io::Result<()> {
+        if self.polled {
+            return Ok(());
+        }
         let wake = match (until, self.deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -134,6 +171,9 @@ impl<S: Transport> WebSocket<S> {
             finished: false,
             slot: None,
             rcv: None,
+            #[cfg(unix)]
+            link: None,
+            polled: false,
         }
     }
 
@@ -248,15 +288,24 @@ impl<S: Transport> WebSocket<S> {
             if self.finished {
                 return Ok(None);
             }
+            #[cfg(unix)]
+            if let Some(link) = &self.link {
+                link.drain(&mut self.driver);
+            }
             let mut io = BlockingIo {
                 io: &mut self.io,
                 rcv: &mut self.rcv,
                 deadline,
                 clock,
+                polled: self.polled,
             };
             let driver = &mut self.driver;
-            let wait = match with_scratch(|s| step(driver, &mut io, s)) {
-                Ok(Turn::Event(ev)) => return Ok(Some(ev)),
+            let turned = with_scratch(|s| step(driver, &mut io, s));
+            let wait = match turned {
+                Ok(Turn::Event(ev)) => {
+                    self.mirror();
+                    return Ok(Some(ev));
+                }
                 Ok(Turn::Wait(w)) => w,
                 Ok(_) => {
                     self.close_io();
@@ -267,8 +316,21 @@ impl<S: Transport> WebSocket<S> {
                     return Err(e);
                 }
             };
+            self.mirror();
             if deadline.is_some_and(|d| d <= clock.now()) {
                 return Ok(None);
+            }
+            if self.polled {
+                if !wait.again {
+                    let paused = !wait.read && !wait.write;
+                    let until = match (wait.until, deadline) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    }
+                    .or_else(|| paused.then(|| clock.now() + crate::PAUSE_RETRY));
+                    self.poll_wait(wait.read, wait.write, until)?;
+                }
+                continue;
             }
             if !wait.read && !wait.write && !wait.again {
                 // Not reading (the memory budget paused it, or the stream
@@ -279,23 +341,119 @@ impl<S: Transport> WebSocket<S> {
         }
     }
 
+    /// Tells push handles what the connection holds.
+    fn mirror(&self) {
+        #[cfg(unix)]
+        if let Some(link) = &self.link {
+            link.mirror(&self.driver, self.finished);
+        }
+    }
+
+    /// Waits in `poll(2)` for the stream or a push (polled mode).
+    fn poll_wait(&mut self, read: bool, write: bool, until: Option<Instant>) -> Result<(), Error> {
+        #[cfg(unix)]
+        if let (Some(link), Some(fd)) = (&self.link, self.io.poll_fd()) {
+            let clock = self.driver.clock();
+            return link
+                .wait(fd, read, write, until, &clock)
+                .map_err(|e| Error::from(e).with_peer(self.driver.peer()));
+        }
+        let _ = (read, write, until);
+        Ok(())
+    }
+
     /// The turn wrote the last output: close the stream.
     fn close_io(&mut self) {
         if !self.finished {
             self.finished = true;
             let _ = self.io.shutdown();
         }
+        self.mirror();
     }
 
-    /// Writes everything queued (vectored, no copies).
+    /// Writes everything queued (vectored, no copies), waiting for the
+    /// stream to take it.
     pub fn flush(&mut self) -> Result<(), Error> {
-        let io = &mut self.io;
-        if let Err(e) = self.driver.write_to(|s| io.write_vectored(s)) {
-            self.finish();
-            return Err(Error::from(e).with_peer(self.driver.peer()));
+        loop {
+            let io = &mut self.io;
+            match self.driver.write_to(|s| io.write_vectored(s)) {
+                Ok(()) => break,
+                Err(e) if self.polled && e.kind() == io::ErrorKind::WouldBlock => {
+                    self.poll_wait(false, true, None)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.finish();
+                    return Err(Error::from(e).with_peer(self.driver.peer()));
+                }
+            }
         }
         self.io.flush()?;
+        self.mirror();
         Ok(())
+    }
+
+    /// A handle that queues messages (and a close) on this connection from
+    /// any thread and wakes the thread waiting in
+    /// [`recv`](Self::recv) / [`recv_app`](Self::recv_app) /
+    /// [`next_event`](Self::next_event) to send them. From the first
+    /// handle on, the stream is non-blocking and the connection's waits
+    /// are `poll(2)` on it and on a wake-up socket pair (two more
+    /// descriptors). `None` for a stream without a descriptor to poll
+    /// ([`Transport::poll_fd`]) or if the system refused the pair.
+    ///
+    /// ```no_run
+    /// use ws_adapters::{Push, blocking};
+    ///
+    /// let server = blocking::Server::bind_with("127.0.0.1:0", Default::default())?;
+    /// let (mut ws, _) = server.accept()?;
+    /// ws.handshake()?;
+    /// let handle = ws.push_handle().expect("a TCP socket on unix");
+    /// std::thread::spawn(move || {
+    ///     let _ = handle.push(ws_adapters::Message::text("from another thread"));
+    /// });
+    /// while let Some(event) = ws.recv()? {
+    ///     println!("{event:?}");
+    /// }
+    /// # Ok::<(), ws_adapters::Error>(())
+    /// ```
+    #[cfg(unix)]
+    pub fn push_handle(&mut self) -> Option<BlockingPush> {
+        let handle = self.push_link()?;
+        self.start_polling().then_some(handle)
+    }
+
+    /// The push link (made once), without switching to polled waits:
+    /// [`Protocols`](crate::Protocols) makes a handle for every connection
+    /// and polls only once one is handed out.
+    #[cfg(unix)]
+    pub(crate) fn push_link(&mut self) -> Option<BlockingPush> {
+        self.io.poll_fd()?;
+        let high_water = self.driver.turn.high_water;
+        let link = self
+            .link
+            .get_or_insert_with(|| Arc::new(push::Link::new(high_water)));
+        Some(BlockingPush(link.clone()))
+    }
+
+    /// Switches to polled waits (once): false if it cannot.
+    #[cfg(unix)]
+    pub(crate) fn start_polling(&mut self) -> bool {
+        if self.polled {
+            return true;
+        }
+        let Some(link) = &self.link else {
+            return false;
+        };
+        if !link.arm() {
+            return false;
+        }
+        if let Err(e) = self.io.set_nonblocking(true) {
+            log::warn!("{:?}: cannot poll for push: {e}", self.driver.peer());
+            return false;
+        }
+        self.polled = true;
+        true
     }
 
     fn finish(&mut self) {
@@ -357,6 +515,15 @@ impl WebSocket<TcpStream> {
     /// The reader reads without holding the connection's lock; both write
     /// under one write lock, so frames never interleave.
     pub fn split(self) -> Result<(Reader, Writer), Error> {
+        if self.polled {
+            // The halves block in reads and writes; push handles made
+            // before the split see the connection closed.
+            self.io.set_nonblocking(false)?;
+        }
+        #[cfg(unix)]
+        if let Some(link) = &self.link {
+            link.close();
+        }
         let read = self.io.try_clone()?;
         let shared = Arc::new(Shared {
             driver: Mutex::new(self.driver),

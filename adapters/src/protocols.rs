@@ -492,9 +492,11 @@ impl Protocols {
     /// Runs one connection of the blocking adapter by this table, to its
     /// end, on the calling thread (give it to
     /// [`blocking::Server::run`](crate::blocking::Server::run) and the
-    /// server [`options`](Self::options)). A thread blocked in `read`
-    /// cannot be woken by others, so here [`Ctx::push_handle`] is `None`:
-    /// push and broadcast need the mio or async adapters.
+    /// server [`options`](Self::options)). On unix, with a stream that has
+    /// a descriptor ([`Transport::poll_fd`](crate::blocking::Transport::poll_fd)),
+    /// [`Ctx::push_handle`] is a [`BlockingPush`](crate::blocking::BlockingPush):
+    /// once a protocol takes it, the thread waits in `poll(2)` so that
+    /// pushes from other threads wake it. Elsewhere it is `None`.
     pub fn run_blocking<S: crate::blocking::Transport>(
         &self,
         ws: &mut crate::blocking::WebSocket<S>,
@@ -504,12 +506,22 @@ impl Protocols {
             Ok(false) => return,
             Err(e) => return log::debug!("handshake: {e}"),
         }
-        let Some(mut run) = self.attach(ws.driver_mut(), None) else {
+        #[cfg(unix)]
+        let push = ws.push_link().map(|p| Arc::new(p) as Arc<dyn Push>);
+        #[cfg(not(unix))]
+        let push = None;
+        let Some(mut run) = self.attach(ws.driver_mut(), push) else {
             let _ = ws.close(CloseCode::INTERNAL_ERROR, "no protocol");
             while let Ok(Some(_)) = ws.recv() {}
             return;
         };
         loop {
+            // A handle handed out (only a callback, on this thread, can
+            // do that): from now on wait where pushes can wake us.
+            #[cfg(unix)]
+            if run.push.as_ref().is_some_and(|p| Arc::strong_count(p) > 1) {
+                ws.start_polling();
+            }
             match ws.recv_app(None) {
                 Ok(Some(ev)) => self.dispatch(&mut run, ws.driver_mut(), ev),
                 Ok(None) if ws.is_finished() => return self.finish(run, None),

@@ -242,36 +242,61 @@ fn push_a_close_from_outside() {
     });
 }
 
-/// The mio server: handles made in `opened` join a group; the test thread
-/// broadcasts through the server's inbox.
-mod on_mio {
+/// The mio server and the blocking (thread per connection) server:
+/// connections join a group with their push handles; the test thread
+/// broadcasts (through the mio server's inbox, or waking each std
+/// connection's thread from its `poll`).
+mod on_threads {
     use super::*;
     use std::net::{SocketAddr, TcpStream};
     use ws_adapters::blocking;
-    use ws_adapters::mio::{Conn, Handler, MioPush, Server};
+    use ws_adapters::mio::{Conn, Handler, Server};
 
-    struct Joiner(Arc<Group<MioPush>>);
+    type Members = Group<Arc<dyn Push>>;
+
+    struct Joiner(Arc<Members>);
 
     impl Handler for Joiner {
         type Data = ();
         fn accepted(&mut self, _: SocketAddr) {}
         fn opened(&mut self, conn: &mut Conn, _: &mut ()) {
-            self.0
-                .join(conn.push_handle().expect("a server's connection"));
+            let handle = conn.push_handle().expect("a server's connection");
+            self.0.join(Arc::new(handle));
         }
         fn event(&mut self, _: &mut Conn, _: &mut (), _: Event) {}
     }
 
-    fn start(group: Arc<Group<MioPush>>) -> SocketAddr {
-        let mut server = Server::bind(
-            "127.0.0.1:0".parse().unwrap(),
-            server_options(false),
-            Joiner(group),
-        )
-        .unwrap();
-        let addr = server.local_addr().unwrap();
-        std::thread::spawn(move || server.run().unwrap());
-        addr
+    #[derive(Clone, Copy, Debug)]
+    enum On {
+        Mio,
+        Std,
+    }
+
+    fn start(on: On, group: Arc<Members>) -> SocketAddr {
+        let local = "127.0.0.1:0".parse::<SocketAddr>().unwrap();
+        match on {
+            On::Mio => {
+                let mut server = Server::bind(local, server_options(false), Joiner(group)).unwrap();
+                let addr = server.local_addr().unwrap();
+                std::thread::spawn(move || server.run().unwrap());
+                addr
+            }
+            On::Std => {
+                let server = blocking::Server::bind_with(local, server_options(false)).unwrap();
+                let addr = server.local_addr().unwrap();
+                std::thread::spawn(move || {
+                    server.run(move |mut ws| {
+                        if !ws.handshake().unwrap_or(false) {
+                            return;
+                        }
+                        let handle = ws.push_handle().expect("a TCP socket on unix");
+                        group.join(Arc::new(handle));
+                        while let Ok(Some(_)) = ws.recv() {}
+                    })
+                });
+                addr
+            }
+        }
     }
 
     fn client(addr: SocketAddr) -> blocking::WebSocket<TcpStream> {
@@ -279,7 +304,7 @@ mod on_mio {
         blocking::connect_with(req, &client_options(false)).unwrap()
     }
 
-    fn wait_members(group: &Group<MioPush>, n: usize) {
+    fn wait_members(group: &Members, n: usize) {
         for _ in 0..500 {
             if group.len() == n {
                 return;
@@ -289,63 +314,85 @@ mod on_mio {
         panic!("{} members, not {n}", group.len());
     }
 
+    fn broadcast_from_another_thread(on: On) {
+        let group = Arc::new(Group::default());
+        let addr = start(on, group.clone());
+        let mut clients: Vec<_> = (0..20).map(|_| client(addr)).collect();
+        wait_members(&group, 20);
+        for round in 0..10 {
+            let d = group.broadcast_text(format!("round {round}"));
+            assert_eq!(d.sent, 20);
+        }
+        for c in &mut clients {
+            for round in 0..10 {
+                assert_eq!(
+                    c.recv().unwrap(),
+                    Some(Event::Text(format!("round {round}").into()))
+                );
+            }
+        }
+        // A closed client: its handle says so, the broadcast drops it.
+        let mut last = clients.pop().unwrap();
+        last.close(CloseCode::NORMAL, "").unwrap();
+        while last.recv().unwrap().is_some() {}
+        let mut gone = 0;
+        for _ in 0..100 {
+            gone += group.broadcast_text("still there?").gone;
+            if gone > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(gone, 1);
+        assert_eq!(group.len(), 19);
+    }
+
+    fn member_that_never_reads_is_skipped(on: On) {
+        let limit = 256 * 1024;
+        let group = Arc::new(Group::new(SlowConsumer::Skip { limit }));
+        let addr = start(on, group.clone());
+        let _stalled = client(addr);
+        wait_members(&group, 1);
+        let mut reader = client(addr);
+        wait_members(&group, 2);
+        let payload = vec![3u8; 64 * 1024];
+        let mut skipped = 0;
+        for i in 0..300 {
+            skipped += group.broadcast_binary(payload.clone()).skipped;
+            assert_eq!(
+                reader.recv().unwrap(),
+                Some(Event::Binary(payload.clone().into())),
+                "message {i}"
+            );
+        }
+        assert!(skipped > 0 && skipped < 300, "{skipped} skipped");
+    }
+
     #[test]
     fn mio_broadcast_from_another_thread() {
         bounded(Duration::from_secs(60), "mio broadcast", || {
-            let group = Arc::new(Group::default());
-            let addr = start(group.clone());
-            let mut clients: Vec<_> = (0..20).map(|_| client(addr)).collect();
-            wait_members(&group, 20);
-            for round in 0..10 {
-                let d = group.broadcast_text(format!("round {round}"));
-                assert_eq!(d.sent, 20);
-            }
-            for c in &mut clients {
-                for round in 0..10 {
-                    assert_eq!(
-                        c.recv().unwrap(),
-                        Some(Event::Text(format!("round {round}").into()))
-                    );
-                }
-            }
-            // A closed client: its handle says so, the broadcast drops it.
-            let mut last = clients.pop().unwrap();
-            last.close(CloseCode::NORMAL, "").unwrap();
-            while last.recv().unwrap().is_some() {}
-            let mut gone = 0;
-            for _ in 0..100 {
-                gone += group.broadcast_text("still there?").gone;
-                if gone > 0 {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            assert_eq!(gone, 1);
-            assert_eq!(group.len(), 19);
+            broadcast_from_another_thread(On::Mio)
+        });
+    }
+
+    #[test]
+    fn std_broadcast_from_another_thread() {
+        bounded(Duration::from_secs(60), "std broadcast", || {
+            broadcast_from_another_thread(On::Std)
         });
     }
 
     #[test]
     fn mio_member_that_never_reads_is_skipped() {
         bounded(Duration::from_secs(60), "mio slow member", || {
-            let limit = 256 * 1024;
-            let group = Arc::new(Group::new(SlowConsumer::Skip { limit }));
-            let addr = start(group.clone());
-            let _stalled = client(addr);
-            wait_members(&group, 1);
-            let mut reader = client(addr);
-            wait_members(&group, 2);
-            let payload = vec![3u8; 64 * 1024];
-            let mut skipped = 0;
-            for i in 0..300 {
-                skipped += group.broadcast_binary(payload.clone()).skipped;
-                assert_eq!(
-                    reader.recv().unwrap(),
-                    Some(Event::Binary(payload.clone().into())),
-                    "message {i}"
-                );
-            }
-            assert!(skipped > 0 && skipped < 300, "{skipped} skipped");
+            member_that_never_reads_is_skipped(On::Mio)
+        });
+    }
+
+    #[test]
+    fn std_member_that_never_reads_is_skipped() {
+        bounded(Duration::from_secs(60), "std slow member", || {
+            member_that_never_reads_is_skipped(On::Std)
         });
     }
 }
