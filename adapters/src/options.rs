@@ -110,6 +110,36 @@ impl ServerOptions {
         self
     }
 
+    /// Serves only peers for which `f(address, name)` returns true, where
+    /// `name` is the peer's reverse name from the system resolver
+    /// (`getnameinfo`: `/etc/hosts`, then DNS), `None` if it has none
+    /// (libwebsockets passes its filter both). Like
+    /// [`with_filter`](Self::with_filter) it runs before any byte is read,
+    /// and replaces a filter set before.
+    ///
+    /// The lookup blocks the accepting thread for as long as the resolver
+    /// takes (its own timeouts bound it): the loop on mio, the accepting
+    /// task on tokio and smol, the accept loop on std. Use it with a
+    /// local or caching resolver, or filter by address alone.
+    ///
+    /// ```
+    /// use ws_adapters::ServerOptions;
+    ///
+    /// // Loopback clients that resolve to "localhost" only.
+    /// let options = ServerOptions::default()
+    ///     .with_named_filter(|addr, name| addr.ip().is_loopback() && name == Some("localhost"));
+    /// ```
+    pub fn with_named_filter(
+        self,
+        f: impl Fn(SocketAddr, Option<&str>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.with_filter(move |peer| {
+            let name = reverse_name(peer.ip());
+            log::debug!("{peer}: reverse name {name:?}");
+            f(peer, name.as_deref())
+        })
+    }
+
     /// Upgrade and plain-HTTP answers.
     pub fn with_policy(mut self, policy: Policy) -> Self {
         self.policy = Arc::new(policy);
@@ -198,6 +228,13 @@ impl ServerOptions {
         }
         Ok(driver)
     }
+}
+
+/// The reverse name of `ip` from the system resolver; `None` if it has
+/// none (the resolver answering with the address itself counts as none).
+pub fn reverse_name(ip: std::net::IpAddr) -> Option<String> {
+    let name = dns_lookup::lookup_addr(&ip).ok()?;
+    (name.parse::<std::net::IpAddr>().is_err() && !name.is_empty()).then_some(name)
 }
 
 /// The process's soft limit on open file descriptors (1024 if unknown,

@@ -184,6 +184,35 @@ fn filter_refuses_before_reading() {
     }
 }
 
+/// The named filter sees the reverse name the system resolver gives
+/// 127.0.0.1 (`localhost`, from /etc/hosts), and refuses by it.
+#[test]
+fn named_filter_sees_the_reverse_name() {
+    let expected = ws_adapters::reverse_name("127.0.0.1".parse().unwrap());
+    assert_eq!(expected.as_deref(), Some("localhost"), "/etc/hosts");
+    for server in KINDS {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let options = server_options(false).with_named_filter(move |peer, name| {
+            log.lock().unwrap().push((peer.ip(), name.map(str::to_owned)));
+            name == Some("localhost")
+        });
+        let addr = start_server(server, options);
+        let mut ws = connect(Kind::Std, &format!("ws://{addr}/"), &client_options(false));
+        ws.text("by name");
+        assert_eq!(ws.recv(), Some(Event::Text("by name".into())));
+        assert_eq!(
+            seen.lock().unwrap().as_slice(),
+            [("127.0.0.1".parse().unwrap(), Some("localhost".to_owned()))],
+            "{server:?}"
+        );
+        let options = server_options(false).with_named_filter(|_, name| name == Some("elsewhere"));
+        let addr = start_server(server, options);
+        let err = try_connect(Kind::Std, &format!("ws://{addr}/"), &client_options(false));
+        assert!(err.is_err(), "{server:?}: a filtered peer was served");
+    }
+}
+
 #[test]
 fn connection_limit_refuses_with_503() {
     for server in KINDS {
