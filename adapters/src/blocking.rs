@@ -44,6 +44,12 @@ pub trait Transport: Read + Write {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
     /// Closes the stream (both directions).
     fn shutdown(&self) -> io::Result<()>;
+    /// Bounds each write (`None`: block); set from the driver's
+    /// [`stall_timeout`](Driver::stall_timeout). Default: does nothing.
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
     /// The descriptor to wait on with `poll(2)`, if the stream has one and
     /// can be made non-blocking ([`set_nonblocking`](Self::set_nonblocking)):
     /// what push needs ([`WebSocket::push_handle`]). Default: none.
@@ -65,6 +71,9 @@ impl Transport for TcpStream {
     }
     fn shutdown(&self) -> io::Result<()> {
         TcpStream::shutdown(self, Shutdown::Both)
+    }
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
     }
     #[cfg(unix)]
     fn poll_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
@@ -165,6 +174,9 @@ impl<S: Transport> WebSocket<S> {
 
     /// Drives a prepared [`Driver`] (TLS, proxy, policy) over `io`.
     pub fn with_driver(io: S, driver: Driver) -> Self {
+        if let Err(e) = io.set_write_timeout(driver.stall_timeout()) {
+            log::debug!("{:?}: no write timeout: {e}", driver.peer());
+        }
         WebSocket {
             io,
             driver,

@@ -194,7 +194,9 @@ fn named_filter_sees_the_reverse_name() {
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = seen.clone();
         let options = server_options(false).with_named_filter(move |peer, name| {
-            log.lock().unwrap().push((peer.ip(), name.map(str::to_owned)));
+            log.lock()
+                .unwrap()
+                .push((peer.ip(), name.map(str::to_owned)));
             name == Some("localhost")
         });
         let addr = start_server(server, options);
@@ -273,5 +275,66 @@ fn handshake_and_idle_timeouts() {
             }
             other => panic!("{server:?}: expected an idle close, got {other:?}"),
         }
+    }
+}
+
+/// A peer that floods pings and never reads (4 KiB receive window): the
+/// pongs fill its socket, the server's output stops moving, and after the
+/// stall timeout (800 ms here) every server drops it. Without the bound
+/// the connection stays open (reading paused, output held) for as long as
+/// the peer likes. Returns how long it took.
+fn stalled_peer_closed_after(server: Kind) -> Duration {
+    use rustix::net::{AddressFamily, SocketType, connect, socket, sockopt};
+    use std::io::Write;
+    let stall = Duration::from_millis(800);
+    let addr = start_server(
+        server,
+        server_options(false).with_stall_timeout(Some(stall)),
+    );
+    let fd = socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+    sockopt::set_socket_recv_buffer_size(&fd, 4096).unwrap();
+    connect(&fd, &addr).unwrap();
+    let mut s = std::net::TcpStream::from(fd);
+    s.write_all(
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{server:?}");
+    let mut ping = vec![0x89, 0x80 | 125, 0, 0, 0, 0];
+    ping.extend_from_slice(&[0x70; 125]);
+    let burst = ping.repeat(64);
+    s.set_write_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "{server:?}: a peer that stopped reading is still connected"
+        );
+        match s.write(&burst) {
+            Ok(_) => std::thread::sleep(Duration::from_millis(1)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return t0.elapsed(),
+        }
+    }
+}
+
+#[test]
+fn a_peer_that_stops_reading_is_dropped_after_the_stall_timeout() {
+    for server in KINDS {
+        let took = stalled_peer_closed_after(server);
+        eprintln!("{server:?}: dropped after {took:?}");
+        assert!(took >= Duration::from_millis(800), "{server:?}: {took:?}");
     }
 }
