@@ -118,7 +118,7 @@ impl<S> State<S> {
 /// itself, or another thread inside it), for its task to send.
 enum Pushed {
     Message(Message),
-    Prepared(ws_proto::Prepared),
+    Prepared(crate::push::SharedPrepared),
 }
 
 struct Shared<S> {
@@ -298,7 +298,7 @@ impl<S: AsyncStream> Shared<S> {
         }
         match msg {
             Pushed::Message(m) => st.driver.send(m)?,
-            Pushed::Prepared(mut p) => st.driver.send_prepared(&mut p)?,
+            Pushed::Prepared(p) => crate::push::send_shared(&mut st.driver, &p)?,
         }
         // What the stream takes now goes now; for the rest the task turns
         // (and waits for the stream itself).
@@ -327,7 +327,7 @@ impl<S: AsyncStream> Shared<S> {
         for msg in pushed {
             let r = match msg {
                 Pushed::Message(m) => st.driver.send(m),
-                Pushed::Prepared(mut p) => st.driver.send_prepared(&mut p),
+                Pushed::Prepared(p) => crate::push::send_shared(&mut st.driver, &p),
             };
             if let Err(e) = r {
                 log::debug!("{:?}: pushed message refused: {e}", st.driver.peer());
@@ -771,6 +771,10 @@ impl<S: AsyncStream> crate::push::Push for WriteHalf<S> {
         // The payload is shared (`Bytes`); an encoding made for this
         // connection is not kept in `msg` (it may have been sent later,
         // from the inbox).
+        let shared = std::sync::Arc::new(Mutex::new(msg.clone()));
+        self.shared.push(Pushed::Prepared(shared))
+    }
+    fn push_shared(&self, msg: &crate::push::SharedPrepared) -> Result<(), Error> {
         self.shared.push(Pushed::Prepared(msg.clone()))
     }
     fn queued(&self) -> usize {

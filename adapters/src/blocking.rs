@@ -44,8 +44,9 @@ pub trait Transport: Read + Write {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
     /// Closes the stream (both directions).
     fn shutdown(&self) -> io::Result<()>;
-    /// Bounds each write (`None`: block); set from the driver's
-    /// [`stall_timeout`](Driver::stall_timeout). Default: does nothing.
+    /// Bounds each write (`None`: block); set to a quarter of the
+    /// driver's [`stall_timeout`](Driver::stall_timeout). Default: does
+    /// nothing.
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         let _ = timeout;
         Ok(())
@@ -174,7 +175,13 @@ impl<S: Transport> WebSocket<S> {
 
     /// Drives a prepared [`Driver`] (TLS, proxy, policy) over `io`.
     pub fn with_driver(io: S, driver: Driver) -> Self {
-        if let Err(e) = io.set_write_timeout(driver.stall_timeout()) {
+        // A quarter of the stall timeout: a blocking write returns soon
+        // enough for the turn to see whether output moved (a write that
+        // moved some bytes returns them only when its timeout expires).
+        let write_timeout = driver
+            .stall_timeout()
+            .map(|t| (t / 4).max(Duration::from_millis(10)));
+        if let Err(e) = io.set_write_timeout(write_timeout) {
             log::debug!("{:?}: no write timeout: {e}", driver.peer());
         }
         WebSocket {

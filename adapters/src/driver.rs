@@ -188,8 +188,8 @@ impl Driver {
     /// queued output has moved no byte for `after`: the peer stopped
     /// reading. Memory is bounded without it (reading pauses over the
     /// high-water mark); this frees the connection itself. On the blocking
-    /// adapter the socket's write timeout is set to it too, so a blocked
-    /// write returns. `None` (the default for a bare driver): no bound.
+    /// adapter the socket's write timeout is set to a quarter of it, so a
+    /// blocked write returns in time. `None` (the default for a bare driver): no bound.
     pub fn with_stall_timeout(mut self, after: Option<std::time::Duration>) -> Self {
         self.turn.stall = after;
         self
@@ -200,10 +200,12 @@ impl Driver {
         self.turn.stall
     }
 
-    /// True once queued output has made no progress for the stall timeout.
-    pub(crate) fn stalled(&self, now: Instant) -> bool {
+    /// True once queued output has made no progress for the stall timeout
+    /// (the clock is read afresh: on a blocking stream a write may have
+    /// waited since the turn began).
+    pub(crate) fn stalled(&self) -> bool {
         match (self.turn.stall, self.turn.stalled_since) {
-            (Some(after), Some(since)) => now >= since + after,
+            (Some(after), Some(since)) => self.clock.now() >= since + after,
             _ => false,
         }
     }
@@ -429,8 +431,8 @@ impl Driver {
             });
             self.turn.stalled_since = match self.pending_write() {
                 0 => None,
-                _ if moved => Some(self.now()),
-                _ => self.turn.stalled_since.or(Some(self.now())),
+                _ if moved => Some(self.clock.now()),
+                _ => self.turn.stalled_since.or_else(|| Some(self.clock.now())),
             };
             r
         } else {

@@ -71,7 +71,7 @@ pub use options::{
 };
 pub use policy::Policy;
 pub use protocols::{Ctx, End, Protocol, Protocols, Running};
-pub use push::{Delivery, Group, MemberId, Push, SlowConsumer};
+pub use push::{Delivery, Group, MemberId, Push, SharedPrepared, SlowConsumer};
 pub use turn::{AppEvent, HIGH_WATER, LOW_WATER, READ_BUDGET, Transport, Turn, Wait};
 pub use ws_proto::{Event, Message, Utf8Bytes};
 

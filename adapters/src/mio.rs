@@ -107,12 +107,12 @@ enum PushSlot {
 /// What a [`MioPush`] asks of the loop.
 enum Command {
     Send(ws_proto::Message),
-    Prepared(ws_proto::Prepared),
+    Prepared(crate::push::SharedPrepared),
 }
 
 /// Pushes waiting for a server's loop, and the waker that tells it.
 struct Inbox {
-    queue: std::sync::Mutex<Vec<(Arc<Link>, Command)>>,
+    queue: std::sync::Mutex<std::collections::VecDeque<(Arc<Link>, Command)>>,
     waker: Arc<Waker>,
 }
 
@@ -155,7 +155,7 @@ impl MioPush {
         let inbox = &self.0.inbox;
         let mut q = inbox.queue.lock().unwrap_or_else(|p| p.into_inner());
         let first = q.is_empty();
-        q.push((self.0.clone(), cmd));
+        q.push_back((self.0.clone(), cmd));
         drop(q);
         if first {
             inbox.waker.wake()?;
@@ -178,6 +178,11 @@ impl crate::Push for MioPush {
         // The payload is shared (`Bytes`); the loop encodes for the
         // connection.
         let len = msg.payload().len();
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(msg.clone()));
+        self.send(Command::Prepared(shared), len)
+    }
+    fn push_shared(&self, msg: &crate::push::SharedPrepared) -> Result<(), Error> {
+        let len = msg.lock().map_or(0, |m| m.payload().len());
         self.send(Command::Prepared(msg.clone()), len)
     }
     fn queued(&self) -> usize {
@@ -505,7 +510,14 @@ pub struct Server<H: Handler> {
     clock: Clock,
     stop: StopHandle,
     inbox: Arc<Inbox>,
+    /// The inbox had more than one turn's share: drain again next turn.
+    inbox_more: bool,
 }
+
+/// Pushes applied per loop turn at most: a broadcast to many connections
+/// (each push may compress the message for its connection) is spread over
+/// turns, so the loop keeps serving the others meanwhile.
+pub const INBOX_PER_TURN: usize = 64;
 
 impl<H: Handler> Server<H> {
     /// Listens on `addr` (interface and port).
@@ -531,6 +543,7 @@ impl<H: Handler> Server<H> {
                 queue: Default::default(),
                 waker: waker.clone(),
             }),
+            inbox_more: false,
             stop: StopHandle {
                 waker,
                 stop: Arc::default(),
@@ -575,7 +588,7 @@ impl<H: Handler> Server<H> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        if !self.again.is_empty() {
+        if !self.again.is_empty() || self.inbox_more {
             wait = Some(Duration::ZERO);
         }
         match self.poll.poll(events, wait) {
@@ -593,6 +606,9 @@ impl<H: Handler> Server<H> {
                     self.service(i);
                 }
             }
+        }
+        if self.inbox_more {
+            self.drain_inbox();
         }
         for i in std::mem::take(&mut self.again) {
             self.service(i);
@@ -696,11 +712,17 @@ impl<H: Handler> Server<H> {
         }
     }
 
-    /// Applies what handles pushed since the last wake, then serves the
-    /// connections concerned (writes, and what a close changes).
+    /// Applies what handles pushed since the last wake ([`INBOX_PER_TURN`]
+    /// at most; the rest next turn), then serves the connections concerned
+    /// (writes, and what a close changes).
     fn drain_inbox(&mut self) {
-        let pushed =
-            std::mem::take(&mut *self.inbox.queue.lock().unwrap_or_else(|p| p.into_inner()));
+        let pushed: Vec<_> = {
+            let mut q = self.inbox.queue.lock().unwrap_or_else(|p| p.into_inner());
+            let n = q.len().min(INBOX_PER_TURN);
+            let batch = q.drain(..n).collect();
+            self.inbox_more = !q.is_empty();
+            batch
+        };
         let mut touched = Vec::new();
         for (link, cmd) in pushed {
             let Some(Some(e)) = self.conns.get_mut(link.index) else {
@@ -713,7 +735,7 @@ impl<H: Handler> Server<H> {
             let d = e.conn.driver_mut();
             let r = match cmd {
                 Command::Send(msg) => d.send(msg),
-                Command::Prepared(mut msg) => d.send_prepared(&mut msg),
+                Command::Prepared(msg) => crate::push::send_shared(d, &msg),
             };
             if let Err(err) = r {
                 log::debug!("{}: pushed message refused: {err}", e.peer);
@@ -755,6 +777,11 @@ fn pump<H: Handler>(e: &mut Entry<H::Data>, h: &mut H, scratch: &mut [u8]) -> Re
         if !e.opened && e.conn.driver.is_open() {
             e.opened = true;
             h.opened(&mut e.conn, &mut e.data);
+            if matches!(turn, Turn::Wait(_)) {
+                // What `opened` queued (a replay, a greeting) is written
+                // by another turn, not left for the next readiness.
+                continue;
+            }
         }
         match turn {
             Turn::Event(crate::AppEvent::Event(ev)) => h.event(&mut e.conn, &mut e.data, ev),

@@ -19,13 +19,41 @@
 //!   member is closed with 1008.
 //!
 //! Handles: the async adapters' [`WriteHalf`](crate::WriteHalf) (tokio,
-//! smol).
+//! smol), [`MioPush`](crate::mio::MioPush) (mio) and `BlockingPush`
+//! (std, unix).
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use ws_proto::{CloseCode, Message, Prepared};
 
-use crate::Error;
+use crate::{Driver, Error};
+
+/// A prepared message shared by the members of one broadcast: an encoding
+/// one connection makes (a permessage-deflate compression without context
+/// takeover) is kept here for the others, whichever thread sends it and
+/// whenever ([`Push::push_shared`]).
+pub type SharedPrepared = Arc<Mutex<Prepared>>;
+
+fn lock_prepared(shared: &SharedPrepared) -> MutexGuard<'_, Prepared> {
+    shared.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Sends `shared` on `driver`, reusing the encodings stored in it and
+/// storing the ones made here. The lock is not held while compressing:
+/// connections on other threads encode in parallel (two may make the same
+/// encoding once, at worst).
+pub(crate) fn send_shared(driver: &mut Driver, shared: &SharedPrepared) -> Result<(), Error> {
+    let mut msg = lock_prepared(shared).clone();
+    let had = msg.encodings();
+    let r = driver.send_prepared(&mut msg);
+    if msg.encodings() > had {
+        let mut stored = lock_prepared(shared);
+        if stored.encodings() < msg.encodings() {
+            *stored = msg;
+        }
+    }
+    r
+}
 
 /// A handle to push to one connection from anywhere.
 pub trait Push: Send + Sync {
@@ -35,6 +63,12 @@ pub trait Push: Send + Sync {
     fn push(&self, msg: Message) -> Result<(), Error>;
     /// Queues a message prepared once for many connections.
     fn push_prepared(&self, msg: &mut Prepared) -> Result<(), Error>;
+    /// Queues a message shared by a broadcast's members
+    /// ([`Group::broadcast`] uses this): encodings are made once for all of
+    /// them, even when each connection sends it later on its own thread.
+    fn push_shared(&self, msg: &SharedPrepared) -> Result<(), Error> {
+        self.push_prepared(&mut lock_prepared(msg))
+    }
     /// Bytes queued and not yet written.
     fn queued(&self) -> usize;
     /// True while the queued output is over the connection's high-water
@@ -54,6 +88,9 @@ impl<P: Push + ?Sized> Push for std::sync::Arc<P> {
     }
     fn push_prepared(&self, msg: &mut Prepared) -> Result<(), Error> {
         (**self).push_prepared(msg)
+    }
+    fn push_shared(&self, msg: &SharedPrepared) -> Result<(), Error> {
+        (**self).push_shared(msg)
     }
     fn queued(&self) -> usize {
         (**self).queued()
@@ -224,6 +261,14 @@ impl<P: Push> Group<P> {
     /// Sends `msg` to every member (see the [module docs](self) for what
     /// happens to members that do not keep up, and to closed ones).
     pub fn broadcast(&self, msg: &mut Prepared) -> Delivery {
+        let shared: SharedPrepared = Arc::new(Mutex::new(msg.clone()));
+        let d = self.broadcast_shared(&shared);
+        // Encodings made while pushing come back to the caller.
+        *msg = lock_prepared(&shared).clone();
+        d
+    }
+
+    fn broadcast_shared(&self, msg: &SharedPrepared) -> Delivery {
         let mut d = Delivery::default();
         let mut m = self.lock();
         let Members { slots, free, live } = &mut *m;
@@ -246,7 +291,7 @@ impl<P: Push> Group<P> {
                         d.closed += 1;
                         true
                     }
-                    _ => match member.push_prepared(msg) {
+                    _ => match member.push_shared(msg) {
                         Ok(()) => {
                             d.sent += 1;
                             false

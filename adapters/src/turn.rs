@@ -325,7 +325,7 @@ impl Driver {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(self.io_failed(e)),
             };
-            if self.stalled(now) {
+            if self.stalled() {
                 self.turn.closed = true;
                 let after = self.turn.stall.unwrap_or_default();
                 log::info!("{:?}: no output taken for {after:?}: closing", self.peer());

@@ -34,7 +34,7 @@ use ws_adapters::blocking::Server;
 use ws_adapters::tls::{ClientTls, ServerTls};
 use ws_adapters::{Event, ServerOptions, mio as wmio};
 
-const ADAPTERS: [&str; 2] = ["mio", "std"];
+const ADAPTERS: [&str; 4] = ["mio", "std", "tokio", "smol"];
 const DUMB: &str = "dumb-increment-protocol";
 const MIRROR: &str = "lws-mirror-protocol";
 /// The test server's ring bound in bytes (protocols::RING_BYTES).
@@ -440,16 +440,17 @@ fn frames_within(s: &mut TcpStream, during: Duration) -> Vec<(u8, Vec<u8>)> {
     out
 }
 
-/// Finding 10 (mio): dumb-increment skips its ticks while the client has
-/// not taken its output. The client (4 KiB receive buffer) sends pings for
-/// 8 s (160 ticks) and never reads: the pongs fill the server's socket
-/// within a second or two and then keep its output queue above the bound.
-/// Then the client reads for 1 s (20 ticks) and counts the numbers. Old
-/// code: one per tick, ~180; now those of the first seconds, before the
-/// socket filled, and of the last second.
-#[test]
-fn mio_dumb_increment_skips_ticks_while_the_client_does_not_read() {
-    let (_server, addr) = test_server("mio", &["--no-compression"]);
+/// Finding 10 (mio, now every adapter): dumb-increment skips its ticks
+/// while the client has not taken its output. The client (4 KiB receive
+/// buffer) sends pings for 8 s (160 ticks) and never reads: the pongs fill
+/// the server's socket within a second or two and then keep its output
+/// queue above the bound. Then the client reads for 1 s (20 ticks) and
+/// counts the numbers. Old code: one per tick, ~180; now those of the
+/// first seconds, before the socket filled, and of the last second.
+fn dumb_increment_skips_ticks(adapter: &str) {
+    // The stall timeout (5 s by default) would close the connection
+    // before the 8 s are over.
+    let (_server, addr) = test_server(adapter, &["--no-compression", "--stall-timeout", "60"]);
     let mut s = small_window_client(addr, DUMB);
     let t0 = Instant::now();
     ping_bursts(&mut s, Duration::from_secs(8));
@@ -462,43 +463,66 @@ fn mio_dumb_increment_skips_ticks_while_the_client_does_not_read() {
         .collect();
     let pongs = frames.iter().filter(|(b0, _)| *b0 == 0x8a).count();
     eprintln!(
-        "[mio] {} numbers (last {:?}) after {unread:?} unread ({} ticks) and 1 s of reading, \
+        "[{adapter}] {} numbers (last {:?}) after {unread:?} unread ({} ticks) and 1 s of reading, \
          {pongs} pongs",
         numbers.len(),
         numbers.last(),
         (unread.as_millis() + 1000) / 50
     );
     assert!(pongs > 0, "the server answered the pings");
+    // std's thread blocks in its write once the socket is full (the
+    // blocking model), so it stops reading the pings sooner; the others
+    // keep reading until their queue passes the high-water mark.
     assert!(
-        unread >= Duration::from_secs(8),
-        "the server stopped reading pings"
+        adapter == "std" || unread >= Duration::from_secs(8),
+        "{adapter}: the server stopped reading pings"
     );
     // A skipped tick does not advance the number: they stay consecutive.
-    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 1),
+        "{adapter}: {numbers:?}"
+    );
     assert!(
         numbers.len() <= 60,
-        "{} numbers were queued for a client that did not read for {unread:?}",
+        "{adapter}: {} numbers were queued for a client that did not read for {unread:?}",
         numbers.len()
     );
 }
 
-/// Finding 10 (std): the writes are blocking, so a dumb-increment client
-/// that stops reading blocked its thread for good once its socket was
-/// full. Now a send that has waited 10 s closes the connection. The client
-/// fills the socket with pongs (pings for 2 s, never reading), waits 12 s,
-/// and must then find the connection closed. Old code: still open.
 #[test]
-fn std_dumb_increment_closes_a_client_that_stopped_reading() {
-    let (_server, addr) = test_server("std", &["--no-compression"]);
-    let mut s = small_window_client(addr, DUMB);
-    let t0 = Instant::now();
-    ping_bursts(&mut s, Duration::from_secs(2));
-    std::thread::sleep(Duration::from_secs(12).saturating_sub(t0.elapsed()));
-    let (got, _) = read_to_close(&mut s, Duration::from_secs(5));
-    eprintln!(
-        "[std] stalled dumb-increment client closed; {} bytes were buffered",
-        got.len()
-    );
+fn dumb_increment_skips_ticks_while_the_client_does_not_read() {
+    std::thread::scope(|scope| {
+        for adapter in ADAPTERS {
+            scope.spawn(move || dumb_increment_skips_ticks(adapter));
+        }
+    });
+}
+
+/// Finding 10 (std, now every adapter): the writes were blocking, so a
+/// dumb-increment client that stopped reading blocked its thread for good
+/// once its socket was full. Now output that moves no byte for 5 s (the
+/// test server's stall timeout) closes the connection, on every adapter.
+/// The client fills the socket with pongs (pings for 2 s, never reading),
+/// waits 12 s, and must then find the connection closed. Old code: still
+/// open.
+#[test]
+fn dumb_increment_closes_a_client_that_stopped_reading() {
+    std::thread::scope(|scope| {
+        for adapter in ADAPTERS {
+            scope.spawn(move || {
+                let (_server, addr) = test_server(adapter, &["--no-compression"]);
+                let mut s = small_window_client(addr, DUMB);
+                let t0 = Instant::now();
+                ping_bursts(&mut s, Duration::from_secs(2));
+                std::thread::sleep(Duration::from_secs(12).saturating_sub(t0.elapsed()));
+                let (got, _) = read_to_close(&mut s, Duration::from_secs(5));
+                eprintln!(
+                    "[{adapter}] stalled dumb-increment client closed; {} bytes were buffered",
+                    got.len()
+                );
+            });
+        }
+    });
 }
 
 // ------------------------------------------------------------------- 5
@@ -508,55 +532,64 @@ fn rss_kib(p: &Proc) -> u64 {
     hostile::Mem::of(p.id()).rss
 }
 
-/// Finding 5: on std, a mirror client that never reads had a queue of
-/// 1,024 messages (1 GiB of 1 MiB messages) and a thread blocked for good
-/// in its write. Now its queue holds at most 4 MiB, and it is closed once
-/// a write has stalled for 10 s. 100 messages of 1,000,000 bytes go
-/// through while it stays: old code held all of them for it (+95 MiB).
+/// Finding 5 (std, now every adapter): a mirror client that never reads
+/// had a queue of 1,024 messages (1 GiB of 1 MiB messages) and a thread
+/// blocked for good in its write. Now the group skips it past 256 KiB
+/// queued, and its stalled output closes it after 5 s. 100 messages of
+/// 1,000,000 bytes go through while it stays: old code held all of them
+/// for it (+95 MiB).
 #[test]
-fn std_mirror_client_that_never_reads_is_bounded_and_closed() {
-    let (server, addr) = test_server("std", &["--no-compression"]);
-    let before = rss_kib(&server);
-    let mut attacker = small_window_client(addr, MIRROR);
-    mirror_sender(addr, 100, 1_000_000);
-    let during = rss_kib(&server);
-    let grew = during.saturating_sub(before) as f64 / 1024.0;
-    eprintln!(
-        "[std] VmRSS {before} -> {during} KiB (+{grew:.1} MiB) with a non-reading mirror client"
-    );
-    assert!(
-        grew < 48.0,
-        "the server holds {grew:.1} MiB for a client that does not read"
-    );
-    std::thread::sleep(Duration::from_secs(12));
-    let (got, _) = read_to_close(&mut attacker, Duration::from_secs(5));
-    eprintln!(
-        "[std] the non-reading mirror client was closed after {} buffered bytes",
-        got.len()
-    );
-    assert!(
-        got.len() < 16 << 20,
-        "{} bytes reached the stalled client",
-        got.len()
-    );
+fn mirror_client_that_never_reads_is_bounded_and_closed() {
+    for adapter in ADAPTERS {
+        let (server, addr) = test_server(adapter, &["--no-compression"]);
+        let before = rss_kib(&server);
+        let mut attacker = small_window_client(addr, MIRROR);
+        mirror_sender(addr, 100, 1_000_000);
+        let during = rss_kib(&server);
+        let grew = during.saturating_sub(before) as f64 / 1024.0;
+        eprintln!(
+            "[{adapter}] VmRSS {before} -> {during} KiB (+{grew:.1} MiB) with a non-reading mirror client"
+        );
+        assert!(
+            grew < 48.0,
+            "{adapter}: the server holds {grew:.1} MiB for a client that does not read"
+        );
+        std::thread::sleep(Duration::from_secs(7));
+        let (got, _) = read_to_close(&mut attacker, Duration::from_secs(5));
+        eprintln!(
+            "[{adapter}] the non-reading mirror client was closed after {} buffered bytes",
+            got.len()
+        );
+        assert!(
+            got.len() < 16 << 20,
+            "{adapter}: {} bytes reached the stalled client",
+            got.len()
+        );
+    }
 }
 
 /// Finding 5, the reader's side: a std mirror client that floods pings
 /// and never reads blocked its reader thread for good writing pongs. Now
-/// the socket's write timeout (10 s without any progress) closes it; the
-/// first timeout may return the few bytes it moved, so allow three.
+/// its stalled output (5 s without any progress) closes it, on every
+/// adapter.
 #[test]
-fn std_mirror_ping_flooder_that_never_reads_is_closed() {
-    let (_server, addr) = test_server("std", &["--no-compression"]);
-    let mut s = small_window_client(addr, MIRROR);
-    let t0 = Instant::now();
-    ping_bursts(&mut s, Duration::from_secs(2));
-    std::thread::sleep(Duration::from_secs(32).saturating_sub(t0.elapsed()));
-    let (got, _) = read_to_close(&mut s, Duration::from_secs(5));
-    eprintln!(
-        "[std] ping-flooding mirror client closed; {} bytes were buffered",
-        got.len()
-    );
+fn mirror_ping_flooder_that_never_reads_is_closed() {
+    std::thread::scope(|scope| {
+        for adapter in ADAPTERS {
+            scope.spawn(move || {
+                let (_server, addr) = test_server(adapter, &["--no-compression"]);
+                let mut s = small_window_client(addr, MIRROR);
+                let t0 = Instant::now();
+                ping_bursts(&mut s, Duration::from_secs(2));
+                std::thread::sleep(Duration::from_secs(12).saturating_sub(t0.elapsed()));
+                let (got, _) = read_to_close(&mut s, Duration::from_secs(5));
+                eprintln!(
+                    "[{adapter}] ping-flooding mirror client closed; {} bytes were buffered",
+                    got.len()
+                );
+            });
+        }
+    });
 }
 
 // ------------------------------------------------------------------- 7

@@ -102,6 +102,18 @@ impl Protocol for Small {
     }
 }
 
+/// Greets in `established`: what a protocol sends there reaches the
+/// client without anything else happening on the connection.
+struct Greeter;
+
+impl Protocol for Greeter {
+    type State = ();
+    fn established(&self, cx: &mut Ctx<'_>) {
+        let _ = cx.send_text("welcome");
+    }
+    fn event(&self, _: &mut (), _: &mut Ctx<'_>, _: Event) {}
+}
+
 fn table(log: Log) -> Protocols {
     Protocols::new()
         .protocol(
@@ -112,6 +124,7 @@ fn table(log: Log) -> Protocols {
             },
         )
         .protocol("dumb-increment-protocol", Counter)
+        .protocol("greeter", Greeter)
         .protocol_with(
             "small",
             Small,
@@ -148,6 +161,15 @@ fn exercise(kind: Kind) {
     assert_eq!(
         [text(&mut counter), text(&mut counter), text(&mut counter)],
         ["0", "1", "2"]
+    );
+
+    // Sent from `established`, with nothing else happening (mio once
+    // left it queued until the handshake timer's deadline, 5 s later).
+    let mut greeted = client(addr, Some("greeter"));
+    assert_eq!(
+        greeted.recv_timeout(Duration::from_secs(2)).unwrap(),
+        Some(Event::Text("welcome".into())),
+        "{kind:?}"
     );
 
     // No subprotocol offered: the default; its timer and writable.

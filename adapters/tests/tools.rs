@@ -32,7 +32,7 @@ use ws_adapters::tls::ClientTls;
 use ws_adapters::{ClientOptions, Event};
 use ws_proto::CloseCode;
 
-const ADAPTERS: [&str; 2] = ["mio", "std"];
+const ADAPTERS: [&str; 4] = ["mio", "std", "tokio", "smol"];
 
 /// Starts the test server (port 0) with `args`; returns it and its port.
 fn test_server(args: &[&str]) -> (Proc, u16) {
@@ -198,6 +198,104 @@ fn test_server_over_tls_with_a_self_signed_certificate() {
         );
         ping.succeed(WAIT);
         assert_eq!(ping_summary(&ping.seen).0, (2, 2, "0%".to_owned()));
+    }
+}
+
+/// A raw HTTP/1.1 request; returns the whole response head and body.
+fn http_raw(port: u16, request: &str) -> (String, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (head.to_owned(), body.to_owned())
+}
+
+/// `--resource-path`: the directory's files (its `test.html` for `/`),
+/// with MIME types, `HEAD`, `ETag` and `304`, no escape from it, and the
+/// built-in page for what it lacks. `--closetest`: a dumb-increment
+/// connection is closed (1000) after 50 numbers.
+#[test]
+fn test_server_resource_path_and_closetest() {
+    let dir = workspace().join("target/tmp/test-server-resources");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("test.html"),
+        "<p>a page from the resource path</p>\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("data.json"), "{\"n\": 1}\n").unwrap();
+    let dir_s = dir.to_str().unwrap().to_owned();
+    for adapter in ADAPTERS {
+        let (_server, port) = test_server(&[
+            "--adapter",
+            adapter,
+            "--resource-path",
+            &dir_s,
+            "--closetest",
+        ]);
+        let get = |path: &str, extra: &str| {
+            http_raw(
+                port,
+                &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n"),
+            )
+        };
+        let (head, body) = get("/", "");
+        assert!(head.starts_with("HTTP/1.1 200"), "{adapter}: {head}");
+        assert_eq!(body, "<p>a page from the resource path</p>\n", "{adapter}");
+        let (head, _) = get("/data.json", "");
+        assert!(head.contains("application/json"), "{adapter}: {head}");
+        let etag = head
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("ETag: ")
+                    .or_else(|| l.strip_prefix("etag: "))
+            })
+            .unwrap_or_else(|| panic!("{adapter}: no ETag in {head}"))
+            .to_owned();
+        let (head, body) = get("/data.json", &format!("If-None-Match: {etag}\r\n"));
+        assert!(
+            head.starts_with("HTTP/1.1 304") && body.is_empty(),
+            "{adapter}: {head}"
+        );
+        let (head, body) = http_raw(
+            port,
+            "HEAD /data.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert!(
+            head.contains("Content-Length: 9") && body.is_empty(),
+            "{adapter}: {head}"
+        );
+        for escape in ["/../Cargo.toml", "/%2e%2e/Cargo.toml", "/a%00b"] {
+            let (head, _) = get(escape, "");
+            assert!(
+                head.starts_with("HTTP/1.1 403") || head.starts_with("HTTP/1.1 404"),
+                "{adapter} {escape}: {head}"
+            );
+        }
+        // Not in the directory: the built-in page's script.
+        let (head, body) = get("/test.js", "");
+        assert!(
+            head.starts_with("HTTP/1.1 200") && body.contains("lws-mirror-protocol"),
+            "{adapter}: {head}"
+        );
+
+        let mut ws = connect(port, "dumb-increment-protocol", false);
+        let numbers: Vec<u64> = (0..50).map(|_| next_number(&mut ws)).collect();
+        assert_eq!(numbers, (0..50).collect::<Vec<_>>(), "{adapter}");
+        let end = Instant::now() + WAIT;
+        let close = loop {
+            assert!(Instant::now() < end, "{adapter}: no close after 50 numbers");
+            match ws.recv_timeout(WAIT).unwrap() {
+                Some(Event::Close { code, reason }) => break (code, reason),
+                Some(other) => panic!("{adapter}: {other:?} after 50 numbers"),
+                None => {}
+            }
+        };
+        assert_eq!(close.0, Some(CloseCode::NORMAL), "{adapter}");
+        assert_eq!(close.1, "close test", "{adapter}");
     }
 }
 
@@ -626,11 +724,12 @@ fn ensure_playwright() -> std::path::PathBuf {
     dir
 }
 
-#[test]
-fn browser_shows_the_numbers_and_a_mirrored_stroke() {
-    ensure_chromium();
-    let dir = ensure_playwright();
-    let (_server, port) = test_server(&[]);
+/// The page in Chromium against the test server on `adapter`: the
+/// numbers count and "Reset counter" resets them, the ring replays
+/// test-client's circles, a line sent by another client is drawn, and a
+/// stroke drawn with the mouse on one page appears on a second page.
+fn browser_check(dir: &std::path::Path, adapter: &str) {
+    let (_server, port) = test_server(&["--adapter", adapter]);
     // test-client draws circles first: the page gets them from the ring.
     let port_s = port.to_string();
     let mut client = Proc::start(
@@ -652,10 +751,10 @@ fn browser_shows_the_numbers_and_a_mirrored_stroke() {
         .filter(|l| l.starts_with("lws-mirror-protocol: sent c #"))
         .count();
     assert!(circles > 0, "{:?}", client.seen);
-    let shot = workspace().join("target/artifacts/test-server.png");
+    let shot = workspace().join(format!("target/artifacts/test-server-{adapter}.png"));
     let _ = std::fs::remove_file(&shot);
     let mut cmd = Command::new("node");
-    cmd.current_dir(&dir)
+    cmd.current_dir(dir)
         .arg("check-page.mjs")
         .args(["--url", &format!("http://127.0.0.1:{port}/")])
         .arg("--screenshot")
@@ -689,10 +788,26 @@ fn browser_shows_the_numbers_and_a_mirrored_stroke() {
     let mut mirror = connect(port, "lws-mirror-protocol", false);
     mirror.send_text("d #ff0000 20 150 580 150;").unwrap();
     let done = page.expect("the mirrored stroke", WAIT, |l| l == "ok" || bad(l));
-    assert_eq!(done, "ok", "{:?}\n{}", page.seen, page.stderr());
+    assert_eq!(done, "ok", "{adapter}: {:?}\n{}", page.seen, page.stderr());
+    for line in ["mirror: ", "reset: ", "stroke: "] {
+        assert!(
+            page.seen.iter().any(|l| l.starts_with(line)),
+            "{adapter}: no {line:?} line in {:?}",
+            page.seen
+        );
+    }
     page.succeed(WAIT);
     assert!(shot.exists(), "no screenshot at {}", shot.display());
-    println!("screenshot: {}", shot.display());
+    println!("{adapter}: screenshot {}", shot.display());
+}
+
+#[test]
+fn browser_shows_the_page_on_every_adapter() {
+    ensure_chromium();
+    let dir = ensure_playwright();
+    for adapter in ADAPTERS {
+        browser_check(&dir, adapter);
+    }
 }
 
 /// A blocking client of ours on `url` (no proxy).

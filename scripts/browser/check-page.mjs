@@ -1,6 +1,8 @@
-// Opens the test server's page in headless Chromium (Debian's package) and
-// checks what a person would see: the dumb-increment number counting up,
-// and a mirror message sent by another client drawn on the canvas.
+// Opens the test server's page twice in headless Chromium (Debian's
+// package) and checks what a person would see: the dumb-increment number
+// counting up and "Reset counter" resetting it, a mirror message sent by
+// another client drawn on the canvas, and a stroke drawn with the mouse on
+// one page appearing on the other.
 //
 //   node check-page.mjs --url http://127.0.0.1:7681/ --screenshot out.png
 //
@@ -9,6 +11,8 @@
 //   ready 12            the mirror is open; 12 messages received so far:
 //                       now send the red line "d #ff0000 20 150 580 150;"
 //   mirror: 13 messages, 1040 red pixels
+//   reset: 17 -> 2      the number after "Reset counter"
+//   stroke: 520 blue pixels on the second page
 //   ok                  all checks passed, screenshot written
 //   FAIL <reason>       a check failed (screenshot written if possible)
 import { chromium } from "playwright-core";
@@ -48,6 +52,19 @@ function redPixels() {
   }
   return n;
 }
+
+// Counts the blue pixels around row 230 (the stroke drawn with the mouse).
+function bluePixels() {
+  const c = document.getElementById("canvas");
+  const d = c.getContext("2d").getImageData(30, 226, 540, 8).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    if (d[i] < 60 && d[i + 1] < 60 && d[i + 2] > 200 && d[i + 3] > 60) n++;
+  }
+  return n;
+}
+
+const number = async (p) => Number((await p.textContent("#number")).trim());
 
 const profile = mkdtempSync(join(tmpdir(), "ws-chromium-"));
 let context;
@@ -105,6 +122,40 @@ try {
     return n > before && red >= 300 ? { n, red } : null;
   });
   console.log(`mirror: ${result.n} messages, ${result.red} red pixels`);
+
+  // "Reset counter": the number starts again from 0.
+  const counted = await number(page);
+  await page.click("#reset");
+  const after = await until("the number to reset", async () => {
+    const n = await number(page);
+    return Number.isInteger(n) && n < counted && n < 10 ? { n } : null;
+  });
+  console.log(`reset: ${counted} -> ${after.n}`);
+
+  // A second page; a blue stroke drawn with the mouse on the first
+  // appears on the second.
+  const second = await context.newPage();
+  second.on("console", (m) => console.error("console (second):", m.text()));
+  await second.goto(url, { timeout: STEP_TIMEOUT });
+  await second.waitForFunction(
+    () => document.getElementById("mirror-state").textContent === "open",
+    null,
+    { timeout: STEP_TIMEOUT },
+  );
+  await page.selectOption("#color", "#0000ff");
+  const box = await page.locator("#canvas").boundingBox();
+  await page.mouse.move(box.x + 40, box.y + 230);
+  await page.mouse.down();
+  for (let x = 60; x <= 560; x += 20) {
+    await page.mouse.move(box.x + x, box.y + 230);
+  }
+  await page.mouse.up();
+  const stroke = await until("the stroke on the second page", async () => {
+    const blue = await second.evaluate(bluePixels);
+    return blue >= 300 ? { blue } : null;
+  });
+  console.log(`stroke: ${stroke.blue} blue pixels on the second page`);
+  await second.screenshot({ path: screenshot.replace(/\.png$/, "-second.png"), fullPage: true });
 } catch (e) {
   failed = e;
 }

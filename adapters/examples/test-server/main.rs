@@ -7,35 +7,43 @@
 //! then open <http://127.0.0.1:7681/> in a browser (with `--ssl`,
 //! <https://127.0.0.1:7681/> and accept the self-signed certificate).
 //!
-//! Two drivers serve the same protocols: `--adapter mio` (the default) runs
-//! every connection on one `mio::Poll`, as libwebsockets does; `--adapter
-//! std` runs a thread per connection on blocking sockets.
+//! The server is a [`Protocols`] table (the HTTP pages, the two protocols)
+//! plus options; it has no loop of its own. `--adapter` picks who runs the
+//! table: `mio` (the default: every connection on one `mio::Poll`, as
+//! libwebsockets does), `std` (a thread per connection), `tokio` or `smol`
+//! (a task per connection; built with the `tokio` / `smol` features).
+//!
+//! There is no `--daemonize`: run it under a service manager (a systemd
+//! unit with `Restart=on-failure`, `runit`, a container), which keeps the
+//! logs (stderr) and restarts it, rather than forking away from one.
 
-mod mio_server;
 mod protocols;
 mod web;
 
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use http_upgrade::{Accept, Response, ServerConfig};
-use ws_adapters::blocking::{Server, WebSocket};
+use http_upgrade::ServerConfig;
+use ws_adapters::files::Files;
 use ws_adapters::tls::ServerTls;
-use ws_adapters::{Error, ErrorKind, ServerOptions, session_config};
+use ws_adapters::{Error, ErrorKind, Protocols, ServerOptions, session_config};
 use ws_proto::Config;
-use ws_proto::session::SessionEvent;
 
 /// The subprotocols this server speaks, in its order of preference.
 const PROTOCOLS: [&str; 2] = [protocols::DUMB_INCREMENT, protocols::MIRROR];
 
-/// Which driver serves the connections.
+/// Which adapter runs the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Adapter {
     /// Every connection on one mio `Poll` (libwebsockets' model).
     Mio,
     /// A thread per connection on blocking std sockets.
     Std,
+    /// A tokio task per connection (feature `tokio`).
+    Tokio,
+    /// A task per connection on smol's executor (feature `smol`).
+    Smol,
 }
 
 /// WebSocket test server: a page, dumb-increment-protocol and lws-mirror-protocol.
@@ -51,7 +59,7 @@ struct Args {
     /// Serve https:// and wss:// with a self-signed certificate generated at start.
     #[arg(short, long)]
     ssl: bool,
-    /// Which driver serves the connections.
+    /// Which adapter runs the server.
     #[arg(short, long, value_enum, default_value_t = Adapter::Mio)]
     adapter: Adapter,
     /// Log level: error, warn, info, debug or trace.
@@ -63,6 +71,19 @@ struct Args {
     /// Largest message accepted from a client, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_message: u64,
+    /// Serve the files of this directory over HTTP (MIME types, HEAD,
+    /// ETag / If-Modified-Since, streamed); what it lacks falls back to
+    /// the built-in page.
+    #[arg(short, long)]
+    resource_path: Option<PathBuf>,
+    /// Close each dumb-increment connection after 50 numbers (libwebsockets'
+    /// close test).
+    #[arg(short, long)]
+    closetest: bool,
+    /// Drop a client that takes no byte of its output for this many
+    /// seconds (it stopped reading); 0: never.
+    #[arg(long, default_value_t = 5)]
+    stall_timeout: u64,
 }
 
 fn main() {
@@ -89,15 +110,45 @@ fn self_signed(interface: &str) -> Result<ServerTls, Error> {
     ServerTls::new(vec![generated.cert.der().clone()], key.into())
 }
 
+/// The server: the protocols table.
+fn table(args: &Args) -> Result<Protocols, Error> {
+    let mut table = Protocols::new()
+        .protocol(
+            protocols::DUMB_INCREMENT,
+            protocols::DumbIncrement {
+                closetest: args.closetest,
+            },
+        )
+        .protocol(protocols::MIRROR, protocols::Mirror::default())
+        .http(web::respond);
+    if let Some(dir) = &args.resource_path {
+        let files = Files::new(dir)
+            .map_err(|e| {
+                ErrorKind::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", dir.display()),
+                ))
+            })?
+            .with_index("test.html");
+        table = table.files(files);
+    }
+    Ok(table)
+}
+
 fn run(args: &Args) -> Result<(), Error> {
     let connection = Config::default()
         .with_max_message_size(args.max_message)
         .with_max_frame_size(args.max_message);
+    let table = table(args)?;
     let mut options = ServerOptions::new(session_config(connection, !args.no_compression))
-        .with_http(ServerConfig::default().with_protocols(PROTOCOLS));
+        .with_http(ServerConfig::default().with_protocols(PROTOCOLS))
+        .with_stall_timeout(
+            (args.stall_timeout > 0).then(|| std::time::Duration::from_secs(args.stall_timeout)),
+        );
     if args.ssl {
         options = options.with_tls(self_signed(&args.interface)?);
     }
+    let options = table.options(options);
     let addr = (args.interface.as_str(), args.port)
         .to_socket_addrs()?
         .next()
@@ -107,83 +158,115 @@ fn run(args: &Args) -> Result<(), Error> {
         // Tests read this line to learn the port.
         println!("listening on {scheme}://{addr}/");
         log::info!(
-            "serving test.html and {PROTOCOLS:?} on {addr} ({:?} adapter, compression {})",
+            "serving {} and {PROTOCOLS:?} on {addr} ({:?} adapter, compression {})",
+            match &args.resource_path {
+                Some(dir) => format!("{} (then the built-in page)", dir.display()),
+                None => "the built-in page".to_owned(),
+            },
             args.adapter,
             if args.no_compression { "off" } else { "on" }
         );
     };
     match args.adapter {
-        Adapter::Mio => mio_server::run(addr, options, announce),
-        Adapter::Std => run_std(addr, options, announce),
+        Adapter::Mio => {
+            let mut server = ws_adapters::mio::Server::bind(addr, options, table)?;
+            announce(server.local_addr()?);
+            Ok(server.run()?)
+        }
+        Adapter::Std => {
+            let server = ws_adapters::blocking::Server::bind_with(addr, options)?;
+            announce(server.local_addr()?);
+            server.run(move |mut ws| table.run_blocking(&mut ws))
+        }
+        Adapter::Tokio => run_tokio(addr, options, table, announce),
+        Adapter::Smol => run_smol(addr, options, table, announce),
     }
 }
 
-/// A thread per connection on blocking sockets.
-fn run_std(
+#[cfg(feature = "tokio")]
+fn run_tokio(
     addr: SocketAddr,
     options: ServerOptions,
+    table: Protocols,
     announce: impl FnOnce(SocketAddr),
 ) -> Result<(), Error> {
-    let server = Server::bind_with(addr, options)?;
-    announce(server.local_addr()?);
-    let mirror = Arc::new(protocols::Mirror::default());
-    loop {
-        let (ws, peer) = match server.accept() {
-            Ok(x) => x,
-            Err(e) => {
-                log::warn!("accept: {e}");
-                continue;
-            }
-        };
-        let mirror = mirror.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("conn {peer}"))
-            .spawn(move || match serve(ws, &mirror) {
-                Ok(()) => log::debug!("{peer}: done"),
-                Err(e) => log::info!("{peer}: {e}"),
-            });
-        if let Err(e) = spawned {
-            log::warn!("cannot start a thread for {peer}: {e}");
-        }
-    }
-}
-
-/// The answer to an upgrade: accept with the subprotocol the server chose
-/// from the client's offer, or refuse a client that offered neither.
-fn decide(req: &http_upgrade::UpgradeRequest) -> Result<(String, Accept), Response> {
-    match req.selected_protocol.clone() {
-        Some(p) => Ok((p, Accept::for_request(req))),
-        None => {
-            let msg = format!("offer one of these subprotocols: {PROTOCOLS:?}\n");
-            Err(Response::new(400).body(msg))
-        }
-    }
-}
-
-/// Serves HTTP requests until an upgrade, then runs the chosen protocol.
-fn serve(mut ws: WebSocket<TcpStream>, mirror: &protocols::Mirror) -> Result<(), Error> {
-    let protocol = loop {
-        let now = ws.clock().now();
-        match ws.next_event(None)? {
-            Some(SessionEvent::Request(req)) => {
-                log::debug!("{} {}", req.method, req.target);
-                ws.session_mut().respond(now, web::respond(&req))?;
-            }
-            Some(SessionEvent::Upgrade(req)) => match decide(&req) {
-                Ok((p, accept)) => {
-                    ws.session_mut().accept(now, accept, &mut rand::rng())?;
-                    break p;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let server = ws_adapters::tokio::Server::bind(addr, options).await?;
+        announce(server.local_addr()?);
+        loop {
+            match server.accept().await {
+                Ok((ws, peer)) => {
+                    let table = table.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = table.run(ws).await {
+                            log::info!("{peer}: {e}");
+                        }
+                    });
                 }
-                Err(response) => ws.session_mut().reject(response)?,
-            },
-            Some(_) => {}
-            None if ws.is_finished() => return Ok(()),
-            None => {}
+                Err(e) => log::warn!("accept: {e}"),
+            }
         }
-    };
-    log::info!("upgraded to {protocol}");
-    match protocol.as_str() {
-        protocols::DUMB_INCREMENT => protocols::dumb_increment(ws),
-        _ => mirror.serve(ws),
+    })
+}
+
+#[cfg(not(feature = "tokio"))]
+fn run_tokio(
+    _: SocketAddr,
+    _: ServerOptions,
+    _: Protocols,
+    _: impl FnOnce(SocketAddr),
+) -> Result<(), Error> {
+    Err(unsupported("--adapter tokio needs the `tokio` feature"))
+}
+
+#[cfg(feature = "smol")]
+fn run_smol(
+    addr: SocketAddr,
+    options: ServerOptions,
+    table: Protocols,
+    announce: impl FnOnce(SocketAddr),
+) -> Result<(), Error> {
+    let ex = std::sync::Arc::new(async_executor::Executor::new());
+    for _ in 0..std::thread::available_parallelism().map_or(2, |n| n.get()) {
+        let ex = ex.clone();
+        std::thread::spawn(move || {
+            async_io::block_on(ex.run(std::future::pending::<()>()));
+        });
     }
+    async_io::block_on(ex.run(async {
+        let server = ws_adapters::smol::Server::bind(addr, options)?;
+        announce(server.local_addr()?);
+        loop {
+            match server.accept().await {
+                Ok((ws, peer)) => {
+                    let table = table.clone();
+                    ex.spawn(async move {
+                        if let Err(e) = table.run(ws).await {
+                            log::info!("{peer}: {e}");
+                        }
+                    })
+                    .detach();
+                }
+                Err(e) => log::warn!("accept: {e}"),
+            }
+        }
+    }))
+}
+
+#[cfg(not(feature = "smol"))]
+fn run_smol(
+    _: SocketAddr,
+    _: ServerOptions,
+    _: Protocols,
+    _: impl FnOnce(SocketAddr),
+) -> Result<(), Error> {
+    Err(unsupported("--adapter smol needs the `smol` feature"))
+}
+
+#[cfg(not(all(feature = "tokio", feature = "smol")))]
+fn unsupported(what: &str) -> Error {
+    ErrorKind::Io(std::io::Error::new(std::io::ErrorKind::Unsupported, what)).into()
 }

@@ -18,12 +18,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rustix::event::{Nsecs, PollFd, PollFlags, Secs, Timespec};
 use ws_proto::{Instant, Message, Prepared, State};
 
+use crate::push::{SharedPrepared, send_shared};
 use crate::{Clock, Driver, Error, ErrorKind};
 
 /// A push waiting for the connection's thread.
 enum Pushed {
     Message(Message),
-    Prepared(Prepared),
+    Prepared(SharedPrepared),
 }
 
 /// One connection as its handles see it.
@@ -117,7 +118,7 @@ impl Link {
         for msg in pushed {
             let r = match msg {
                 Pushed::Message(m) => driver.send(m),
-                Pushed::Prepared(mut p) => driver.send_prepared(&mut p),
+                Pushed::Prepared(p) => send_shared(driver, &p),
             };
             if let Err(e) = r {
                 log::debug!("{:?}: pushed message refused: {e}", driver.peer());
@@ -206,7 +207,7 @@ impl Link {
 fn pushed_len(p: &Pushed) -> usize {
     match p {
         Pushed::Message(m) => message_len(m),
-        Pushed::Prepared(p) => p.payload().len(),
+        Pushed::Prepared(p) => p.lock().map_or(0, |m| m.payload().len()),
     }
 }
 
@@ -239,6 +240,11 @@ impl crate::Push for BlockingPush {
         // The payload is shared (`Bytes`); the thread encodes it for its
         // connection.
         let len = msg.payload().len();
+        self.0
+            .send(Pushed::Prepared(Arc::new(Mutex::new(msg.clone()))), len)
+    }
+    fn push_shared(&self, msg: &SharedPrepared) -> Result<(), Error> {
+        let len = msg.lock().map_or(0, |m| m.payload().len());
         self.0.send(Pushed::Prepared(msg.clone()), len)
     }
     fn queued(&self) -> usize {
