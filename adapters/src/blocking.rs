@@ -45,7 +45,9 @@ pub trait Transport: Read + Write {
     /// Closes the stream (both directions).
     fn shutdown(&self) -> io::Result<()>;
     /// Bounds each write (`None`: block); set to a quarter of the
-    /// driver's [`stall_timeout`](Driver::stall_timeout). Default: does
+    /// connection's `write_timeout` ([`ws_proto::Config::write_timeout`]),
+    /// so that a write blocked on a peer that stopped reading returns in
+    /// time for the connection's write timer to fail it. Default: does
     /// nothing.
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         let _ = timeout;
@@ -101,6 +103,8 @@ pub struct WebSocket<S> {
     /// The stream is non-blocking and waits are `poll(2)` (with the
     /// push wake-up).
     polled: bool,
+    /// The connection is open and its write timeout set.
+    opened: bool,
 }
 
 /// A blocking stream as the drive loop's [`crate::Transport`]: reads block
@@ -151,6 +155,15 @@ impl<S: Transport> crate::Transport for BlockingIo<'_, S> {
     }
 }
 
+/// The socket write timeout for a connection whose `write_timeout` is
+/// `t`: a quarter of it (at least 10 ms). A blocking write that moved some
+/// bytes returns them only when its timeout expires, so it must expire
+/// well within `t` for the write timer to see the progress, or its
+/// absence, in time.
+fn blocking_write_timeout(t: Option<Duration>) -> Option<Duration> {
+    t.map(|t| (t / 4).max(Duration::from_millis(10)))
+}
+
 /// The wait before `deadline` / the next timer, at least 1 ms.
 fn wait_for(clock: &Clock, timer: Option<Instant>, deadline: Option<Instant>) -> Option<Duration> {
     let wake = match (timer, deadline) {
@@ -175,13 +188,8 @@ impl<S: Transport> WebSocket<S> {
 
     /// Drives a prepared [`Driver`] (TLS, proxy, policy) over `io`.
     pub fn with_driver(io: S, driver: Driver) -> Self {
-        // A quarter of the stall timeout: a blocking write returns soon
-        // enough for the turn to see whether output moved (a write that
-        // moved some bytes returns them only when its timeout expires).
-        let write_timeout = driver
-            .stall_timeout()
-            .map(|t| (t / 4).max(Duration::from_millis(10)));
-        if let Err(e) = io.set_write_timeout(write_timeout) {
+        let write_timeout = driver.session().config().connection.write_timeout;
+        if let Err(e) = io.set_write_timeout(blocking_write_timeout(write_timeout)) {
             log::debug!("{:?}: no write timeout: {e}", driver.peer());
         }
         WebSocket {
@@ -193,6 +201,7 @@ impl<S: Transport> WebSocket<S> {
             #[cfg(unix)]
             link: None,
             polled: false,
+            opened: false,
         }
     }
 
@@ -310,6 +319,17 @@ impl<S: Transport> WebSocket<S> {
             #[cfg(unix)]
             if let Some(link) = &self.link {
                 link.drain(&mut self.driver);
+            }
+            if !self.opened {
+                if let Some(c) = self.driver.session().connection() {
+                    // The connection's own settings (a protocol's, chosen
+                    // in the handshake) replace the session's.
+                    self.opened = true;
+                    let t = blocking_write_timeout(c.config().write_timeout);
+                    if let Err(e) = self.io.set_write_timeout(t) {
+                        log::debug!("{:?}: no write timeout: {e}", self.driver.peer());
+                    }
+                }
             }
             let mut io = BlockingIo {
                 io: &mut self.io,

@@ -184,32 +184,6 @@ impl Driver {
         self
     }
 
-    /// Fails the connection (`ErrorKind::Timeout("write")`) when its
-    /// queued output has moved no byte for `after`: the peer stopped
-    /// reading. Memory is bounded without it (reading pauses over the
-    /// high-water mark); this frees the connection itself. On the blocking
-    /// adapter the socket's write timeout is set to a quarter of it, so a
-    /// blocked write returns in time. `None` (the default for a bare driver): no bound.
-    pub fn with_stall_timeout(mut self, after: Option<std::time::Duration>) -> Self {
-        self.turn.stall = after;
-        self
-    }
-
-    /// The bound set by [`with_stall_timeout`](Self::with_stall_timeout).
-    pub fn stall_timeout(&self) -> Option<std::time::Duration> {
-        self.turn.stall
-    }
-
-    /// True once queued output has made no progress for the stall timeout
-    /// (the clock is read afresh: on a blocking stream a write may have
-    /// waited since the turn began).
-    pub(crate) fn stalled(&self) -> bool {
-        match (self.turn.stall, self.turn.stalled_since) {
-            (Some(after), Some(since)) => self.clock.now() >= since + after,
-            _ => false,
-        }
-    }
-
     /// The time: read once per [`turn`](Self::turn) (one clock read per
     /// loop turn, not one per call), from the clock outside a turn.
     #[inline]
@@ -420,24 +394,9 @@ impl Driver {
     /// budget: once per turn, not per read.
     pub fn write_to(
         &mut self,
-        mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+        write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
     ) -> io::Result<()> {
-        let r = if self.turn.stall.is_some() {
-            let mut moved = false;
-            let r = self.write_layers(|b| {
-                let n = write(b)?;
-                moved |= n > 0;
-                Ok(n)
-            });
-            self.turn.stalled_since = match self.pending_write() {
-                0 => None,
-                _ if moved => Some(self.clock.now()),
-                _ => self.turn.stalled_since.or_else(|| Some(self.clock.now())),
-            };
-            r
-        } else {
-            self.write_layers(write)
-        };
+        let r = self.write_layers(write);
         // Only a turn that read something, or left output queued, can
         // have changed what the connection holds (sends queue output).
         if self.budget.is_some() && (self.dirty || self.pending_write() > 0) {
@@ -592,14 +551,10 @@ impl Driver {
     /// [`PAUSE_RETRY`] away, so a paused connection asks again.
     #[must_use]
     pub fn poll_deadline(&self) -> Option<Instant> {
-        let stall = match (self.turn.stall, self.turn.stalled_since) {
-            (Some(after), Some(since)) => Some(since + after),
-            _ => None,
+        let t = match (self.session.poll_timeout(), self.turn.app_timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
-        let t = [self.session.poll_timeout(), self.turn.app_timer, stall]
-            .into_iter()
-            .flatten()
-            .min();
         let check = match &self.budget {
             // A large holder looks at the budget now and then even when
             // idle: it may have become the one to shed, or be paused.

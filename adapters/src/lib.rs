@@ -66,8 +66,8 @@ pub use clock::Clock;
 pub use driver::{BODY_CHUNK, BUDGET_CHECK, BodySource, Driver, PAUSE_RETRY, SCRATCH};
 pub use error::{Error, ErrorKind};
 pub use options::{
-    ClientOptions, DEFAULT_STALL, IntoClientRequest, ServerOptions, fd_limit, raise_fd_limit,
-    reverse_name, session_config,
+    ClientOptions, IntoClientRequest, ServerOptions, fd_limit, raise_fd_limit, reverse_name,
+    session_config,
 };
 pub use policy::Policy;
 pub use protocols::{Ctx, End, Protocol, Protocols, Running};

@@ -25,7 +25,6 @@ type FilterFn = dyn Fn(SocketAddr) -> bool + Send + Sync;
 /// | `filter` | none: every peer address is served |
 /// | `tls` | none (plain `ws://`) |
 /// | `budget` | [`MemoryBudget::for_machine`]: soft ¼, hard ½ of the usable memory |
-/// | `stall_timeout` | 30 s: a peer that takes no byte of its output for that long is dropped |
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ServerOptions {
@@ -47,9 +46,6 @@ pub struct ServerOptions {
     /// The memory budget every connection counts against (`None`: no
     /// server-wide bound, only the per-connection limits).
     pub budget: Option<Arc<MemoryBudget>>,
-    /// A connection whose queued output moves no byte for this long is
-    /// closed: its peer stopped reading ([`Driver::with_stall_timeout`]).
-    pub stall_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for ServerOptions {
@@ -73,13 +69,9 @@ impl Default for ServerOptions {
             #[cfg(feature = "tls")]
             tls: None,
             budget: Some(Arc::new(MemoryBudget::for_machine())),
-            stall_timeout: Some(DEFAULT_STALL),
         }
     }
 }
-
-/// The default [`ServerOptions::stall_timeout`].
-pub const DEFAULT_STALL: Duration = Duration::from_secs(30);
 
 impl ServerOptions {
     /// Settings with `session` (negotiators, limits) and the other defaults.
@@ -146,13 +138,6 @@ impl ServerOptions {
             log::debug!("{peer}: reverse name {name:?}");
             f(peer, name.as_deref())
         })
-    }
-
-    /// Closes connections whose output moves no byte for `after` (`None`:
-    /// never; the default is 30 s).
-    pub fn with_stall_timeout(mut self, after: Option<Duration>) -> Self {
-        self.stall_timeout = after;
-        self
     }
 
     /// Upgrade and plain-HTTP answers.
@@ -233,9 +218,7 @@ impl ServerOptions {
     pub fn driver_for(&self, clock: Clock, peer: Option<SocketAddr>) -> Result<Driver, Error> {
         let http = self.http_for_connection();
         let session = Session::server(http, self.session.clone(), clock.now());
-        let mut driver = Driver::new(session, clock, peer)
-            .with_policy(self.policy.clone())
-            .with_stall_timeout(self.stall_timeout);
+        let mut driver = Driver::new(session, clock, peer).with_policy(self.policy.clone());
         if let Some(b) = &self.budget {
             driver = driver.with_budget(b.ticket(peer));
         }

@@ -91,11 +91,6 @@ pub(crate) struct TurnState {
     pub(crate) writable_ready: bool,
     /// Output at or below this is "drained" for `writable`.
     pub(crate) low_water: usize,
-    /// Queued output that moves no byte for this long fails the
-    /// connection ([`Driver::with_stall_timeout`]).
-    pub(crate) stall: Option<std::time::Duration>,
-    /// Since when queued output has made no progress.
-    pub(crate) stalled_since: Option<Instant>,
 }
 
 impl Default for TurnState {
@@ -112,8 +107,6 @@ impl Default for TurnState {
             writable_wanted: false,
             writable_ready: false,
             low_water: LOW_WATER,
-            stall: None,
-            stalled_since: None,
         }
     }
 }
@@ -325,12 +318,6 @@ impl Driver {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(self.io_failed(e)),
             };
-            if self.stalled() {
-                self.turn.closed = true;
-                let after = self.turn.stall.unwrap_or_default();
-                log::info!("{:?}: no output taken for {after:?}: closing", self.peer());
-                return Err(Error::from(crate::ErrorKind::Timeout("write")).with_peer(self.peer()));
-            }
             if self.wants_close() {
                 self.finish(io);
                 return Ok(Turn::Closed);

@@ -448,9 +448,9 @@ fn frames_within(s: &mut TcpStream, during: Duration) -> Vec<(u8, Vec<u8>)> {
 /// counts the numbers. Old code: one per tick, ~180; now those of the
 /// first seconds, before the socket filled, and of the last second.
 fn dumb_increment_skips_ticks(adapter: &str) {
-    // The stall timeout (5 s by default) would close the connection
+    // The write timeout (5 s by default) would close the connection
     // before the 8 s are over.
-    let (_server, addr) = test_server(adapter, &["--no-compression", "--stall-timeout", "60"]);
+    let (_server, addr) = test_server(adapter, &["--no-compression", "--write-timeout", "60"]);
     let mut s = small_window_client(addr, DUMB);
     let t0 = Instant::now();
     ping_bursts(&mut s, Duration::from_secs(8));
@@ -500,8 +500,9 @@ fn dumb_increment_skips_ticks_while_the_client_does_not_read() {
 
 /// Finding 10 (std, now every adapter): the writes were blocking, so a
 /// dumb-increment client that stopped reading blocked its thread for good
-/// once its socket was full. Now output that moves no byte for 5 s (the
-/// test server's stall timeout) closes the connection, on every adapter.
+/// once its socket was full. Now output that moves no byte for 2 s (the
+/// test server's `--write-timeout` here) closes the connection, on every
+/// adapter.
 /// The client fills the socket with pongs (pings for 2 s, never reading),
 /// waits 12 s, and must then find the connection closed. Old code: still
 /// open.
@@ -510,7 +511,8 @@ fn dumb_increment_closes_a_client_that_stopped_reading() {
     std::thread::scope(|scope| {
         for adapter in ADAPTERS {
             scope.spawn(move || {
-                let (_server, addr) = test_server(adapter, &["--no-compression"]);
+                let (_server, addr) =
+                    test_server(adapter, &["--no-compression", "--write-timeout", "2"]);
                 let mut s = small_window_client(addr, DUMB);
                 let t0 = Instant::now();
                 ping_bursts(&mut s, Duration::from_secs(2));
@@ -535,13 +537,13 @@ fn rss_kib(p: &Proc) -> u64 {
 /// Finding 5 (std, now every adapter): a mirror client that never reads
 /// had a queue of 1,024 messages (1 GiB of 1 MiB messages) and a thread
 /// blocked for good in its write. Now the group skips it past 256 KiB
-/// queued, and its stalled output closes it after 5 s. 100 messages of
+/// queued, and its stalled output closes it (`--write-timeout 2`). 100 messages of
 /// 1,000,000 bytes go through while it stays: old code held all of them
 /// for it (+95 MiB).
 #[test]
 fn mirror_client_that_never_reads_is_bounded_and_closed() {
     for adapter in ADAPTERS {
-        let (server, addr) = test_server(adapter, &["--no-compression"]);
+        let (server, addr) = test_server(adapter, &["--no-compression", "--write-timeout", "2"]);
         let before = rss_kib(&server);
         let mut attacker = small_window_client(addr, MIRROR);
         mirror_sender(addr, 100, 1_000_000);
@@ -570,14 +572,15 @@ fn mirror_client_that_never_reads_is_bounded_and_closed() {
 
 /// Finding 5, the reader's side: a std mirror client that floods pings
 /// and never reads blocked its reader thread for good writing pongs. Now
-/// its stalled output (5 s without any progress) closes it, on every
+/// its stalled output (2 s without any progress) closes it, on every
 /// adapter.
 #[test]
 fn mirror_ping_flooder_that_never_reads_is_closed() {
     std::thread::scope(|scope| {
         for adapter in ADAPTERS {
             scope.spawn(move || {
-                let (_server, addr) = test_server(adapter, &["--no-compression"]);
+                let (_server, addr) =
+                    test_server(adapter, &["--no-compression", "--write-timeout", "2"]);
                 let mut s = small_window_client(addr, MIRROR);
                 let t0 = Instant::now();
                 ping_bursts(&mut s, Duration::from_secs(2));

@@ -82,8 +82,8 @@ struct Args {
     closetest: bool,
     /// Drop a client that takes no byte of its output for this many
     /// seconds (it stopped reading); 0: never.
-    #[arg(long, default_value_t = 5)]
-    stall_timeout: u64,
+    #[arg(long, default_value_t = 10)]
+    write_timeout: u64,
 }
 
 fn main() {
@@ -138,13 +138,13 @@ fn table(args: &Args) -> Result<Protocols, Error> {
 fn run(args: &Args) -> Result<(), Error> {
     let connection = Config::default()
         .with_max_message_size(args.max_message)
-        .with_max_frame_size(args.max_message);
+        .with_max_frame_size(args.max_message)
+        .with_write_timeout(
+            (args.write_timeout > 0).then(|| std::time::Duration::from_secs(args.write_timeout)),
+        );
     let table = table(args)?;
     let mut options = ServerOptions::new(session_config(connection, !args.no_compression))
-        .with_http(ServerConfig::default().with_protocols(PROTOCOLS))
-        .with_stall_timeout(
-            (args.stall_timeout > 0).then(|| std::time::Duration::from_secs(args.stall_timeout)),
-        );
+        .with_http(ServerConfig::default().with_protocols(PROTOCOLS));
     if args.ssl {
         options = options.with_tls(self_signed(&args.interface)?);
     }

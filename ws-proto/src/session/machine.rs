@@ -287,6 +287,14 @@ impl Session {
         self.handshake.as_deref()
     }
 
+    /// The session's settings (the connection's limits and timers, the
+    /// extension negotiators). The open connection's own settings, which
+    /// [`set_connection_config`](Self::set_connection_config) may have
+    /// replaced, are [`Connection::config`].
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
     /// The open connection, if the handshake is done.
     #[inline]
     pub fn connection(&self) -> Option<&Connection> {
