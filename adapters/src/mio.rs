@@ -34,6 +34,9 @@ use ws_proto::session::SessionEvent;
 use ws_proto::{Bytes, CloseCode, Event, Instant, Utf8Bytes};
 
 use crate::admission::{Gate, Slot};
+
+mod loops;
+pub use loops::{Loops, serve_loops};
 use crate::options::resolve;
 use crate::{
     ClientOptions, Clock, Driver, Error, ErrorKind, SCRATCH, ServerOptions, Transport, Turn, Wait,
@@ -504,6 +507,8 @@ pub struct Server<H: Handler> {
     conns: Vec<Option<Entry<H::Data>>>,
     free: Vec<usize>,
     gate: Gate,
+    /// Connections of this loop (the gate counts every loop's).
+    here: Arc<std::sync::atomic::AtomicUsize>,
     timers: BTreeSet<(Instant, usize)>,
     again: Vec<usize>,
     scratch: Box<[u8]>,
@@ -522,8 +527,18 @@ pub const INBOX_PER_TURN: usize = 64;
 impl<H: Handler> Server<H> {
     /// Listens on `addr` (interface and port).
     pub fn bind(addr: SocketAddr, options: ServerOptions, handler: H) -> io::Result<Self> {
+        Self::with_listener(TcpListener::bind(addr)?, options, handler, Gate::default())
+    }
+
+    /// A server on a bound `listener`, counting its connections in `gate`
+    /// (shared by the loops of [`serve_loops`]).
+    fn with_listener(
+        mut listener: TcpListener,
+        options: ServerOptions,
+        handler: H,
+        gate: Gate,
+    ) -> io::Result<Self> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(addr)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -534,7 +549,8 @@ impl<H: Handler> Server<H> {
             handler,
             conns: Vec::new(),
             free: Vec::new(),
-            gate: Gate::default(),
+            gate,
+            here: Arc::default(),
             timers: BTreeSet::new(),
             again: Vec::new(),
             scratch: vec![0; SCRATCH].into_boxed_slice(),
@@ -668,6 +684,7 @@ impl<H: Handler> Server<H> {
             Some(slot) => *slot = Some(entry),
             None => self.conns.push(Some(entry)),
         }
+        self.here.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         log::debug!("{peer}: accepted ({} live)", self.gate.live());
         self.service(i);
         Ok(())
@@ -758,6 +775,7 @@ impl<H: Handler> Server<H> {
         let _ = e.conn.deregister(self.poll.registry());
         e.conn.update_link(true);
         self.free.push(i);
+        self.here.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
         let Entry {
             peer, data, _slot, ..
         } = e;

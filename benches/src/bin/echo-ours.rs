@@ -1,7 +1,9 @@
 //! Our echo server for the load harness, on one of the four adapters:
 //!
 //! * `--adapter mio`: every connection on one `mio::Poll`
-//!   (`ws_adapters::mio::Server`), one thread.
+//!   (`ws_adapters::mio::Server`), one thread; `--loops N`: N such loops
+//!   on N threads sharing the port (`ws_adapters::mio::serve_loops`,
+//!   `SO_REUSEPORT`).
 //! * `--adapter std`: the blocking driver, a thread per connection (pin the
 //!   process to one core to compare).
 //! * `--adapter smol`: `ws_adapters::smol` on async-io, the acceptor and
@@ -17,7 +19,7 @@
 //! `listening on ws://127.0.0.1:PORT/`.
 //!
 //! ```text
-//! echo-ours --adapter mio|std|smol|tokio [--port 0] [--no-compression]
+//! echo-ours --adapter mio|std|smol|tokio [--port 0] [--no-compression] [--loops 1]
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -37,7 +39,8 @@ echo-ours: our WebSocket echo server for the load harness
 
   --adapter A        mio | std | smol | tokio (default mio)
   --port P           port on 127.0.0.1 (default 0: any; printed)
-  --no-compression   negotiate no extension";
+  --no-compression   negotiate no extension
+  --loops N          mio: N loops on N threads sharing the port (default 1)";
 
 /// Queues `ev` back if it is a message (zero copy).
 fn echo(c: Option<&mut Connection>, ev: Event) {
@@ -51,6 +54,7 @@ fn echo(c: Option<&mut Connection>, ev: Event) {
     drop(r);
 }
 
+#[derive(Clone)]
 struct MioEcho;
 
 impl ws_adapters::mio::Handler for MioEcho {
@@ -61,7 +65,13 @@ impl ws_adapters::mio::Handler for MioEcho {
     }
 }
 
-fn run_mio(addr: SocketAddr, options: ServerOptions) -> Result<(), Error> {
+fn run_mio(addr: SocketAddr, options: ServerOptions, loops: usize) -> Result<(), Error> {
+    if loops > 1 {
+        let loops = ws_adapters::mio::serve_loops(addr, options, loops, |_| MioEcho)?;
+        announce(loops.local_addr());
+        loops.join()?;
+        return Ok(());
+    }
     let mut server = ws_adapters::mio::Server::bind(addr, options, MioEcho)?;
     announce(server.local_addr()?);
     server.run()?;
@@ -150,11 +160,12 @@ fn main() {
     let adapter: String = a.value("--adapter", "mio".into());
     let addr = loopback(a.value("--port", 0));
     let compression = !a.flag("--no-compression");
+    let loops: usize = a.value("--loops", 1);
     a.finish();
     ws_adapters::raise_fd_limit(1 << 20);
     let options = ServerOptions::new(session_config(Config::default(), compression));
     let r = match adapter.as_str() {
-        "mio" => run_mio(addr, options),
+        "mio" => run_mio(addr, options, loops),
         "std" => run_std(addr, options),
         "smol" => run_smol(addr, options),
         "tokio" => run_tokio(addr, options),

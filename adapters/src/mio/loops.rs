@@ -1,0 +1,187 @@
+//! Every core: several mio loops, one per thread, serving one port.
+//!
+//! Each loop is a [`Server`] with its own listening socket bound to the
+//! same address with `SO_REUSEPORT`; the kernel spreads new connections
+//! over the sockets (by a hash of the connection's addresses), so the
+//! loops share nothing on the hot path: no lock, no queue between an
+//! acceptor and the workers. Connections stay on the loop that accepted
+//! them. What the loops do share: the connection limit (one count for
+//! the whole port), the memory budget and the options; and push handles
+//! ([`MioPush`](super::MioPush)) work across loops, so one
+//! [`Group`](crate::Group) broadcast reaches members on every loop.
+//!
+//! Chosen over one listener shared by all loops: with a shared listener
+//! every loop is woken for every connection (epoll without
+//! `EPOLLEXCLUSIVE`, which mio does not offer) and all but one find
+//! nothing to accept.
+//!
+//! ```no_run
+//! use ws_adapters::{Protocols, ServerOptions, mio};
+//! # use ws_adapters::{Ctx, Event, Protocol};
+//! # struct Echo;
+//! # impl Protocol for Echo {
+//! #     type State = ();
+//! #     fn established(&self, _: &mut Ctx<'_>) {}
+//! #     fn event(&self, _: &mut (), cx: &mut Ctx<'_>, ev: Event) {
+//! #         if let Some(m) = ev.into_message() { let _ = cx.send(m); }
+//! #     }
+//! # }
+//!
+//! let table = Protocols::new().protocol("echo", Echo).default_protocol("echo");
+//! let options = table.options(ServerOptions::default());
+//! let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+//! let loops = mio::serve_loops("127.0.0.1:7681".parse()?, options, cores, |_| table.clone())?;
+//! println!("{} loops on {}", loops.loops(), loops.local_addr());
+//! loops.join()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+
+use ::mio::net::TcpListener;
+
+use super::{Handler, Server, StopHandle};
+use crate::ServerOptions;
+use crate::admission::Gate;
+
+/// The loops of [`serve_loops`], running on their threads.
+#[derive(Debug)]
+pub struct Loops {
+    addr: SocketAddr,
+    stops: Vec<StopHandle>,
+    here: Vec<Arc<AtomicUsize>>,
+    gate: Gate,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+}
+
+impl Loops {
+    /// The address the loops listen on (the port chosen, with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// How many loops run.
+    pub fn loops(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Connections served now, all loops together.
+    pub fn connections(&self) -> usize {
+        self.gate.live()
+    }
+
+    /// Connections served now by each loop.
+    pub fn per_loop(&self) -> Vec<usize> {
+        self.here.iter().map(|h| h.load(Ordering::Acquire)).collect()
+    }
+
+    /// Makes every loop return (their connections are dropped).
+    pub fn stop(&self) {
+        for s in &self.stops {
+            s.stop();
+        }
+    }
+
+    /// Waits for every loop to return; the first error, if any.
+    pub fn join(self) -> io::Result<()> {
+        let mut first = Ok(());
+        for t in self.threads {
+            let r = t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a server loop panicked")));
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+}
+
+/// A listening socket on `addr` that other sockets may bind too
+/// (`SO_REUSEPORT`).
+#[cfg(unix)]
+fn shared_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, bind, listen, socket_with, sockopt};
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    };
+    let fd = socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    sockopt::set_socket_reuseaddr(&fd, true)?;
+    sockopt::set_socket_reuseport(&fd, true)?;
+    bind(&fd, &addr)?;
+    listen(&fd, 1024)?;
+    let listener = std::net::TcpListener::from(fd);
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Serves `addr` with `loops` mio loops, each on its own thread with the
+/// handler `make(i)` (a [`Protocols`](crate::Protocols) table: `|_|
+/// table.clone()`). `loops` is at least 1; on targets without
+/// `SO_REUSEPORT` (not unix) it is 1. The connection limit of `options`
+/// counts every loop's connections.
+pub fn serve_loops<H>(
+    addr: SocketAddr,
+    options: ServerOptions,
+    loops: usize,
+    mut make: impl FnMut(usize) -> H,
+) -> io::Result<Loops>
+where
+    H: Handler + Send + 'static,
+    H::Data: Send,
+{
+    let loops = if cfg!(unix) { loops.max(1) } else { 1 };
+    let gate = Gate::default();
+    let mut bound = addr;
+    let mut servers = Vec::with_capacity(loops);
+    for i in 0..loops {
+        #[cfg(unix)]
+        let listener = TcpListener::from_std(shared_listener(bound)?);
+        #[cfg(not(unix))]
+        let listener = TcpListener::bind(bound)?;
+        // With port 0 the first bind chooses; the others take its port.
+        bound = listener.local_addr()?;
+        servers.push(Server::with_listener(
+            listener,
+            options.clone(),
+            make(i),
+            gate.clone(),
+        )?);
+    }
+    let stops = servers.iter().map(Server::stop_handle).collect();
+    let here = servers.iter().map(|s| s.here.clone()).collect();
+    let mut threads = Vec::with_capacity(loops);
+    for (i, mut server) in servers.into_iter().enumerate() {
+        let spawned = std::thread::Builder::new()
+            .name(format!("ws loop {i}"))
+            .spawn(move || server.run());
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                let started = Loops {
+                    addr: bound,
+                    stops,
+                    here,
+                    gate,
+                    threads,
+                };
+                started.stop();
+                let _ = started.join();
+                return Err(e);
+            }
+        }
+    }
+    log::info!("{loops} mio loops on {bound}");
+    Ok(Loops {
+        addr: bound,
+        stops,
+        here,
+        gate,
+        threads,
+    })
+}
