@@ -36,11 +36,11 @@ use ws_proto::{Bytes, CloseCode, Event, Instant, Utf8Bytes};
 use crate::admission::{Gate, Slot};
 
 mod loops;
-pub use loops::{Loops, serve_loops};
 use crate::options::resolve;
 use crate::{
     ClientOptions, Clock, Driver, Error, ErrorKind, SCRATCH, ServerOptions, Transport, Turn, Wait,
 };
+pub use loops::{Loops, serve_loops};
 
 /// Default [`Conn::high_water`]: 1 MiB of queued output.
 pub use crate::turn::HIGH_WATER;

@@ -100,7 +100,7 @@ fn the_connection_limit_counts_every_loop() {
         let held: Vec<_> = (0..4).map(|_| try_client(addr).unwrap()).collect();
         // Whichever loop the kernel hands them to, more are refused.
         for _ in 0..6 {
-            let err = try_client(addr).err().expect("a fifth connection was served");
+            let err = try_client(addr).expect_err("a fifth connection was served");
             assert!(
                 matches!(err.kind(), ws_adapters::ErrorKind::Rejected(503)),
                 "{err}"

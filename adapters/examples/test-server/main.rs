@@ -84,6 +84,10 @@ struct Args {
     /// seconds (it stopped reading); 0: never.
     #[arg(long, default_value_t = 10)]
     write_timeout: u64,
+    /// mio: run this many loops, one per thread, on the port (SO_REUSEPORT;
+    /// 0: one per core). The default 1 is libwebsockets' single loop.
+    #[arg(long, default_value_t = 1)]
+    loops: usize,
 }
 
 fn main() {
@@ -168,6 +172,15 @@ fn run(args: &Args) -> Result<(), Error> {
         );
     };
     match args.adapter {
+        Adapter::Mio if args.loops != 1 => {
+            let n = match args.loops {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n,
+            };
+            let loops = ws_adapters::mio::serve_loops(addr, options, n, |_| table.clone())?;
+            announce(loops.local_addr());
+            Ok(loops.join()?)
+        }
         Adapter::Mio => {
             let mut server = ws_adapters::mio::Server::bind(addr, options, table)?;
             announce(server.local_addr()?);

@@ -76,7 +76,10 @@ impl Loops {
 
     /// Connections served now by each loop.
     pub fn per_loop(&self) -> Vec<usize> {
-        self.here.iter().map(|h| h.load(Ordering::Acquire)).collect()
+        self.here
+            .iter()
+            .map(|h| h.load(Ordering::Acquire))
+            .collect()
     }
 
     /// Makes every loop return (their connections are dropped).
