@@ -522,7 +522,7 @@ pub struct Server<H: Handler> {
 /// Pushes applied per loop turn at most: a broadcast to many connections
 /// (each push may compress the message for its connection) is spread over
 /// turns, so the loop keeps serving the others meanwhile.
-pub const INBOX_PER_TURN: usize = 64;
+pub const INBOX_PER_TURN: usize = 32;
 
 impl<H: Handler> Server<H> {
     /// Listens on `addr` (interface and port).

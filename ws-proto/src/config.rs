@@ -98,6 +98,14 @@ pub struct Config {
     /// unless a pong arrives within this long (§5.5.3). Only armed by
     /// `keep_alive`.
     pub pong_timeout: Option<Duration>,
+    /// How long a connection keeps its drained receive buffer and send
+    /// queue after their last use, to reuse them for the next message: a
+    /// busy connection allocates nothing per small message. After this
+    /// long without traffic they are released (an idle connection holds
+    /// no buffer). Only buffers up to 64 KiB (receive) and 32 queued
+    /// frames (send) are kept; larger ones are released when drained.
+    /// `None`: release when drained.
+    pub buffer_linger: Option<Duration>,
 }
 
 impl Default for Config {
@@ -115,6 +123,7 @@ impl Default for Config {
             stall_timeout: Some(Duration::from_secs(30)),
             write_timeout: Some(Duration::from_secs(30)),
             pong_timeout: Some(Duration::from_secs(30)),
+            buffer_linger: Some(Duration::from_secs(1)),
         }
     }
 }
@@ -135,6 +144,7 @@ http_upgrade::with_builders!(Config {
     stall_timeout: Option<Duration> => with_stall_timeout;
     write_timeout: Option<Duration> => with_write_timeout;
     pong_timeout: Option<Duration> => with_pong_timeout;
+    buffer_linger: Option<Duration> => with_buffer_linger;
 });
 
 impl Config {

@@ -83,11 +83,16 @@ fn progress_restarts_the_stall_clock_and_idle_connections_do_not_stall() {
         c.receive(t, std::slice::from_ref(byte)).unwrap();
         assert_eq!(drain(&mut c).unwrap(), vec![]);
     }
-    // Between messages nothing is held: no stall timer at all.
+    // Between messages nothing is held: no stall timer at all (the one
+    // deadline left is the release of the kept receive buffer, a
+    // `buffer_linger` later; then none).
     let mut c = server();
     c.receive(at(0), &frame(Role::Server, true, 0, OpCode::Text, b"hi"))
         .unwrap();
     assert_eq!(drain(&mut c).unwrap(), vec![Event::Text("hi".into())]);
+    let linger = Config::default().buffer_linger.unwrap();
+    assert_eq!(c.poll_timeout(), Some(at(0) + linger));
+    c.handle_timeout(at(0) + linger);
     assert_eq!(c.poll_timeout(), None);
     // And the stall timeout can be turned off.
     let mut c = conn(Role::Server, Config::default().with_stall_timeout(None));
@@ -212,6 +217,8 @@ fn messages_of_a_read_still_share_its_buffer() {
     drop(evs);
     assert!(!a.is_unique(), "copied although it pins little");
     drop(b);
+    // The connection keeps the buffer for its next message, a linger long.
+    c.handle_timeout(at(0) + Config::default().buffer_linger.unwrap());
     assert!(a.is_unique());
 }
 

@@ -326,7 +326,9 @@ fn close_handshake_times_out() {
 
 #[test]
 fn client_gives_up_waiting_for_server_tcp_close() {
-    let mut sim = Sim::new(Config::default(), Config::default());
+    // Without the buffer linger's deadline, so the close wait is the next.
+    let config = Config::default().with_buffer_linger(None);
+    let mut sim = Sim::new(config.clone(), config);
     sim.server.obeys_close = false; // a server that never closes TCP
     sim.client
         .conn
@@ -342,7 +344,10 @@ fn client_gives_up_waiting_for_server_tcp_close() {
 
 #[test]
 fn keep_alive_pings_when_idle() {
-    let client = Config::default().with_keep_alive(Some(Duration::from_secs(10)));
+    // Without the buffer linger's deadline, so the ping is the next.
+    let client = Config::default()
+        .with_keep_alive(Some(Duration::from_secs(10)))
+        .with_buffer_linger(None);
     let mut sim = Sim::new(client, Config::default());
     assert_eq!(sim.client.conn.poll_timeout(), Some(secs(10)));
     // Traffic at t=5 pushes the ping back.

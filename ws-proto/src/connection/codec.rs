@@ -66,9 +66,17 @@ pub(super) struct Hixie {
 pub(super) enum Built {
     /// A header to send in front of the payload as given (no copy).
     Split([u8; MAX_HEADER_LEN], usize),
+    /// A small frame whole, header and (masked) payload, in place: no
+    /// allocation, no shared payload, one slice to write.
+    Inline([u8; TX_INLINE], usize),
     /// The whole frame, header and (masked) payload.
     Whole(BytesMut),
 }
+
+/// Room for a frame built whole in the send queue's entry: payloads up to
+/// `TX_INLINE - MAX_HEADER_LEN` (50) bytes are copied there, header and
+/// all (masked in place for a client).
+pub(super) const TX_INLINE: usize = 64;
 
 /// What to answer a received close frame with.
 pub(super) enum CloseReply {
@@ -314,6 +322,20 @@ fn build_rfc(mask: Option<[u8; 4]>, opcode: OpCode, fin: bool, rsv: u8, payload:
         payload_len: payload.len() as u64,
     };
     let (head, head_len) = header.to_bytes();
+    if payload.len() <= TX_INLINE - MAX_HEADER_LEN {
+        let mut frame = [0u8; TX_INLINE];
+        let end = head_len + payload.len();
+        if let (Some(h), Some(p)) = (frame.get_mut(..head_len), head.get(..head_len)) {
+            h.copy_from_slice(p);
+        }
+        if let Some(body) = frame.get_mut(head_len..end) {
+            body.copy_from_slice(payload);
+            if let Some(key) = mask {
+                apply_mask(body, key, 0);
+            }
+        }
+        return Built::Inline(frame, end);
+    }
     let Some(key) = mask else {
         return Built::Split(head, head_len);
     };

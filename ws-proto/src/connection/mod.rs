@@ -20,7 +20,7 @@ use crate::config::{Config, Negotiated, Role};
 use crate::error::{Error, UsageError};
 use crate::event::MessageKind;
 use crate::extension::{Extension, Granularity};
-use crate::frame::{MAX_HEADER_LEN, OpCode, RSV_BITS};
+use crate::frame::{OpCode, RSV_BITS};
 use crate::utf8::Utf8Validator;
 use crate::{Dialect, Instant};
 use codec::Codec;
@@ -152,6 +152,12 @@ struct Shared {
     pong_at: u64,
     /// When queued output last made progress, or started waiting (ns).
     tx_since: u64,
+    /// Drained buffers are kept for reuse: release them at
+    /// `kept_at + buffer_linger` unless used since (then the deadline
+    /// moves to `used + buffer_linger`). `NEVER` (ns): nothing kept.
+    kept_at: u64,
+    /// When a kept buffer was last drained (ns).
+    used: u64,
 }
 
 /// The receive side of a stream extension (deflate-stream).
@@ -203,7 +209,8 @@ struct RecvMessage {
 /// A queued outgoing frame: an inline header and a shared payload, so a
 /// large payload is written vectored without being copied.
 struct TxFrame {
-    head: [u8; MAX_HEADER_LEN],
+    /// The header, or a small frame whole (`codec::TX_INLINE`).
+    head: [u8; codec::TX_INLINE],
     head_len: u8,
     head_off: u8,
     payload: Bytes,
@@ -406,6 +413,7 @@ impl Connection {
     /// Forgets every received byte not handed out (after a failure or the
     /// peer's close, §5.5.1), releasing the buffers.
     fn drop_input(&mut self) {
+        self.forget_kept();
         self.rx = BytesMut::new();
         self.rx_front = 0;
         self.spare = 0;
@@ -438,6 +446,8 @@ impl Shared {
             stream: None,
             pong_at: timers::NEVER,
             tx_since: 0,
+            kept_at: timers::NEVER,
+            used: timers::NEVER,
         };
         for e in &s.exts {
             let m = e.rsv_mask();

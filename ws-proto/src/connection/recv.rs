@@ -18,6 +18,10 @@ use crate::mask::{apply_mask, apply_mask_ascii};
 /// Below this, a payload is never copied out of the receive buffer.
 const PIN_MIN: usize = 4 << 10;
 
+/// A drained receive buffer up to this size is kept for the next message
+/// (`Config::buffer_linger`); a larger one is released when drained.
+const KEEP_RX: usize = 64 << 10;
+
 /// What one step of frame processing produced.
 pub(super) enum Step {
     Event(Event),
@@ -46,6 +50,7 @@ impl Connection {
             }
             return Ok(());
         }
+        self.reuse_rx();
         let lent = self.spare.min(data.len());
         let start = self.rx.len() - self.spare;
         let (head, tail) = data.split_at(lent);
@@ -72,6 +77,7 @@ impl Connection {
     /// messages should prefer reading into a shared scratch buffer and
     /// [`receive`](Connection::receive), which copies only what arrived.
     pub fn recv_buf(&mut self, min: usize) -> &mut [u8] {
+        self.reuse_rx();
         if self.spare < min {
             let len = self.rx.len();
             self.rx.resize(len + (min - self.spare), 0);
@@ -242,6 +248,16 @@ impl Connection {
     fn release_idle_buffers(&mut self) {
         let len = self.data_len();
         if len == 0 {
+            let alloc = self.rx_front as usize + self.rx.capacity();
+            if alloc == 0 {
+                return;
+            }
+            if self.spare == 0 && alloc <= KEEP_RX && self.shared.config.buffer_linger.is_some() {
+                // Kept for the next message (reclaimed by `reuse_rx`),
+                // released after the linger.
+                self.keep_buffers();
+                return;
+            }
             self.rx = BytesMut::new();
             self.rx_front = 0;
             self.spare = 0;
@@ -250,6 +266,35 @@ impl Connection {
             self.rx = rest;
             self.rx_front = 0;
             self.spare = 0;
+        }
+    }
+
+    /// Before new input lands in an empty receive buffer kept from the last
+    /// message: takes the whole allocation back (the messages split off it
+    /// are gone, so it is the only handle) and starts at its front, without
+    /// allocating. Still shared (a message the application keeps): a fresh
+    /// buffer, as for an idle connection.
+    #[inline]
+    fn reuse_rx(&mut self) {
+        let alloc = self.rx_front as usize + self.rx.capacity();
+        if alloc == 0 || self.data_len() != 0 || self.spare != 0 {
+            return;
+        }
+        if self.rx_front > 0 && !self.rx.try_reclaim(alloc) {
+            self.rx = BytesMut::new();
+        }
+        self.rx_front = 0;
+    }
+
+    /// Kept buffers not used for a whole `buffer_linger`: released.
+    pub(super) fn release_kept(&mut self) {
+        self.forget_kept();
+        if self.data_len() == 0 && self.spare == 0 {
+            self.rx = BytesMut::new();
+            self.rx_front = 0;
+        }
+        if self.tx.is_empty() {
+            self.tx = Default::default();
         }
     }
 

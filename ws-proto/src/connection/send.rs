@@ -6,8 +6,12 @@ use alloc::vec::Vec;
 
 use bytes::{Bytes, BytesMut};
 
-use super::codec::Built;
+use super::codec::{Built, TX_INLINE};
 use super::{Connection, NO_PONG, TxFrame};
+
+/// A drained send queue of up to this many frames is kept for the next
+/// message (`Config::buffer_linger`); a larger one is released.
+const KEEP_TX: usize = 32;
 use crate::Instant;
 use crate::close::{CloseCode, MAX_REASON_LEN};
 use crate::error::{Error, UsageError};
@@ -481,13 +485,26 @@ impl Connection {
             .map(|r| r as &mut (dyn rand_core::Rng + Send));
         let wire = match s.codec.build(self.role, rng, opcode, fin, rsv, &payload) {
             Built::Split(head, head_len) if !s.has_stream => {
+                let mut inline = [0; TX_INLINE];
+                if let (Some(d), Some(h)) = (inline.get_mut(..head_len), head.get(..head_len)) {
+                    d.copy_from_slice(h);
+                }
                 return TxFrame {
-                    head,
+                    head: inline,
                     head_len: head_len as u8,
                     head_off: 0,
                     payload,
                 };
             }
+            Built::Inline(frame, len) if !s.has_stream => {
+                return TxFrame {
+                    head: frame,
+                    head_len: len as u8,
+                    head_off: 0,
+                    payload: Bytes::new(),
+                };
+            }
+            Built::Inline(frame, len) => BytesMut::from(frame.get(..len).unwrap_or_default()),
             Built::Split(head, head_len) => {
                 let mut wire = BytesMut::with_capacity(head_len + payload.len());
                 wire.extend_from_slice(head.get(..head_len).unwrap_or_default());
@@ -497,7 +514,7 @@ impl Connection {
             Built::Whole(wire) => wire,
         };
         TxFrame {
-            head: [0; crate::frame::MAX_HEADER_LEN],
+            head: [0; TX_INLINE],
             head_len: 0,
             head_off: 0,
             payload: self.stream_encode(wire),
@@ -596,7 +613,8 @@ impl Connection {
     }
 
     /// Marks `n` bytes of pending output as written. The queue's memory is
-    /// released when it drains.
+    /// kept for the next message when it drains (up to 32 frames, for
+    /// `Config::buffer_linger`), else released.
     pub fn advance_transmit(&mut self, mut n: usize) {
         n = n.min(self.tx_len);
         if n > 0 {
@@ -620,7 +638,12 @@ impl Connection {
             }
         }
         if self.tx.is_empty() && self.tx.capacity() > 0 {
-            self.tx = Default::default();
+            if self.tx.capacity() <= KEEP_TX && self.shared.config.buffer_linger.is_some() {
+                // Kept for the next message, released after the linger.
+                self.keep_buffers();
+            } else {
+                self.tx = Default::default();
+            }
         }
     }
 }

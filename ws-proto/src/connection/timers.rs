@@ -85,6 +85,35 @@ impl Timers {
 }
 
 impl Connection {
+    /// A drained buffer is kept for reuse (see `Config::buffer_linger`).
+    /// The release deadline is set when the keeping starts, not moved on
+    /// every message: a busy connection's next deadline changes once per
+    /// linger, not per message.
+    pub(super) fn keep_buffers(&mut self) {
+        let now = self.timers.now;
+        let s = &mut *self.shared;
+        s.used = now;
+        if s.kept_at == NEVER {
+            s.kept_at = now;
+        }
+    }
+
+    /// Nothing is kept any more (buffers released, or the connection failed).
+    pub(super) fn forget_kept(&mut self) {
+        self.shared.kept_at = NEVER;
+    }
+
+    /// The kept buffers' deadline: release them if they were not used for
+    /// a whole linger, else wait a linger from their last use.
+    fn linger_due(&mut self, linger: Duration) {
+        let used = self.shared.used;
+        if after(used, linger) <= self.timers.now {
+            self.release_kept();
+        } else {
+            self.shared.kept_at = used;
+        }
+    }
+
     /// Output was queued while none was waiting: the write deadline starts
     /// from the latest known `now`.
     pub(super) fn tx_started(&mut self) {
@@ -99,6 +128,9 @@ impl Connection {
         let t = &self.timers;
         let s = &*self.shared;
         let mut next = t.close_at;
+        if let (Some(linger), false) = (s.config.buffer_linger, s.kept_at == NEVER) {
+            next = next.min(after(s.kept_at, linger));
+        }
         if self.tx_len > 0 && !self.timed_out {
             if let Some(wt) = s.config.write_timeout {
                 next = next.min(after(s.tx_since, wt));
@@ -129,6 +161,12 @@ impl Connection {
     /// [`poll_event`](Connection::poll_event).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.timers.touch(&self.shared.config, now, false);
+        let kept_at = self.shared.kept_at;
+        if let (Some(linger), false) = (self.shared.config.buffer_linger, kept_at == NEVER) {
+            if after(kept_at, linger) <= self.timers.now {
+                self.linger_due(linger);
+            }
+        }
         let t = self.timers;
         if t.close_at <= t.now {
             self.timers.close_at = NEVER;

@@ -1,0 +1,155 @@
+//! Allocations per echoed message on a busy connection: once a server
+//! connection has echoed a few messages, receiving, handing out and
+//! sending back small messages allocates nothing (its receive buffer and
+//! send queue are kept while it is busy and reused); after
+//! `Config::buffer_linger` without traffic it holds no buffer again.
+//! Counted with a counting global allocator (allocation calls of the
+//! test's thread), so the figure is exact.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::Duration;
+
+use http_upgrade::testing::SplitMix;
+use ws_proto::{Config, Connection, Event, Instant};
+
+struct Counting;
+
+thread_local! {
+    /// Allocation calls (alloc and realloc) by this thread.
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
+}
+
+// SAFETY: every call is forwarded to `System` with the caller's arguments
+// unchanged; the counter is only bookkeeping.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `alloc` above with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        // SAFETY: as for `dealloc`; `new_size` is the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+/// `n` masked client frames of `size` bytes each, made before counting.
+fn client_frames(n: usize, size: usize) -> Vec<Vec<u8>> {
+    let now = Instant::ZERO;
+    let mut client =
+        Connection::client(Config::default(), Box::new(SplitMix::new(7)), now).unwrap();
+    (0..n)
+        .map(|i| {
+            let payload = vec![(i % 251) as u8; size];
+            client.send_binary(payload).unwrap();
+            let mut wire = Vec::new();
+            client.poll_transmit(&mut wire);
+            wire
+        })
+        .collect()
+}
+
+/// Echoes `frames` through a server connection the way a driver does
+/// (receive from a read buffer, poll the message, send it back, write the
+/// output through `fill_io_slices`); returns the allocations counted from
+/// message `warm` on, and the connection.
+fn echo(frames: &[Vec<u8>], warm: usize, t: &mut Instant) -> (u64, Connection) {
+    echo_with(Config::default(), frames, warm, t)
+}
+
+fn echo_with(
+    config: Config,
+    frames: &[Vec<u8>],
+    warm: usize,
+    t: &mut Instant,
+) -> (u64, Connection) {
+    let mut server = Connection::server(config, *t).unwrap();
+    let mut sink = Vec::with_capacity(1 << 20);
+    let mut counted = 0;
+    for (i, wire) in frames.iter().enumerate() {
+        *t = *t + Duration::from_micros(50);
+        let before = allocs();
+        server.receive(*t, wire).unwrap();
+        let Some(Event::Binary(b)) = server.poll_event().unwrap() else {
+            panic!("no message")
+        };
+        server.send_binary(b).unwrap();
+        assert!(server.poll_event().unwrap().is_none());
+        let mut slices = [std::io::IoSlice::new(&[]); 8];
+        let n = server.fill_io_slices(&mut slices);
+        let len: usize = slices[..n].iter().map(|s| s.len()).sum();
+        for s in &slices[..n] {
+            sink.extend_from_slice(s);
+        }
+        server.advance_transmit(len);
+        sink.clear();
+        if i >= warm {
+            counted += allocs() - before;
+        }
+    }
+    (counted, server)
+}
+
+#[test]
+fn a_busy_connection_allocates_nothing_per_small_message() {
+    let mut t = Instant::ZERO;
+    for size in [14, 20, 125, 1024, 16384] {
+        let frames = client_frames(1000, size);
+        let (counted, server) = echo(&frames, 10, &mut t);
+        // The same echo releasing its buffers whenever they drain.
+        let eager = Config::default().with_buffer_linger(None);
+        let (released, _) = echo_with(eager, &frames, 10, &mut t);
+        eprintln!("{size} B: {counted} allocations in 990 echoes ({released} without the linger)");
+        assert_eq!(
+            counted, 0,
+            "{size} B: allocations per echo on a busy connection"
+        );
+        assert!(
+            released >= 990,
+            "{size} B: the counter sees the allocations"
+        );
+        assert!(server.buffer_capacity() > 0, "kept while busy");
+    }
+}
+
+#[test]
+fn buffers_are_released_after_the_linger() {
+    let mut t = Instant::ZERO;
+    let frames = client_frames(20, 20);
+    let (_, mut server) = echo(&frames, 0, &mut t);
+    assert!(server.buffer_capacity() > 0, "kept while busy");
+    let linger = Config::default().buffer_linger.expect("a default linger");
+    // The deadline was set when keeping started; it moves to a linger
+    // after the last use, then releases.
+    let mut due = server
+        .poll_timeout()
+        .expect("a deadline to release the buffers");
+    for _ in 0..2 {
+        assert!(due <= t + linger, "{due:?}");
+        server.handle_timeout(due);
+        match server.poll_timeout() {
+            Some(next) => due = next,
+            None => break,
+        }
+    }
+    assert_eq!(server.buffer_capacity(), 0, "released once idle");
+    assert_eq!(server.poll_timeout(), None, "nothing left to release");
+}
