@@ -1,6 +1,8 @@
 //! fraggle, libwebsockets' fragmentation torture test, on our stack.
 //!
-//! The server (the default) sends each client `-n` binary messages, each in
+//! The server (the default; a protocols table, its messages sent from the
+//! writable callback as libwebsockets' fraggle does) sends each client
+//! `-n` binary messages, each in
 //! 1..=1024 fragments (`send_fragment`, RFC 6455 §5.4) of 1..=2001 random
 //! bytes, and after each a text message `EOM <bytes> <fragments> <checksum>`
 //! (FNV-1a 64 of the bytes). The client (`-c host`) reassembles each message,
@@ -18,16 +20,15 @@
 #[allow(dead_code)]
 mod connect;
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
 use connect::Target;
-use http_upgrade::{Accept, Dialect, Response, ServerConfig};
+use http_upgrade::{Dialect, Response, ServerConfig};
 use rand::RngExt;
-use ws_adapters::blocking::{Server, WebSocket};
-use ws_adapters::{Error, ErrorKind, Event, ServerOptions, session_config};
-use ws_proto::session::SessionEvent;
+use ws_adapters::blocking::Server;
+use ws_adapters::{Ctx, End, Error, Event, Protocol, Protocols, ServerOptions, session_config};
 use ws_proto::{Bytes, CloseCode, Config, MessageKind};
 
 const PROTOCOL: &str = "fraggle-protocol";
@@ -134,137 +135,183 @@ fn connection_config(max_message: u64) -> Config {
 
 fn server(args: &Args) -> Result<bool, Error> {
     let max = (MAX_FRAGMENTS as u64) * (MAX_FRAGMENT as u64);
+    let table = Protocols::new()
+        .protocol(
+            PROTOCOL,
+            Fraggle {
+                messages: args.messages,
+            },
+        )
+        .http(|_| Response::new(404).body(format!("a {PROTOCOL} WebSocket server\n")));
     let options = ServerOptions::new(session_config(connection_config(max), !args.no_compression))
         .with_http(ServerConfig::default().with_protocols([PROTOCOL]));
-    let server = Server::bind_with((args.interface.as_str(), args.port), options)?;
+    let server = Server::bind_with((args.interface.as_str(), args.port), table.options(options))?;
     let addr = server.local_addr()?;
     // Tests read this line to learn the port.
     println!("listening on ws://{addr}/");
-    let messages = args.messages;
-    loop {
-        let (ws, peer) = match server.accept() {
-            Ok(x) => x,
-            Err(e) => {
-                eprintln!("fraggle: accept: {e}");
-                continue;
-            }
+    server.run(move |mut ws| table.run_blocking(&mut ws))?;
+    Ok(true)
+}
+
+/// Fragments sent per `writable` callback: the message goes out as the
+/// connection drains, never more than this ahead of the socket.
+const FRAGMENTS_PER_WRITABLE: u32 = 64;
+
+/// fraggle-protocol, the server's side, as an entry of a protocols table:
+/// like libwebsockets' fraggle it sends on each writable callback
+/// (`LWS_CALLBACK_SERVER_WRITEABLE`), a batch of fragments at a time, then
+/// the EOM, and waits (bounded) for the client's verdict.
+struct Fraggle {
+    messages: u32,
+}
+
+/// One client's torture.
+struct Torture {
+    peer: Option<SocketAddr>,
+    /// The message being sent or checked (1-based).
+    message: u32,
+    /// Its fragments: how many, how many still to send.
+    fragments: u32,
+    left: u32,
+    sum: Fnv,
+    bytes: usize,
+    /// The EOM sent, waiting for the client's verdict.
+    waiting: Option<Eom>,
+    confirmed: u32,
+    mismatch: bool,
+}
+
+impl Torture {
+    /// Picks the next message's fragment count.
+    fn start(&mut self, message: u32) {
+        self.message = message;
+        self.fragments = rand::rng().random_range(1..=MAX_FRAGMENTS);
+        self.left = self.fragments;
+        self.sum = Fnv::new();
+        self.bytes = 0;
+    }
+}
+
+impl Protocol for Fraggle {
+    type State = Torture;
+
+    fn established(&self, cx: &mut Ctx<'_>) -> Torture {
+        let mut t = Torture {
+            peer: cx.peer(),
+            message: 0,
+            fragments: 0,
+            left: 0,
+            sum: Fnv::new(),
+            bytes: 0,
+            waiting: None,
+            confirmed: 0,
+            mismatch: false,
         };
-        let spawned = std::thread::Builder::new()
-            .name(format!("fraggle {peer}"))
-            .spawn(move || match serve(ws, peer, messages) {
-                Ok(true) => println!("{peer}: all {messages} messages confirmed"),
-                Ok(false) => eprintln!("{peer}: FRAGGLE FAILED: the client reported a mismatch"),
-                Err(e) => eprintln!("{peer}: {e}"),
-            });
-        if let Err(e) = spawned {
-            eprintln!("fraggle: no thread for {peer}: {e}");
+        if cx
+            .handshake()
+            .is_some_and(|h| h.dialect == Dialect::Hixie76)
+        {
+            let _ = cx.close(CloseCode::UNSUPPORTED_DATA, "fraggle needs binary messages");
+            return t;
         }
+        println!("{}: open, sending {} messages", show(t.peer), self.messages);
+        t.start(1);
+        cx.request_writable();
+        t
     }
-}
 
-/// Answers the handshake (only `fraggle-protocol` upgrades); false if the
-/// connection ended first.
-fn handshake(ws: &mut WebSocket<TcpStream>) -> Result<bool, Error> {
-    loop {
-        let now = ws.clock().now();
-        match ws.next_event(None)? {
-            Some(SessionEvent::Request(_)) => {
-                let body = format!("a {PROTOCOL} WebSocket server\n");
-                ws.session_mut()
-                    .respond(now, Response::new(404).body(body))?;
+    fn writable(&self, t: &mut Torture, cx: &mut Ctx<'_>) {
+        let mut rng = rand::rng();
+        for _ in 0..FRAGMENTS_PER_WRITABLE {
+            if t.left == 0 {
+                break;
             }
-            Some(SessionEvent::Upgrade(req)) if req.selected_protocol.is_some() => {
-                let accept = Accept::for_request(&req);
-                ws.session_mut().accept(now, accept, &mut rand::rng())?;
-                return Ok(true);
+            let mut data = vec![0u8; rng.random_range(1..=MAX_FRAGMENT)];
+            rng.fill(&mut data[..]);
+            t.sum.update(&data);
+            t.bytes += data.len();
+            t.left -= 1;
+            let fin = t.left == 0;
+            if let Err(e) = cx.driver().send_fragment(MessageKind::Binary, data, fin) {
+                eprintln!("{}: {e}", show(t.peer));
+                return;
             }
-            Some(SessionEvent::Upgrade(_)) => {
-                let body = format!("offer the subprotocol {PROTOCOL}\n");
-                ws.session_mut().reject(Response::new(400).body(body))?;
-            }
-            Some(_) => {}
-            None if ws.is_finished() => return Ok(false),
-            None => {}
         }
-    }
-}
-
-/// Sends `messages` fragmented messages and checks the client's verdicts.
-fn serve(mut ws: WebSocket<TcpStream>, peer: SocketAddr, messages: u32) -> Result<bool, Error> {
-    if !handshake(&mut ws)? {
-        return Ok(false);
-    }
-    if ws.session().connection().map(|c| c.dialect()) == Some(Dialect::Hixie76) {
-        ws.close(CloseCode::UNSUPPORTED_DATA, "fraggle needs binary messages")?;
-        return Ok(false);
-    }
-    println!("{peer}: open, sending {messages} messages");
-    let mut all_ok = true;
-    for i in 1..=messages {
-        let eom = send_message(&mut ws)?;
+        if t.left > 0 {
+            cx.request_writable();
+            return;
+        }
+        let eom = Eom {
+            bytes: t.bytes,
+            fragments: t.fragments,
+            checksum: t.sum.0,
+        };
         println!(
-            "{peer}: message {i}: sent {} bytes in {} fragments, checksum {:016x}",
-            eom.bytes, eom.fragments, eom.checksum
+            "{}: message {}: sent {} bytes in {} fragments, checksum {:016x}",
+            show(t.peer),
+            t.message,
+            eom.bytes,
+            eom.fragments,
+            eom.checksum
         );
-        ws.send_text(eom.to_text())?;
-        all_ok &= verdict(&mut ws, peer, i, &eom)?;
-    }
-    ws.close(CloseCode::NORMAL, "fraggle done")?;
-    while ws.recv_timeout(Duration::from_secs(5))?.is_some() {}
-    Ok(all_ok)
-}
-
-/// One message of random fragments; returns its EOM.
-fn send_message(ws: &mut WebSocket<TcpStream>) -> Result<Eom, Error> {
-    let mut rng = rand::rng();
-    let fragments = rng.random_range(1..=MAX_FRAGMENTS);
-    let mut sum = Fnv::new();
-    let mut bytes = 0;
-    for k in 1..=fragments {
-        let mut data = vec![0u8; rng.random_range(1..=MAX_FRAGMENT)];
-        rng.fill(&mut data[..]);
-        sum.update(&data);
-        bytes += data.len();
-        let conn = ws.session_mut().connection_mut().ok_or(ErrorKind::Closed)?;
-        conn.send_fragment(MessageKind::Binary, Bytes::from(data), k == fragments)?;
-        ws.flush()?;
-    }
-    Ok(Eom {
-        bytes,
-        fragments,
-        checksum: sum.0,
-    })
-}
-
-/// Waits for the client's `OK <i> <eom>` or `BAD <i> ...`.
-fn verdict(
-    ws: &mut WebSocket<TcpStream>,
-    peer: SocketAddr,
-    i: u32,
-    eom: &Eom,
-) -> Result<bool, Error> {
-    loop {
-        match ws.recv_timeout(VERDICT_WAIT)? {
-            Some(Event::Text(t)) => {
-                let t = t.as_str();
-                let expected = format!("OK {i} {}", eom.to_text());
-                if t == expected {
-                    println!("{peer}: message {i}: client confirmed");
-                    return Ok(true);
-                }
-                eprintln!(
-                    "{peer}: MISMATCH on message {i}: the client says {t:?}, expected {expected:?}"
-                );
-                return Ok(false);
-            }
-            Some(_) => {}
-            None if ws.is_finished() => return Err(ErrorKind::Closed.into()),
-            None => {
-                eprintln!("{peer}: message {i}: no verdict within {VERDICT_WAIT:?}");
-                return Ok(false);
-            }
+        if cx.send_text(eom.to_text()).is_ok() {
+            t.waiting = Some(eom);
+            cx.set_timer(VERDICT_WAIT);
         }
     }
+
+    fn event(&self, t: &mut Torture, cx: &mut Ctx<'_>, event: Event) {
+        let Event::Text(text) = event else { return };
+        let Some(eom) = t.waiting.take() else {
+            eprintln!("{}: unexpected {:?}", show(t.peer), text.as_str());
+            return;
+        };
+        cx.cancel_timer();
+        let expected = format!("OK {} {}", t.message, eom.to_text());
+        if text.as_str() == expected {
+            println!("{}: message {}: client confirmed", show(t.peer), t.message);
+            t.confirmed += 1;
+        } else {
+            eprintln!(
+                "{}: MISMATCH on message {}: the client says {:?}, expected {expected:?}",
+                show(t.peer),
+                t.message,
+                text.as_str()
+            );
+            t.mismatch = true;
+        }
+        if t.message < self.messages {
+            t.start(t.message + 1);
+            cx.request_writable();
+        } else {
+            let _ = cx.close(CloseCode::NORMAL, "fraggle done");
+        }
+    }
+
+    fn timer(&self, t: &mut Torture, cx: &mut Ctx<'_>) {
+        eprintln!(
+            "{}: message {}: no verdict within {VERDICT_WAIT:?}",
+            show(t.peer),
+            t.message
+        );
+        t.mismatch = true;
+        let _ = cx.close(CloseCode::POLICY_VIOLATION, "no verdict");
+    }
+
+    fn closed(&self, t: Torture, end: &End) {
+        let peer = show(t.peer);
+        if t.mismatch {
+            eprintln!("{peer}: FRAGGLE FAILED: the client reported a mismatch");
+        } else if t.confirmed == self.messages {
+            println!("{peer}: all {} messages confirmed", self.messages);
+        } else if let Some(e) = &end.error {
+            eprintln!("{peer}: {e}");
+        }
+    }
+}
+
+fn show(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "?".to_owned(), |p| p.to_string())
 }
 
 // ---- client ----
