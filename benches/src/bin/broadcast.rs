@@ -94,14 +94,17 @@ all, server CPU and RSS (see the doc comment of benches/src/bin/broadcast.rs)
   --stalled K        connections that never read (default 0)
   --timeout SECS     bound on one round (default 30)
   --label NAME       name in the RESULT line (default: the server mode)
+  --times            print every round's delivery time (ms) and whether
+                     the server skipped a member, on stderr
   --serve MODE       be the server (with --port P, default 0)";
 
 /// File descriptors each process asks for (at most the hard limit).
 const WANT_FDS: usize = 30_000;
 /// The subprotocol every client asks for.
 const PROTOCOL: &str = "bench";
-/// Handshakes in flight at once (below the listen backlog).
-const CONNECTING_AT_ONCE: usize = 256;
+/// Handshakes in flight at once (below the listen backlog: std and mio
+/// listen with 128).
+const CONNECTING_AT_ONCE: usize = 100;
 /// Receive buffer asked for on a stalled connection (the kernel doubles
 /// it and applies its minimum).
 const STALLED_RCVBUF: usize = 4096;
@@ -944,6 +947,46 @@ fn open_stalled(addr: SocketAddr) -> Result<std::net::TcpStream, String> {
     }
 }
 
+/// A server's reply to a `go` request: `sent=S skipped=K gone=G`.
+struct Reply {
+    sent: u64,
+    skipped: u64,
+    gone: u64,
+}
+
+impl Reply {
+    /// Missing or malformed fields count 0.
+    fn parse(text: &str) -> Reply {
+        let field = |k: &str| -> u64 {
+            text.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Reply {
+            sent: field("sent"),
+            skipped: field("skipped"),
+            gone: field("gone"),
+        }
+    }
+
+    /// Members of the group when the broadcast came.
+    fn members(&self) -> u64 {
+        self.sent + self.skipped + self.gone
+    }
+
+    /// Every member sent (.), one skipped (s), one found closed (g), fewer
+    /// members than `first` (-: one left the group).
+    fn mark(&self, first: u64) -> char {
+        match (self.skipped, self.gone) {
+            (0, 0) if self.members() < first => '-',
+            (0, 0) => '.',
+            (_, 0) => 's',
+            _ => 'g',
+        }
+    }
+}
+
 /// A server process of ours, killed when dropped.
 struct ServerChild(Child);
 
@@ -1006,6 +1049,8 @@ struct Plan {
     size: usize,
     stalled: usize,
     timeout: Duration,
+    /// Print every round's time.
+    times: bool,
 }
 
 /// CPU time (ms) and RSS (KiB) of `pid`, if known.
@@ -1057,6 +1102,10 @@ fn drive(plan: &Plan, addr: SocketAddr, pid: Option<u32>) -> Result<(), String> 
     }
     let (cpu1, rss1) = sample(pid);
     let own1 = cpu_ticks(me).ok();
+    if plan.times {
+        let all: Vec<String> = times.iter().map(|t| format!("{t:.1}")).collect();
+        eprintln!("{}: round times (ms): {}", plan.label, all.join(" "));
+    }
     let total = plan.warmup + plan.rounds;
     fleet.replies(total, &mut events, Duration::from_secs(5))?;
 
@@ -1068,24 +1117,25 @@ fn drive(plan: &Plan, addr: SocketAddr, pid: Option<u32>) -> Result<(), String> 
         ))
     };
     // The server's replies over the measured rounds.
-    let (mut skipped, mut gone, mut min_sent) = (0u64, 0u64, u64::MAX);
-    let mut first_skip = None;
-    for (n, r) in fleet.tally.replies.iter().skip(plan.warmup).enumerate() {
-        for kv in r.split_whitespace() {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            let v: u64 = v.parse().unwrap_or(0);
-            match k {
-                "sent" => min_sent = min_sent.min(v),
-                "skipped" => {
-                    skipped += v;
-                    if v > 0 && first_skip.is_none() {
-                        first_skip = Some(n + 1);
-                    }
-                }
-                "gone" => gone += v,
-                _ => {}
-            }
-        }
+    let replies: Vec<Reply> = fleet
+        .tally
+        .replies
+        .iter()
+        .skip(plan.warmup)
+        .map(|r| Reply::parse(r))
+        .collect();
+    let skipped: u64 = replies.iter().map(|r| r.skipped).sum();
+    let gone: u64 = replies.iter().map(|r| r.gone).sum();
+    let first_skip = replies.iter().position(|r| r.skipped > 0).map(|n| n + 1);
+    let members_first = replies.first().map(Reply::members);
+    let members_last = replies.last().map(Reply::members);
+    if plan.times {
+        let first = members_first.unwrap_or(0);
+        let marks: String = replies.iter().map(|r| r.mark(first)).collect();
+        eprintln!(
+            "{}: per round, all sent (.), skipped (s), gone (g), fewer members (-): {marks}",
+            plan.label
+        );
     }
     let max = times.iter().copied().fold(0.0, f64::max);
     let growth = rss0.zip(rss1).map(|(a, b)| b as i64 - a as i64);
@@ -1106,7 +1156,8 @@ fn drive(plan: &Plan, addr: SocketAddr, pid: Option<u32>) -> Result<(), String> 
         ("rss_after_kib", show(rss1)),
         ("rss_growth_kib", show(growth)),
         ("replies", fleet.tally.replies.len().to_string()),
-        ("min_sent", show((min_sent != u64::MAX).then_some(min_sent))),
+        ("members_first", show(members_first)),
+        ("members_last", show(members_last)),
         ("skipped", skipped.to_string()),
         ("first_skip", show(first_skip)),
         ("gone", gone.to_string()),
@@ -1148,6 +1199,7 @@ fn main() {
     let size: usize = a.value("--size", 64);
     let stalled: usize = a.value("--stalled", 0);
     let timeout = Duration::from_secs(a.value("--timeout", 30));
+    let times = a.flag("--times");
     let label: Option<String> = a.opt("--label");
     if conns == 0 {
         a.fail("--conns must be at least 1");
@@ -1167,6 +1219,7 @@ fn main() {
         size,
         stalled,
         timeout,
+        times,
     };
     let r = match (server, url) {
         (Some(mode), _) => spawn_server(&mode).and_then(|(child, addr)| {
