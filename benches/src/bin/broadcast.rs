@@ -46,7 +46,7 @@
 //! ```text
 //! broadcast --server ours-mio|ours-tokio|tungstenite|raw-mio [--conns 10000]
 //!           [--rounds 50] [--size 64] [--stalled 0] [--warmup 1]
-//!           [--timeout 30] [--label NAME]
+//!           [--timeout 30] [--label NAME] [--times]
 //! broadcast --drive ws://127.0.0.1:PORT/ [--server-pid PID] [options as above]
 //! broadcast --serve ours-mio|ours-tokio|tungstenite|raw-mio [--port 0]
 //! ```
@@ -55,7 +55,8 @@
 //! also on error) and drives it; `--drive` drives a server started
 //! elsewhere (its CPU and memory only with `--server-pid`). The driver
 //! prints a summary on stderr and one `RESULT key=value ...` line on
-//! stdout (`scripts/bench/broadcast.sh` collects them into a table). Each
+//! stdout (`scripts/bench/broadcast.sh` collects them into a table;
+//! `--times` adds every round's time and the server's skips). Each
 //! process needs about `--conns` descriptors: the limit is raised towards
 //! 30,000 (at most the hard limit, printed).
 
