@@ -65,3 +65,38 @@ impl Gate {
         self.0.load(Ordering::Acquire)
     }
 }
+
+/// The listen backlog of our listeners: room for bursts of connections
+/// (std's `TcpListener::bind` and mio's ask for 128, and a burst of a few
+/// hundred handshakes overflowed that into one-second SYN retries). The
+/// kernel caps it at `net.core.somaxconn`.
+pub(crate) const BACKLOG: i32 = 1024;
+
+/// A blocking listening socket on `addr` with [`BACKLOG`] and
+/// `SO_REUSEADDR`; with `reuse_port`, other sockets may bind the same
+/// address (`SO_REUSEPORT`, for one listener per loop).
+#[cfg(unix)]
+pub(crate) fn listen(addr: SocketAddr, reuse_port: bool) -> std::io::Result<std::net::TcpListener> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, bind, listen, socket_with, sockopt};
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    };
+    let fd = socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    sockopt::set_socket_reuseaddr(&fd, true)?;
+    if reuse_port {
+        sockopt::set_socket_reuseport(&fd, true)?;
+    }
+    bind(&fd, &addr)?;
+    listen(&fd, BACKLOG)?;
+    Ok(std::net::TcpListener::from(fd))
+}
+
+/// [`listen`] where there is no `rustix`: std's own bind (its backlog).
+#[cfg(not(unix))]
+pub(crate) fn listen(addr: SocketAddr, reuse_port: bool) -> std::io::Result<std::net::TcpListener> {
+    if reuse_port {
+        return Err(std::io::ErrorKind::Unsupported.into());
+    }
+    std::net::TcpListener::bind(addr)
+}

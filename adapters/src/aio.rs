@@ -63,6 +63,20 @@ pub trait AsyncStream: Unpin + Send + 'static {
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// A timer firing at `at`.
     fn sleep_until(at: std::time::Instant) -> Self::Sleep;
+    /// Runs `write` (a push's write, made outside the connection's own
+    /// task, perhaps for many connections in a row) free of the runtime's
+    /// cooperative budget, if it has one: tokio's would otherwise make
+    /// every write after the 128th of a task's poll return `Pending`, and
+    /// each of those connections' tasks be woken to do it. Default: calls
+    /// it.
+    fn write_unbudgeted(
+        write: &mut dyn FnMut() -> Poll<Result<(), Error>>,
+    ) -> Poll<Result<(), Error>>
+    where
+        Self: Sized,
+    {
+        write()
+    }
 }
 
 /// The tasks waiting for the stream to take output; the stream is given a
@@ -302,7 +316,8 @@ impl<S: AsyncStream> Shared<S> {
         }
         // What the stream takes now goes now; for the rest the task turns
         // (and waits for the stream itself).
-        let r = match self.write_out(st, &mut Context::from_waker(Waker::noop())) {
+        let mut write = || self.write_out(st, &mut Context::from_waker(Waker::noop()));
+        let r = match S::write_unbudgeted(&mut write) {
             Poll::Ready(r) => r,
             Poll::Pending => {
                 self.wake_task();

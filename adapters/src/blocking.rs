@@ -746,6 +746,18 @@ impl Writer {
     }
 }
 
+/// Binds the first of `addr`'s addresses that works, with our backlog.
+fn bind_any(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
+    for a in addr.to_socket_addrs()? {
+        match crate::admission::listen(a, false) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 /// A listening socket that hands out server-side [`WebSocket`]s.
 #[derive(Debug)]
 pub struct Server {
@@ -774,7 +786,7 @@ impl Server {
     /// Listens on `addr` (interface and port) with `options`.
     pub fn bind_with(addr: impl ToSocketAddrs, options: ServerOptions) -> io::Result<Server> {
         Ok(Server {
-            listener: TcpListener::bind(addr)?,
+            listener: bind_any(addr)?,
             options,
             gate: Gate::default(),
             clock: Clock::new(),

@@ -271,6 +271,9 @@ impl Conn {
     pub fn note_event(&mut self, event: &::mio::event::Event) {
         self.events_noted = true;
         self.read_closed |= event.is_read_closed() || event.is_error();
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.driver.note_readable();
+        }
     }
 
     /// Starts a client connection to `request.url` (non-blocking connect;
@@ -527,7 +530,14 @@ pub const INBOX_PER_TURN: usize = 32;
 impl<H: Handler> Server<H> {
     /// Listens on `addr` (interface and port).
     pub fn bind(addr: SocketAddr, options: ServerOptions, handler: H) -> io::Result<Self> {
-        Self::with_listener(TcpListener::bind(addr)?, options, handler, Gate::default())
+        let listener = crate::admission::listen(addr, false)?;
+        listener.set_nonblocking(true)?;
+        Self::with_listener(
+            TcpListener::from_std(listener),
+            options,
+            handler,
+            Gate::default(),
+        )
     }
 
     /// A server on a bound `listener`, counting its connections in `gate`

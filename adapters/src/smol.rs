@@ -127,7 +127,7 @@ impl Server {
     /// Listens on `addr` (interface and port).
     pub fn bind(addr: SocketAddr, options: ServerOptions) -> io::Result<Server> {
         Ok(Server {
-            listener: Async::<TcpListener>::bind(addr)?,
+            listener: Async::new(crate::admission::listen(addr, false)?)?,
             options,
             gate: Gate::default(),
             clock: Clock::new(),

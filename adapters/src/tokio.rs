@@ -69,6 +69,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncStream for Tokio<S
     fn sleep_until(at: std::time::Instant) -> Self::Sleep {
         tokio::time::sleep_until(at.into())
     }
+    fn write_unbudgeted(
+        write: &mut dyn FnMut() -> Poll<Result<(), crate::Error>>,
+    ) -> Poll<Result<(), crate::Error>> {
+        // `unconstrained` lifts the budget for the duration of its poll;
+        // the write itself never waits (a `Pending` from the stream is
+        // returned as it is).
+        let mut once = Some(write);
+        let fut =
+            tokio::task::coop::unconstrained(std::future::poll_fn(move |_| match once.take() {
+                Some(w) => w(),
+                None => Poll::Pending,
+            }));
+        let mut fut = std::pin::pin!(fut);
+        fut.as_mut()
+            .poll(&mut Context::from_waker(std::task::Waker::noop()))
+    }
 }
 
 /// A WebSocket on tokio, over a `TcpStream` unless said otherwise.

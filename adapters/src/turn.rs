@@ -246,6 +246,12 @@ impl Driver {
         self.turn.app_timer
     }
 
+    /// The transport reported readiness to read: the next turn reads even
+    /// if the last read drained it (see [`Transport::short_read_drains`]).
+    pub fn note_readable(&mut self) {
+        self.turn.drained = false;
+    }
+
     /// Asks for one [`AppEvent::Writable`] once the queued output is at
     /// or below the low-water mark (at once if it is already).
     pub fn request_writable(&mut self) {
@@ -375,7 +381,11 @@ impl Driver {
                 }
             }
             self.turn.reads = 0;
-            self.turn.drained = false;
+            // An edge-triggered transport stays drained until its next
+            // readiness event says otherwise (`Driver::note_readable`): a
+            // turn for a push or a timer does not read just to get
+            // `WouldBlock`.
+            self.turn.drained &= io.short_read_drains();
             return Ok(Turn::Wait(Wait {
                 read,
                 write,

@@ -107,6 +107,43 @@ fn push_from_a_plain_thread_and_broadcast_to_all() {
     });
 }
 
+/// A broadcast made inside a tokio task writes to every member at once:
+/// tokio's cooperative budget (128 operations per task poll) would make
+/// every write after the 128th return `Pending` and leave the message
+/// queued for that member's own task to write.
+#[test]
+fn a_broadcast_from_a_task_writes_to_every_member_at_once() {
+    bounded(Duration::from_secs(60), "broadcast in a task", || {
+        runtime().block_on(async {
+            let group = Arc::new(Group::<Half>::default());
+            let (url, mut handles) = serve_with_handles(group.clone()).await;
+            let mut clients = Vec::new();
+            let mut halves = Vec::new();
+            for _ in 0..300 {
+                clients.push(client(&url).await);
+                halves.push(handles.recv().await.unwrap());
+            }
+            wait_members(&group, 300).await;
+            let g = group.clone();
+            let left = tokio::spawn(async move {
+                let d = g.broadcast_text("in one go");
+                // Still in the same poll of this task.
+                let left: usize = halves.iter().map(Push::queued).sum();
+                (d.sent, left)
+            })
+            .await
+            .unwrap();
+            assert_eq!(left, (300, 0), "(sent, bytes left queued)");
+            for c in &mut clients {
+                assert_eq!(
+                    c.recv().await.unwrap(),
+                    Some(Event::Text("in one go".into()))
+                );
+            }
+        });
+    });
+}
+
 /// One member never reads: it misses what would queue more than the limit
 /// for it, the others get everything, and what the server holds for it
 /// stays near the limit.

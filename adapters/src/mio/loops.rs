@@ -104,25 +104,6 @@ impl Loops {
     }
 }
 
-/// A listening socket on `addr` that other sockets may bind too
-/// (`SO_REUSEPORT`).
-#[cfg(unix)]
-fn shared_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    use rustix::net::{AddressFamily, SocketFlags, SocketType, bind, listen, socket_with, sockopt};
-    let family = match addr {
-        SocketAddr::V4(_) => AddressFamily::INET,
-        SocketAddr::V6(_) => AddressFamily::INET6,
-    };
-    let fd = socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
-    sockopt::set_socket_reuseaddr(&fd, true)?;
-    sockopt::set_socket_reuseport(&fd, true)?;
-    bind(&fd, &addr)?;
-    listen(&fd, 1024)?;
-    let listener = std::net::TcpListener::from(fd);
-    listener.set_nonblocking(true)?;
-    Ok(listener)
-}
-
 /// Serves `addr` with `loops` mio loops, each on its own thread with the
 /// handler `make(i)` (a [`Protocols`](crate::Protocols) table: `|_|
 /// table.clone()`). `loops` is at least 1; on targets without
@@ -143,10 +124,9 @@ where
     let mut bound = addr;
     let mut servers = Vec::with_capacity(loops);
     for i in 0..loops {
-        #[cfg(unix)]
-        let listener = TcpListener::from_std(shared_listener(bound)?);
-        #[cfg(not(unix))]
-        let listener = TcpListener::bind(bound)?;
+        let listener = crate::admission::listen(bound, cfg!(unix))?;
+        listener.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(listener);
         // With port 0 the first bind chooses; the others take its port.
         bound = listener.local_addr()?;
         servers.push(Server::with_listener(
