@@ -413,12 +413,31 @@ impl<S: Transport> WebSocket<S> {
     /// Writes everything queued (vectored, no copies), waiting for the
     /// stream to take it.
     pub fn flush(&mut self) -> Result<(), Error> {
+        // Non-blocking (polled) stream: wait for it to take the output, but
+        // no longer than the connection's write timeout without progress.
+        let clock = self.driver.clock();
+        let limit = self
+            .driver
+            .session()
+            .connection()
+            .and_then(|c| c.config().write_timeout);
+        let mut pending = self.driver.pending_write();
+        let mut deadline = limit.map(|t| clock.now() + t);
         loop {
             let io = &mut self.io;
             match self.driver.write_to(|s| io.write_vectored(s)) {
                 Ok(()) => break,
                 Err(e) if self.polled && e.kind() == io::ErrorKind::WouldBlock => {
-                    self.poll_wait(false, true, None)?;
+                    let left = self.driver.pending_write();
+                    if left < pending {
+                        pending = left;
+                        deadline = limit.map(|t| clock.now() + t);
+                    } else if deadline.is_some_and(|d| d <= clock.now()) {
+                        self.finish();
+                        let e = Error::from(ErrorKind::Timeout("write"));
+                        return Err(e.with_peer(self.driver.peer()));
+                    }
+                    self.poll_wait(false, true, deadline)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {

@@ -405,6 +405,41 @@ mod on_threads {
         assert!(skipped > 0 && skipped < 300, "{skipped} skipped");
     }
 
+    /// A std connection waiting in `poll(2)` (it handed out a push handle)
+    /// whose peer stopped reading: a send gives up after the connection's
+    /// write timeout without progress, instead of waiting for ever.
+    #[test]
+    fn std_polled_send_to_a_peer_that_stopped_reading_times_out() {
+        bounded(Duration::from_secs(60), "std polled send", || {
+            let config =
+                ws_proto::Config::default().with_write_timeout(Some(Duration::from_millis(500)));
+            let options =
+                server_options(false).with_session(ws_adapters::session_config(config, false));
+            let local = "127.0.0.1:0".parse::<SocketAddr>().unwrap();
+            let server = blocking::Server::bind_with(local, options).unwrap();
+            let addr = server.local_addr().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let (mut ws, _) = server.accept().unwrap();
+                assert!(ws.handshake().unwrap());
+                let _handle = ws.push_handle().expect("a TCP socket on unix");
+                let t0 = std::time::Instant::now();
+                let chunk = vec![1u8; 64 * 1024];
+                let err = loop {
+                    if let Err(e) = ws.send_binary(chunk.clone()) {
+                        break e;
+                    }
+                    assert!(t0.elapsed() < Duration::from_secs(30), "never gave up");
+                };
+                tx.send((err.to_string(), t0.elapsed())).unwrap();
+            });
+            let _silent = client(addr);
+            let (err, took) = rx.recv().unwrap();
+            eprintln!("gave up after {took:?}: {err}");
+            assert!(err.contains("timed out") || err.contains("write"), "{err}");
+        });
+    }
+
     #[test]
     fn mio_broadcast_from_another_thread() {
         bounded(Duration::from_secs(60), "mio broadcast", || {
