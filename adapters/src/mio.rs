@@ -169,12 +169,7 @@ impl MioPush {
 
 impl crate::Push for MioPush {
     fn push(&self, msg: ws_proto::Message) -> Result<(), Error> {
-        use ws_proto::Message as M;
-        let len = match &msg {
-            M::Text(t) => t.len(),
-            M::Binary(b) | M::Ping(b) | M::Pong(b) => b.len(),
-            _ => 0,
-        };
+        let len = crate::push::payload_len(&msg);
         self.send(Command::Send(msg), len)
     }
     fn push_prepared(&self, msg: &mut ws_proto::Prepared) -> Result<(), Error> {

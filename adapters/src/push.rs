@@ -34,6 +34,15 @@ use crate::{Driver, Error};
 /// whenever ([`Push::push_shared`]).
 pub type SharedPrepared = Arc<Mutex<Prepared>>;
 
+/// The payload bytes of `m`, as push handles count what they queue.
+pub(crate) fn payload_len(m: &Message) -> usize {
+    match m {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
+        _ => 0,
+    }
+}
+
 fn lock_prepared(shared: &SharedPrepared) -> MutexGuard<'_, Prepared> {
     shared.lock().unwrap_or_else(|p| p.into_inner())
 }

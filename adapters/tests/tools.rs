@@ -77,20 +77,11 @@ fn next_number(ws: &mut WebSocket<TcpStream>) -> u64 {
 
 /// A plain HTTP/1.1 GET; returns the status line and the body.
 fn http_get(port: u16, path: &str) -> (String, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (
-        head.lines().next().unwrap_or("").to_owned(),
-        body.to_owned(),
-    )
+    let (head, body) = http_raw(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+    );
+    (head.lines().next().unwrap_or("").to_owned(), body)
 }
 
 /// Checks that dumb-increment numbers count up by one, and that `reset\n`
@@ -171,6 +162,8 @@ fn test_server_mirror_broadcasts_and_replays() {
 #[test]
 fn test_server_over_tls_with_a_self_signed_certificate() {
     for adapter in ADAPTERS {
+        // Printed with a failure's output: which adapter it was.
+        eprintln!("[{adapter}] test-server --ssl");
         let (server, port) = test_server(&["--adapter", adapter, "--ssl"]);
         assert!(
             server

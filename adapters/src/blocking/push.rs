@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rustix::event::{Nsecs, PollFd, PollFlags, Secs, Timespec};
 use ws_proto::{Instant, Message, Prepared, State};
 
-use crate::push::{SharedPrepared, send_shared};
+use crate::push::{SharedPrepared, payload_len, send_shared};
 use crate::{Clock, Driver, Error, ErrorKind};
 
 /// A push waiting for the connection's thread.
@@ -206,16 +206,8 @@ impl Link {
 
 fn pushed_len(p: &Pushed) -> usize {
     match p {
-        Pushed::Message(m) => message_len(m),
+        Pushed::Message(m) => payload_len(m),
         Pushed::Prepared(p) => p.lock().map_or(0, |m| m.payload().len()),
-    }
-}
-
-fn message_len(m: &Message) -> usize {
-    match m {
-        Message::Text(t) => t.len(),
-        Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
-        _ => 0,
     }
 }
 
@@ -233,7 +225,7 @@ pub struct BlockingPush(pub(super) Arc<Link>);
 
 impl crate::Push for BlockingPush {
     fn push(&self, msg: Message) -> Result<(), Error> {
-        let len = message_len(&msg);
+        let len = payload_len(&msg);
         self.0.send(Pushed::Message(msg), len)
     }
     fn push_prepared(&self, msg: &mut Prepared) -> Result<(), Error> {
