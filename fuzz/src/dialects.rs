@@ -140,11 +140,10 @@ fn hostile(
         conn.receive_eof(T0);
         poll(&mut conn, &mut t, &mut err);
     }
-    for _ in 0..8 {
-        let Some(at) = conn.poll_timeout() else { break };
+    crate::util::fire_timers(&mut conn, Connection::poll_timeout, |conn, at| {
         conn.handle_timeout(at);
-        poll(&mut conn, &mut t, &mut err);
-    }
+        poll(conn, &mut t, &mut err);
+    });
     let mut out = Vec::new();
     conn.poll_transmit(&mut out);
     if w.dialect.has_rfc6455_framing() {

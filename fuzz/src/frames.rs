@@ -206,14 +206,13 @@ impl ConnRun {
         self.error = Some(e);
     }
 
-    /// Fires every timer (a bounded number of times), polling after each.
+    /// Fires every timer due within the harness horizon, polling after each.
     pub fn timers(&mut self, conn: &mut Connection) {
         self.in_timers = true;
-        for _ in 0..8 {
-            let Some(t) = conn.poll_timeout() else { break };
-            conn.handle_timeout(t);
+        crate::util::fire_timers(conn, Connection::poll_timeout, |conn, at| {
+            conn.handle_timeout(at);
             self.poll(conn);
-        }
+        });
     }
 
     /// Drains the output, parses it, checks the close frame, and returns the

@@ -246,14 +246,13 @@ fn drive(
         s.receive_eof(T0);
         d.pump(&mut s);
     }
-    for _ in 0..8 {
-        let Some(at) = s.poll_timeout() else { break };
+    crate::util::fire_timers(&mut s, Session::poll_timeout, |s, at| {
         s.handle_timeout(at);
         if let Some(e) = s.error().cloned() {
             d.error(e);
         }
-        d.pump(&mut s);
-    }
+        d.pump(s);
+    });
     let _ = s.poll_transmit(&mut d.out);
     d.finish()
 }

@@ -169,6 +169,37 @@ pub fn dialect(index: u8) -> Dialect {
 /// The fixed start time of every harness.
 pub const T0: Instant = Instant::ZERO;
 
+/// How much virtual time [`fire_timers`] runs after the input: past every
+/// default deadline the harnesses leave armed (close 5 s, stall, write and
+/// pong 30 s).
+pub const TIMER_HORIZON: Duration = Duration::from_secs(120);
+
+/// At most this many timer fires per run; [`fire_timers`] asserts it is
+/// never reached before the horizon, so the outcome never depends on it.
+pub const MAX_TIMER_FIRES: usize = 4096;
+
+/// Fires every timer due up to `T0 +` [`TIMER_HORIZON`], in order, calling
+/// `fire` with each deadline (which calls `handle_timeout` and polls).
+///
+/// Bounded by virtual time, not by a count: how many fires change nothing
+/// visible (a kept buffer released after `Config::buffer_linger`) depends
+/// on how the input was chunked, so a fixed count of fires would reach a
+/// later deadline (stall, write) in one run and not in the other.
+pub fn fire_timers<C>(
+    conn: &mut C,
+    poll_timeout: impl Fn(&C) -> Option<Instant>,
+    mut fire: impl FnMut(&mut C, Instant),
+) {
+    let end = T0 + TIMER_HORIZON;
+    for _ in 0..MAX_TIMER_FIRES {
+        match poll_timeout(conn) {
+            Some(at) if at <= end => fire(conn, at),
+            _ => return,
+        }
+    }
+    panic!("more than {MAX_TIMER_FIRES} timer fires within {TIMER_HORIZON:?}");
+}
+
 /// Parses a fixed-size `T` from the front of `data` and returns it with the
 /// rest, which the harness uses as raw wire bytes. Seeds are made by putting
 /// zero bytes (or a chosen prefix) in front of a test vector, see
