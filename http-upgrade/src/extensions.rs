@@ -114,7 +114,7 @@ pub fn parse_extensions<'a>(
 ) -> Result<(), GrammarError> {
     for value in values {
         let mut c = Cursor::new(value);
-        c.skip_ows();
+        c.first_element()?;
         loop {
             out.push(parse_one(&mut c)?);
             if !c.next_element()? {
@@ -216,7 +216,9 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(parse(""), Err(GrammarError::EmptyElement));
-        assert_eq!(parse("a,,b"), Err(GrammarError::EmptyElement));
+        assert_eq!(parse(","), Err(GrammarError::EmptyElement));
+        // RFC 7230 §7: empty elements are ignored.
+        assert_eq!(parse("a,, b;x ,").unwrap().len(), 2);
         assert_eq!(parse("a;"), Err(GrammarError::InvalidToken));
         assert_eq!(parse("a; =1"), Err(GrammarError::InvalidToken));
         assert_eq!(parse("a; b="), Err(GrammarError::MissingValue));

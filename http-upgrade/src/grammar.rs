@@ -7,12 +7,13 @@ use alloc::vec::Vec;
 
 /// A syntax error in a header list value.
 ///
-/// The list rule here is stricter than RFC 7230 §7: an empty element
-/// (`a,,b`, a leading or trailing comma) is an error, not ignored.
+/// The list rule is RFC 7230 §7's: empty elements (`a,,b`, a leading or
+/// trailing comma) are accepted and ignored, as a recipient MUST, but a
+/// value must hold at least one element (`1#`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum GrammarError {
-    /// An empty list element (`a,,b`, `, a`, `a,`, or an empty value).
+    /// A value with no list element at all (empty, or only commas).
     #[error("empty list element")]
     EmptyElement,
     /// A character that is not a `tchar` where a token was expected (RFC 7230 §3.2.6).
@@ -143,20 +144,36 @@ impl<'a> Cursor<'a> {
         Ok(String::from(self.token()))
     }
 
+    /// Skips whitespace and empty list elements (RFC 7230 §7); `false` at
+    /// the end of the value.
+    pub(crate) fn skip_empty_elements(&mut self) -> bool {
+        loop {
+            self.skip_ows();
+            match self.peek() {
+                Some(b',') => self.bump(),
+                None => return false,
+                Some(_) => return true,
+            }
+        }
+    }
+
+    /// At the start of a list value: `Ok(())` if an element follows
+    /// (after any empty ones), [`GrammarError::EmptyElement`] if none does.
+    pub(crate) fn first_element(&mut self) -> Result<(), GrammarError> {
+        if self.skip_empty_elements() {
+            Ok(())
+        } else {
+            Err(GrammarError::EmptyElement)
+        }
+    }
+
     /// After an element: end of input (`Ok(false)`) or a comma followed by
-    /// another element (`Ok(true)`).
+    /// another element (`Ok(true)`); empty elements in between are ignored.
     pub(crate) fn next_element(&mut self) -> Result<bool, GrammarError> {
         self.skip_ows();
         match self.peek() {
             None => Ok(false),
-            Some(b',') => {
-                self.bump();
-                self.skip_ows();
-                match self.peek() {
-                    None | Some(b',') => Err(GrammarError::EmptyElement),
-                    Some(_) => Ok(true),
-                }
-            }
+            Some(b',') => Ok(self.skip_empty_elements()),
             Some(c) => Err(GrammarError::UnexpectedChar(c)),
         }
     }
@@ -185,7 +202,7 @@ pub fn parse_token_list<'a>(
 ) -> Result<(), GrammarError> {
     for value in values {
         let mut c = Cursor::new(value);
-        c.skip_ows();
+        c.first_element()?;
         loop {
             let t = c.token_or_quoted()?;
             if t.is_empty() {
@@ -235,9 +252,11 @@ mod tests {
         assert_eq!(tokens(" a ,b\t").unwrap(), vec!["a", "b"]);
         assert_eq!(tokens("\"quoted\"").unwrap(), vec!["quoted"]);
         assert_eq!(tokens(""), Err(GrammarError::EmptyElement));
-        assert_eq!(tokens("a,,b"), Err(GrammarError::EmptyElement));
-        assert_eq!(tokens("a,"), Err(GrammarError::EmptyElement));
-        assert_eq!(tokens(",a"), Err(GrammarError::EmptyElement));
+        assert_eq!(tokens(" , ,"), Err(GrammarError::EmptyElement));
+        // RFC 7230 §7: empty elements are ignored.
+        assert_eq!(tokens("a,,b").unwrap(), vec!["a", "b"]);
+        assert_eq!(tokens("a, ,").unwrap(), vec!["a"]);
+        assert_eq!(tokens(",a").unwrap(), vec!["a"]);
         assert_eq!(tokens("a b"), Err(GrammarError::UnexpectedChar(b'b')));
         assert_eq!(tokens("a/b"), Err(GrammarError::UnexpectedChar(b'/')));
         assert_eq!(tokens("\"a b\""), Err(GrammarError::QuotedValueNotToken));

@@ -207,7 +207,7 @@ fn custom_limits() {
 fn bad_extension_syntax() {
     for (value, g) in [
         ("permessage-deflate;", GrammarError::InvalidToken),
-        ("a,,b", GrammarError::EmptyElement),
+        (" , ,", GrammarError::EmptyElement),
         ("a; x=\"1", GrammarError::UnterminatedQuote),
         ("a; x=\"1 2\"", GrammarError::QuotedValueNotToken),
     ] {
@@ -221,7 +221,7 @@ fn bad_extension_syntax() {
 fn bad_protocol_syntax() {
     let (e, _) = reject(&rfc6455_with(&[(
         "Sec-WebSocket-Protocol",
-        Some("chat,,x"),
+        Some(","),
     )]));
     assert_eq!(
         e,
