@@ -3,7 +3,7 @@
 # AddressSanitizer; exits non-zero if any target finds a crash (a panic is
 # a crash: the harnesses assert the core's contract, see docs/robustness.md).
 #
-#   scripts/fuzz.sh [--seconds N] [--sanitizer address|none] [--no-nice] [TARGET...]
+#   scripts/fuzz.sh [--seconds N] [--sanitizer address|none] [--no-nice] [--skip TARGET]... [TARGET...]
 #
 # Defaults: 60 s per target, every target (`cargo fuzz list`), AddressSanitizer.
 # Works from a clean clone: installs cargo-fuzz if it is missing and builds
@@ -19,6 +19,7 @@ seconds=60
 sanitizer=address
 nice_cmd=(nice -n ${FUZZ_NICE:-10})
 targets=()
+skip=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) seconds="$2"; shift 2 ;;
@@ -26,6 +27,7 @@ while [ $# -gt 0 ]; do
         --sanitizer) sanitizer="$2"; shift 2 ;;
         --sanitizer=*) sanitizer="${1#*=}"; shift ;;
         --no-nice) nice_cmd=(); shift ;;
+        --skip) skip+=("$2"); shift 2 ;;
         -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) targets+=("$1"); shift ;;
@@ -45,6 +47,14 @@ fuzz_args=(--sanitizer "$sanitizer" --debug-assertions --target-dir fuzz/target)
 
 if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo fuzz list)
+fi
+if [ ${#skip[@]} -gt 0 ]; then
+    kept=()
+    for t in "${targets[@]}"; do
+        [[ " ${skip[*]} " == *" $t "* ]] || kept+=("$t")
+    done
+    targets=("${kept[@]}")
+    echo "fuzz.sh: skipping ${skip[*]}" >&2
 fi
 
 echo "fuzz.sh: building ${#targets[@]} targets (sanitizer: $sanitizer)" >&2

@@ -20,6 +20,7 @@
 //! | [`grammar`] | `ext_grammar` |
 //! | [`inflate`] | `inflate` |
 //! | [`roundtrip`] | `roundtrip` |
+//! | [`oracle`] | `oracle_frames`, `oracle_handshake`, `oracle_inflate` |
 //! | [`seeds`] | the seed corpora (written by `tests/seeds.rs`) |
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -29,6 +30,7 @@ pub mod frames;
 pub mod grammar;
 pub mod http;
 pub mod inflate;
+pub mod oracle;
 pub mod primitives;
 pub mod roundtrip;
 pub mod seeds;
@@ -50,4 +52,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("ext_grammar", grammar::run),
     ("inflate", inflate::run),
     ("roundtrip", roundtrip::run),
+    ("oracle_frames", oracle::frames),
+    ("oracle_handshake", oracle::handshake),
+    ("oracle_inflate", oracle::inflate),
 ];

@@ -24,6 +24,7 @@ use crate::frames::FrameInput;
 use crate::grammar::GrammarInput;
 use crate::http::{RequestInput, ResponseInput};
 use crate::inflate::InflateInput;
+use crate::oracle::{OracleFrameInput, OracleHandshakeInput, OracleInflateInput};
 use crate::primitives::PrimInput;
 use crate::session::{ClientInput, ServerInput};
 use crate::util::{T0, XorShift, mask_rng, prefix_len};
@@ -120,6 +121,11 @@ pub fn all() -> Vec<Seed> {
     ];
     for (name, w) in &server_frames {
         add(
+            "oracle_frames",
+            &format!("server-{name}"),
+            with_prefix::<OracleFrameInput>(&[], w),
+        );
+        add(
             "frame_decode",
             &format!("server-{name}"),
             with_prefix::<FrameInput>(&[], w),
@@ -148,6 +154,11 @@ pub fn all() -> Vec<Seed> {
         ("close-empty", vec![0x88, 0x00]),
     ];
     for (name, w) in &client_frames {
+        add(
+            "oracle_frames",
+            &format!("client-{name}"),
+            with_prefix::<OracleFrameInput>(&[(0, 1)], w),
+        );
         add(
             "frame_decode",
             &format!("client-{name}"),
@@ -184,6 +195,11 @@ pub fn all() -> Vec<Seed> {
         );
         let req = client_request_bytes(*d);
         add(
+            "oracle_handshake",
+            &format!("upgrade-d{i}"),
+            with_prefix::<OracleHandshakeInput>(&[], &req),
+        );
+        add(
             "http_request",
             &format!("upgrade-d{i}"),
             with_prefix::<RequestInput>(&[], &req),
@@ -198,6 +214,11 @@ pub fn all() -> Vec<Seed> {
     .concat();
     for (name, w) in [("plain", &plain), ("pipelined", &pipelined)] {
         add("http_request", name, with_prefix::<RequestInput>(&[], w));
+        add(
+            "oracle_handshake",
+            name,
+            with_prefix::<OracleHandshakeInput>(&[], w),
+        );
         add("session_server", name, with_prefix::<ServerInput>(&[], w));
     }
     // session_client / http_response: our server's answers in every dialect.
@@ -264,6 +285,13 @@ pub fn all() -> Vec<Seed> {
         .expect("compress");
     let mut stream = HELLO_DEFLATED.to_vec();
     stream.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+    for (name, m) in [("hello", HELLO_DEFLATED), ("aaaa", &big[..])] {
+        add(
+            "oracle_inflate",
+            name,
+            with_prefix::<OracleInflateInput>(&[], m),
+        );
+    }
     for codec in 0..4u8 {
         add(
             "inflate",
