@@ -219,10 +219,7 @@ fn bad_extension_syntax() {
 
 #[test]
 fn bad_protocol_syntax() {
-    let (e, _) = reject(&rfc6455_with(&[(
-        "Sec-WebSocket-Protocol",
-        Some(","),
-    )]));
+    let (e, _) = reject(&rfc6455_with(&[("Sec-WebSocket-Protocol", Some(","))]));
     assert_eq!(
         e,
         peer(HttpPeerError::BadProtocols(GrammarError::EmptyElement))
