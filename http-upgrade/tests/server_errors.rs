@@ -61,6 +61,12 @@ fn bad_version_is_426_with_versions() {
     );
     let (e, _) = reject(&rfc6455_with(&[("Sec-WebSocket-Version", Some("013x"))]));
     assert_eq!(e.status(), 426);
+    // §4.1: no leading zeros (found by the tungstenite oracle).
+    for v in ["013", "08", "00"] {
+        let (e, _) = reject(&rfc6455_with(&[("Sec-WebSocket-Version", Some(v))]));
+        assert_eq!(e, peer(HttpPeerError::UnsupportedVersion(v.into())), "{v}");
+        assert_eq!(e.status(), 426);
+    }
     let (e, _) = reject(&rfc6455_with(&[("Sec-WebSocket-Version", None)]));
     assert_eq!(e, peer(HttpPeerError::MissingVersion));
     assert_eq!(e.status(), 426);

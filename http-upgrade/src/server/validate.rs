@@ -151,7 +151,13 @@ fn detect_dialect(h: &Headers) -> Result<Dialect, HttpPeerError> {
     };
     let unsupported = || HttpPeerError::UnsupportedVersion(String::from_utf8_lossy(v).into_owned());
     let digits = core::str::from_utf8(v).map_err(|_| unsupported())?;
-    if digits.is_empty() || digits.len() > 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    // RFC 6455 §4.1: `version = DIGIT | (NZDIGIT DIGIT) | ("1" DIGIT DIGIT)
+    // | ("2" DIGIT DIGIT)`, "with no leading zeros".
+    if digits.is_empty()
+        || digits.len() > 3
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || (digits.len() > 1 && digits.starts_with('0'))
+    {
         return Err(unsupported());
     }
     digits
