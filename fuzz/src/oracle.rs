@@ -507,14 +507,21 @@ pub fn handshake(data: &[u8]) {
     // neither header.
     if let (Decision::Refuse, Decision::Accept(_)) = (&ours, &theirs) {
         let host = header_values(wire, "host");
-        let origin = header_values(wire, "origin");
+        // Without Origin we read Sec-WebSocket-Origin (versions 4 to 8).
+        let mut origin = header_values(wire, "origin");
+        origin.extend(header_values(wire, "sec-websocket-origin"));
         // RFC 6455 §11.3.1 and §11.3.5: Sec-WebSocket-Key and
         // Sec-WebSocket-Version MUST NOT appear more than once in a
         // request, RFC 6454 §7 the same of Origin; we refuse a repeat,
         // tungstenite reads the first.
-        let repeated = ["sec-websocket-key", "sec-websocket-version", "origin"]
-            .iter()
-            .any(|n| header_values(wire, n).len() > 1);
+        let repeated = [
+            "sec-websocket-key",
+            "sec-websocket-version",
+            "origin",
+            "sec-websocket-origin",
+        ]
+        .iter()
+        .any(|n| header_values(wire, n).len() > 1);
         if repeated
             || host.len() != 1
             || !valid_host(&host[0])
@@ -537,10 +544,16 @@ pub fn handshake(data: &[u8]) {
     // RFC 7230 §3.2.2: repeated list headers (Connection, Upgrade) are one
     // comma-separated list; tungstenite reads only the first line, so it
     // misses an `Upgrade` token on a later one.
+    // Likewise Upgrade is a list (RFC 7230 §6.7) that must contain
+    // `websocket` (RFC 6455 §4.2.1 item 3); tungstenite wants the value to
+    // be exactly `websocket`.
     if let (Decision::Accept(_), Decision::Refuse) = (&ours, &theirs)
-        && ["connection", "upgrade"]
+        && (["connection", "upgrade"]
             .iter()
             .any(|n| header_values(wire, n).len() > 1)
+            || header_values(wire, "upgrade")
+                .iter()
+                .any(|v| !v.eq_ignore_ascii_case(b"websocket")))
     {
         return;
     }
@@ -576,6 +589,16 @@ pub fn handshake(data: &[u8]) {
     let mut ended = wire.to_vec();
     ended.extend_from_slice(b"\r\n\r\n");
     match (&ours, &theirs) {
+        // A plain request with a body (Content-Length, Transfer-Encoding)
+        // is answered once its body is in; tungstenite refuses anything
+        // but an upgrade on its head.
+        (Decision::NeedMore, Decision::Refuse)
+            if ["content-length", "transfer-encoding"]
+                .iter()
+                .any(|n| !header_values(wire, n).is_empty()) =>
+        {
+            return;
+        }
         (Decision::NeedMore, Decision::Refuse) => {
             assert_eq!(
                 ours_handshake(&ended),
