@@ -562,3 +562,21 @@ fn upgrade_host_rules_are_400() {
     let (e, _) = reject(&hixie);
     assert_eq!(e, peer(HttpPeerError::DuplicateHeader("Host")));
 }
+
+#[test]
+fn upgrade_target_must_name_a_resource() {
+    // RFC 7230 §5.3: origin-form or absolute-form (found by the tungstenite
+    // oracle: `GET ]chat` used to upgrade).
+    let good = String::from_utf8(RFC6455_REQUEST.to_vec()).unwrap();
+    for target in ["]chat", "chat", "*", "ftp://example.com/chat", "ws://"] {
+        let req = good.replacen("GET /chat ", &format!("GET {target} "), 1);
+        assert_ne!(req, good);
+        let (e, out) = reject(req.as_bytes());
+        assert!(
+            matches!(e, Error::Peer(HttpPeerError::Malformed(_))),
+            "{target}: {e:?}"
+        );
+        assert_eq!(e.status(), 400, "{target}");
+        assert!(out.starts_with("HTTP/1.1 400 "), "{target}: {out}");
+    }
+}

@@ -64,6 +64,24 @@ pub(crate) fn is_upgrade_attempt(h: &Headers) -> bool {
         .any(|n| h.get(n).is_some())
 }
 
+/// Whether an upgrade's request-target names a resource: origin-form
+/// (`/path?query`, RFC 7230 §5.3.1) or an absolute `http`, `https`, `ws` or
+/// `wss` URI (RFC 7230 §5.3.2, RFC 6455 §3 and §4.2.1 item 1). The bytes
+/// themselves are httparse's to check: browsers leave some characters RFC
+/// 3986 reserves (`|`, `^`, `[`) unencoded (URL Standard), so they pass.
+fn is_resource_target(t: &str) -> bool {
+    if t.starts_with('/') {
+        return true;
+    }
+    let Some((scheme, rest)) = t.split_once("://") else {
+        return false;
+    };
+    ["http", "https", "ws", "wss"]
+        .iter()
+        .any(|s| scheme.eq_ignore_ascii_case(s))
+        && !rest.is_empty()
+}
+
 fn utf8(v: &[u8], name: &'static str) -> Result<String, HttpPeerError> {
     core::str::from_utf8(v)
         .map(String::from)
@@ -83,6 +101,11 @@ pub(crate) fn validate(
     }
     if req.minor_version < 1 {
         return Err(HttpPeerError::HttpVersion);
+    }
+    if !is_resource_target(&req.target) {
+        return Err(HttpPeerError::Malformed(
+            "request-target is neither origin-form nor an absolute URI",
+        ));
     }
     let h = &req.headers;
     let host = utf8(required(h, "Host")?, "Host")?;
