@@ -557,13 +557,17 @@ pub fn handshake(data: &[u8]) {
     {
         return;
     }
-    // A request-target that is not origin-form (RFC 7230 §5.3.1, RFC 3986
-    // path and query characters): tungstenite refuses what the `http`
-    // crate cannot parse as a URI; we hand any target httparse accepts to
-    // the application as the resource name (a known leniency, see
-    // docs/robustness.md).
-    if let (Decision::Accept(_), Decision::Refuse) = (&ours, &theirs)
-        && !request_target(wire).is_some_and(valid_origin_form)
+    // A request-target that is not strict origin-form (RFC 7230 §5.3.1,
+    // RFC 3986 path and query characters): tungstenite refuses what the
+    // `http` crate cannot parse as a URI; we take any target that starts
+    // with `/` (or is an absolute ws/http URI) with the bytes httparse
+    // allows, as browsers leave `|`, `^`, `[` unencoded. The other way
+    // round, `http::Uri` takes `&chat` (authority-form), which we refuse
+    // (400) for an upgrade.
+    if matches!(
+        (&ours, &theirs),
+        (Decision::Accept(_), Decision::Refuse) | (Decision::Refuse, Decision::Accept(_))
+    ) && !request_target(wire).is_some_and(valid_origin_form)
     {
         return;
     }
