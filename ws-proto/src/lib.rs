@@ -83,6 +83,8 @@ mod error;
 mod event;
 pub mod extension;
 pub mod frame;
+#[cfg(feature = "arbitrary")]
+pub mod fuzzing;
 pub mod legacy;
 pub mod mask;
 pub mod session;
