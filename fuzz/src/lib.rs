@@ -21,6 +21,7 @@
 //! | [`inflate`] | `inflate` |
 //! | [`roundtrip`] | `roundtrip` |
 //! | [`oracle`] | `oracle_frames`, `oracle_handshake`, `oracle_inflate` |
+//! | [`template`] | `template_messages` (how to fuzz your own code) |
 //! | [`seeds`] | the seed corpora (written by `tests/seeds.rs`) |
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -35,6 +36,7 @@ pub mod primitives;
 pub mod roundtrip;
 pub mod seeds;
 pub mod session;
+pub mod template;
 pub mod util;
 
 /// A fuzz target's entry point.
@@ -55,4 +57,5 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("oracle_frames", oracle::frames),
     ("oracle_handshake", oracle::handshake),
     ("oracle_inflate", oracle::inflate),
+    ("template_messages", template::run),
 ];

@@ -309,6 +309,15 @@ pub fn all() -> Vec<Seed> {
             with_prefix::<InflateInput>(&[(0, codec)], &big),
         );
     }
+    // template_messages: `arbitrary` turns any bytes into a config and
+    // messages; two byte strings to start from.
+    for (name, n) in [("counting", 256usize), ("long", 2048)] {
+        add(
+            "template_messages",
+            name,
+            (0..n).map(|i| (i * 37 % 251) as u8).collect(),
+        );
+    }
     // roundtrip: arbitrary-structured; a few byte strings to start from.
     for (name, b) in [
         ("text", &b"\x00\x01\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00Hello, world"[..]),
