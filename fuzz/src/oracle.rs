@@ -490,11 +490,18 @@ pub fn handshake(data: &[u8]) {
     if ours == theirs {
         return;
     }
+    let head = Head::parse(wire);
+    // One side upgrades, the other refuses.
+    let split_decision = matches!(
+        (&ours, &theirs),
+        (Decision::Accept(_), Decision::Refuse) | (Decision::Refuse, Decision::Accept(_))
+    );
     // We refuse an upgrade whose Sec-WebSocket-Extensions is not an
     // extension-list (RFC 6455 §9.1) with 400; tungstenite implements no
     // extension and never reads the header.
     if let (Decision::Refuse, Decision::Accept(_)) = (&ours, &theirs)
-        && header_values(wire, "sec-websocket-extensions")
+        && head
+            .values("sec-websocket-extensions")
             .iter()
             .any(|v| !valid_extension_list(v))
     {
@@ -506,10 +513,10 @@ pub fn handshake(data: &[u8]) {
     // serializes origins in ASCII) is refused too. tungstenite reads
     // neither header.
     if let (Decision::Refuse, Decision::Accept(_)) = (&ours, &theirs) {
-        let host = header_values(wire, "host");
+        let host = head.values("host");
         // Without Origin we read Sec-WebSocket-Origin (versions 4 to 8).
-        let mut origin = header_values(wire, "origin");
-        origin.extend(header_values(wire, "sec-websocket-origin"));
+        let mut origin = head.values("origin");
+        origin.extend(head.values("sec-websocket-origin"));
         // RFC 6455 §11.3.1 and §11.3.5: Sec-WebSocket-Key and
         // Sec-WebSocket-Version MUST NOT appear more than once in a
         // request, RFC 6454 §7 the same of Origin; we refuse a repeat,
@@ -521,19 +528,19 @@ pub fn handshake(data: &[u8]) {
             "sec-websocket-origin",
         ]
         .iter()
-        .any(|n| header_values(wire, n).len() > 1);
+        .any(|n| head.values(n).len() > 1);
         if repeated
             || host.len() != 1
-            || !valid_host(&host[0])
+            || !valid_host(host[0])
             // RFC 6455 §4.1: Sec-WebSocket-Protocol is a 1#token list; we
             // refuse one that is not (tungstenite does not read it).
-            || header_values(wire, "sec-websocket-protocol")
+            || head.values("sec-websocket-protocol")
                 .iter()
                 .any(|v| !valid_token_list(v))
             // Connection is a 1#token list too (RFC 7230 §6.1): we look for
             // an `upgrade` element, tungstenite for an `Upgrade` word
             // anywhere between spaces and commas.
-            || header_values(wire, "connection")
+            || head.values("connection")
                 .iter()
                 .any(|v| !valid_token_list(v))
             || origin.iter().any(|o| core::str::from_utf8(o).is_err())
@@ -550,8 +557,9 @@ pub fn handshake(data: &[u8]) {
     if let (Decision::Accept(_), Decision::Refuse) = (&ours, &theirs)
         && (["connection", "upgrade"]
             .iter()
-            .any(|n| header_values(wire, n).len() > 1)
-            || header_values(wire, "upgrade")
+            .any(|n| head.values(n).len() > 1)
+            || head
+                .values("upgrade")
                 .iter()
                 .any(|v| !v.eq_ignore_ascii_case(b"websocket")))
     {
@@ -564,11 +572,7 @@ pub fn handshake(data: &[u8]) {
     // allows, as browsers leave `|`, `^`, `[` unencoded. The other way
     // round, `http::Uri` takes `&chat` (authority-form), which we refuse
     // (400) for an upgrade.
-    if matches!(
-        (&ours, &theirs),
-        (Decision::Accept(_), Decision::Refuse) | (Decision::Refuse, Decision::Accept(_))
-    ) && !request_target(wire).is_some_and(valid_origin_form)
-    {
+    if split_decision && !head.target.as_deref().is_some_and(valid_origin_form) {
         return;
     }
     // We decode Sec-WebSocket-Key leniently (padding optional, non-zero
@@ -577,12 +581,11 @@ pub fn handshake(data: &[u8]) {
     // bytes.
     // The other way round, tungstenite's base64 decoder (data_encoding)
     // takes a padded block in the middle of the key (`...w=dvs=`).
-    if matches!(
-        (&ours, &theirs),
-        (Decision::Accept(_), Decision::Refuse) | (Decision::Refuse, Decision::Accept(_))
-    ) && !header_values(wire, "sec-websocket-key")
-        .first()
-        .is_some_and(|k| canonical_key(k))
+    if split_decision
+        && !head
+            .values("sec-websocket-key")
+            .first()
+            .is_some_and(|k| canonical_key(k))
     {
         return;
     }
@@ -599,22 +602,18 @@ pub fn handshake(data: &[u8]) {
         (Decision::NeedMore, Decision::Refuse)
             if ["content-length", "transfer-encoding"]
                 .iter()
-                .any(|n| !header_values(wire, n).is_empty()) =>
+                .any(|n| !head.values(n).is_empty()) =>
         {
             return;
         }
-        (Decision::NeedMore, Decision::Refuse) => {
+        (Decision::NeedMore, Decision::Refuse) | (Decision::Refuse, Decision::NeedMore) => {
+            let waited: fn(&[u8]) -> Decision = if ours == Decision::NeedMore {
+                ours_handshake
+            } else {
+                tungstenite_handshake
+            };
             assert_eq!(
-                ours_handshake(&ended),
-                Decision::Refuse,
-                "{:?}",
-                String::from_utf8_lossy(wire)
-            );
-            return;
-        }
-        (Decision::Refuse, Decision::NeedMore) => {
-            assert_eq!(
-                tungstenite_handshake(&ended),
+                waited(&ended),
                 Decision::Refuse,
                 "{:?}",
                 String::from_utf8_lossy(wire)
@@ -676,18 +675,40 @@ pub fn tungstenite_handshake(wire: &[u8]) -> Decision {
     }
 }
 
-/// Every value of the header `name` in the request head of `wire`.
-fn header_values(wire: &[u8], name: &str) -> Vec<Vec<u8>> {
-    let mut headers = [httparse::EMPTY_HEADER; TUNGSTENITE_MAX_HEADERS];
-    let mut r = httparse::Request::new(&mut headers);
-    if r.parse(wire).is_err() {
-        return Vec::new();
+/// The request head of `wire` as httparse reads it (nothing if it does
+/// not parse), read once for every predicate.
+#[derive(Debug, Default)]
+struct Head {
+    target: Option<Vec<u8>>,
+    /// Lowercased names and values, in order.
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Head {
+    fn parse(wire: &[u8]) -> Head {
+        let mut headers = [httparse::EMPTY_HEADER; TUNGSTENITE_MAX_HEADERS];
+        let mut r = httparse::Request::new(&mut headers);
+        if r.parse(wire).is_err() {
+            return Head::default();
+        }
+        Head {
+            target: r.path.map(|p| p.as_bytes().to_vec()),
+            headers: r
+                .headers
+                .iter()
+                .map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec()))
+                .collect(),
+        }
     }
-    r.headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value.to_vec())
-        .collect()
+
+    /// Every value of the header `name` (lowercase).
+    fn values(&self, name: &str) -> Vec<&[u8]> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+            .collect()
+    }
 }
 
 /// Whether `v` is `uri-host [ ":" port ]` (RFC 7230 §5.4, RFC 3986
@@ -761,21 +782,13 @@ pub fn canonical_key(k: &[u8]) -> bool {
         && index(k[21]).is_some_and(|i| i % 16 == 0)
 }
 
-/// The request-target of the head of `wire`.
-fn request_target(wire: &[u8]) -> Option<Vec<u8>> {
-    let mut headers = [httparse::EMPTY_HEADER; TUNGSTENITE_MAX_HEADERS];
-    let mut r = httparse::Request::new(&mut headers);
-    r.parse(wire).ok()?;
-    r.path.map(|p| p.as_bytes().to_vec())
-}
-
 /// Whether `t` is `absolute-path [ "?" query ]` (RFC 7230 §5.3.1, RFC 3986
 /// §3.3 and §3.4).
-pub fn valid_origin_form(t: Vec<u8>) -> bool {
+pub fn valid_origin_form(t: &[u8]) -> bool {
     let pchar = |c: u8| c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@%".contains(&c);
     let (path, query) = match t.iter().position(|&c| c == b'?') {
         Some(q) => (&t[..q], &t[q + 1..]),
-        None => (&t[..], &[][..]),
+        None => (t, &[][..]),
     };
     path.first() == Some(&b'/')
         && path.iter().all(|&c| pchar(c) || c == b'/')
