@@ -567,13 +567,17 @@ impl Driver {
     }
 
     /// True when the socket should be closed now: the session is done (and
-    /// its output flushed), the stream ended, or a layer failed.
+    /// its output flushed), the stream ended, or a layer failed. A session
+    /// that asks to close with its own output still queued gave up on
+    /// flushing (the write or close timeout: the peer stopped reading), so
+    /// the socket is closed with that output unsent.
     #[must_use]
     pub fn wants_close(&self) -> bool {
         if self.failed && self.session.pending_transmit() == 0 {
             return true;
         }
-        self.session.wants_close() && self.pending_write() == 0
+        self.session.wants_close()
+            && (self.pending_write() == 0 || self.session.pending_transmit() > 0)
     }
 
     /// Queues a TLS `close_notify` (if TLS is on); call before the last
@@ -724,6 +728,18 @@ mod tests {
 
     /// A server session opened in memory, then closed by its client.
     fn closed_server() -> Session {
+        let (mut client, mut server, clock) = open_pair();
+        let conn = client.connection_mut().unwrap();
+        conn.close(clock.now(), CloseCode::NORMAL, "").unwrap();
+        let mut wire = Vec::new();
+        assert!(client.poll_transmit(&mut wire) > 0);
+        server.receive(clock.now(), &wire).unwrap();
+        while server.poll_event().unwrap().is_some() {}
+        server
+    }
+
+    /// A client and a server session opened in memory.
+    fn open_pair() -> (Session, Session, Clock) {
         let clock = Clock::new();
         let config = Arc::new(SessionConfig::default());
         let req = ClientRequest::new("ws://localhost/").unwrap();
@@ -743,13 +759,29 @@ mod tests {
         assert!(server.poll_transmit(&mut wire) > 0);
         client.receive(clock.now(), &wire).unwrap();
         while client.poll_event().unwrap().is_some() {}
-        let conn = client.connection_mut().unwrap();
-        conn.close(clock.now(), CloseCode::NORMAL, "").unwrap();
-        wire.clear();
-        assert!(client.poll_transmit(&mut wire) > 0);
-        server.receive(clock.now(), &wire).unwrap();
         while server.poll_event().unwrap().is_some() {}
-        server
+        (client, server, clock)
+    }
+
+    /// A peer that stops reading: once the write timeout gives up on the
+    /// output (RFC 6455 §7.1.1 close at once), the driver closes the socket
+    /// with the output unsent, instead of waiting for a flush that never
+    /// comes (found by `ws_proto::sim`).
+    #[test]
+    fn a_write_stalled_session_is_closed_with_its_output_unsent() {
+        let (_client, mut server, clock) = open_pair();
+        let conn = server.connection_mut().unwrap();
+        conn.send_binary(vec![0u8; 4000]).unwrap();
+        let write_timeout = conn.config().write_timeout.unwrap();
+        let mut d = Driver::new(server, clock, None);
+        assert!(!d.wants_close());
+        let mut t = clock.now();
+        for _ in 0..3 {
+            t = t + write_timeout;
+            d.session_mut().handle_timeout(t);
+        }
+        assert!(d.session().pending_transmit() > 0);
+        assert!(d.wants_close());
     }
 
     /// A reset after the closing handshake (Autobahn's fuzzing server aborts
