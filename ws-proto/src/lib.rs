@@ -88,6 +88,8 @@ pub mod fuzzing;
 pub mod legacy;
 pub mod mask;
 pub mod session;
+#[cfg(feature = "std")]
+pub mod sim;
 pub mod utf8;
 
 pub use bytes::{Bytes, BytesMut};
