@@ -22,6 +22,7 @@
 //! | [`roundtrip`] | `roundtrip` |
 //! | [`oracle`] | `oracle_frames`, `oracle_handshake`, `oracle_inflate` |
 //! | [`template`] | `template_messages` (how to fuzz your own code) |
+//! | [`sim_chat`] | `template_sim` (how to fuzz your own handler in a simulated network) |
 //! | [`seeds`] | the seed corpora (written by `tests/seeds.rs`) |
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -36,6 +37,7 @@ pub mod primitives;
 pub mod roundtrip;
 pub mod seeds;
 pub mod session;
+pub mod sim_chat;
 pub mod template;
 pub mod util;
 
@@ -58,4 +60,5 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("oracle_handshake", oracle::handshake),
     ("oracle_inflate", oracle::inflate),
     ("template_messages", template::run),
+    ("template_sim", sim_chat::run),
 ];

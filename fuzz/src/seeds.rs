@@ -318,6 +318,14 @@ pub fn all() -> Vec<Seed> {
             (0..n).map(|i| (i * 37 % 251) as u8).collect(),
         );
     }
+    // template_sim: `arbitrary` turns any bytes into faults and a script.
+    for (name, n) in [("counting", 512usize), ("long", 4096)] {
+        add(
+            "template_sim",
+            name,
+            (0..n).map(|i| (i * 53 % 241) as u8).collect(),
+        );
+    }
     // roundtrip: arbitrary-structured; a few byte strings to start from.
     for (name, b) in [
         ("text", &b"\x00\x01\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00Hello, world"[..]),
