@@ -72,6 +72,9 @@ pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
 pub struct Driver {
     session: Session,
     clock: Clock,
+    /// Virtual time set by [`Driver::set_virtual_time`], read instead of
+    /// the clock.
+    virtual_now: Option<Instant>,
     layers: Option<Box<Layers>>,
     policy: Option<Arc<Policy>>,
     peer: Option<SocketAddr>,
@@ -105,6 +108,7 @@ impl Driver {
     pub fn new(session: Session, clock: Clock, peer: Option<SocketAddr>) -> Self {
         Driver {
             clock,
+            virtual_now: None,
             layers: None,
             policy: None,
             peer,
@@ -188,7 +192,22 @@ impl Driver {
     /// loop turn, not one per call), from the clock outside a turn.
     #[inline]
     pub(crate) fn now(&self) -> Instant {
-        self.turn.now.unwrap_or_else(|| self.clock.now())
+        self.turn.now.unwrap_or_else(|| self.clock_now())
+    }
+
+    /// The clock's time, or the virtual time if one is set.
+    pub(crate) fn clock_now(&self) -> Instant {
+        self.virtual_now.unwrap_or_else(|| self.clock.now())
+    }
+
+    /// Runs the driver on virtual time: from now on every turn (and every
+    /// call that takes the time) reads `now` instead of the clock, until
+    /// the next call moves it. For a loop that keeps its own time: a test,
+    /// a simulation, a fuzz target driving a [`Protocols`](crate::Protocols)
+    /// handler in memory (see `fuzz/src/template_protocols.rs`), a replay.
+    /// Time must not go backwards (an earlier `now` is ignored).
+    pub fn set_virtual_time(&mut self, now: Instant) {
+        self.virtual_now = Some(self.virtual_now.map_or(now, |t| t.max(now)));
     }
 
     /// The stream has ended (a read returned 0).
@@ -662,7 +681,7 @@ impl Driver {
 
     /// Queues a close frame (the closing handshake starts).
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        let (peer, now) = (self.peer, self.clock.now());
+        let (peer, now) = (self.peer, self.clock_now());
         self.conn()?
             .close(now, code, reason)
             .map_err(|e| Error::from(e).with_peer(peer))

@@ -280,7 +280,7 @@ impl Driver {
         if self.turn.closed {
             return Ok(Turn::Closed);
         }
-        let now = self.clock().now();
+        let now = self.clock_now();
         self.turn.now = Some(now);
         #[cfg(feature = "tracing")]
         let span = self.trace.span();

@@ -22,6 +22,7 @@
 //! | [`roundtrip`] | `roundtrip` |
 //! | [`oracle`] | `oracle_frames`, `oracle_handshake`, `oracle_inflate` |
 //! | [`template`] | `template_messages` (how to fuzz your own code) |
+//! | [`template_protocols`] | `template_protocols` (how to fuzz a server-model protocol in memory) |
 //! | [`sim_chat`] | `template_sim` (how to fuzz your own handler in a simulated network) |
 //! | [`seeds`] | the seed corpora (written by `tests/seeds.rs`) |
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -39,6 +40,7 @@ pub mod seeds;
 pub mod session;
 pub mod sim_chat;
 pub mod template;
+pub mod template_protocols;
 pub mod util;
 
 /// A fuzz target's entry point.
@@ -61,4 +63,5 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("oracle_inflate", oracle::inflate),
     ("template_messages", template::run),
     ("template_sim", sim_chat::run),
+    ("template_protocols", template_protocols::run),
 ];

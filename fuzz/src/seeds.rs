@@ -326,6 +326,15 @@ pub fn all() -> Vec<Seed> {
             (0..n).map(|i| (i * 53 % 241) as u8).collect(),
         );
     }
+    // template_protocols: `arbitrary` turns any bytes into a read size and
+    // a script.
+    for (name, n) in [("counting", 512usize), ("long", 4096)] {
+        add(
+            "template_protocols",
+            name,
+            (0..n).map(|i| (i * 29 % 239) as u8).collect(),
+        );
+    }
     // roundtrip: arbitrary-structured; a few byte strings to start from.
     for (name, b) in [
         ("text", &b"\x00\x01\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00Hello, world"[..]),
