@@ -69,17 +69,21 @@ for t in "${targets[@]}"; do
     status=0
     # -jobs=1 runs the fuzzer in one worker process whose output libFuzzer
     # writes to fuzz-0.log in the working directory; we move it to $log.
-    (cd fuzz/work && "${nice_cmd[@]}" cargo fuzz run "${fuzz_args[@]}" \
+    # The directory is this run's own, so concurrent runs keep their logs.
+    run_dir="fuzz/work/.run-$t-$$"
+    mkdir -p "$run_dir"
+    (cd "$run_dir" && "${nice_cmd[@]}" cargo fuzz run "${fuzz_args[@]}" \
         --fuzz-dir "$root/fuzz" "$t" "$root/fuzz/work/$t" "$root/fuzz/corpus/$t" -- \
         -max_total_time="$seconds" -jobs=1 -timeout=10 -max_len=8192 \
         -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$root/fuzz/artifacts/$t/") >"$log.driver" 2>&1 || status=$?
-    if [ -f fuzz/work/fuzz-0.log ]; then
-        cat "$log.driver" fuzz/work/fuzz-0.log >"$log"
-        rm -f fuzz/work/fuzz-0.log "$log.driver"
+    if [ -f "$run_dir/fuzz-0.log" ]; then
+        cat "$log.driver" "$run_dir/fuzz-0.log" >"$log"
+        rm -f "$log.driver"
     else
         mv "$log.driver" "$log"
     fi
+    rm -rf "$run_dir"
     if [ "$status" -ne 0 ] || grep -qE "ERROR: libFuzzer|ERROR: AddressSanitizer|panicked at|SUMMARY: " "$log"; then
         failed+=("$t")
         echo "fuzz.sh: $t FAILED (exit $status), see $log and fuzz/artifacts/$t/" >&2
