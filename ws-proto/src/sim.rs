@@ -271,6 +271,7 @@ pub struct Cx<'a> {
     outbox: &'a mut Vec<(Endpoint, Message)>,
     rng: &'a mut SplitMix,
     answered: bool,
+    dropped: usize,
 }
 
 impl Cx<'_> {
@@ -290,12 +291,24 @@ impl Cx<'_> {
         self.session
     }
 
-    /// Sends `msg` on `to`'s connection (any endpoint, this one included)
-    /// once this event is handled. A send the connection refuses (it is
-    /// closing, or gone) is counted in [`Sim::dropped_sends`], as a
-    /// broadcast to a departing member would be.
+    /// Sends `msg` on `to`'s connection: at once on this endpoint's own
+    /// (in order with what the session queues itself, such as automatic
+    /// pongs, as an adapter's callback would), on any other once this
+    /// event is handled. A send the connection refuses (it is closing, or
+    /// gone) is counted in [`Sim::dropped_sends`], as a broadcast to a
+    /// departing member would be.
     pub fn send(&mut self, to: Endpoint, msg: Message) {
-        self.outbox.push((to, msg));
+        if to != self.endpoint {
+            return self.outbox.push((to, msg));
+        }
+        let now = self.now;
+        let sent = self
+            .session
+            .connection_mut()
+            .map(|c| c.send(now, msg).is_ok());
+        if sent != Some(true) {
+            self.dropped += 1;
+        }
     }
 
     /// Server, on [`SessionEvent::Upgrade`]: accepts with `accept`. An
@@ -329,6 +342,7 @@ pub struct Sim<H = ()> {
     now: Instant,
     links: Vec<Link>,
     outbox: Vec<(Endpoint, Message)>,
+    closes: Vec<Endpoint>,
 }
 
 struct Link {
@@ -381,6 +395,7 @@ impl<H: Handler> Sim<H> {
             now: Instant::ZERO,
             links: Vec::new(),
             outbox: Vec::new(),
+            closes: Vec::new(),
         }
     }
 
@@ -470,6 +485,26 @@ impl<H: Handler> Sim<H> {
         self.end(ep).is_some_and(|e| e.transport_closed)
     }
 
+    /// Every endpoint that closed its transport, in the order they did
+    /// (RFC 6455 §7.1.1: the server first, normally).
+    pub fn transport_closes(&self) -> &[Endpoint] {
+        &self.closes
+    }
+
+    /// The endpoint's open connection, for calls the `Sim` does not wrap
+    /// (fragments, pings, prepared messages); what it queues goes out at
+    /// the next `settle` or `run_*`.
+    pub fn connection_mut(&mut self, ep: Endpoint) -> Option<&mut crate::Connection> {
+        self.session_mut(ep).and_then(|s| s.connection_mut())
+    }
+
+    /// Puts `bytes` in flight toward the endpoint as if its peer had
+    /// written them (a hostile or broken peer), bypassing the window.
+    pub fn inject(&mut self, ep: Endpoint, bytes: &[u8]) -> Result<(), SimError> {
+        self.end_mut(ep)?.inbox.extend(bytes);
+        Ok(())
+    }
+
     /// Bytes in flight toward the endpoint (written, not yet read).
     pub fn in_flight(&self, ep: Endpoint) -> usize {
         self.end(ep).map_or(0, |e| e.inbox.len())
@@ -538,6 +573,7 @@ impl<H: Handler> Sim<H> {
         }
         end.transport_closed = true;
         let lost = end.fin_lost;
+        self.closes.push(ep);
         if let Some(link) = self.links.get_mut(ep.link) {
             let peer = &mut link.ends[ep.peer().side()];
             peer.eof_pending |= !lost && !link.cut;
@@ -716,9 +752,11 @@ impl<H: Handler> Sim<H> {
                         outbox: &mut self.outbox,
                         rng: &mut self.rng,
                         answered: false,
+                        dropped: 0,
                     };
                     self.handler.on_event(&mut cx, &ev);
                     let answered = cx.answered;
+                    me.dropped_sends += cx.dropped;
                     let answer = match &ev {
                         SessionEvent::Upgrade(req) if !answered => me
                             .session
@@ -780,6 +818,7 @@ impl<H: Handler> Sim<H> {
         // what did not fit is lost with the socket.
         if me.obeys_close && me.session.wants_close() {
             me.transport_closed = true;
+            self.closes.push(ep);
             other.eof_pending |= !me.fin_lost && !link.cut;
             progress = true;
         }
