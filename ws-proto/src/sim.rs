@@ -420,6 +420,24 @@ impl<H: Handler> Sim<H> {
         Ok(self.links.len() - 1)
     }
 
+    /// [`connect`](Self::connect) in short: a client asking for
+    /// `ws://sim.test/`, no extensions, the default server policy, and
+    /// these connection settings on each side.
+    pub fn link(
+        &mut self,
+        client: crate::Config,
+        server: crate::Config,
+    ) -> Result<usize, SimError> {
+        let request = ClientRequest::new("ws://sim.test/")
+            .map_err(|e| SimError::Session(SessionError::Handshake(e)))?;
+        self.connect(
+            request,
+            Arc::new(SessionConfig::new(client)),
+            Arc::new(ServerConfig::default()),
+            Arc::new(SessionConfig::new(server)),
+        )
+    }
+
     /// The code under test.
     pub fn handler(&self) -> &H {
         &self.handler

@@ -5,12 +5,10 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use http_upgrade::{ClientRequest, ServerConfig};
-use ws_proto::session::{SessionConfig, SessionError, SessionEvent};
+use ws_proto::session::{SessionError, SessionEvent};
 use ws_proto::sim::{Cx, Endpoint, Faults, Sim};
 use ws_proto::{Bytes, CloseCode, Config, Event, Instant, MessageKind, Role, State};
 
@@ -36,14 +34,7 @@ type Handler = fn(&mut Cx<'_>, &SessionEvent);
 /// One open link: client and server with these connection settings.
 fn sim(client: Config, server: Config) -> Sim<Handler> {
     let mut sim = Sim::new(Faults::default(), echo as Handler);
-    let req = ClientRequest::new("ws://sim.test/").unwrap();
-    sim.connect(
-        req,
-        Arc::new(SessionConfig::new(client)),
-        Arc::new(ServerConfig::default()),
-        Arc::new(SessionConfig::new(server)),
-    )
-    .unwrap();
+    sim.link(client, server).unwrap();
     sim.settle().unwrap();
     assert!(sim.connection_mut(C).is_some() && sim.connection_mut(S).is_some());
     sim

@@ -11,14 +11,7 @@ use ws_proto::sim::{Cx, Endpoint, Faults, Sim};
 use ws_proto::{CloseCode, Config, Event, Instant, Message, State};
 
 fn link<H: ws_proto::sim::Handler>(sim: &mut Sim<H>, client: Config, server: Config) -> usize {
-    let req = ClientRequest::new("ws://sim.test/").unwrap();
-    sim.connect(
-        req,
-        Arc::new(SessionConfig::new(client)),
-        Arc::new(ServerConfig::default()),
-        Arc::new(SessionConfig::new(server)),
-    )
-    .unwrap()
+    sim.link(client, server).unwrap()
 }
 
 /// Servers echo data messages.
