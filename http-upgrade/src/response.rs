@@ -83,6 +83,11 @@ impl Response {
         self.status
     }
 
+    /// The reason phrase set with [`reason`](Self::reason), if any.
+    pub fn custom_reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
     /// The extra headers, in order.
     pub fn headers(&self) -> &[(String, String)] {
         &self.headers

@@ -87,6 +87,7 @@ pub mod frame;
 pub mod fuzzing;
 pub mod legacy;
 pub mod mask;
+pub mod record;
 pub mod session;
 #[cfg(feature = "std")]
 pub mod sim;

@@ -158,6 +158,9 @@ struct Shared {
     kept_at: u64,
     /// When a kept buffer was last drained (ns).
     used: u64,
+    /// The session's recorder, once the connection is open
+    /// ([`crate::record`]): the application's commands are recorded here.
+    rec: Option<Box<crate::record::Recorder>>,
 }
 
 /// The receive side of a stream extension (deflate-stream).
@@ -410,6 +413,33 @@ impl Connection {
 }
 
 impl Connection {
+    /// The recorder, while the session records.
+    pub(crate) fn recorder(&mut self) -> Option<&mut crate::record::Recorder> {
+        self.shared.rec.as_deref_mut()
+    }
+
+    pub(crate) fn recording(&self) -> bool {
+        self.shared.rec.is_some()
+    }
+
+    pub(crate) fn set_recorder(&mut self, rec: Option<Box<crate::record::Recorder>>) {
+        self.shared.rec = rec;
+    }
+
+    pub(crate) fn take_recorder(&mut self) -> Option<Box<crate::record::Recorder>> {
+        self.shared.rec.take()
+    }
+
+    /// The first `n` bytes of the space [`recv_buf`](Self::recv_buf)
+    /// lent (what a `recv_commit(n)` is about to declare), if lent.
+    pub(crate) fn lent(&self, n: usize) -> Option<&[u8]> {
+        if n > self.spare {
+            return None;
+        }
+        let start = self.rx.len() - self.spare;
+        self.rx.get(start..start + n)
+    }
+
     /// Forgets every received byte not handed out (after a failure or the
     /// peer's close, §5.5.1), releasing the buffers.
     fn drop_input(&mut self) {
@@ -448,6 +478,7 @@ impl Shared {
             tx_since: 0,
             kept_at: timers::NEVER,
             used: timers::NEVER,
+            rec: None,
         };
         for e in &s.exts {
             let m = e.rsv_mask();

@@ -111,13 +111,21 @@ impl Connection {
 
     /// Sends a text message (§5.6), fragmented per `fragment_size`.
     pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
-        self.send_whole(MessageKind::Text, text.into().into_bytes())
+        let data = text.into().into_bytes();
+        if let Some(r) = self.shared.rec.as_deref_mut() {
+            r.send(MessageKind::Text, &data);
+        }
+        self.send_whole(MessageKind::Text, data)
     }
 
     /// Sends a binary message (§5.6). On a server the payload is queued
     /// without a copy; a client copies it once, masked, into the output.
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
-        self.send_whole(MessageKind::Binary, data.into())
+        let data = data.into();
+        if let Some(r) = self.shared.rec.as_deref_mut() {
+            r.send(MessageKind::Binary, &data);
+        }
+        self.send_whole(MessageKind::Binary, data)
     }
 
     /// Sends a message prepared for many connections (a broadcast): the
@@ -131,6 +139,9 @@ impl Connection {
     /// instead of N times; with context takeover (or no extension) each
     /// connection encodes as usual.
     pub fn send_prepared(&mut self, msg: &mut Prepared) -> Result<(), Error> {
+        if let Some(r) = self.shared.rec.as_deref_mut() {
+            r.send_prepared(msg.kind, &msg.payload);
+        }
         self.check_send()?;
         self.check_in_dialect("send_binary", opcode_of(msg.kind))?;
         if self.send_kind.is_some() {
@@ -184,9 +195,12 @@ impl Connection {
         data: impl Into<Bytes>,
         fin: bool,
     ) -> Result<(), Error> {
+        let data = data.into();
+        if let Some(r) = self.shared.rec.as_deref_mut() {
+            r.send_fragment(kind, &data, fin);
+        }
         self.check_send()?;
         self.check_in_dialect("send_fragment", OpCode::Continuation)?;
-        let data = data.into();
         let first = match self.send_kind {
             None => true,
             Some(k) if k == kind => false,
@@ -210,19 +224,30 @@ impl Connection {
 
     /// Sends a ping (§5.5.2) with at most 125 bytes of payload.
     pub fn send_ping(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
-        self.send_control(OpCode::Ping, payload.into())
+        let payload = payload.into();
+        if let Some(r) = self.shared.rec.as_deref_mut() {
+            r.control(false, &payload);
+        }
+        self.send_control(OpCode::Ping, payload)
     }
 
     /// Sends an unsolicited pong (§5.5.3), e.g. as a heartbeat, or a reply
     /// when `auto_pong` is off.
     pub fn send_pong(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
-        self.send_control(OpCode::Pong, payload.into())
+        let payload = payload.into();
+        if let Some(r) = self.shared.rec.as_deref_mut() {
+            r.control(true, &payload);
+        }
+        self.send_control(OpCode::Pong, payload)
     }
 
     /// Starts the closing handshake (§7.1.2) with `code` and a reason of at
     /// most 123 bytes. Data sends fail afterwards; incoming data is still
     /// delivered until the peer's close arrives or `close_timeout` expires.
     pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), Error> {
+        if let Some(r) = self.shared.rec.as_deref_mut() {
+            r.close(now, code, reason);
+        }
         self.check_send()?;
         if !self.shared.codec.allows(code) {
             return Err(UsageError::InvalidCloseCode(code.0).into());
@@ -245,6 +270,9 @@ impl Connection {
     /// server shedding load (1013, §7.4.1) or refusing a peer (1008). Does
     /// nothing on a connection that already failed.
     pub fn abort(&mut self, code: CloseCode, reason: &str) {
+        if let Some(r) = self.shared.rec.as_deref_mut() {
+            r.abort(code, reason);
+        }
         if self.err.is_some() {
             return;
         }

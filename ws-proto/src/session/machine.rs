@@ -14,6 +14,7 @@ use rand_core::Rng;
 
 use super::negotiate::{Negotiator, negotiate_server};
 use crate::UsageError;
+use crate::record::{RecordOptions, Recorder, Transcript};
 use crate::{
     Bytes, Config, Connection, Dialect, Error, Event, Extension, ExtensionError, Instant, MaskRng,
     Negotiated, Role,
@@ -162,6 +163,11 @@ pub struct Session {
     /// The connection settings to open with instead of the session
     /// config's ([`set_connection_config`](Session::set_connection_config)).
     connection: Option<Box<Config>>,
+    /// The recorder until the connection opens (then the connection
+    /// holds it): [`crate::record`].
+    rec: Option<Box<Recorder>>,
+    /// No input, timer or command has reached the session yet.
+    fresh: bool,
 }
 
 impl core::fmt::Debug for Session {
@@ -262,6 +268,80 @@ impl Session {
             now,
             eof: false,
             connection: None,
+            rec: None,
+            fresh: true,
+        }
+    }
+
+    /// Starts recording this server session ([`crate::record`]): before
+    /// its first input only (otherwise the wrong-state misuse), since a
+    /// transcript replays from the first byte. A client records from its
+    /// construction: [`client_recorded`](Self::client_recorded).
+    pub fn record(&mut self, options: RecordOptions) -> Result<(), SessionError> {
+        if !self.fresh || self.role != Role::Server || self.rec.is_some() {
+            return Err(SessionError::wrong_state("record"));
+        }
+        self.rec = Some(Box::new(Recorder::new(
+            Role::Server,
+            self.now,
+            None,
+            &options,
+        )));
+        Ok(())
+    }
+
+    /// A recorded client session: as [`client`](Self::client), except
+    /// that the handshake key and the mask keys come from a ChaCha20
+    /// generator seeded with 32 bytes from `rng`, and the seed is stored
+    /// in the transcript so that a replay draws the same keys
+    /// ([`Header::rng`](crate::record::Header::rng)).
+    pub fn client_recorded(
+        request: ClientRequest,
+        config: Arc<SessionConfig>,
+        mut rng: MaskRng,
+        now: Instant,
+        options: RecordOptions,
+    ) -> Result<Self, SessionError> {
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        let keyed: MaskRng =
+            Box::new(<chacha20::ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed));
+        let mut session = Self::client(request, config, keyed, now)?;
+        session.rec = Some(Box::new(Recorder::new(
+            Role::Client,
+            now,
+            Some(&seed),
+            &options,
+        )));
+        Ok(session)
+    }
+
+    /// True while the session records.
+    pub fn is_recording(&self) -> bool {
+        match &self.stage {
+            Stage::Open(c) => c.recording(),
+            _ => self.rec.is_some(),
+        }
+    }
+
+    /// Ends the recording and returns the transcript (`None` if the
+    /// session was not recording). The session goes on unrecorded.
+    pub fn take_transcript(&mut self) -> Option<Transcript> {
+        let rec = match &mut self.stage {
+            Stage::Open(c) => c.take_recorder(),
+            _ => self.rec.take(),
+        };
+        rec.map(|r| r.finish())
+    }
+
+    /// The recorder, wherever it is (the session's until the connection
+    /// opens, the connection's after).
+    #[inline]
+    fn rec(&mut self) -> Option<&mut Recorder> {
+        self.fresh = false;
+        match &mut self.stage {
+            Stage::Open(c) => c.recorder(),
+            _ => self.rec.as_deref_mut(),
         }
     }
 
@@ -270,6 +350,9 @@ impl Session {
     /// answering the upgrade). Before the connection opens only: after,
     /// [`SessionError`] with the wrong-state misuse.
     pub fn set_connection_config(&mut self, config: Config) -> Result<(), SessionError> {
+        if let Some(r) = self.rec() {
+            r.set_config(&config);
+        }
         if self.connection().is_some() {
             return Err(SessionError::wrong_state("set_connection_config"));
         }
@@ -359,6 +442,9 @@ impl Session {
     /// [`poll_event`](Self::poll_event) parses. Refuses with the stored
     /// error, or when the handshake machine refuses the input (its limits).
     pub fn receive(&mut self, now: Instant, data: &[u8]) -> Result<(), SessionError> {
+        if let Some(r) = self.rec() {
+            r.receive(now, data);
+        }
         self.check()?;
         self.now = now;
         let r = match &mut self.stage {
@@ -391,6 +477,13 @@ impl Session {
     /// [`recv_buf`](Self::recv_buf) lent; then as [`receive`](Self::receive).
     pub fn recv_commit(&mut self, now: Instant, n: usize) -> Result<(), SessionError> {
         if let Stage::Open(c) = &mut self.stage {
+            if let (Some(data), true) = (c.lent(n), c.recording()) {
+                let data = data.to_vec();
+                if let Some(r) = c.recorder() {
+                    r.receive(now, &data);
+                }
+            }
+            self.fresh = false;
             return Ok(c.recv_commit(now, n)?);
         }
         let rx = core::mem::take(&mut self.rx);
@@ -412,6 +505,9 @@ impl Session {
     /// then the session ends (or, if the handshake completes, the
     /// connection starts with the end of stream).
     pub fn receive_eof(&mut self, now: Instant) {
+        if let Some(r) = self.rec() {
+            r.eof(now);
+        }
         self.now = now;
         match &mut self.stage {
             Stage::Open(c) => c.receive_eof(now),
@@ -423,6 +519,14 @@ impl Session {
     /// machine's events, translated, then the connection's.
     #[must_use = "events must be handled"]
     pub fn poll_event(&mut self) -> Result<Option<SessionEvent>, SessionError> {
+        let r = self.next_event();
+        if let Some(rec) = self.rec() {
+            rec.poll(&r);
+        }
+        r
+    }
+
+    fn next_event(&mut self) -> Result<Option<SessionEvent>, SessionError> {
         if let Some(h) = self.opened.take() {
             return Ok(Some(SessionEvent::Open(h)));
         }
@@ -531,9 +635,46 @@ impl Session {
     pub fn accept<R: Rng + ?Sized>(
         &mut self,
         now: Instant,
-        mut accept: Accept,
+        accept: Accept,
         rng: &mut R,
     ) -> Result<&Handshake, SessionError> {
+        if self.rec().is_none() {
+            self.accept_with(now, accept, rng)?;
+            return self
+                .opened
+                .as_deref()
+                .ok_or_else(|| SessionError::wrong_state("accept"));
+        }
+        let mut tee = crate::record::Tee {
+            inner: rng,
+            drawn: Vec::new(),
+        };
+        let logged = accept.clone();
+        let r = self.accept_with(now, accept, &mut tee);
+        let drawn = tee.drawn;
+        // The connection holds the recorder if the accept opened it.
+        let rec = match &mut self.stage {
+            Stage::Open(c) => c.recorder(),
+            _ => self.rec.as_deref_mut(),
+        };
+        if let Some(rec) = rec {
+            rec.accept(now, &logged, &drawn);
+        }
+        match r {
+            Ok(()) => self
+                .opened
+                .as_deref()
+                .ok_or_else(|| SessionError::wrong_state("accept")),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn accept_with<R: Rng + ?Sized>(
+        &mut self,
+        now: Instant,
+        mut accept: Accept,
+        rng: &mut R,
+    ) -> Result<(), SessionError> {
         self.check()?;
         let Stage::Server(hs) = &mut self.stage else {
             return Err(SessionError::wrong_state("accept"));
@@ -545,10 +686,7 @@ impl Session {
         let h = hs.accept(accept, rng).map_err(SessionError::from)?;
         let leftover = hs.take_leftover();
         self.end_handshake();
-        self.open(now, h, exts, None, leftover)?;
-        self.opened
-            .as_deref()
-            .ok_or_else(|| SessionError::wrong_state("accept"))
+        self.open(now, h, exts, None, leftover)
     }
 
     fn open(
@@ -577,6 +715,7 @@ impl Session {
         kept.nonce = None;
         self.handshake = Some(Box::new(kept));
         self.opened = Some(Box::new(h));
+        conn.set_recorder(self.rec.take());
         let fed = conn.receive(now, &leftover);
         if self.eof {
             conn.receive_eof(now);
@@ -588,6 +727,9 @@ impl Session {
     /// Server: refuses the upgrade with `response` (the connection closes
     /// after it is sent).
     pub fn reject(&mut self, response: Response) -> Result<(), SessionError> {
+        if let Some(r) = self.rec() {
+            r.reject(&response);
+        }
         self.check()?;
         let Stage::Server(hs) = &mut self.stage else {
             return Err(SessionError::wrong_state("reject"));
@@ -598,6 +740,9 @@ impl Session {
     /// Server: answers a plain HTTP request; a request pipelined behind it
     /// is the next [`poll_event`](Self::poll_event).
     pub fn respond(&mut self, now: Instant, response: Response) -> Result<(), SessionError> {
+        if let Some(r) = self.rec() {
+            r.respond(now, &response);
+        }
         self.check()?;
         let Stage::Server(hs) = &mut self.stage else {
             return Err(SessionError::wrong_state("respond"));
@@ -607,6 +752,9 @@ impl Session {
 
     /// Server: queues a chunk of a body announced with [`Response::streamed`].
     pub fn send_body(&mut self, now: Instant, chunk: Bytes) -> Result<(), SessionError> {
+        if let Some(r) = self.rec() {
+            r.send_body(now, &chunk);
+        }
         self.check()?;
         let Stage::Server(hs) = &mut self.stage else {
             return Err(SessionError::wrong_state("send_body"));
@@ -629,14 +777,19 @@ impl Session {
     /// Appends everything queued for the peer to `out`; returns the count.
     #[must_use]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let start = out.len();
         let n = self.prelude.len();
         out.extend_from_slice(&core::mem::take(&mut self.prelude));
-        n + match &mut self.stage {
+        let n = n + match &mut self.stage {
             Stage::Open(c) => c.poll_transmit(out),
             Stage::Server(hs) => hs.poll_transmit(out),
             Stage::Client(hs, _) => hs.poll_transmit(out),
             Stage::Done => 0,
+        };
+        if let Some(r) = self.rec() {
+            r.transmit(n, [out.get(start..).unwrap_or_default()]);
         }
+        n
     }
 
     /// Fills `out` with the queued chunks, in order, without copying;
@@ -680,6 +833,9 @@ impl Session {
 
     /// Marks `n` bytes of the queued output as written.
     pub fn advance_transmit(&mut self, n: usize) {
+        if self.is_recording() {
+            self.record_transmit(n);
+        }
         let mut rest = n;
         if !self.prelude.is_empty() {
             let k = n.min(self.prelude.len());
@@ -698,6 +854,21 @@ impl Session {
         }
     }
 
+    /// Records the `n` bytes an `advance_transmit(n)` is about to take.
+    fn record_transmit(&mut self, n: usize) {
+        let mut slices: Vec<&[u8]> = alloc::vec![&[]; 1024];
+        let k = self.transmit_slices(&mut slices);
+        let taken: Vec<u8> = slices
+            .iter()
+            .take(k)
+            .flat_map(|s| s.iter().copied())
+            .take(n)
+            .collect();
+        if let Some(r) = self.rec() {
+            r.transmit(n, [taken.as_slice()]);
+        }
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -712,6 +883,9 @@ impl Session {
     /// Tells the session the time: handshake deadlines, close timeouts,
     /// keep-alive pings.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(r) = self.rec() {
+            r.timeout(now);
+        }
         self.now = now;
         let r = match &mut self.stage {
             Stage::Server(hs) => hs.handle_timeout(now),
