@@ -18,8 +18,9 @@
 //! - **Bounded**: [`RecordOptions::max_bytes`] caps the transcript (1 MiB by
 //!   default); a recording that reaches it ends with a
 //!   [`Entry::Truncated`] mark, and what was recorded still replays.
-//! - **Redaction** ([`RecordOptions::redact`]): payloads are replaced at
-//!   record time by `x` bytes of the same length (masked input stays
+//! - **Redaction** ([`RecordOptions::redact`]): payloads are replaced as
+//!   they are recorded (nothing unredacted is ever held) by `x` bytes of
+//!   the same length (masked input stays
 //!   masked: the unmasked payload reads `xxx…`), as are the query string of
 //!   the request target, the values of `Cookie`, `Set-Cookie`,
 //!   `Authorization` and `Proxy-Authorization`, response bodies and close
@@ -372,11 +373,10 @@ pub struct Recorder {
     /// The last recorded time, in nanoseconds since the epoch.
     last: u64,
     full: bool,
-    /// Where each `Receive` entry's bytes sit in `buf`, for redaction.
-    inputs: Vec<(usize, usize)>,
-    /// An `Accept` was recorded: the input after the upgrade's head is
-    /// frames.
-    accepted: bool,
+    /// `Receive` entries recorded.
+    inputs: usize,
+    /// Redacts input as it is recorded.
+    scan: Option<Box<Scanner>>,
 }
 
 impl fmt::Debug for Recorder {
@@ -569,8 +569,8 @@ impl Recorder {
             role,
             last: start,
             full: false,
-            inputs: Vec::new(),
-            accepted: false,
+            inputs: 0,
+            scan: options.redact.then(|| Box::new(Scanner::new(role))),
         };
         if r.buf.len() >= r.max {
             r.full = true;
@@ -608,7 +608,7 @@ impl Recorder {
 
     /// True when nothing but the header was recorded.
     pub fn is_empty(&self) -> bool {
-        self.inputs.is_empty()
+        self.inputs == 0
     }
 
     /// True once the bound was reached: nothing more is recorded.
@@ -623,8 +623,12 @@ impl Recorder {
         self.buf.push(tag::RECEIVE);
         self.time(now);
         put_varint(&mut self.buf, data.len() as u64);
-        self.inputs.push((self.buf.len(), data.len()));
+        let at = self.buf.len();
         self.buf.extend_from_slice(data);
+        self.inputs += 1;
+        if let Some(scan) = self.scan.as_deref_mut() {
+            scan.feed(&mut self.buf, at..at + data.len(), true, &mut |_| {});
+        }
     }
 
     pub(crate) fn eof(&mut self, now: Instant) {
@@ -698,7 +702,6 @@ impl Recorder {
         if !self.room(size) {
             return;
         }
-        self.accepted = true;
         let b = &mut self.buf;
         b.push(tag::ACCEPT);
         self.time(now);
@@ -803,18 +806,11 @@ impl Recorder {
         }
     }
 
-    /// Ends the recording: redacts the input, marks a truncated
-    /// transcript, and returns it.
+    /// Ends the recording: marks a truncated transcript and returns it.
     pub(crate) fn finish(mut self) -> Transcript {
         if self.full {
             if let Some(f) = self.buf.get_mut(FLAGS_AT) {
                 *f |= FLAG_TRUNCATED;
-            }
-        }
-        if self.redact {
-            let mut scan = Scanner::new(self.role, self.accepted);
-            for &(at, len) in &self.inputs {
-                scan.feed(&mut self.buf, at..at + len, true, &mut |_| {});
             }
         }
         let data = Bytes::from(core::mem::take(&mut self.buf));
@@ -862,13 +858,12 @@ enum Phase {
 struct Scanner {
     role: Role,
     phase: Phase,
-    /// The session upgraded: a head announcing an upgrade is followed by
-    /// frames.
-    upgraded: bool,
     /// Positions of the current head line's bytes.
     line: Vec<usize>,
     first_line: Option<String>,
     head_upgrade: bool,
+    /// The request head asked for version 13, 8 or 7.
+    modern: bool,
     legacy: bool,
     hdr: [u8; 14],
     hdr_len: usize,
@@ -880,14 +875,14 @@ struct Scanner {
 }
 
 impl Scanner {
-    fn new(role: Role, upgraded: bool) -> Self {
+    fn new(role: Role) -> Self {
         Scanner {
             role,
             phase: Phase::Head,
-            upgraded,
             line: Vec::new(),
             first_line: None,
             head_upgrade: false,
+            modern: false,
             legacy: false,
             hdr: [0; 14],
             hdr_len: 0,
@@ -952,17 +947,18 @@ impl Scanner {
             self.line.clear();
             let first = self.first_line.take().unwrap_or_default();
             found(Scanned::Head(first));
-            let upgrade = match self.role {
-                Role::Server => self.upgraded && self.head_upgrade,
-                Role::Client => self.head_upgrade,
-            };
+            // A WebSocket upgrade request is answered by the `101` (then
+            // frames follow) or refused (then the connection closes);
+            // any other request may be followed by the next one.
+            let upgrade = self.head_upgrade;
             self.head_upgrade = false;
+            let modern = core::mem::take(&mut self.modern);
             if upgrade {
-                self.phase = if self.legacy {
-                    Phase::Opaque
-                } else {
-                    Phase::Frames
+                let legacy = match self.role {
+                    Role::Server => !modern,
+                    Role::Client => self.legacy,
                 };
+                self.phase = if legacy { Phase::Opaque } else { Phase::Frames };
             }
             return;
         }
@@ -992,15 +988,25 @@ impl Scanner {
             let name = text.get(..colon).unwrap_or_default();
             let value = text.get(colon + 1..).unwrap_or_default();
             let value_trim = value.trim_ascii();
-            if name.eq_ignore_ascii_case(b"upgrade") && self.role == Role::Server {
+            if name.eq_ignore_ascii_case(b"upgrade")
+                && self.role == Role::Server
+                && value_trim
+                    .windows(9)
+                    .any(|w| w.eq_ignore_ascii_case(b"websocket"))
+            {
                 self.head_upgrade = true;
             }
-            let legacy_version = name.eq_ignore_ascii_case(b"sec-websocket-version")
-                && !matches!(value_trim, b"13" | b"8" | b"7");
+            // A request speaks RFC 6455 framing only with version 13, 8
+            // or 7 (hixie-76 sends no version at all).
+            if name.eq_ignore_ascii_case(b"sec-websocket-version")
+                && matches!(value_trim, b"13" | b"8" | b"7")
+            {
+                self.modern = true;
+            }
             let legacy_response = self.role == Role::Client
                 && (name.eq_ignore_ascii_case(b"sec-websocket-location")
                     || name.eq_ignore_ascii_case(b"sec-websocket-nonce"));
-            if legacy_version || legacy_response {
+            if legacy_response {
                 self.legacy = true;
             }
             if redact && is_secret_header(name) {
@@ -1784,10 +1790,7 @@ impl Transcript {
     /// index with what the scanner found in its bytes (HTTP heads, frame
     /// headers), in order. For tools such as `ws-replay`.
     pub fn scan_input(&self) -> Vec<(usize, Scanned)> {
-        let accepted = self
-            .entries()
-            .any(|e| matches!(e, Ok(Entry::Accept { .. })));
-        let mut scan = Scanner::new(self.header.role, accepted);
+        let mut scan = Scanner::new(self.header.role);
         let mut out = Vec::new();
         for (i, e) in self.entries().enumerate() {
             if let Ok(Entry::Receive { data, .. }) = e {
