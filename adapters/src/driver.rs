@@ -88,6 +88,8 @@ pub struct Driver {
     body: Option<Box<dyn BodySource>>,
     /// The drive loop's own state (see [`Driver::turn`]).
     pub(crate) turn: crate::turn::TurnState,
+    /// Where this connection's transcript goes, and its number there.
+    pub(crate) recording: Option<Box<(crate::Recording, u64)>>,
     /// The connection's span (feature `tracing`).
     #[cfg(feature = "tracing")]
     pub(crate) trace: crate::trace::Trace,
@@ -100,6 +102,14 @@ impl std::fmt::Debug for Driver {
             .field("peer", &self.peer)
             .field("eof", &self.eof)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Driver {
+    /// A recorded connection's transcript goes to its sink when the
+    /// connection ends, whichever adapter ends it.
+    fn drop(&mut self) {
+        self.stop_recording();
     }
 }
 
@@ -118,9 +128,28 @@ impl Driver {
             dirty: false,
             body: None,
             turn: crate::turn::TurnState::default(),
+            recording: None,
             #[cfg(feature = "tracing")]
             trace: crate::trace::Trace::new(role_name(&session), peer),
             session,
+        }
+    }
+
+    /// Hands the session's transcript to `recording` (as number `id`)
+    /// when the connection ends; the session must be recording.
+    pub(crate) fn with_recording(mut self, recording: crate::Recording, id: u64) -> Self {
+        self.recording = Some(Box::new((recording, id)));
+        self
+    }
+
+    /// Ends this connection's recording now and hands the transcript to
+    /// its [`Recording`](crate::Recording)'s sink (the connection goes on
+    /// unrecorded). Does nothing if it is not recorded.
+    pub fn stop_recording(&mut self) {
+        if let Some(rec) = self.recording.take() {
+            if let Some(t) = self.session.take_transcript() {
+                rec.0.deliver(rec.1, self.peer, t);
+            }
         }
     }
 

@@ -49,6 +49,7 @@ mod policy;
 pub mod protocols;
 pub mod proxy;
 pub mod push;
+pub mod recording;
 #[cfg(feature = "smol")]
 pub mod smol;
 #[cfg(feature = "tls")]
@@ -72,6 +73,7 @@ pub use options::{
 pub use policy::Policy;
 pub use protocols::{Ctx, End, Protocol, Protocols, Running};
 pub use push::{Delivery, Group, MemberId, Push, SharedPrepared, SlowConsumer};
+pub use recording::{Recorded, Recording};
 pub use turn::{AppEvent, HIGH_WATER, LOW_WATER, READ_BUDGET, Transport, Turn, Wait};
 pub use ws_proto::{Event, Message, Utf8Bytes};
 

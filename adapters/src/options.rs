@@ -11,7 +11,7 @@ use ws_proto::Config;
 use ws_proto::session::{Session, SessionConfig};
 
 use crate::proxy::ProxySetting;
-use crate::{Clock, Driver, Error, ErrorKind, MemoryBudget, Policy, mask_rng};
+use crate::{Clock, Driver, Error, ErrorKind, MemoryBudget, Policy, Recording, mask_rng};
 
 type FilterFn = dyn Fn(SocketAddr) -> bool + Send + Sync;
 
@@ -46,6 +46,9 @@ pub struct ServerOptions {
     /// The memory budget every connection counts against (`None`: no
     /// server-wide bound, only the per-connection limits).
     pub budget: Option<Arc<MemoryBudget>>,
+    /// Which connections to record, and where their transcripts go
+    /// ([`crate::recording`]); `None` records nothing.
+    pub recording: Option<Recording>,
 }
 
 impl fmt::Debug for ServerOptions {
@@ -69,6 +72,7 @@ impl Default for ServerOptions {
             #[cfg(feature = "tls")]
             tls: None,
             budget: Some(Arc::new(MemoryBudget::for_machine())),
+            recording: None,
         }
     }
 }
@@ -171,6 +175,12 @@ impl ServerOptions {
         self
     }
 
+    /// Records connections with `recording` ([`crate::recording`]).
+    pub fn with_recording(mut self, recording: Recording) -> Self {
+        self.recording = Some(recording);
+        self
+    }
+
     /// True if connections are served over TLS.
     fn is_tls(&self) -> bool {
         #[cfg(feature = "tls")]
@@ -217,8 +227,17 @@ impl ServerOptions {
     /// unknown (an in-memory pipe, a stream a host server hands over).
     pub fn driver_for(&self, clock: Clock, peer: Option<SocketAddr>) -> Result<Driver, Error> {
         let http = self.http_for_connection();
-        let session = Session::server(http, self.session.clone(), clock.now());
+        let mut session = Session::server(http, self.session.clone(), clock.now());
+        let recorded = self.recording.as_ref().and_then(|r| {
+            let label = peer.map(|p| p.to_string()).unwrap_or_default();
+            let (options, id) = r.begin(peer, label)?;
+            session.record(options).ok()?;
+            Some((r.clone(), id))
+        });
         let mut driver = Driver::new(session, clock, peer).with_policy(self.policy.clone());
+        if let Some((r, id)) = recorded {
+            driver = driver.with_recording(r, id);
+        }
         if let Some(b) = &self.budget {
             driver = driver.with_budget(b.ticket(peer));
         }
@@ -291,6 +310,8 @@ pub struct ClientOptions {
     pub tls: Option<crate::tls::ClientTls>,
     /// Bound on the TCP connect, and (blocking client) on the handshake.
     pub timeout: Duration,
+    /// Records the connection ([`crate::recording`]; the label is the URL).
+    pub recording: Option<Recording>,
 }
 
 impl Default for ClientOptions {
@@ -301,6 +322,7 @@ impl Default for ClientOptions {
             #[cfg(feature = "tls")]
             tls: None,
             timeout: Duration::from_secs(30),
+            recording: None,
         }
     }
 }
@@ -333,14 +355,34 @@ impl ClientOptions {
         self
     }
 
+    /// Records connections with `recording` ([`crate::recording`]).
+    pub fn with_recording(mut self, recording: Recording) -> Self {
+        self.recording = Some(recording);
+        self
+    }
+
     /// A client driver for `request` over a stream the caller opened
     /// (its request queued): no proxy and no TLS layer, the stream is
     /// taken to reach the server as it is (a TLS stream of the caller's
     /// own for `wss://`).
     pub fn driver_on_stream(&self, request: ClientRequest) -> Result<Driver, Error> {
         let clock = Clock::new();
-        let session = Session::client(request, self.session.clone(), mask_rng(), clock.now())?;
-        Ok(Driver::new(session, clock, None))
+        let recorded = self
+            .recording
+            .as_ref()
+            .and_then(|r| Some((r.clone(), r.begin(None, request.url.to_string())?)));
+        let Some((r, (options, id))) = recorded else {
+            let session = Session::client(request, self.session.clone(), mask_rng(), clock.now())?;
+            return Ok(Driver::new(session, clock, None));
+        };
+        let session = Session::client_recorded(
+            request,
+            self.session.clone(),
+            mask_rng(),
+            clock.now(),
+            options,
+        )?;
+        Ok(Driver::new(session, clock, None).with_recording(r, id))
     }
 
     /// Where to open the TCP connection for `request` (the proxy or the

@@ -282,6 +282,9 @@ impl Driver {
         }
         let now = self.clock_now();
         self.turn.now = Some(now);
+        if self.recording.is_some() {
+            self.session_mut().mark_time(now);
+        }
         #[cfg(feature = "tracing")]
         let span = self.trace.span();
         #[cfg(feature = "tracing")]

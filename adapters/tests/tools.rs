@@ -722,7 +722,10 @@ fn ensure_playwright() -> std::path::PathBuf {
 /// test-client's circles, a line sent by another client is drawn, and a
 /// stroke drawn with the mouse on one page appears on a second page.
 fn browser_check(dir: &std::path::Path, adapter: &str) {
-    let (_server, port) = test_server(&["--adapter", adapter]);
+    let rec = workspace().join(format!("target/tmp/recorded-{adapter}"));
+    let _ = std::fs::remove_dir_all(&rec);
+    let rec_s = rec.display().to_string();
+    let (server, port) = test_server(&["--adapter", adapter, "--record", &rec_s]);
     // test-client draws circles first: the page gets them from the ring.
     let port_s = port.to_string();
     let mut client = Proc::start(
@@ -792,6 +795,118 @@ fn browser_check(dir: &std::path::Path, adapter: &str) {
     page.succeed(WAIT);
     assert!(shot.exists(), "no screenshot at {}", shot.display());
     println!("{adapter}: screenshot {}", shot.display());
+    // Every connection was recorded (test-client's, the browser's, ours):
+    // each transcript replays identically, and Chromium's are among them.
+    drop(mirror);
+    let until = Instant::now() + WAIT;
+    let chromium = loop {
+        let found = replay_dir(&rec);
+        let from_chromium = found
+            .iter()
+            .filter(|(_, head)| head.contains("Chrome/"))
+            .count();
+        // Two pages, each with its two WebSockets and its page request.
+        if from_chromium >= 4 || Instant::now() > until {
+            break from_chromium;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        chromium >= 4,
+        "{adapter}: {chromium} transcripts from Chromium"
+    );
+    drop(server);
+}
+
+/// The test server's connection settings (its defaults), to replay what
+/// it recorded.
+fn test_server_session() -> std::sync::Arc<ws_proto::session::SessionConfig> {
+    let connection = ws_proto::Config::default()
+        .with_max_message_size(1 << 20)
+        .with_max_frame_size(1 << 20)
+        .with_write_timeout(Some(Duration::from_secs(10)));
+    std::sync::Arc::new(ws_adapters::session_config(connection, true))
+}
+
+/// Replays every transcript in `dir` as the test server recorded it;
+/// panics on any that differs. Returns each file with its first request
+/// head's `User-Agent` (empty if none).
+fn replay_dir(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries {
+        let path = e.unwrap().path();
+        let t = ws_proto::record::Transcript::from_bytes(std::fs::read(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let http = std::sync::Arc::new(
+            http_upgrade::ServerConfig::default()
+                .with_protocols(["dumb-increment-protocol", "lws-mirror-protocol"]),
+        );
+        let fresh =
+            ws_proto::session::Session::server(http, test_server_session(), t.header().start);
+        let r = t
+            .replay(fresh)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(r.bytes_out > 0, "{}", path.display());
+        let agent = t
+            .entries()
+            .find_map(|e| match e {
+                Ok(ws_proto::record::Entry::Receive { data, .. }) => Some(data.to_vec()),
+                _ => None,
+            })
+            .map(|head| {
+                let head = String::from_utf8_lossy(&head).into_owned();
+                head.lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("user-agent:"))
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .unwrap_or_default();
+        out.push((path, agent));
+    }
+    out
+}
+
+/// Transcripts of the test server talking to Chromium, recorded by
+/// `browser_shows_the_page_on_every_adapter` and kept in
+/// `tests/transcripts/`, replay identically (no browser needed).
+#[test]
+fn recorded_chromium_conversations_replay() {
+    let dir = workspace().join("adapters/tests/transcripts");
+    let found = replay_dir(&dir);
+    let chromium: Vec<_> = found
+        .iter()
+        .filter(|(_, a)| a.contains("Chrome/"))
+        .collect();
+    assert!(chromium.len() >= 2, "{found:?}");
+    // Both protocols, compressed, with real browser framing.
+    let mut protocols = Vec::new();
+    let mut compressed = 0;
+    for (path, _) in &chromium {
+        let t = ws_proto::record::Transcript::from_bytes(std::fs::read(path).unwrap()).unwrap();
+        for e in t.entries() {
+            if let Ok(ws_proto::record::Entry::Accept { accept, .. }) = e {
+                protocols.extend(accept.protocol);
+            }
+        }
+        let rsv1 = t
+            .scan_input()
+            .iter()
+            .any(|(_, s)| matches!(s, ws_proto::record::Scanned::Frame { rsv: 0b100, .. }));
+        compressed += usize::from(rsv1);
+    }
+    assert!(
+        compressed >= 1,
+        "no compressed frame from Chromium in {chromium:?}"
+    );
+    protocols.sort();
+    protocols.dedup();
+    assert_eq!(
+        protocols,
+        ["dumb-increment-protocol", "lws-mirror-protocol"]
+    );
 }
 
 #[test]

@@ -24,6 +24,7 @@
 //! | [`template`] | `template_messages` (how to fuzz your own code) |
 //! | [`template_protocols`] | `template_protocols` (how to fuzz a server-model protocol in memory) |
 //! | [`sim_chat`] | `template_sim` (how to fuzz your own handler in a simulated network) |
+//! | [`replay`] | `replay` (recorded transcripts: decode, replay, re-record) |
 //! | [`seeds`] | the seed corpora (written by `tests/seeds.rs`) |
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -35,6 +36,7 @@ pub mod http;
 pub mod inflate;
 pub mod oracle;
 pub mod primitives;
+pub mod replay;
 pub mod roundtrip;
 pub mod seeds;
 pub mod session;
@@ -64,4 +66,5 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("template_messages", template::run),
     ("template_sim", sim_chat::run),
     ("template_protocols", template_protocols::run),
+    ("replay", replay::run),
 ];

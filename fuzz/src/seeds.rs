@@ -342,7 +342,82 @@ pub fn all() -> Vec<Seed> {
     ] {
         add("roundtrip", name, b.to_vec());
     }
+    // replay: a recorded conversation, each side (the committed
+    // Chromium and test-client transcripts are seeds too).
+    let (server, client) = recorded_pair();
+    add("replay", "pair-server.wsrt", server);
+    add("replay", "pair-client.wsrt", client);
     s
+}
+
+/// A client (recording, `ws://fuzz.test/`) and a server (recording)
+/// with permessage-deflate: text, binary, a ping, fragments, the close.
+fn recorded_pair() -> (Vec<u8>, Vec<u8>) {
+    use ws_proto::record::RecordOptions;
+    let mut config = SessionConfig::new(Config::default());
+    config.negotiators = deflate_ext::default_negotiators();
+    let config = Arc::new(config);
+    let t = ws_proto::Instant::from_millis(7);
+    let mut client = Session::client_recorded(
+        ClientRequest::new("ws://fuzz.test/").unwrap(),
+        config.clone(),
+        Box::new(crate::util::XorShift(5)),
+        t,
+        RecordOptions::default(),
+    )
+    .unwrap();
+    let mut server = Session::server(Arc::new(ServerConfig::default()), config, t);
+    server.record(RecordOptions::default()).unwrap();
+    let pump = |from: &mut Session, to: &mut Session| {
+        let mut wire = Vec::new();
+        let _ = from.poll_transmit(&mut wire);
+        for chunk in wire.chunks(7) {
+            to.receive(t, chunk).unwrap();
+        }
+    };
+    pump(&mut client, &mut server);
+    let Ok(Some(SessionEvent::Upgrade(req))) = server.poll_event() else {
+        panic!("no upgrade")
+    };
+    server
+        .accept(
+            t,
+            http_upgrade::Accept::for_request(&req),
+            &mut crate::util::XorShift(9),
+        )
+        .unwrap();
+    while let Ok(Some(_)) = server.poll_event() {}
+    pump(&mut server, &mut client);
+    while let Ok(Some(_)) = client.poll_event() {}
+    let c = client.connection_mut().unwrap();
+    c.send_text("hello, recorded world").unwrap();
+    c.send_binary(vec![5u8; 300]).unwrap();
+    c.send_ping(&b"p"[..]).unwrap();
+    c.send_fragment(ws_proto::MessageKind::Text, &b"frag"[..], false)
+        .unwrap();
+    c.send_fragment(ws_proto::MessageKind::Text, &b"ments"[..], true)
+        .unwrap();
+    pump(&mut client, &mut server);
+    while let Ok(Some(SessionEvent::Ws(ev))) = server.poll_event() {
+        if let Some(m) = ev.into_message() {
+            let _ = server.connection_mut().unwrap().send(t, m);
+        }
+    }
+    pump(&mut server, &mut client);
+    while let Ok(Some(_)) = client.poll_event() {}
+    client
+        .connection_mut()
+        .unwrap()
+        .close(t, CloseCode::NORMAL, "done")
+        .unwrap();
+    pump(&mut client, &mut server);
+    while let Ok(Some(_)) = server.poll_event() {}
+    pump(&mut server, &mut client);
+    while let Ok(Some(_)) = client.poll_event() {}
+    (
+        server.take_transcript().unwrap().as_bytes().to_vec(),
+        client.take_transcript().unwrap().as_bytes().to_vec(),
+    )
 }
 
 fn client_request(d: Dialect) -> ClientRequest {

@@ -135,6 +135,7 @@ mod tag {
     pub(super) const PONG: u8 = 20;
     pub(super) const CLOSE: u8 = 21;
     pub(super) const ABORT: u8 = 22;
+    pub(super) const TIME: u8 = 23;
     pub(super) const TRUNCATED: u8 = 0xff;
 }
 
@@ -628,6 +629,13 @@ impl Recorder {
         self.inputs += 1;
         if let Some(scan) = self.scan.as_deref_mut() {
             scan.feed(&mut self.buf, at..at + data.len(), true, &mut |_| {});
+        }
+    }
+
+    /// Stamps the timeline (commands carry no time of their own).
+    pub(crate) fn mark(&mut self, now: Instant) {
+        if nanos(now) != self.last {
+            self.timed(tag::TIME, now);
         }
     }
 
@@ -1259,6 +1267,12 @@ pub enum Entry<'a> {
         /// The reason.
         reason: &'a [u8],
     },
+    /// The driver's time at a loop turn ([`Session::mark_time`]): the
+    /// commands that follow happened then. No input: a replay skips it.
+    Time {
+        /// The time.
+        at: Instant,
+    },
     /// The recording reached its bound here.
     Truncated,
 }
@@ -1553,6 +1567,7 @@ impl<'a> Entries<'a> {
                 code: self.close_code()?,
                 reason: self.r.bytes()?,
             },
+            tag::TIME => Entry::Time { at: self.time()? },
             tag::TRUNCATED => Entry::Truncated,
             _ => return Err(r.bad("entry tag")),
         };
@@ -1886,6 +1901,7 @@ impl Transcript {
                     out.truncated = true;
                     break;
                 }
+                Entry::Time { .. } => {}
                 cmd => {
                     let Some(c) = s.connection_mut() else {
                         return Err(diverged(

@@ -88,6 +88,13 @@ struct Args {
     /// 0: one per core). The default 1 is libwebsockets' single loop.
     #[arg(long, default_value_t = 1)]
     loops: usize,
+    /// Record every connection into this directory, one transcript per
+    /// connection (`ws-replay` prints and replays them).
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// With --record: replace payloads, cookies and query strings by `x`s.
+    #[arg(long)]
+    record_redact: bool,
 }
 
 fn main() {
@@ -151,6 +158,13 @@ fn run(args: &Args) -> Result<(), Error> {
         .with_http(ServerConfig::default().with_protocols(PROTOCOLS));
     if args.ssl {
         options = options.with_tls(self_signed(&args.interface)?);
+    }
+    if let Some(dir) = &args.record {
+        let recording = ws_adapters::Recording::to_dir(dir)?.with_options(
+            ws_proto::record::RecordOptions::default().with_redact(args.record_redact),
+        );
+        log::info!("recording every connection into {}", dir.display());
+        options = options.with_recording(recording);
     }
     let options = table.options(options);
     let addr = (args.interface.as_str(), args.port)

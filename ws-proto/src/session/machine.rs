@@ -316,6 +316,16 @@ impl Session {
         Ok(session)
     }
 
+    /// Stamps a recording's timeline with the driver's time (once per
+    /// loop turn): the application's commands take no time of their own,
+    /// so a timeline shows them at the last stamp. No effect on the
+    /// session, and nothing at all unless it records.
+    pub fn mark_time(&mut self, now: Instant) {
+        if let Some(r) = self.rec() {
+            r.mark(now);
+        }
+    }
+
     /// True while the session records.
     pub fn is_recording(&self) -> bool {
         match &self.stage {
