@@ -129,6 +129,8 @@ pub struct Connection {
     /// its capacity, the size of the allocation a payload split off it
     /// would keep alive (see `take_rx`).
     rx_front: u32,
+    /// The session records ([`crate::record`]): commands are logged.
+    recording: bool,
 }
 
 /// Settings and collaborators that are read rarely: kept behind one box.
@@ -291,6 +293,7 @@ impl Connection {
             timed_out: false,
             starved: false,
             rx_front: 0,
+            recording: false,
         })
     }
 
@@ -418,15 +421,23 @@ impl Connection {
         self.shared.rec.as_deref_mut()
     }
 
-    pub(crate) fn recording(&self) -> bool {
-        self.shared.rec.is_some()
+    /// Records a command with `f` (out of line: the hot path tests the
+    /// `recording` flag only).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn log_rec(&mut self, f: impl FnOnce(&mut crate::record::Recorder)) {
+        if let Some(r) = self.shared.rec.as_deref_mut() {
+            f(r);
+        }
     }
 
     pub(crate) fn set_recorder(&mut self, rec: Option<Box<crate::record::Recorder>>) {
+        self.recording = rec.is_some();
         self.shared.rec = rec;
     }
 
     pub(crate) fn take_recorder(&mut self) -> Option<Box<crate::record::Recorder>> {
+        self.recording = false;
         self.shared.rec.take()
     }
 

@@ -168,6 +168,9 @@ pub struct Session {
     rec: Option<Box<Recorder>>,
     /// No input, timer or command has reached the session yet.
     fresh: bool,
+    /// A recorder is attached (here or in the connection): the one flag
+    /// the hot path tests.
+    recording: bool,
 }
 
 impl core::fmt::Debug for Session {
@@ -270,6 +273,7 @@ impl Session {
             connection: None,
             rec: None,
             fresh: true,
+            recording: false,
         }
     }
 
@@ -281,6 +285,7 @@ impl Session {
         if !self.fresh || self.role != Role::Server || self.rec.is_some() {
             return Err(SessionError::wrong_state("record"));
         }
+        self.recording = true;
         self.rec = Some(Box::new(Recorder::new(
             Role::Server,
             self.now,
@@ -307,6 +312,7 @@ impl Session {
         let keyed: MaskRng =
             Box::new(<chacha20::ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed));
         let mut session = Self::client(request, config, keyed, now)?;
+        session.recording = true;
         session.rec = Some(Box::new(Recorder::new(
             Role::Client,
             now,
@@ -321,17 +327,14 @@ impl Session {
     /// so a timeline shows them at the last stamp. No effect on the
     /// session, and nothing at all unless it records.
     pub fn mark_time(&mut self, now: Instant) {
-        if let Some(r) = self.rec() {
-            r.mark(now);
+        if self.recording {
+            self.log_rec(|r| r.mark(now));
         }
     }
 
     /// True while the session records.
     pub fn is_recording(&self) -> bool {
-        match &self.stage {
-            Stage::Open(c) => c.recording(),
-            _ => self.rec.is_some(),
-        }
+        self.recording
     }
 
     /// Ends the recording and returns the transcript (`None` if the
@@ -341,14 +344,23 @@ impl Session {
             Stage::Open(c) => c.take_recorder(),
             _ => self.rec.take(),
         };
+        self.recording = false;
         rec.map(|r| r.finish())
+    }
+
+    /// Records with `f` (out of line: the hot path tests the flag only).
+    #[cold]
+    #[inline(never)]
+    fn log_rec(&mut self, f: impl FnOnce(&mut Recorder)) {
+        if let Some(r) = self.rec() {
+            f(r);
+        }
     }
 
     /// The recorder, wherever it is (the session's until the connection
     /// opens, the connection's after).
-    #[inline]
+    #[cold]
     fn rec(&mut self) -> Option<&mut Recorder> {
-        self.fresh = false;
         match &mut self.stage {
             Stage::Open(c) => c.recorder(),
             _ => self.rec.as_deref_mut(),
@@ -360,8 +372,8 @@ impl Session {
     /// answering the upgrade). Before the connection opens only: after,
     /// [`SessionError`] with the wrong-state misuse.
     pub fn set_connection_config(&mut self, config: Config) -> Result<(), SessionError> {
-        if let Some(r) = self.rec() {
-            r.set_config(&config);
+        if self.recording {
+            self.log_rec(|r| r.set_config(&config));
         }
         if self.connection().is_some() {
             return Err(SessionError::wrong_state("set_connection_config"));
@@ -451,9 +463,11 @@ impl Session {
     /// [`recv_buf`](Self::recv_buf) for reading in place). Only buffers:
     /// [`poll_event`](Self::poll_event) parses. Refuses with the stored
     /// error, or when the handshake machine refuses the input (its limits).
+    #[inline]
     pub fn receive(&mut self, now: Instant, data: &[u8]) -> Result<(), SessionError> {
-        if let Some(r) = self.rec() {
-            r.receive(now, data);
+        self.fresh = false;
+        if self.recording {
+            self.log_rec(|r| r.receive(now, data));
         }
         self.check()?;
         self.now = now;
@@ -487,10 +501,11 @@ impl Session {
     /// [`recv_buf`](Self::recv_buf) lent; then as [`receive`](Self::receive).
     pub fn recv_commit(&mut self, now: Instant, n: usize) -> Result<(), SessionError> {
         if let Stage::Open(c) = &mut self.stage {
-            if let (Some(data), true) = (c.lent(n), c.recording()) {
-                let data = data.to_vec();
-                if let Some(r) = c.recorder() {
-                    r.receive(now, &data);
+            if self.recording {
+                if let Some(data) = c.lent(n).map(<[u8]>::to_vec) {
+                    if let Some(r) = c.recorder() {
+                        r.receive(now, &data);
+                    }
                 }
             }
             self.fresh = false;
@@ -515,8 +530,9 @@ impl Session {
     /// then the session ends (or, if the handshake completes, the
     /// connection starts with the end of stream).
     pub fn receive_eof(&mut self, now: Instant) {
-        if let Some(r) = self.rec() {
-            r.eof(now);
+        self.fresh = false;
+        if self.recording {
+            self.log_rec(|r| r.eof(now));
         }
         self.now = now;
         match &mut self.stage {
@@ -529,13 +545,21 @@ impl Session {
     /// machine's events, translated, then the connection's.
     #[must_use = "events must be handled"]
     pub fn poll_event(&mut self) -> Result<Option<SessionEvent>, SessionError> {
-        let r = self.next_event();
-        if let Some(rec) = self.rec() {
-            rec.poll(&r);
+        if self.recording {
+            return self.poll_event_recorded();
         }
+        self.next_event()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn poll_event_recorded(&mut self) -> Result<Option<SessionEvent>, SessionError> {
+        let r = self.next_event();
+        self.log_rec(|rec| rec.poll(&r));
         r
     }
 
+    #[inline(always)]
     fn next_event(&mut self) -> Result<Option<SessionEvent>, SessionError> {
         if let Some(h) = self.opened.take() {
             return Ok(Some(SessionEvent::Open(h)));
@@ -648,7 +672,7 @@ impl Session {
         accept: Accept,
         rng: &mut R,
     ) -> Result<&Handshake, SessionError> {
-        if self.rec().is_none() {
+        if !self.recording {
             self.accept_with(now, accept, rng)?;
             return self
                 .opened
@@ -737,8 +761,8 @@ impl Session {
     /// Server: refuses the upgrade with `response` (the connection closes
     /// after it is sent).
     pub fn reject(&mut self, response: Response) -> Result<(), SessionError> {
-        if let Some(r) = self.rec() {
-            r.reject(&response);
+        if self.recording {
+            self.log_rec(|r| r.reject(&response));
         }
         self.check()?;
         let Stage::Server(hs) = &mut self.stage else {
@@ -750,8 +774,8 @@ impl Session {
     /// Server: answers a plain HTTP request; a request pipelined behind it
     /// is the next [`poll_event`](Self::poll_event).
     pub fn respond(&mut self, now: Instant, response: Response) -> Result<(), SessionError> {
-        if let Some(r) = self.rec() {
-            r.respond(now, &response);
+        if self.recording {
+            self.log_rec(|r| r.respond(now, &response));
         }
         self.check()?;
         let Stage::Server(hs) = &mut self.stage else {
@@ -762,8 +786,8 @@ impl Session {
 
     /// Server: queues a chunk of a body announced with [`Response::streamed`].
     pub fn send_body(&mut self, now: Instant, chunk: Bytes) -> Result<(), SessionError> {
-        if let Some(r) = self.rec() {
-            r.send_body(now, &chunk);
+        if self.recording {
+            self.log_rec(|r| r.send_body(now, &chunk));
         }
         self.check()?;
         let Stage::Server(hs) = &mut self.stage else {
@@ -796,8 +820,8 @@ impl Session {
             Stage::Client(hs, _) => hs.poll_transmit(out),
             Stage::Done => 0,
         };
-        if let Some(r) = self.rec() {
-            r.transmit(n, [out.get(start..).unwrap_or_default()]);
+        if self.recording {
+            self.log_rec(|r| r.transmit(n, [out.get(start..).unwrap_or_default()]));
         }
         n
     }
@@ -843,7 +867,7 @@ impl Session {
 
     /// Marks `n` bytes of the queued output as written.
     pub fn advance_transmit(&mut self, n: usize) {
-        if self.is_recording() {
+        if self.recording {
             self.record_transmit(n);
         }
         let mut rest = n;
@@ -874,8 +898,8 @@ impl Session {
             .flat_map(|s| s.iter().copied())
             .take(n)
             .collect();
-        if let Some(r) = self.rec() {
-            r.transmit(n, [taken.as_slice()]);
+        if self.recording {
+            self.log_rec(|r| r.transmit(n, [taken.as_slice()]));
         }
     }
 
@@ -893,8 +917,9 @@ impl Session {
     /// Tells the session the time: handshake deadlines, close timeouts,
     /// keep-alive pings.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Some(r) = self.rec() {
-            r.timeout(now);
+        self.fresh = false;
+        if self.recording {
+            self.log_rec(|r| r.timeout(now));
         }
         self.now = now;
         let r = match &mut self.stage {
