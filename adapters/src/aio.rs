@@ -580,6 +580,13 @@ impl<S: AsyncStream> AsyncWebSocket<S> {
             }
             shared.mirror(st);
             shared.task.register(cx.waker());
+            // A push that came after the inbox was drained, while no waker
+            // was registered (a wake had taken it), woke nobody: look
+            // again now that one is. Registering first and then looking
+            // is what makes the pair race-free.
+            if shared.pushed.load(Ordering::Acquire) {
+                continue;
+            }
             let clock = st.driver.clock();
             drop(guard);
             if let Some(t) = wait.until {

@@ -279,6 +279,47 @@ fn push_a_close_from_outside() {
     });
 }
 
+/// Pushes that land while the connection's own task is busy go to its
+/// inbox and wake the task; one landing after the task drained the inbox
+/// but before it registered to be woken again must not be stranded until
+/// the next read. Each round the client keeps the server's task busy with
+/// its messages while a plain thread pushes a burst, then everything stops
+/// and every pushed message must arrive.
+#[test]
+fn pushes_racing_a_busy_task_are_never_stranded() {
+    bounded(Duration::from_secs(120), "push race", || {
+        runtime().block_on(async {
+            let group = Arc::new(Group::<Half>::default());
+            let (url, mut handles) = serve_with_handles(group.clone()).await;
+            let c = client(&url).await;
+            let handle: Half = handles.recv().await.unwrap();
+            let (mut read, write) = c.split();
+            const ROUNDS: usize = 300;
+            const BURST: usize = 8;
+            for round in 0..ROUNDS {
+                let h = handle.clone();
+                let pusher = std::thread::spawn(move || {
+                    for i in 0..BURST {
+                        h.push(Message::text(format!("{round}.{i}"))).unwrap();
+                        std::thread::yield_now();
+                    }
+                });
+                for _ in 0..BURST * 2 {
+                    write.send_text("busy").await.unwrap();
+                }
+                pusher.join().unwrap();
+                for i in 0..BURST {
+                    let got = tokio::time::timeout(Duration::from_secs(5), read.recv())
+                        .await
+                        .unwrap_or_else(|_| panic!("round {round}: push {i} stranded"))
+                        .unwrap();
+                    assert_eq!(got, Some(Event::Text(format!("{round}.{i}").into())));
+                }
+            }
+        });
+    });
+}
+
 /// The mio server and the blocking (thread per connection) server:
 /// connections join a group with their push handles; the test thread
 /// broadcasts (through the mio server's inbox, or waking each std

@@ -127,6 +127,8 @@ fn test_server_serves_the_page_and_counts_up() {
 #[test]
 fn test_server_mirror_broadcasts_and_replays() {
     for adapter in ADAPTERS {
+        // Printed with a failure's output: which adapter it was.
+        eprintln!("[{adapter}] test-server mirror");
         let (_server, port) = test_server(&["--adapter", adapter]);
         let mut a = connect(port, "lws-mirror-protocol", false);
         let mut b = connect(port, "lws-mirror-protocol", false);
