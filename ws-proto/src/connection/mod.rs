@@ -129,8 +129,6 @@ pub struct Connection {
     /// its capacity, the size of the allocation a payload split off it
     /// would keep alive (see `take_rx`).
     rx_front: u32,
-    /// The session records ([`crate::record`]): commands are logged.
-    recording: bool,
 }
 
 /// Settings and collaborators that are read rarely: kept behind one box.
@@ -235,6 +233,10 @@ impl TxFrame {
 
 const NO_PONG: u64 = u64::MAX;
 
+/// The floor of the reservation for a large frame's rest (see
+/// [`Connection::recv_buf`]): 1 MiB.
+pub const FRAME_RESERVE: usize = 1 << 20;
+
 impl Connection {
     /// An RFC 6455 server-side connection without extensions (never
     /// masks, requires masked input, §5.1).
@@ -293,7 +295,6 @@ impl Connection {
             timed_out: false,
             starved: false,
             rx_front: 0,
-            recording: false,
         })
     }
 
@@ -421,8 +422,15 @@ impl Connection {
         self.shared.rec.as_deref_mut()
     }
 
-    /// Records a command with `f` (out of line: the hot path tests the
-    /// `recording` flag only).
+    /// True while the session records ([`crate::record`]): commands are
+    /// logged.
+    #[inline(always)]
+    pub(crate) fn recording(&self) -> bool {
+        self.shared.rec.is_some()
+    }
+
+    /// Records a command with `f` (out of line: the hot path tests
+    /// [`recording`](Self::recording) only).
     #[cold]
     #[inline(never)]
     pub(crate) fn log_rec(&mut self, f: impl FnOnce(&mut crate::record::Recorder)) {
@@ -432,12 +440,10 @@ impl Connection {
     }
 
     pub(crate) fn set_recorder(&mut self, rec: Option<Box<crate::record::Recorder>>) {
-        self.recording = rec.is_some();
         self.shared.rec = rec;
     }
 
     pub(crate) fn take_recorder(&mut self) -> Option<Box<crate::record::Recorder>> {
-        self.recording = false;
         self.shared.rec.take()
     }
 

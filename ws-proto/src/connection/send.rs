@@ -112,7 +112,7 @@ impl Connection {
     /// Sends a text message (§5.6), fragmented per `fragment_size`.
     pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
         let data = text.into().into_bytes();
-        if self.recording {
+        if self.recording() {
             self.log_rec(|r| r.send(MessageKind::Text, &data));
         }
         self.send_whole(MessageKind::Text, data)
@@ -122,7 +122,7 @@ impl Connection {
     /// without a copy; a client copies it once, masked, into the output.
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
         let data = data.into();
-        if self.recording {
+        if self.recording() {
             self.log_rec(|r| r.send(MessageKind::Binary, &data));
         }
         self.send_whole(MessageKind::Binary, data)
@@ -139,7 +139,7 @@ impl Connection {
     /// instead of N times; with context takeover (or no extension) each
     /// connection encodes as usual.
     pub fn send_prepared(&mut self, msg: &mut Prepared) -> Result<(), Error> {
-        if self.recording {
+        if self.recording() {
             self.log_rec(|r| r.send_prepared(msg.kind, &msg.payload));
         }
         self.check_send()?;
@@ -196,7 +196,7 @@ impl Connection {
         fin: bool,
     ) -> Result<(), Error> {
         let data = data.into();
-        if self.recording {
+        if self.recording() {
             self.log_rec(|r| r.send_fragment(kind, &data, fin));
         }
         self.check_send()?;
@@ -225,7 +225,7 @@ impl Connection {
     /// Sends a ping (§5.5.2) with at most 125 bytes of payload.
     pub fn send_ping(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
         let payload = payload.into();
-        if self.recording {
+        if self.recording() {
             self.log_rec(|r| r.control(false, &payload));
         }
         self.send_control(OpCode::Ping, payload)
@@ -235,7 +235,7 @@ impl Connection {
     /// when `auto_pong` is off.
     pub fn send_pong(&mut self, payload: impl Into<Bytes>) -> Result<(), Error> {
         let payload = payload.into();
-        if self.recording {
+        if self.recording() {
             self.log_rec(|r| r.control(true, &payload));
         }
         self.send_control(OpCode::Pong, payload)
@@ -245,7 +245,7 @@ impl Connection {
     /// most 123 bytes. Data sends fail afterwards; incoming data is still
     /// delivered until the peer's close arrives or `close_timeout` expires.
     pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), Error> {
-        if self.recording {
+        if self.recording() {
             self.log_rec(|r| r.close(now, code, reason));
         }
         self.check_send()?;
@@ -270,7 +270,7 @@ impl Connection {
     /// server shedding load (1013, §7.4.1) or refusing a peer (1008). Does
     /// nothing on a connection that already failed.
     pub fn abort(&mut self, code: CloseCode, reason: &str) {
-        if self.recording {
+        if self.recording() {
             self.log_rec(|r| r.abort(code, reason));
         }
         if self.err.is_some() {
