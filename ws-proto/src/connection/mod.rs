@@ -233,6 +233,10 @@ impl TxFrame {
 
 const NO_PONG: u64 = u64::MAX;
 
+/// The floor of the reservation for a large frame's rest (see
+/// [`Connection::recv_buf`]): 1 MiB.
+pub const FRAME_RESERVE: usize = 1 << 20;
+
 impl Connection {
     /// An RFC 6455 server-side connection without extensions (never
     /// masks, requires masked input, §5.1).

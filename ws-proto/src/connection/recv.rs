@@ -6,7 +6,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::codec::{CloseReply, Codec};
-use super::{Connection, RecvFrame, RecvMessage};
+use super::{Connection, FRAME_RESERVE, RecvFrame, RecvMessage};
 use crate::Instant;
 use crate::config::Role;
 use crate::error::{CapacityError, Error, PeerError, UsageError};
@@ -67,11 +67,21 @@ impl Connection {
 
     /// Lends at least `min` bytes of writable space at the end of the
     /// receive buffer, for the driver to read the transport into directly.
-    /// Follow with [`recv_commit`](Connection::recv_commit). The buffer
-    /// grows by what is asked for here, never by what a frame announces.
+    /// Follow with [`recv_commit`](Connection::recv_commit).
     ///
-    /// New space is zero-filled once (safe Rust has no uninitialized
-    /// buffers); space lent but not committed stays lent, without another
+    /// In the middle of a frame whose header announced more payload
+    /// (RFC 6455 §5.2), capacity for the rest of it is reserved at once,
+    /// so that a large frame is read into place without the copies of a
+    /// buffer growing by doubling. The reservation is bounded by what
+    /// arrived: at most `max(arrived, FRAME_RESERVE)` (1 MiB) beyond the
+    /// bytes held, so a peer that announces 16 MiB and sends one byte gets
+    /// 1 MiB of untouched capacity, and one that sends n bytes about n
+    /// more (which the buffer's growth policy may round up); the
+    /// frame-size limit was checked on the header already.
+    ///
+    /// New space is zero-filled once, as it is lent (safe Rust has no
+    /// uninitialized buffers), one `memset` pass over the bytes that
+    /// arrive; space lent but not committed stays lent, without another
     /// fill, until the buffer is released when the connection goes idle
     /// (every received byte consumed). A driver that reads many small
     /// messages should prefer reading into a shared scratch buffer and
@@ -79,12 +89,30 @@ impl Connection {
     pub fn recv_buf(&mut self, min: usize) -> &mut [u8] {
         self.reuse_rx();
         if self.spare < min {
+            let expected = self.frame_bytes_expected();
+            if expected > (min - self.spare) as u64 {
+                self.reserve_frame(expected);
+            }
             let len = self.rx.len();
             self.rx.resize(len + (min - self.spare), 0);
             self.spare = min;
         }
         let start = self.rx.len() - self.spare;
         self.rx.get_mut(start..).unwrap_or_default()
+    }
+
+    /// Reserves room for the `expected` payload bytes still to come of
+    /// the current frame, bounded as [`recv_buf`](Self::recv_buf) says.
+    #[cold]
+    fn reserve_frame(&mut self, expected: u64) {
+        let held = self.data_len();
+        let bound = held.max(FRAME_RESERVE) as u64;
+        let want = usize::try_from(expected.min(bound)).unwrap_or(FRAME_RESERVE);
+        // Room after the data: the lent spare plus what is free.
+        let room = self.rx.capacity() - held;
+        if want > room {
+            self.rx.reserve(want - self.spare);
+        }
     }
 
     /// Declares that the driver wrote `n` bytes at the start of the space

@@ -1,0 +1,110 @@
+//! Large frames are read in place (RFC 6455 §5.2): once a header announces
+//! a payload, the receive buffer reserves room for the rest of it, bounded
+//! by what has arrived, so an honest 1 MiB frame lands in one allocation
+//! (no doubling copies) and a peer announcing 16 MiB and sending one byte
+//! gets no more than `FRAME_RESERVE` of untouched capacity.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use ws_proto::{Config, Connection, Event, FRAME_RESERVE, Instant};
+
+const PIECE: usize = 64 * 1024;
+
+fn masked_header(len: u64) -> Vec<u8> {
+    let mut h = vec![0x82];
+    if len < 126 {
+        h.push(0x80 | len as u8);
+    } else if len <= 0xffff {
+        h.push(0x80 | 126);
+        h.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        h.push(0x80 | 127);
+        h.extend_from_slice(&len.to_be_bytes());
+    }
+    h.extend_from_slice(&[0, 0, 0, 0]); // a zero mask: the payload reads as sent
+    h
+}
+
+fn server(max: u64) -> Connection {
+    Connection::server(
+        Config::default()
+            .with_max_frame_size(max)
+            .with_max_message_size(max),
+        Instant::ZERO,
+    )
+    .unwrap()
+}
+
+/// Reads `payload` (after `header`) as the adapters do: the header and
+/// the first piece copied in with `receive`, the rest into `recv_buf`.
+/// Returns the addresses of the lent pieces.
+fn read_in_pieces(c: &mut Connection, header: &[u8], payload: &[u8]) -> Vec<usize> {
+    let first = PIECE - header.len();
+    let mut head = header.to_vec();
+    head.extend_from_slice(&payload[..first]);
+    c.receive(Instant::ZERO, &head).unwrap();
+    assert!(c.poll_event().unwrap().is_none());
+    let mut at = first;
+    let mut lent = Vec::new();
+    while at < payload.len() {
+        let want = usize::try_from(c.frame_bytes_expected())
+            .unwrap()
+            .min(PIECE);
+        let buf = c.recv_buf(want);
+        let n = want.min(buf.len()).min(payload.len() - at);
+        lent.push(buf.as_ptr() as usize);
+        buf[..n].copy_from_slice(&payload[at..at + n]);
+        c.recv_commit(Instant::ZERO, n).unwrap();
+        at += n;
+    }
+    lent
+}
+
+#[test]
+fn an_honest_large_frame_is_read_into_one_allocation() {
+    for size in [200 * 1024, 1 << 20] {
+        let payload: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+        let mut c = server(16 << 20);
+        let lent = read_in_pieces(&mut c, &masked_header(size as u64), &payload);
+        // Every piece lands right after the previous one: the buffer was
+        // never moved (no reallocation, no copy of what had arrived).
+        for w in lent.windows(2) {
+            assert_eq!(w[1], w[0] + PIECE, "{size}: the buffer moved");
+        }
+        match c.poll_event().unwrap() {
+            Some(Event::Binary(b)) => assert!(b == payload, "{size}: payload differs"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_large_announcement_reserves_only_the_bound() {
+    // 16 MiB announced, 1 byte sent: at most FRAME_RESERVE (+ what the
+    // allocator rounds) of capacity, none of it filled beyond the lent
+    // piece.
+    let mut c = server(64 << 20);
+    let mut head = masked_header(16 << 20);
+    head.push(b'x');
+    c.receive(Instant::ZERO, &head).unwrap();
+    assert!(c.poll_event().unwrap().is_none());
+    let _ = c.recv_buf(PIECE);
+    let cap = c.buffer_capacity();
+    assert!(cap >= FRAME_RESERVE, "{cap}");
+    assert!(cap <= 2 * FRAME_RESERVE + 2 * PIECE, "{cap}");
+    // A peer that sent 3 MiB of a 16 MiB frame gets capacity in
+    // proportion (as much again, which the buffer's growth may round up).
+    let mut c = server(64 << 20);
+    let payload = vec![1u8; 3 << 20];
+    let header = masked_header(16 << 20);
+    let _ = read_in_pieces(&mut c, &header, &payload);
+    let cap = c.buffer_capacity();
+    assert!(cap <= 4 * (3 << 20) + 2 * FRAME_RESERVE, "{cap}");
+    // A small frame reserves only itself.
+    let mut c = server(64 << 20);
+    let mut head = masked_header(20_000);
+    head.extend_from_slice(&[2u8; 4000]);
+    c.receive(Instant::ZERO, &head).unwrap();
+    assert!(c.poll_event().unwrap().is_none());
+    let _ = c.recv_buf(16_000);
+    assert!(c.buffer_capacity() <= 64 * 1024, "{}", c.buffer_capacity());
+}
