@@ -70,14 +70,15 @@ impl Connection {
     /// Follow with [`recv_commit`](Connection::recv_commit).
     ///
     /// In the middle of a frame whose header announced more payload
-    /// (RFC 6455 §5.2), capacity for the rest of it is reserved at once,
-    /// so that a large frame is read into place without the copies of a
-    /// buffer growing by doubling. The reservation is bounded by what
-    /// arrived: at most `max(arrived, FRAME_RESERVE)` (1 MiB) beyond the
-    /// bytes held, so a peer that announces 16 MiB and sends one byte gets
-    /// 1 MiB of untouched capacity, and one that sends n bytes about n
-    /// more (which the buffer's growth policy may round up); the
-    /// frame-size limit was checked on the header already.
+    /// (RFC 6455 §5.2), room for the rest of it (and one more read of
+    /// `min` past its end) is reserved at once, in a buffer of its own,
+    /// so that a large frame is read into place: no copies of a buffer
+    /// growing by doubling, and the message handed out is a `Bytes` over
+    /// an allocation of about its own size. The reservation is bounded by
+    /// what arrived: at most `max(arrived, FRAME_RESERVE)` (1 MiB) beyond
+    /// the bytes held, so a peer that announces 16 MiB and sends one byte
+    /// gets 1 MiB of untouched capacity, and one that sends n bytes about
+    /// n more; the frame-size limit was checked on the header already.
     ///
     /// New space is zero-filled once, as it is lent (safe Rust has no
     /// uninitialized buffers), one `memset` pass over the bytes that
@@ -91,7 +92,7 @@ impl Connection {
         if self.spare < min {
             let expected = self.frame_bytes_expected();
             if expected > (min - self.spare) as u64 {
-                self.reserve_frame(expected);
+                self.reserve_frame(expected, min);
             }
             let len = self.rx.len();
             self.rx.resize(len + (min - self.spare), 0);
@@ -101,18 +102,28 @@ impl Connection {
         self.rx.get_mut(start..).unwrap_or_default()
     }
 
-    /// Reserves room for the `expected` payload bytes still to come of
-    /// the current frame, bounded as [`recv_buf`](Self::recv_buf) says.
+    /// Makes room for the `expected` payload bytes still to come of the
+    /// current frame and one read of `lend` past them, bounded as
+    /// [`recv_buf`](Self::recv_buf) says. When the buffer lacks it, the
+    /// bytes held move to a new allocation of that size: one copy of what
+    /// arrived so far (a read or less at a frame's start), where letting
+    /// `BytesMut` grow would copy at every doubling, and where growing the
+    /// old allocation in place would keep the messages already handed out
+    /// of it pinned to a larger one.
     #[cold]
-    fn reserve_frame(&mut self, expected: u64) {
+    fn reserve_frame(&mut self, expected: u64, lend: usize) {
         let held = self.data_len();
         let bound = held.max(FRAME_RESERVE) as u64;
-        let want = usize::try_from(expected.min(bound)).unwrap_or(FRAME_RESERVE);
-        // Room after the data: the lent spare plus what is free.
-        let room = self.rx.capacity() - held;
-        if want > room {
-            self.rx.reserve(want - self.spare);
+        let rest = usize::try_from(expected.min(bound)).unwrap_or(FRAME_RESERVE);
+        let want = held.saturating_add(rest).saturating_add(lend);
+        if self.rx.capacity() >= want {
+            return;
         }
+        let mut fresh = BytesMut::with_capacity(want);
+        fresh.extend_from_slice(self.rx.get(..held).unwrap_or_default());
+        self.rx = fresh;
+        self.rx_front = 0;
+        self.spare = 0;
     }
 
     /// Declares that the driver wrote `n` bytes at the start of the space
