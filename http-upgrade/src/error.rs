@@ -42,7 +42,7 @@ impl Error {
     /// | [`HttpPeerError::MethodNotAllowed`] | 405 |
     /// | [`HttpPeerError::OriginRefused`] | 403 |
     /// | [`HttpPeerError::UnsupportedVersion`], [`HttpPeerError::MissingVersion`], [`HttpPeerError::DialectRefused`] | 426 |
-    /// | [`HttpPeerError::TransferEncoding`] | 501 |
+    /// | [`HttpPeerError::TransferEncoding`], [`HttpPeerError::UnsupportedProtocol`] | 501 |
     /// | response errors a client detects, [`HttpPeerError::Rejected`], [`HttpPeerError::ProxyRefused`] | 502 |
     /// | other [`HttpPeerError`]s | 400 |
     /// | [`HttpLimitError`] | 414 (request line), 413 (body), 431 (headers) |
@@ -131,6 +131,15 @@ pub enum HttpPeerError {
     /// returned as a rejection or redirect event first).
     #[error("server answered with status {0}")]
     Rejected(u16),
+    /// An extended CONNECT names a `:protocol` other than `websocket`
+    /// (RFC 9220 §3: 501).
+    #[error("unsupported :protocol {0:?}")]
+    UnsupportedProtocol(String),
+    /// A field HTTP/2 and HTTP/3 do not allow (`connection`, `upgrade`,
+    /// ..., RFC 9113 §8.2.2), or that an extended CONNECT must not carry
+    /// (`sec-websocket-key`, RFC 8441 §5).
+    #[error("field {0} not allowed here")]
+    ForbiddenHeader(&'static str),
     /// An HTTP proxy refused the CONNECT request (RFC 7231 §4.3.6), e.g. 407.
     #[error("proxy answered CONNECT with status {0}")]
     ProxyRefused(u16),
@@ -144,7 +153,7 @@ impl HttpPeerError {
             HttpPeerError::UnsupportedVersion(_)
             | HttpPeerError::MissingVersion
             | HttpPeerError::DialectRefused(_) => 426,
-            HttpPeerError::TransferEncoding => 501,
+            HttpPeerError::TransferEncoding | HttpPeerError::UnsupportedProtocol(_) => 501,
             HttpPeerError::AcceptMismatch
             | HttpPeerError::HixieAnswerMismatch
             | HttpPeerError::UnofferedProtocol(_)

@@ -20,6 +20,9 @@
 //!   out as a [`Response`] value, a refusal's as [`error_response`].
 //! * [`ClientHandshake`]: builds the request from a [`ClientRequest`]
 //!   (RFC 6455 §4.1) and validates the answer.
+//! * [`ConnectUpgrade`] and [`ConnectClient`]: the handshake over HTTP/2
+//!   (RFC 8441) and HTTP/3 (RFC 9220), an extended `CONNECT` with
+//!   `:protocol websocket` answered `200`, on header lists.
 //! * [`ProxyConnect`]: an HTTP `CONNECT` tunnel request (RFC 7231 §4.3.6).
 //! * [`Handshake`]: the result both roles hand to the framing layer
 //!   (dialect, subprotocol, extensions, hybi-04 masking key).
@@ -99,6 +102,7 @@ extern crate alloc;
 
 mod builders;
 mod client;
+mod connect;
 mod dialect;
 mod error;
 mod extensions;
@@ -120,6 +124,7 @@ mod url;
 pub mod testing;
 
 pub use client::{ClientEvent, ClientHandshake, ClientRequest};
+pub use connect::{ConnectClient, ConnectUpgrade, connect_error_response};
 pub use dialect::{Dialect, DialectSet};
 pub use error::{Error, HttpLimitError, HttpPeerError, Limit, MisuseError};
 pub use extensions::{ExtensionOffer, ExtensionParam, parse_extensions, serialize_extensions};

@@ -347,3 +347,150 @@ fn misuse_is_reported() {
         SessionError::Connection(Error::Usage(UsageError::Handshake(_)))
     ));
 }
+
+/// WebSocket over an HTTP/2 or HTTP/3 stream (RFC 8441 §5, RFC 9220 §3):
+/// the client session's extended CONNECT fields go to a server session
+/// made by `server_connect`, its `200` back to `client_connect`; the two
+/// negotiate the extension, talk through it (the client masking, the
+/// server not), close, and the stream's end stands for the TCP close.
+#[test]
+fn extended_connect_sessions_talk_over_a_stream() {
+    let request = ClientRequest::new("wss://example.com/chat?room=1")
+        .unwrap()
+        .protocol("v1.chat")
+        .protocol("v2.chat")
+        .origin("http://example.com");
+    let config = session_config();
+    let client = Session::connect_request(request, &config).unwrap();
+    let fields = client.fields();
+    assert_eq!(fields.get_str(":method"), Some("CONNECT"));
+    assert_eq!(fields.get_str(":protocol"), Some("websocket"));
+    assert_eq!(fields.get_str(":scheme"), Some("https"));
+    assert_eq!(fields.get_str(":path"), Some("/chat?room=1"));
+    assert_eq!(fields.get_str("sec-websocket-key"), None);
+    assert_eq!(
+        fields.get_str("sec-websocket-extensions"),
+        Some("x-xor; key=90, x-xor-too; key=90")
+    );
+
+    let http = ServerConfig::default().with_protocols(["v2.chat", "v1.chat"]);
+    let upgrade = http_upgrade::ConnectUpgrade::new(fields, &http).unwrap();
+    let accept = Accept::for_request(upgrade.request());
+    let (mut s, response) = Session::server_connect(config.clone(), upgrade, accept, NOW).unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .headers()
+            .iter()
+            .all(|(n, _)| *n == n.to_ascii_lowercase()),
+        "{:?}",
+        response.headers()
+    );
+    let Some(SessionEvent::Open(opened)) = s.poll_event().unwrap() else {
+        panic!("no Open first")
+    };
+    assert_eq!(opened.key, None);
+    assert_eq!(opened.protocol.as_deref(), Some("v2.chat"));
+    assert_eq!(opened.target.as_deref(), Some("/chat?room=1"));
+    assert!(transmit(&mut s).is_empty(), "the 200 is the host's to send");
+
+    let mut answer = Headers::new();
+    for (n, v) in response.headers() {
+        answer.push(n.as_str(), v.as_str());
+    }
+    let mut c = Session::client_connect(
+        client,
+        response.status(),
+        &answer,
+        config,
+        Box::new(SplitMix::new(3)),
+        NOW,
+    )
+    .unwrap();
+    let Some(SessionEvent::Open(client_hs)) = c.poll_event().unwrap() else {
+        panic!("client not open")
+    };
+    assert_eq!(client_hs.protocol.as_deref(), Some("v2.chat"));
+    assert_eq!(client_hs.extensions, opened.extensions);
+    assert_eq!(client_hs.extensions.len(), 1, "one RSV1 extension wins");
+
+    // Client to server: masked (RFC 6455 §5.3), RSV1 from the extension.
+    c.connection_mut().unwrap().send_text("over h2").unwrap();
+    let wire = transmit(&mut c);
+    assert_eq!(wire[0] & 0x40, 0x40);
+    assert_eq!(wire[1] & 0x80, 0x80, "the client masks over HTTP/2 too");
+    s.receive(NOW, &wire).unwrap();
+    assert_eq!(events(&mut s), [Event::Text("over h2".into())]);
+    s.connection_mut()
+        .unwrap()
+        .send_binary(vec![9u8; 70_000])
+        .unwrap();
+    let wire = transmit(&mut s);
+    assert_eq!(wire[1] & 0x80, 0, "the server does not");
+    c.receive(NOW, &wire).unwrap();
+    assert_eq!(
+        events(&mut c),
+        [Event::Binary(Bytes::from(vec![9u8; 70_000]))]
+    );
+
+    // Closing: the server's END_STREAM after the close handshake is the
+    // client's end of input.
+    c.connection_mut()
+        .unwrap()
+        .close(NOW, CloseCode::NORMAL, "done")
+        .unwrap();
+    s.receive(NOW, &transmit(&mut c)).unwrap();
+    assert!(matches!(events(&mut s).as_slice(), [Event::Close { .. }]));
+    c.receive(NOW, &transmit(&mut s)).unwrap();
+    assert!(matches!(events(&mut c).as_slice(), [Event::Close { .. }]));
+    assert!(s.wants_close());
+    c.receive_eof(NOW);
+    assert!(c.wants_close());
+}
+
+/// The client session refuses what the server may not answer over HTTP/2:
+/// a `101`, a refusal, an extension or subprotocol it did not offer.
+#[test]
+fn extended_connect_client_refusals() {
+    let config = session_config();
+    let mk = || {
+        let request = ClientRequest::new("ws://example.com/")
+            .unwrap()
+            .protocol("chat");
+        Session::connect_request(request, &config).unwrap()
+    };
+    let h = |pairs: &[(&str, &str)]| {
+        let mut h = Headers::new();
+        for (n, v) in pairs {
+            h.push(*n, *v);
+        }
+        h
+    };
+    let cases: [(u16, Headers, &str); 5] = [
+        (101, h(&[]), "101"),
+        (404, h(&[]), "404"),
+        (200, h(&[("sec-websocket-protocol", "other")]), "other"),
+        (
+            200,
+            h(&[("sec-websocket-extensions", "x-unknown")]),
+            "x-unknown",
+        ),
+        (200, h(&[("connection", "upgrade")]), "connection"),
+    ];
+    for (status, fields, what) in cases {
+        let err = Session::client_connect(
+            mk(),
+            status,
+            &fields,
+            config.clone(),
+            Box::new(SplitMix::new(1)),
+            NOW,
+        )
+        .err()
+        .unwrap_or_else(|| panic!("{status} {fields:?} accepted"));
+        assert!(err.to_string().contains(what), "{status}: {err}");
+    }
+    // A 2xx without any field: no subprotocol, no extension, open.
+    let s = Session::client_connect(mk(), 200, &h(&[]), config, Box::new(SplitMix::new(1)), NOW);
+    assert!(s.unwrap().connection().is_some());
+}

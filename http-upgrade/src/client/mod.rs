@@ -2,7 +2,7 @@
 //! -08 §5.1; draft-00 §4.1).
 
 mod request;
-mod validate;
+pub(crate) mod validate;
 
 use alloc::boxed::Box;
 use alloc::string::String;

@@ -81,7 +81,10 @@ fn check_nonce(h: &Headers, dialect: Dialect) -> Result<Option<String>, HttpPeer
 
 /// RFC 6455 §4.1 client step 6: the protocol must be one we offered.
 /// draft-00 §4.1 step 41: hixie-76 requires it when one was offered.
-fn check_protocol(h: &Headers, req: &ClientRequest) -> Result<Option<String>, HttpPeerError> {
+pub(crate) fn check_protocol(
+    h: &Headers,
+    req: &ClientRequest,
+) -> Result<Option<String>, HttpPeerError> {
     let Some(v) = single(h, "Sec-WebSocket-Protocol")? else {
         if req.dialect == Dialect::Hixie76 && !req.protocols.is_empty() {
             return Err(HttpPeerError::MissingHeader("Sec-WebSocket-Protocol"));
@@ -96,7 +99,7 @@ fn check_protocol(h: &Headers, req: &ClientRequest) -> Result<Option<String>, Ht
 }
 
 /// RFC 6455 §4.1 client step 5: only extensions we offered (by name).
-fn check_extensions(
+pub(crate) fn check_extensions(
     h: &Headers,
     req: &ClientRequest,
 ) -> Result<Vec<ExtensionOffer>, HttpPeerError> {

@@ -1,10 +1,10 @@
 //! The server side of the opening handshake (RFC 6455 §4.2; drafts -04 to
 //! -08 §5.2; draft-00 §5), with a stub web server for plain requests.
 
-mod config;
+pub(crate) mod config;
 mod hosted;
-mod respond;
-mod validate;
+pub(crate) mod respond;
+pub(crate) mod validate;
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;

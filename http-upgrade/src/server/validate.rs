@@ -207,7 +207,7 @@ fn keys_of(h: &Headers, dialect: Dialect) -> Result<(String, (u32, u32)), HttpPe
 }
 
 /// `Origin`, else `Sec-WebSocket-Origin` (versions 4-8 send the latter).
-fn origin_of(h: &Headers) -> Result<Option<String>, HttpPeerError> {
+pub(crate) fn origin_of(h: &Headers) -> Result<Option<String>, HttpPeerError> {
     let o = match single(h, "Origin")? {
         Some(o) => Some(o),
         None => single(h, "Sec-WebSocket-Origin")?,

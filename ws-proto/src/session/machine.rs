@@ -6,9 +6,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use http_upgrade::{
-    Accept, ClientEvent, ClientHandshake, ClientRequest, ExtensionOffer, Handshake, HostedUpgrade,
-    HttpRequest, HttpResponse, Response, ServerConfig, ServerEvent, ServerHandshake,
-    UpgradeRequest,
+    Accept, ClientEvent, ClientHandshake, ClientRequest, ConnectClient, ConnectUpgrade,
+    ExtensionOffer, Handshake, HostedUpgrade, HttpRequest, HttpResponse, Response, ServerConfig,
+    ServerEvent, ServerHandshake, UpgradeRequest,
 };
 use rand_core::Rng;
 
@@ -255,6 +255,72 @@ impl Session {
         let mut session = Self::with_stage(Stage::Done, Role::Server, config, now);
         session.open(now, h, exts, None, Bytes::new())?;
         Ok((session, response))
+    }
+
+    /// A server session for a WebSocket over an HTTP/2 or HTTP/3 stream
+    /// (extended CONNECT, RFC 8441 §5, RFC 9220 §3) whose request
+    /// [`ConnectUpgrade::new`] checked: negotiates the extensions as
+    /// [`server_hosted`](Self::server_hosted) does and returns the session,
+    /// open, with the `200` for the host to send on the stream. The stream
+    /// then carries the connection's bytes both ways; its end (END_STREAM,
+    /// a QUIC FIN) is the [`receive_eof`](Self::receive_eof) of a TCP
+    /// close, and the host ends its side once
+    /// [`wants_close`](Self::wants_close) says so.
+    pub fn server_connect(
+        config: Arc<SessionConfig>,
+        upgrade: ConnectUpgrade,
+        mut accept: Accept,
+        now: Instant,
+    ) -> Result<(Session, Response), SessionError> {
+        let req = upgrade.request();
+        let exts = negotiate_server(
+            &config.negotiators,
+            req.dialect,
+            &req.extensions,
+            &mut accept,
+        );
+        let (h, response) = upgrade.accept(accept)?;
+        let mut session = Self::with_stage(Stage::Done, Role::Server, config, now);
+        session.open(now, h, exts, None, Bytes::new())?;
+        Ok((session, response))
+    }
+
+    /// The client side of an extended CONNECT, first step: adds every
+    /// negotiator's offers to `request` and returns the [`ConnectClient`]
+    /// whose [`fields`](ConnectClient::fields) the host sends on a new
+    /// HTTP/2 or HTTP/3 stream (after the server's
+    /// `SETTINGS_ENABLE_CONNECT_PROTOCOL`, RFC 8441 §3).
+    pub fn connect_request(
+        mut request: ClientRequest,
+        config: &SessionConfig,
+    ) -> Result<ConnectClient, SessionError> {
+        for n in &config.negotiators {
+            request.extensions.extend(n.offers(request.dialect));
+        }
+        Ok(ConnectClient::new(request)?)
+    }
+
+    /// The client side of an extended CONNECT, second step: checks the
+    /// server's answer ([`ConnectClient::response`]) and the extensions
+    /// it accepted, and returns the session, open, masking with keys from
+    /// `rng` (RFC 8441 §5: the client still masks, RFC 6455 §5.3). A
+    /// refusal is an error; its status is in
+    /// [`HttpPeerError::Rejected`](http_upgrade::HttpPeerError::Rejected).
+    pub fn client_connect(
+        client: ConnectClient,
+        status: u16,
+        fields: &http_upgrade::Headers,
+        config: Arc<SessionConfig>,
+        rng: MaskRng,
+        now: Instant,
+    ) -> Result<Session, SessionError> {
+        let h = client.response(status, fields)?;
+        let mut session = Self::with_stage(Stage::Done, Role::Client, config, now);
+        let exts = session
+            .confirm_extensions(&h)
+            .map_err(|e| session.fail(e))?;
+        session.open(now, h, exts, Some(rng), Bytes::new())?;
+        Ok(session)
     }
 
     fn with_stage(stage: Stage, role: Role, config: Arc<SessionConfig>, now: Instant) -> Self {
