@@ -78,6 +78,10 @@ pub enum ErrorKind {
     /// certificate or key that could not be loaded.
     #[error("tls setup: {0}")]
     TlsConfig(String),
+    /// HTTP/2 (feature `h2`): the server did not choose ALPN `h2`, does not
+    /// allow extended CONNECT, or a request could not be built.
+    #[error("HTTP/2: {0}")]
+    Http2(String),
     /// An operation did not finish in time (connect, handshake).
     #[error("timed out: {0}")]
     Timeout(&'static str),

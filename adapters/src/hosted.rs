@@ -47,7 +47,10 @@
 
 use std::net::SocketAddr;
 
-use http_upgrade::{Handshake, HostedUpgrade, HttpRequest, Response, error_response};
+use http_upgrade::{
+    ConnectUpgrade, Handshake, Headers, HostedUpgrade, HttpRequest, Response,
+    connect_error_response, error_response,
+};
 use ws_proto::session::Session;
 
 use crate::{Clock, Driver, Error, ErrorKind, ServerOptions};
@@ -119,37 +122,16 @@ pub fn upgrade(
     peer: Option<SocketAddr>,
     options: &ServerOptions,
 ) -> Result<(Response, Upgrading), Refused> {
-    let refuse = |error: Error, response: Response| Refused {
-        error: error.with_peer(peer),
-        response,
-    };
-    if let Some(p) = peer {
-        if !options.admits(p) {
-            return Err(refuse(
-                ErrorKind::Rejected(403).into(),
-                Response::new(403).body("Forbidden\n"),
-            ));
-        }
-    }
+    admit(peer, options)?;
     let hosted = HostedUpgrade::new(request, &options.http).map_err(|e| {
         let response = error_response(&e, &options.http);
-        refuse(ws_proto::session::SessionError::from(e).into(), response)
+        refuse(
+            peer,
+            ws_proto::session::SessionError::from(e).into(),
+            response,
+        )
     })?;
-    if let Some(b) = options.budget.as_ref().filter(|b| b.over_hard()) {
-        b.note_refused();
-        log::warn!("{peer:?}: upgrade refused (503), over the memory budget");
-        return Err(refuse(
-            ErrorKind::Rejected(503).into(),
-            Response::new(503).header("Retry-After", "5"),
-        ));
-    }
-    let accept = match options.policy.upgrade(hosted.request(), peer) {
-        Ok(accept) => accept,
-        Err(response) => {
-            let status = response.status();
-            return Err(refuse(ErrorKind::Rejected(status).into(), response));
-        }
-    };
+    let accept = decide(hosted.request(), peer, options)?;
     let clock = Clock::new();
     let (session, response) = Session::server_hosted(
         options.session.clone(),
@@ -158,15 +140,104 @@ pub fn upgrade(
         &mut rand::rng(),
         clock.now(),
     )
-    .map_err(|e| {
-        let response = Response::new(500).body("Internal Server Error\n");
-        refuse(e.into(), response)
+    .map_err(|e| internal(peer, e))?;
+    Ok((response, upgrading(session, clock, peer, options)))
+}
+
+/// Checks and answers a WebSocket request over an HTTP/2 or HTTP/3 stream
+/// (extended CONNECT, RFC 8441 §4–5, RFC 9220 §3): `fields` are the
+/// stream's request fields, pseudo-header fields first
+/// ([`ConnectUpgrade::new`] says what is checked), answered by `options`
+/// as [`upgrade`] answers an HTTP/1.1 upgrade (filter, memory budget,
+/// policy, negotiators, the policy's per-upgrade connection settings).
+/// `Ok`: the `200` to send on the stream (not ending it) and the session
+/// to run on the stream's bytes. A refusal's response is
+/// [`connect_error_response`]'s (lowercase fields, nothing
+/// connection-specific).
+pub fn connect_upgrade(
+    fields: Headers,
+    peer: Option<SocketAddr>,
+    options: &ServerOptions,
+) -> Result<(Response, Upgrading), Refused> {
+    admit(peer, options)?;
+    let upgrade = ConnectUpgrade::new(fields, &options.http).map_err(|e| {
+        let response = connect_error_response(&e);
+        refuse(
+            peer,
+            ws_proto::session::SessionError::from(e).into(),
+            response,
+        )
     })?;
+    let accept = decide(upgrade.request(), peer, options)?;
+    let connection = options.policy.connection_config(upgrade.request(), &accept);
+    let clock = Clock::new();
+    let (session, response) = Session::server_connect(
+        options.session.clone(),
+        upgrade,
+        accept,
+        connection,
+        clock.now(),
+    )
+    .map_err(|e| internal(peer, e))?;
+    Ok((response, upgrading(session, clock, peer, options)))
+}
+
+fn refuse(peer: Option<SocketAddr>, error: Error, response: Response) -> Refused {
+    Refused {
+        error: error.with_peer(peer),
+        response,
+    }
+}
+
+/// The address filter (when the peer is known): 403.
+fn admit(peer: Option<SocketAddr>, options: &ServerOptions) -> Result<(), Refused> {
+    match peer {
+        Some(p) if !options.admits(p) => Err(refuse(
+            peer,
+            ErrorKind::Rejected(403).into(),
+            Response::new(403).body("Forbidden\n"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The memory budget (503 over its hard limit), then the policy.
+fn decide(
+    req: &http_upgrade::UpgradeRequest,
+    peer: Option<SocketAddr>,
+    options: &ServerOptions,
+) -> Result<http_upgrade::Accept, Refused> {
+    if let Some(b) = options.budget.as_ref().filter(|b| b.over_hard()) {
+        b.note_refused();
+        log::warn!("{peer:?}: upgrade refused (503), over the memory budget");
+        return Err(refuse(
+            peer,
+            ErrorKind::Rejected(503).into(),
+            Response::new(503).header("Retry-After", "5"),
+        ));
+    }
+    options.policy.upgrade(req, peer).map_err(|response| {
+        let status = response.status();
+        refuse(peer, ErrorKind::Rejected(status).into(), response)
+    })
+}
+
+fn internal(peer: Option<SocketAddr>, e: ws_proto::session::SessionError) -> Refused {
+    let response = Response::new(500).body("Internal Server Error\n");
+    refuse(peer, e.into(), response)
+}
+
+fn upgrading(
+    session: Session,
+    clock: Clock,
+    peer: Option<SocketAddr>,
+    options: &ServerOptions,
+) -> Upgrading {
     let mut driver = Driver::new(session, clock, peer);
     if let Some(b) = &options.budget {
         driver = driver.with_budget(b.ticket(peer));
     }
-    Ok((response, Upgrading { driver }))
+    Upgrading { driver }
 }
 
 /// [`upgrade`] for an `http::Request` (hyper, axum): the `101` or the

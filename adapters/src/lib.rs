@@ -41,6 +41,8 @@ mod clock;
 mod driver;
 mod error;
 pub mod files;
+#[cfg(feature = "h2")]
+pub mod h2;
 pub mod hosted;
 mod layers;
 pub mod mio;

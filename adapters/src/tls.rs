@@ -137,6 +137,11 @@ impl ClientTls {
         })
     }
 
+    /// The rustls configuration (the `h2` client clones it to offer ALPN).
+    pub fn rustls_config(&self) -> &Arc<ClientConfig> {
+        &self.config
+    }
+
     /// A TLS client connection to `host` (the SNI name and the name the
     /// certificate must carry).
     pub fn connection(&self, host: &str) -> Result<rustls::Connection, Error> {
@@ -192,6 +197,11 @@ impl ServerTls {
         ServerTls {
             config: Arc::new(config),
         }
+    }
+
+    /// The rustls configuration (the `h2` server clones it to offer ALPN).
+    pub fn rustls_config(&self) -> &Arc<ServerConfig> {
+        &self.config
     }
 
     /// A TLS server connection for one accepted socket.

@@ -376,7 +376,8 @@ fn extended_connect_sessions_talk_over_a_stream() {
     let http = ServerConfig::default().with_protocols(["v2.chat", "v1.chat"]);
     let upgrade = http_upgrade::ConnectUpgrade::new(fields, &http).unwrap();
     let accept = Accept::for_request(upgrade.request());
-    let (mut s, response) = Session::server_connect(config.clone(), upgrade, accept, NOW).unwrap();
+    let (mut s, response) =
+        Session::server_connect(config.clone(), upgrade, accept, None, NOW).unwrap();
     assert_eq!(response.status(), 200);
     assert!(
         response

@@ -265,11 +265,16 @@ impl Session {
     /// then carries the connection's bytes both ways; its end (END_STREAM,
     /// a QUIC FIN) is the [`receive_eof`](Self::receive_eof) of a TCP
     /// close, and the host ends its side once
-    /// [`wants_close`](Self::wants_close) says so.
+    /// [`wants_close`](Self::wants_close) says so. `connection` replaces
+    /// the session config's connection settings for this one (per
+    /// subprotocol limits, as
+    /// [`set_connection_config`](Self::set_connection_config) does
+    /// before an `accept`).
     pub fn server_connect(
         config: Arc<SessionConfig>,
         upgrade: ConnectUpgrade,
         mut accept: Accept,
+        connection: Option<Config>,
         now: Instant,
     ) -> Result<(Session, Response), SessionError> {
         let req = upgrade.request();
@@ -281,6 +286,7 @@ impl Session {
         );
         let (h, response) = upgrade.accept(accept)?;
         let mut session = Self::with_stage(Stage::Done, Role::Server, config, now);
+        session.connection = connection.map(Box::new);
         session.open(now, h, exts, None, Bytes::new())?;
         Ok((session, response))
     }

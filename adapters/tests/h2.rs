@@ -1,0 +1,303 @@
+//! WebSocket over HTTP/2 (RFC 8441), feature `h2`: our client and server,
+//! many WebSockets multiplexed on one TLS connection beside plain
+//! requests, HTTP/1.1 clients on the same port, prior knowledge, the close
+//! handshake and a stream reset, a refusal's status, and Node's built-in
+//! `http2` module as an independent peer.
+#![cfg(feature = "h2")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Pki, bounded, client_options, server_options};
+use http_upgrade::Response;
+use ws_adapters::h2::{Connection, Server, Transport};
+use ws_adapters::tls::{ClientTls, ServerTls};
+use ws_adapters::{ClientOptions, ErrorKind, Event, Policy, ServerOptions};
+use ws_proto::CloseCode;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// What the echo server saw: each WebSocket's transport and how it ended.
+#[derive(Default)]
+struct Seen {
+    transports: Vec<Transport>,
+    ends: Vec<String>,
+}
+
+/// An echo server (permessage-deflate on) answering plain requests with
+/// `plain <path>`; `close-me` makes it close with 4000.
+async fn echo_server(tls: Option<ServerTls>) -> (SocketAddr, Arc<Mutex<Seen>>) {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let policy = Policy::default()
+        .on_request(|req| Response::new(200).body(format!("plain {}", req.target)))
+        .on_upgrade(|req, _| {
+            if req.target == "/refuse" {
+                Err(Response::new(403).body("no\n"))
+            } else {
+                Ok(http_upgrade::Accept::for_request(req))
+            }
+        });
+    let mut options: ServerOptions = server_options(true).with_policy(policy);
+    if let Some(t) = tls {
+        options = options.with_tls(t);
+    }
+    let s = seen.clone();
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), options, move |mut ws, t| {
+        s.lock().unwrap().transports.push(t);
+        let s = s.clone();
+        tokio::spawn(async move {
+            // To the end of the connection: the close reply and the end of
+            // the stream are written by `recv` after the close event.
+            let mut closed = None;
+            let end = loop {
+                match ws.recv().await {
+                    Ok(Some(Event::Text(t))) if t.as_str() == "close-me" => {
+                        ws.close(CloseCode(4000), "asked").await.unwrap();
+                    }
+                    Ok(Some(Event::Text(t))) => ws.send_text(t).await.unwrap(),
+                    Ok(Some(Event::Binary(b))) => ws.send_binary(b).await.unwrap(),
+                    Ok(Some(Event::Close { code, .. })) => {
+                        closed = Some(format!("close {}", code.map_or(0, |c| c.0)));
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => break closed.take().unwrap_or_else(|| "end".to_owned()),
+                    Err(e) => break format!("error {:?}", e.close_code().map(|c| c.0)),
+                }
+            };
+            s.lock().unwrap().ends.push(end);
+        });
+    })
+    .await
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run());
+    (addr, seen)
+}
+
+fn tls_pair() -> (ServerTls, ClientOptions) {
+    let pki = Pki::new();
+    let (chain, key) = pki.issue(&["localhost"]);
+    let server = ServerTls::new(chain, key).unwrap();
+    let client = client_options(true).with_tls(ClientTls::trusting(std::slice::from_ref(&pki.ca)).unwrap());
+    (server, client)
+}
+
+async fn wait_for(seen: &Mutex<Seen>, ends: usize) {
+    for _ in 0..500 {
+        if seen.lock().unwrap().ends.len() >= ends {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{} ends seen, not {ends}", seen.lock().unwrap().ends.len());
+}
+
+/// Five WebSockets on one HTTP/2 connection over TLS (ALPN h2), each
+/// exchanging text and a 300 KB binary message (past HTTP/2's 64 KiB
+/// initial window both ways), permessage-deflate negotiated on each, then
+/// a normal close; one TCP connection in all.
+#[test]
+fn websockets_multiplexed_on_one_tls_connection() {
+    bounded(Duration::from_secs(60), "h2 multiplexed", || {
+        runtime().block_on(async {
+            let (server_tls, client) = tls_pair();
+            let (addr, seen) = echo_server(Some(server_tls)).await;
+            let url = format!("wss://localhost:{}/", addr.port());
+            let conn = Connection::connect(&url, &client).await.unwrap();
+            let mut tasks = Vec::new();
+            for i in 0..5 {
+                let conn = conn.clone();
+                let url = format!("wss://localhost:{}/ws/{i}", addr.port());
+                tasks.push(tokio::spawn(async move {
+                    let mut ws = conn.websocket(url.as_str()).await.unwrap();
+                    let hs = ws.negotiated().unwrap();
+                    assert_eq!(
+                        hs.extensions.first().map(|e| e.name.as_str()),
+                        Some("permessage-deflate"),
+                        "{hs:?}"
+                    );
+                    let big: Vec<u8> = (0..300_000u32).map(|n| (n * 7 % 251) as u8).collect();
+                    ws.send_text(format!("hello {i}")).await.unwrap();
+                    ws.send_binary(big.clone()).await.unwrap();
+                    assert_eq!(
+                        ws.recv().await.unwrap(),
+                        Some(Event::Text(format!("hello {i}").into()))
+                    );
+                    assert_eq!(ws.recv().await.unwrap(), Some(Event::Binary(big.into())));
+                    ws.close(CloseCode::NORMAL, "done").await.unwrap();
+                    loop {
+                        match ws.recv().await.unwrap() {
+                            Some(Event::Close { code, .. }) => {
+                                assert_eq!(code, Some(CloseCode::NORMAL));
+                            }
+                            Some(other) => panic!("{other:?}"),
+                            None => break,
+                        }
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            wait_for(&seen, 5).await;
+            let seen = seen.lock().unwrap();
+            assert_eq!(seen.transports, [Transport::Http2; 5]);
+            assert!(
+                seen.ends.iter().all(|e| e == "close 1000"),
+                "{:?}",
+                seen.ends
+            );
+        });
+    });
+}
+
+/// A client that does not offer `h2` gets the HTTP/1.1 upgrade on the
+/// same port; a plain HTTP/1.1 request there is answered too.
+#[test]
+fn http1_clients_upgrade_on_the_same_port() {
+    bounded(Duration::from_secs(60), "h2 fallback", || {
+        runtime().block_on(async {
+            let (server_tls, client) = tls_pair();
+            let mut client = client;
+            client.session =
+                std::sync::Arc::new(ws_adapters::session_config(Default::default(), false));
+            let (addr, seen) = echo_server(Some(server_tls)).await;
+            let url = format!("wss://localhost:{}/", addr.port());
+            let (mut ws, hs) = ws_adapters::tokio::connect(url.as_str(), &client)
+                .await
+                .unwrap();
+            let _ = hs;
+            ws.send_text("over HTTP/1.1").await.unwrap();
+            assert_eq!(
+                ws.recv().await.unwrap(),
+                Some(Event::Text("over HTTP/1.1".into()))
+            );
+            ws.close(CloseCode::NORMAL, "").await.unwrap();
+            while ws.recv().await.unwrap().is_some() {}
+            wait_for(&seen, 1).await;
+            assert_eq!(seen.lock().unwrap().transports, [Transport::Http1]);
+        });
+    });
+}
+
+/// Without TLS: HTTP/2 with prior knowledge (RFC 9113 §3.3) beside
+/// HTTP/1.1 on one port; the server's close reaches the client and the
+/// stream ends (END_STREAM for the TCP close, RFC 8441 §5); a client that
+/// drops its WebSocket resets the stream (CANCEL) and the server sees an
+/// abnormal end; a refused upgrade reports its status.
+#[test]
+fn prior_knowledge_close_reset_and_refusal() {
+    bounded(Duration::from_secs(60), "h2c", || {
+        runtime().block_on(async {
+            let (addr, seen) = echo_server(None).await;
+            let client = client_options(false);
+            let url = format!("ws://127.0.0.1:{}/", addr.port());
+            let conn = Connection::connect(&url, &client).await.unwrap();
+
+            let mut a = conn.websocket(url.as_str()).await.unwrap();
+            assert!(a.negotiated().unwrap().extensions.is_empty());
+            a.send_text("close-me").await.unwrap();
+            match a.recv().await.unwrap() {
+                Some(Event::Close { code, reason }) => {
+                    assert_eq!((code, reason.as_str()), (Some(CloseCode(4000)), "asked"));
+                }
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(a.recv().await.unwrap(), None, "the stream ended");
+
+            let b = conn.websocket(url.as_str()).await.unwrap();
+            b.send_text("then gone").await.unwrap();
+            drop(b);
+
+            let refused = conn
+                .websocket(format!("ws://127.0.0.1:{}/refuse", addr.port()).as_str())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(refused.kind(), ErrorKind::Rejected(403)),
+                "{refused:?}"
+            );
+
+            // The same port still speaks HTTP/1.1.
+            let (mut c, _) = ws_adapters::tokio::connect(url.as_str(), &client)
+                .await
+                .unwrap();
+            c.send_text("h1").await.unwrap();
+            assert_eq!(c.recv().await.unwrap(), Some(Event::Text("h1".into())));
+            drop(c);
+
+            wait_for(&seen, 3).await;
+            let seen = seen.lock().unwrap();
+            assert_eq!(
+                seen.transports,
+                [Transport::Http2, Transport::Http2, Transport::Http1]
+            );
+            assert_eq!(seen.ends[0], "close 4000");
+            assert!(
+                seen.ends[1..].iter().any(|e| e == "error Some(1006)"),
+                "the reset stream: {:?}",
+                seen.ends
+            );
+        });
+    });
+}
+
+/// Node's `http2` module (not ours) as the HTTP/2 client: it waits for
+/// our `SETTINGS_ENABLE_CONNECT_PROTOCOL`, opens three WebSockets with
+/// the extended CONNECT on one connection, over TLS and over prior
+/// knowledge, frames by hand, and gets a `200` without
+/// `sec-websocket-accept`, its messages echoed (100 KB binary included),
+/// the close answered with 1000 and the stream ended; then a plain `GET`
+/// on the same connection.
+#[test]
+fn node_http2_client() {
+    bounded(Duration::from_secs(90), "node http2", || {
+        let rt = runtime();
+        let (server_tls, _) = tls_pair();
+        let (tls_addr, _) = rt.block_on(echo_server(Some(server_tls)));
+        let (plain_addr, _) = rt.block_on(echo_server(None));
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/h2/node-h2-client.mjs");
+        for url in [
+            format!("https://localhost:{}/node", tls_addr.port()),
+            format!("http://127.0.0.1:{}/node", plain_addr.port()),
+        ] {
+            let out = Command::new("node")
+                .arg(&script)
+                .arg(&url)
+                .arg("3")
+                .output()
+                .expect("node (Node.js 20) must be installed: .ci/run installs it");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            eprintln!("{url}:\n{text}{}", String::from_utf8_lossy(&out.stderr));
+            assert!(out.status.success(), "{url}: {text}");
+            assert!(!text.contains("error"), "{url}: {text}");
+            assert!(text.contains("settings enableConnectProtocol"));
+            for i in 0..3 {
+                assert!(
+                    text.contains(&format!("status {i} 200 key=no")),
+                    "{url}: {text}"
+                );
+                assert!(
+                    text.contains(&format!(
+                        "ws {i} text:hello {i} from node binary:100000:same close:1000 end"
+                    )),
+                    "{url}: {text}"
+                );
+            }
+            assert!(text.contains("get 200"), "{url}: {text}");
+            assert!(text.contains("done"), "{url}: {text}");
+        }
+    });
+}
