@@ -89,7 +89,8 @@ fn tls_pair() -> (ServerTls, ClientOptions) {
     let pki = Pki::new();
     let (chain, key) = pki.issue(&["localhost"]);
     let server = ServerTls::new(chain, key).unwrap();
-    let client = client_options(true).with_tls(ClientTls::trusting(std::slice::from_ref(&pki.ca)).unwrap());
+    let client =
+        client_options(true).with_tls(ClientTls::trusting(std::slice::from_ref(&pki.ca)).unwrap());
     (server, client)
 }
 

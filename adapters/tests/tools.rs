@@ -920,6 +920,79 @@ fn browser_shows_the_page_on_every_adapter() {
     }
 }
 
+/// The page over HTTP/2 (RFC 8441): the test server on tokio with `--ssl`
+/// serves the page with ALPN `h2`, and Chromium opens both of the page's
+/// WebSockets as streams of the page's own connection (the server logs
+/// each WebSocket's transport and peer: HTTP/2, the same address for
+/// both, and again for the second page). The checks are the HTTP/1.1
+/// browser test's: numbers count and reset, a mirror line sent by one of
+/// our clients (over HTTP/1.1, on the same port) is drawn, and a stroke
+/// drawn on one page appears on the other.
+#[cfg(feature = "h2")]
+#[test]
+fn browser_over_http2() {
+    ensure_chromium();
+    let dir = ensure_playwright();
+    let mut server = Proc::start(
+        "test-server",
+        &["--port", "0", "-d", "info", "--adapter", "tokio", "--ssl"],
+    );
+    let port = server.listening_port();
+    let shot = workspace().join("target/artifacts/test-server-http2.png");
+    let _ = std::fs::remove_file(&shot);
+    let mut cmd = Command::new("node");
+    cmd.current_dir(&dir)
+        .arg("check-page.mjs")
+        .args(["--url", &format!("https://localhost:{port}/")])
+        .arg("--screenshot")
+        .arg(&shot);
+    let mut page = Proc::spawn("check-page.mjs", &mut cmd);
+    let bad = |l: &str| l.starts_with("FAIL");
+    let numbers = page.expect("the page's numbers", Duration::from_secs(90), |l| {
+        l.starts_with("numbers: ") || bad(l)
+    });
+    assert!(!bad(&numbers), "{numbers}\n{}", page.stderr());
+    let ready = page.expect("the page's mirror", WAIT, |l| {
+        l.starts_with("ready") || bad(l)
+    });
+    assert!(!bad(&ready), "{ready}\n{}", page.stderr());
+    let mut mirror = connect(port, "lws-mirror-protocol", true);
+    mirror.send_text("d #ff0000 20 150 580 150;").unwrap();
+    let done = page.expect("the mirrored stroke", WAIT, |l| l == "ok" || bad(l));
+    assert_eq!(done, "ok", "{:?}\n{}", page.seen, page.stderr());
+    page.succeed(WAIT);
+    drop(mirror);
+    let log = server.stderr();
+    let over = |transport: &str| -> Vec<(String, String)> {
+        log.lines()
+            .filter_map(|l| {
+                let (_, rest) = l.split_once("test_server] Some(")?;
+                let (peer, rest) = rest.split_once("): ")?;
+                let (protocol, t) = rest.split_once(" WebSocket over ")?;
+                (t == transport).then(|| (peer.to_owned(), protocol.to_owned()))
+            })
+            .collect()
+    };
+    let h2 = over("HTTP/2");
+    let h1 = over("HTTP/1.1");
+    // Two pages, each with its two WebSockets, all on HTTP/2 streams.
+    assert!(h2.len() >= 4, "WebSockets over HTTP/2: {h2:?}\n{log}");
+    for protocol in ["dumb-increment-protocol", "lws-mirror-protocol"] {
+        assert!(h2.iter().any(|(_, p)| p == protocol), "{protocol}: {h2:?}");
+    }
+    // On the page's connection: one peer address for the page's sockets.
+    let mut peers: Vec<&str> = h2.iter().map(|(a, _)| a.as_str()).collect();
+    peers.dedup();
+    assert_eq!(
+        peers.len(),
+        1,
+        "one HTTP/2 connection for the pages: {h2:?}"
+    );
+    // Our mirror client asked for HTTP/1.1 on the same port.
+    assert_eq!(h1.len(), 1, "{h1:?}\n{log}");
+    assert!(shot.exists());
+}
+
 /// A blocking client of ours on `url` (no proxy).
 #[cfg(all(feature = "tokio", feature = "http"))]
 fn client_at(url: &str) -> WebSocket<TcpStream> {

@@ -220,6 +220,10 @@ fn run_tokio(
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    #[cfg(feature = "h2")]
+    if options.tls.is_some() {
+        return rt.block_on(run_h2(addr, options, table, announce));
+    }
     rt.block_on(async {
         let server = ws_adapters::tokio::Server::bind(addr, options).await?;
         announce(server.local_addr()?);
@@ -237,6 +241,34 @@ fn run_tokio(
             }
         }
     })
+}
+
+/// With `--ssl` on tokio: the page over HTTP/2 (ALPN `h2`, HTTP/1.1 for
+/// clients without it), and the WebSockets as streams of the page's
+/// connection (RFC 8441) when the browser does that; each WebSocket's
+/// transport is logged.
+#[cfg(all(feature = "tokio", feature = "h2"))]
+async fn run_h2(
+    addr: SocketAddr,
+    options: ServerOptions,
+    table: Protocols,
+    announce: impl FnOnce(SocketAddr),
+) -> Result<(), Error> {
+    let server = ws_adapters::h2::Server::bind(addr, options, move |ws, transport| {
+        let table = table.clone();
+        let peer = ws.with_driver(|d| d.peer());
+        let protocol = ws.negotiated().and_then(|h| h.protocol).unwrap_or_default();
+        log::info!("{peer:?}: {protocol} WebSocket over {transport}");
+        tokio::spawn(async move {
+            if let Err(e) = table.run(ws).await {
+                log::info!("{peer:?}: {e}");
+            }
+        });
+    })
+    .await?;
+    announce(server.local_addr()?);
+    log::info!("HTTP/2 with extended CONNECT (RFC 8441) and HTTP/1.1 on the same port");
+    Ok(server.run().await?)
 }
 
 #[cfg(not(feature = "tokio"))]

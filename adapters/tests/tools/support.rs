@@ -67,6 +67,7 @@ fn build_examples() -> &'static PathBuf {
         }
         for (on, name) in [
             (cfg!(feature = "http"), "http"),
+            (cfg!(feature = "h2"), "h2"),
             (cfg!(feature = "tracing"), "tracing"),
             (cfg!(feature = "webpki-roots"), "webpki-roots"),
             (cfg!(feature = "native-roots"), "native-roots"),
