@@ -254,51 +254,210 @@ fn prior_knowledge_close_reset_and_refusal() {
     });
 }
 
-/// Node's `http2` module (not ours) as the HTTP/2 client: it waits for
-/// our `SETTINGS_ENABLE_CONNECT_PROTOCOL`, opens three WebSockets with
-/// the extended CONNECT on one connection, over TLS and over prior
-/// knowledge, frames by hand, and gets a `200` without
-/// `sec-websocket-accept`, its messages echoed (100 KB binary included),
-/// the close answered with 1000 and the stream ended; then a plain `GET`
-/// on the same connection.
+fn node_peer() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/h2/node-h2-peer.mjs")
+}
+
+/// Node's `http2` module (not ours) as the client: it waits for our
+/// `SETTINGS_ENABLE_CONNECT_PROTOCOL`, opens two WebSockets with the
+/// extended CONNECT on one connection (over TLS, and with prior
+/// knowledge), negotiates permessage-deflate, and gets a `200` without
+/// `sec-websocket-accept`, its text, binary, fragmented and 1 MiB
+/// messages echoed, the close answered with 1000 and the stream ended;
+/// then a plain `GET` on the same connection.
 #[test]
 fn node_http2_client() {
-    bounded(Duration::from_secs(90), "node http2", || {
+    bounded(Duration::from_secs(120), "node http2 client", || {
         let rt = runtime();
         let (server_tls, _) = tls_pair();
         let (tls_addr, _) = rt.block_on(echo_server(Some(server_tls)));
         let (plain_addr, _) = rt.block_on(echo_server(None));
-        let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/h2/node-h2-client.mjs");
         for url in [
             format!("https://localhost:{}/node", tls_addr.port()),
             format!("http://127.0.0.1:{}/node", plain_addr.port()),
         ] {
             let out = Command::new("node")
-                .arg(&script)
-                .arg(&url)
-                .arg("3")
+                .arg(node_peer())
+                .args(["client", &url])
                 .output()
                 .expect("node (Node.js 20) must be installed: .ci/run installs it");
             let text = String::from_utf8_lossy(&out.stdout).into_owned();
             eprintln!("{url}:\n{text}{}", String::from_utf8_lossy(&out.stderr));
             assert!(out.status.success(), "{url}: {text}");
             assert!(!text.contains("error"), "{url}: {text}");
-            assert!(text.contains("settings enableConnectProtocol"));
-            for i in 0..3 {
-                assert!(
-                    text.contains(&format!("status {i} 200 key=no")),
-                    "{url}: {text}"
-                );
-                assert!(
-                    text.contains(&format!(
-                        "ws {i} text:hello {i} from node binary:100000:same close:1000 end"
-                    )),
-                    "{url}: {text}"
-                );
+            for i in 0..2 {
+                for want in [
+                    format!("ok {i} status 200 ext=permessage-deflate accept=no"),
+                    // Small messages may go uncompressed (RFC 7692 §6: a
+                    // sender chooses per message); the others must not.
+                    format!("ok {i} echo text 7 compressed="),
+                    format!("ok {i} echo binary 3000 compressed=true"),
+                    format!("ok {i} echo text 5501 compressed=true"),
+                    format!("ok {i} echo binary 1048576 compressed=true"),
+                    format!("ok {i} close 1000"),
+                    format!("ok {i} end"),
+                ] {
+                    let found = text
+                        .lines()
+                        .any(|l| l == want || (want.ends_with('=') && l.starts_with(&want)));
+                    assert!(found, "{url}: no {want:?} in\n{text}");
+                }
             }
-            assert!(text.contains("get 200"), "{url}: {text}");
-            assert!(text.contains("done"), "{url}: {text}");
+            assert!(text.contains("ok get 200"), "{url}: {text}");
+            assert!(text.ends_with("done\n"), "{url}: {text}");
+        }
+    });
+}
+
+/// A PEM block of `der`.
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// Node's `http2` module as the server: our client opens two WebSockets
+/// on one HTTP/2 connection to it (TLS with ALPN h2, and prior
+/// knowledge), negotiates permessage-deflate, sends text, binary and a
+/// 1 MiB message in 16 KiB fragments, gets each echoed (the large ones in
+/// fragments, compressed), and closes with 1000.
+#[test]
+fn node_http2_server() {
+    bounded(Duration::from_secs(120), "node http2 server", || {
+        let pki = Pki::new();
+        let (chain, key) = pki.issue(&["localhost"]);
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("h2-node-server");
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert_path, pem("CERTIFICATE", &chain[0])).unwrap();
+        std::fs::write(&key_path, pem("PRIVATE KEY", key.secret_der())).unwrap();
+        for tls in [true, false] {
+            let mut cmd = Command::new("node");
+            cmd.arg(node_peer()).arg("server");
+            if tls {
+                cmd.arg("--tls").arg(&cert_path).arg(&key_path);
+            }
+            let mut child = cmd
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("node (Node.js 20) must be installed: .ci/run installs it");
+            let mut lines =
+                std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+            let first = lines.next().unwrap().unwrap();
+            let port: u16 = first
+                .strip_prefix("listening ")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("{first}"));
+            let (scheme, host) = if tls {
+                ("wss", "localhost")
+            } else {
+                ("ws", "127.0.0.1")
+            };
+            let url = format!("{scheme}://{host}:{port}/echo");
+            let mut client =
+                ClientOptions::new(ws_adapters::session_config(Default::default(), true))
+                    .with_proxy(ws_adapters::proxy::ProxySetting::Direct);
+            client.session = Arc::new(ws_adapters::session_config(
+                ws_proto::Config::default().with_fragment_size(Some(16 * 1024)),
+                true,
+            ));
+            if tls {
+                client =
+                    client.with_tls(ClientTls::trusting(std::slice::from_ref(&pki.ca)).unwrap());
+            }
+            runtime().block_on(async {
+                let conn = Connection::connect(&url, &client).await.unwrap();
+                let mut tasks = Vec::new();
+                for i in 0..2 {
+                    let (conn, url) = (conn.clone(), url.clone());
+                    tasks.push(tokio::spawn(async move {
+                        let mut ws = conn.websocket(url.as_str()).await.unwrap();
+                        let hs = ws.negotiated().unwrap();
+                        assert_eq!(hs.extensions[0].name, "permessage-deflate", "{hs:?}");
+                        // Incompressible, so that it stays over 1 MiB on
+                        // the wire and goes in 16 KiB fragments.
+                        let mut x = 0x9e37_79b9_7f4a_7c15u64 + i as u64;
+                        let big: Vec<u8> = (0..1u32 << 20)
+                            .map(|_| {
+                                x ^= x << 13;
+                                x ^= x >> 7;
+                                x ^= x << 17;
+                                x as u8
+                            })
+                            .collect();
+                        let msgs = [
+                            Event::Text(format!("hello node {i}").into()),
+                            Event::Binary(vec![i as u8; 3000].into()),
+                            Event::Binary(big.into()),
+                        ];
+                        for m in &msgs {
+                            match m {
+                                Event::Text(t) => ws.send_text(t.clone()).await.unwrap(),
+                                Event::Binary(b) => ws.send_binary(b.clone()).await.unwrap(),
+                                _ => unreachable!(),
+                            }
+                        }
+                        for m in msgs {
+                            assert_eq!(ws.recv().await.unwrap(), Some(m));
+                        }
+                        ws.close(CloseCode::NORMAL, "bye").await.unwrap();
+                        match ws.recv().await.unwrap() {
+                            Some(Event::Close { code, .. }) => {
+                                assert_eq!(code, Some(CloseCode::NORMAL))
+                            }
+                            other => panic!("{other:?}"),
+                        }
+                        assert_eq!(ws.recv().await.unwrap(), None, "END_STREAM");
+                    }));
+                }
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            });
+            // Node's side of it.
+            let mut seen = Vec::new();
+            let until = std::time::Instant::now() + Duration::from_secs(10);
+            while seen
+                .iter()
+                .filter(|l: &&String| l.ends_with(" end"))
+                .count()
+                < 2
+                && std::time::Instant::now() < until
+            {
+                match lines.next() {
+                    Some(Ok(l)) => seen.push(l),
+                    _ => break,
+                }
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            let text = seen.join("\n");
+            eprintln!("node server ({scheme}):\n{text}");
+            for i in 0..2 {
+                for want in [
+                    format!("ws {i} open ext=permessage-deflate key=no"),
+                    format!("ws {i} close 1000"),
+                    format!("ws {i} end"),
+                ] {
+                    assert!(seen.contains(&want), "{scheme}: no {want:?} in\n{text}");
+                }
+            }
+            assert!(!text.contains("error"), "{text}");
+            // The 1 MiB message arrived in 16 KiB fragments (64 or more).
+            for i in 0..2 {
+                let parts: usize = seen
+                    .iter()
+                    .find_map(|l| l.strip_prefix(&format!("ws {i} got binary 1048576 in ")))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| panic!("{scheme}: no 1 MiB message for {i}:\n{text}"));
+                assert!(parts >= 64, "{scheme}: {parts} fragments");
+            }
         }
     });
 }
