@@ -315,7 +315,21 @@ pub async fn serve<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let handshake = server_builder(MAX_STREAMS).handshake::<_, Bytes>(io);
+    serve_streams(io, peer, options, on_ws, MAX_STREAMS).await
+}
+
+/// [`serve`] allowing `max_streams` streams at once.
+async fn serve_streams<S>(
+    io: S,
+    peer: Option<SocketAddr>,
+    options: Arc<ServerOptions>,
+    on_ws: OnWebSocket,
+    max_streams: u32,
+) -> Result<(), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let handshake = server_builder(max_streams).handshake::<_, Bytes>(io);
     let mut conn = tokio::time::timeout(options.http.handshake_timeout, handshake)
         .await
         .map_err(|_| {
@@ -523,6 +537,7 @@ pub struct Server {
     http1: Arc<ServerOptions>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     on_ws: OnWebSocket,
+    max_streams: u32,
 }
 
 impl fmt::Debug for Server {
@@ -556,7 +571,15 @@ impl Server {
             http1: Arc::new(http1),
             tls,
             on_ws: Arc::new(on_ws),
+            max_streams: MAX_STREAMS,
         })
+    }
+
+    /// Allows `n` streams at once per HTTP/2 connection (default
+    /// [`MAX_STREAMS`]): each is a WebSocket or a request in progress.
+    pub fn with_max_streams(mut self, n: u32) -> Self {
+        self.max_streams = n;
+        self
     }
 
     /// The address it listens on.
@@ -584,8 +607,9 @@ impl Server {
                 self.tls.clone(),
                 self.on_ws.clone(),
             );
+            let max = self.max_streams;
             tokio::spawn(async move {
-                if let Err(e) = connection(tcp, peer, options, http1, tls, on_ws).await {
+                if let Err(e) = connection(tcp, peer, options, http1, tls, on_ws, max).await {
                     log::debug!("{peer}: {e}");
                 }
             });
@@ -611,6 +635,7 @@ async fn connection(
     http1: Arc<ServerOptions>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     on_ws: OnWebSocket,
+    max_streams: u32,
 ) -> Result<(), Error> {
     let timeout = options.http.handshake_timeout;
     let io = match tls {
@@ -619,7 +644,7 @@ async fn connection(
                 .await
                 .map_err(|_| ErrorKind::Timeout("TLS handshake"))??;
             if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-                return serve(tls, Some(peer), options, on_ws).await;
+                return serve_streams(tls, Some(peer), options, on_ws, max_streams).await;
             }
             Stream::Tls(Box::new(tls))
         }
@@ -639,7 +664,7 @@ async fn connection(
             .await
             .map_err(|_| ErrorKind::Timeout("the first request"))??;
             if peeked == PREFACE.len() && first == *PREFACE {
-                return serve(tcp, Some(peer), options, on_ws).await;
+                return serve_streams(tcp, Some(peer), options, on_ws, max_streams).await;
             }
             Stream::Tcp(tcp)
         }

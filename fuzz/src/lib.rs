@@ -25,10 +25,12 @@
 //! | [`template_protocols`] | `template_protocols` (how to fuzz a server-model protocol in memory) |
 //! | [`sim_chat`] | `template_sim` (how to fuzz your own handler in a simulated network) |
 //! | [`replay`] | `replay` (recorded transcripts: decode, replay, re-record) |
+//! | [`connect`] | `connect_handshake` (extended CONNECT, RFC 8441 / 9220, both roles) |
 //! | [`seeds`] | the seed corpora (written by `tests/seeds.rs`) |
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod check;
+pub mod connect;
 pub mod dialects;
 pub mod frames;
 pub mod grammar;
@@ -67,4 +69,5 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("template_sim", sim_chat::run),
     ("template_protocols", template_protocols::run),
     ("replay", replay::run),
+    ("connect_handshake", connect::run),
 ];

@@ -347,6 +347,50 @@ pub fn all() -> Vec<Seed> {
     let (server, client) = recorded_pair();
     add("replay", "pair-server.wsrt", server);
     add("replay", "pair-client.wsrt", client);
+    // connect_handshake: RFC 8441 §5.1's request and answer, and rows of
+    // the rejection table.
+    let example = ":method\tCONNECT\n:protocol\twebsocket\n:scheme\thttps\n:path\t/chat\n\
+                   :authority\tserver.example.com\nsec-websocket-protocol\tchat, superchat\n\
+                   sec-websocket-extensions\tpermessage-deflate\nsec-websocket-version\t13\n\
+                   origin\thttp://www.example.com\n";
+    let answer =
+        "200\nsec-websocket-protocol\tchat\nsec-websocket-extensions\tpermessage-deflate\n";
+    for (name, settings, request) in [
+        ("rfc8441-example", 3u8, example.to_owned()),
+        ("rfc8441-example-small", 12, example.to_owned()),
+        (
+            "with-key",
+            0,
+            format!("{example}sec-websocket-key\tdGhlIHNhbXBsZSBub25jZQ==\n"),
+        ),
+        (
+            "with-upgrade",
+            0,
+            format!("{example}connection\tupgrade\nupgrade\twebsocket\n"),
+        ),
+        ("version-8", 0, example.replace("version\t13", "version\t8")),
+        (
+            "no-protocol",
+            0,
+            example.replace(":protocol\twebsocket\n", ""),
+        ),
+        (
+            "webtransport",
+            0,
+            example.replace("\twebsocket", "\twebtransport"),
+        ),
+        (
+            "pseudo-last",
+            0,
+            format!("sec-websocket-version\t13\n{example}"),
+        ),
+    ] {
+        let mut data = vec![settings];
+        data.extend_from_slice(request.as_bytes());
+        data.push(0);
+        data.extend_from_slice(answer.as_bytes());
+        add("connect_handshake", name, data);
+    }
     s
 }
 
