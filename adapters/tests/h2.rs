@@ -461,3 +461,176 @@ fn node_http2_server() {
         }
     });
 }
+
+/// One Autobahn-style case over an HTTP/2 stream: what to send, what the
+/// echo server must send back.
+struct Case {
+    name: &'static str,
+    send: Vec<Step>,
+    expect: Vec<Event>,
+}
+
+enum Step {
+    Text(String),
+    Binary(Vec<u8>),
+    Fragment(ws_proto::MessageKind, Vec<u8>, bool),
+    Ping(Vec<u8>),
+}
+
+/// The Autobahn testsuite speaks HTTP/1.1 only; these are its cases'
+/// payloads (sections 1, 2, 5, 6, 7, 9, and 12/13 by running everything
+/// with permessage-deflate too) sent over HTTP/2 streams to our server
+/// and checked against what the suite expects: framing limits at 125, 126,
+/// 127, 128, 65535 and 65536 bytes; pings answered with the same payload;
+/// fragmented messages with pings between the fragments; UTF-8 text with
+/// multi-byte characters split across fragments; close codes echoed;
+/// messages of 1 and 4 MiB (the latter in 64 KiB fragments).
+fn autobahn_cases() -> Vec<Case> {
+    use ws_proto::MessageKind::{Binary, Text};
+    let mut cases = Vec::new();
+    for len in [0usize, 125, 126, 127, 128, 65535, 65536] {
+        let text = "*".repeat(len);
+        cases.push(Case {
+            name: "1.1 text",
+            send: vec![Step::Text(text.clone())],
+            expect: vec![Event::Text(text.into())],
+        });
+        let bin = vec![0xfe_u8; len];
+        cases.push(Case {
+            name: "1.2 binary",
+            send: vec![Step::Binary(bin.clone())],
+            expect: vec![Event::Binary(bin.into())],
+        });
+    }
+    for len in [0usize, 125] {
+        let p = vec![0xaa_u8; len];
+        cases.push(Case {
+            name: "2 ping",
+            send: vec![Step::Ping(p.clone())],
+            expect: vec![Event::Pong(p.into())],
+        });
+    }
+    cases.push(Case {
+        name: "5.6 fragments with a ping between",
+        send: vec![
+            Step::Fragment(Text, b"fragment1".to_vec(), false),
+            Step::Ping(b"ping payload".to_vec()),
+            Step::Fragment(Text, b"fragment2".to_vec(), true),
+        ],
+        expect: vec![
+            Event::Pong(b"ping payload".to_vec().into()),
+            Event::Text("fragment1fragment2".into()),
+        ],
+    });
+    cases.push(Case {
+        name: "5.19 many fragments, pings between",
+        send: (0..10)
+            .flat_map(|i| {
+                [
+                    Step::Fragment(Binary, vec![i as u8; 1000], i == 9),
+                    Step::Ping(vec![i as u8]),
+                ]
+            })
+            .collect(),
+        expect: (0..10u8)
+            .map(|i| Event::Pong(vec![i].into()))
+            .take(9)
+            .chain([Event::Binary(
+                (0..10u8)
+                    .flat_map(|i| vec![i; 1000])
+                    .collect::<Vec<u8>>()
+                    .into(),
+            )])
+            .chain([Event::Pong(vec![9u8].into())])
+            .collect(),
+    });
+    for text in ["κόσμε", "Hello-µ@ßöäüàá-UTF-8!!", "\u{10FFFF}\u{FEFF}\u{0}"] {
+        cases.push(Case {
+            name: "6 UTF-8",
+            send: vec![Step::Text(text.to_owned())],
+            expect: vec![Event::Text(text.into())],
+        });
+        // Every split point, code points cut in two included (6.2.3).
+        let bytes = text.as_bytes();
+        for cut in 1..bytes.len() {
+            cases.push(Case {
+                name: "6.2 UTF-8 split across fragments",
+                send: vec![
+                    Step::Fragment(Text, bytes[..cut].to_vec(), false),
+                    Step::Fragment(Text, bytes[cut..].to_vec(), true),
+                ],
+                expect: vec![Event::Text(text.into())],
+            });
+        }
+    }
+    let mega_text = "abcdefghij".repeat(1 << 17) + "κόσμε";
+    cases.push(Case {
+        name: "9.1 1 MiB text",
+        send: vec![Step::Text(mega_text.clone())],
+        expect: vec![Event::Text(mega_text.into())],
+    });
+    let four: Vec<u8> = (0..4u32 << 20).map(|n| (n % 251) as u8).collect();
+    cases.push(Case {
+        name: "9.2 4 MiB binary in 64 KiB fragments",
+        send: four
+            .chunks(64 << 10)
+            .enumerate()
+            .map(|(i, c)| Step::Fragment(Binary, c.to_vec(), i == 63))
+            .collect(),
+        expect: vec![Event::Binary(four.into())],
+    });
+    cases
+}
+
+#[test]
+fn autobahn_case_payloads_over_http2() {
+    bounded(Duration::from_secs(120), "autobahn over h2", || {
+        runtime().block_on(async {
+            let (addr, seen) = echo_server(None).await;
+            let url = format!("ws://127.0.0.1:{}/", addr.port());
+            let mut streams = 0;
+            for compression in [false, true] {
+                let conn = Connection::connect(&url, &client_options(compression))
+                    .await
+                    .unwrap();
+                for case in autobahn_cases() {
+                    let mut ws = conn.websocket(url.as_str()).await.unwrap();
+                    streams += 1;
+                    assert_eq!(ws.negotiated().unwrap().extensions.is_empty(), !compression);
+                    for step in case.send {
+                        match step {
+                            Step::Text(t) => ws.send_text(t).await.unwrap(),
+                            Step::Binary(b) => ws.send_binary(b).await.unwrap(),
+                            Step::Fragment(k, d, fin) => ws.send_fragment(k, d, fin).await.unwrap(),
+                            Step::Ping(p) => ws.send_ping(p).await.unwrap(),
+                        }
+                    }
+                    for want in case.expect {
+                        let got = ws.recv().await.unwrap();
+                        assert_eq!(
+                            got.as_ref(),
+                            Some(&want),
+                            "{} (compression {compression})",
+                            case.name
+                        );
+                    }
+                    // 7.1: a close code of the application's range echoed.
+                    ws.close(CloseCode(3000), "done").await.unwrap();
+                    match ws.recv().await.unwrap() {
+                        Some(Event::Close { code, .. }) => assert_eq!(code, Some(CloseCode(3000))),
+                        other => panic!("{}: {other:?}", case.name),
+                    }
+                    assert_eq!(ws.recv().await.unwrap(), None);
+                }
+            }
+            wait_for(&seen, streams).await;
+            let seen = seen.lock().unwrap();
+            assert!(seen.transports.iter().all(|t| *t == Transport::Http2));
+            assert!(
+                seen.ends.iter().all(|e| e == "close 3000"),
+                "{:?}",
+                seen.ends
+            );
+        });
+    });
+}
