@@ -357,25 +357,13 @@ where
 /// The fields of a request, pseudo-header fields first (`:protocol` from
 /// the extension `h2` keeps it in).
 fn fields(request: &http::request::Parts) -> Headers {
-    let mut h = Headers::new();
-    let uri = &request.uri;
-    h.push(":method", request.method.as_str());
-    if let Some(p) = request.extensions.get::<h2::ext::Protocol>() {
-        h.push(":protocol", p.as_str());
-    }
-    if let Some(s) = uri.scheme_str() {
-        h.push(":scheme", s);
-    }
-    if let Some(pq) = uri.path_and_query() {
-        h.push(":path", pq.as_str());
-    }
-    if let Some(a) = uri.authority() {
-        h.push(":authority", a.as_str());
-    }
-    for (name, value) in &request.headers {
-        h.push(name.as_str(), value.as_bytes());
-    }
-    h
+    let protocol = request.extensions.get::<h2::ext::Protocol>();
+    crate::hosted::connect_fields(
+        &request.method,
+        &request.uri,
+        protocol.map(|p| p.as_str()),
+        &request.headers,
+    )
 }
 
 /// Sends `response` (its body as the peer's window allows) and ends the

@@ -256,6 +256,55 @@ pub fn upgrade_http<B>(
     Ok((to_http(response), upgrading))
 }
 
+/// [`connect_upgrade`] for an `http::Request` a host HTTP/2 server
+/// parsed (hyper with `http2().enable_connect_protocol()`, axum on it):
+/// `protocol` is the request's `:protocol` pseudo-header, which the host
+/// keeps in an extension of its own (hyper:
+/// `req.extensions().get::<hyper::ext::Protocol>().map(|p| p.as_str())`).
+/// `Ok`: the `200` for the host to send (it keeps the stream open) and
+/// the session to run on the upgraded stream (hyper:
+/// `hyper::upgrade::on(&mut req)`, through `hyper_util::rt::TokioIo`).
+#[cfg(feature = "http")]
+pub fn connect_upgrade_http<B>(
+    request: &http::Request<B>,
+    protocol: Option<&str>,
+    peer: Option<SocketAddr>,
+    options: &ServerOptions,
+) -> Result<(http::Response<bytes::Bytes>, Upgrading), Refused> {
+    let fields = connect_fields(request.method(), request.uri(), protocol, request.headers());
+    let (response, upgrading) = connect_upgrade(fields, peer, options)?;
+    Ok((to_http(response), upgrading))
+}
+
+/// The request's fields as an HTTP/2 or HTTP/3 library decoded them:
+/// pseudo-header fields first (RFC 9113 §8.3), then the others.
+#[cfg(feature = "http")]
+pub(crate) fn connect_fields(
+    method: &http::Method,
+    uri: &http::Uri,
+    protocol: Option<&str>,
+    headers: &http::HeaderMap,
+) -> Headers {
+    let mut h = Headers::new();
+    h.push(":method", method.as_str());
+    if let Some(p) = protocol {
+        h.push(":protocol", p);
+    }
+    if let Some(s) = uri.scheme_str() {
+        h.push(":scheme", s);
+    }
+    if let Some(pq) = uri.path_and_query() {
+        h.push(":path", pq.as_str());
+    }
+    if let Some(a) = uri.authority() {
+        h.push(":authority", a.as_str());
+    }
+    for (name, value) in headers {
+        h.push(name.as_str(), value.as_bytes());
+    }
+    h
+}
+
 #[cfg(feature = "http")]
 fn to_http(response: Response) -> http::Response<bytes::Bytes> {
     http::Response::try_from(response).unwrap_or_else(|e| {

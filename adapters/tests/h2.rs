@@ -634,3 +634,115 @@ fn autobahn_case_payloads_over_http2() {
         });
     });
 }
+
+/// hyper's own HTTP/2 server (`enable_connect_protocol`) with our
+/// `hosted::connect_upgrade_http` answering the extended CONNECT and the
+/// session running on `hyper::upgrade::on`'s stream: what an axum or
+/// hyper application does to take WebSockets over HTTP/2. Our client
+/// opens three on one connection (prior knowledge), permessage-deflate
+/// negotiated; a refused one gets its status.
+#[test]
+fn hyper_http2_server_with_hosted_connect_upgrade() {
+    use http_body_util::Full;
+    use hyper::body::Incoming;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    bounded(Duration::from_secs(60), "hyper h2", || {
+        runtime().block_on(async {
+            let policy = Policy::default().on_upgrade(|req, _| {
+                if req.target == "/refuse" {
+                    Err(Response::new(403).body("no\n"))
+                } else {
+                    Ok(http_upgrade::Accept::for_request(req))
+                }
+            });
+            let options = Arc::new(server_options(true).with_policy(policy));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move {
+                loop {
+                    let (tcp, peer) = listener.accept().await.unwrap();
+                    let options = options.clone();
+                    let svc =
+                        hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+                            let options = options.clone();
+                            async move {
+                                if req.method() != http::Method::CONNECT {
+                                    let r =
+                                        http::Response::new(Full::new(bytes::Bytes::from("plain")));
+                                    return Ok::<_, std::convert::Infallible>(r);
+                                }
+                                let protocol = req
+                                    .extensions()
+                                    .get::<hyper::ext::Protocol>()
+                                    .map(|p| p.as_str().to_owned());
+                                let answer = ws_adapters::hosted::connect_upgrade_http(
+                                    &req,
+                                    protocol.as_deref(),
+                                    Some(peer),
+                                    &options,
+                                );
+                                match answer {
+                                    Ok((response, upgrading)) => {
+                                        let on = hyper::upgrade::on(&mut req);
+                                        tokio::spawn(async move {
+                                            let mut ws =
+                                                upgrading.tokio(TokioIo::new(on.await.unwrap()));
+                                            while let Ok(Some(ev)) = ws.recv().await {
+                                                if let Some(m) = ev.into_message() {
+                                                    let _ = ws.send(m).await;
+                                                }
+                                            }
+                                        });
+                                        Ok(response.map(Full::new))
+                                    }
+                                    Err(refused) => Ok(refused.http_response().map(Full::new)),
+                                }
+                            }
+                        });
+                    tokio::spawn(async move {
+                        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                            .enable_connect_protocol()
+                            .serve_connection(TokioIo::new(tcp), svc)
+                            .await;
+                    });
+                }
+            });
+            let url = format!("ws://127.0.0.1:{}/", addr.port());
+            let conn = Connection::connect(&url, &client_options(true))
+                .await
+                .unwrap();
+            let mut sockets = Vec::new();
+            for i in 0..3 {
+                let mut ws = conn.websocket(url.as_str()).await.unwrap();
+                assert_eq!(
+                    ws.negotiated().unwrap().extensions[0].name,
+                    "permessage-deflate"
+                );
+                ws.send_text(format!("via hyper {i}")).await.unwrap();
+                sockets.push(ws);
+            }
+            for (i, ws) in sockets.iter_mut().enumerate() {
+                assert_eq!(
+                    ws.recv().await.unwrap(),
+                    Some(Event::Text(format!("via hyper {i}").into()))
+                );
+                ws.send_binary(vec![i as u8; 70_000]).await.unwrap();
+                assert_eq!(
+                    ws.recv().await.unwrap(),
+                    Some(Event::Binary(vec![i as u8; 70_000].into()))
+                );
+                ws.close(CloseCode::NORMAL, "").await.unwrap();
+                while ws.recv().await.unwrap().is_some() {}
+            }
+            let refused = conn
+                .websocket(format!("ws://127.0.0.1:{}/refuse", addr.port()).as_str())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(refused.kind(), ErrorKind::Rejected(403)),
+                "{refused:?}"
+            );
+        });
+    });
+}
