@@ -714,7 +714,7 @@ fn hyper_http2_server_with_hosted_connect_upgrade() {
                 .unwrap();
             let mut sockets = Vec::new();
             for i in 0..3 {
-                let mut ws = conn.websocket(url.as_str()).await.unwrap();
+                let ws = conn.websocket(url.as_str()).await.unwrap();
                 assert_eq!(
                     ws.negotiated().unwrap().extensions[0].name,
                     "permessage-deflate"
