@@ -678,7 +678,13 @@ fn fraggle_checksums_are_correct() {
 
 /// Installs Debian's chromium if `/usr/bin/chromium` is missing; panics
 /// with the reason if that fails.
+/// Held while a browser prerequisite is checked or installed: the browser
+/// tests run in parallel, and one must not start Chromium or read
+/// playwright-core while another is still installing it.
+static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn ensure_chromium() {
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
     if std::path::Path::new("/usr/bin/chromium").exists() {
         return;
     }
@@ -699,6 +705,7 @@ fn ensure_chromium() {
 
 /// `npm ci` in scripts/browser if playwright-core is missing.
 fn ensure_playwright() -> std::path::PathBuf {
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
     let dir = workspace().join("scripts/browser");
     if !dir
         .join("node_modules/playwright-core/package.json")
