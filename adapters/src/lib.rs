@@ -43,6 +43,8 @@ mod error;
 pub mod files;
 #[cfg(feature = "h2")]
 pub mod h2;
+#[cfg(feature = "h3")]
+pub mod h3;
 pub mod hosted;
 mod layers;
 pub mod mio;
