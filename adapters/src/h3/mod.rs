@@ -546,7 +546,9 @@ async fn request(
     on_ws: &OnWebSocket,
 ) -> io::Result<()> {
     let mut reader = Reader::new(recv);
-    let fields = match reader.headers().await {
+    // A stream that never sends its HEADERS holds nothing for long.
+    let headers = tokio::time::timeout(options.http.handshake_timeout, reader.headers());
+    let fields = match headers.await.unwrap_or_else(|_| Err(h3_error("no HEADERS in time"))) {
         Ok(Some(f)) => f,
         Ok(None) => return Ok(()),
         Err(e) => {
