@@ -26,6 +26,7 @@
 //! | [`sim_chat`] | `template_sim` (how to fuzz your own handler in a simulated network) |
 //! | [`replay`] | `replay` (recorded transcripts: decode, replay, re-record) |
 //! | [`connect`] | `connect_handshake` (extended CONNECT, RFC 8441 / 9220, both roles) |
+//! | [`qpack`] | `qpack_decode` (HTTP/3 field sections, RFC 9204) |
 //! | [`seeds`] | the seed corpora (written by `tests/seeds.rs`) |
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -38,6 +39,7 @@ pub mod http;
 pub mod inflate;
 pub mod oracle;
 pub mod primitives;
+pub mod qpack;
 pub mod replay;
 pub mod roundtrip;
 pub mod seeds;
@@ -70,4 +72,5 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("template_protocols", template_protocols::run),
     ("replay", replay::run),
     ("connect_handshake", connect::run),
+    ("qpack_decode", qpack::run),
 ];

@@ -391,6 +391,41 @@ pub fn all() -> Vec<Seed> {
         data.extend_from_slice(answer.as_bytes());
         add("connect_handshake", name, data);
     }
+    // qpack_decode: our encoding of the RFC 8441 example's fields, static
+    // references (:method GET, :status 200, :path /chat), a Huffman string
+    // (RFC 7541 C.4.1), and a dynamic reference.
+    let ours = http_upgrade::qpack::encode([
+        (":method", &b"CONNECT"[..]),
+        (":protocol", b"websocket"),
+        (":scheme", b"https"),
+        (":path", b"/chat"),
+        (":authority", b"server.example.com"),
+        ("sec-websocket-version", b"13"),
+    ]);
+    add("qpack_decode", "connect-literals", ours);
+    add(
+        "qpack_decode",
+        "static-refs",
+        vec![
+            0,
+            0,
+            0xc0 | 17,
+            0xc0 | 25,
+            0x50 | 1,
+            5,
+            b'/',
+            b'c',
+            b'h',
+            b'a',
+            b't',
+        ],
+    );
+    let mut huff = vec![0, 0, 0x50, 0x8c];
+    huff.extend_from_slice(&[
+        0xf1, 0xe3, 0xc2, 0xe5, 0xf2, 0x3a, 0x6b, 0xa0, 0xab, 0x90, 0xf4, 0xff,
+    ]);
+    add("qpack_decode", "huffman-authority", huff);
+    add("qpack_decode", "dynamic-ref", vec![2, 0, 0x80]);
     s
 }
 

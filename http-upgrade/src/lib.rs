@@ -114,6 +114,8 @@ pub mod http_compat;
 pub mod keys;
 mod limits;
 mod proxy;
+#[cfg(feature = "qpack")]
+pub mod qpack;
 mod response;
 mod server;
 mod time;

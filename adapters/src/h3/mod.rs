@@ -25,8 +25,6 @@
 //! [`AsyncWebSocket`](crate::AsyncWebSocket): one copy, and QUIC's flow
 //! control still holds a peer that sends faster than the WebSocket reads.
 
-mod qpack;
-
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -36,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use http_upgrade::{ClientRequest, Headers, HttpRequest, Response};
+use http_upgrade::{ClientRequest, Headers, HttpRequest, Response, qpack};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 use ws_proto::session::Session;
 
@@ -548,7 +546,10 @@ async fn request(
     let mut reader = Reader::new(recv);
     // A stream that never sends its HEADERS holds nothing for long.
     let headers = tokio::time::timeout(options.http.handshake_timeout, reader.headers());
-    let fields = match headers.await.unwrap_or_else(|_| Err(h3_error("no HEADERS in time"))) {
+    let fields = match headers
+        .await
+        .unwrap_or_else(|_| Err(h3_error("no HEADERS in time")))
+    {
         Ok(Some(f)) => f,
         Ok(None) => return Ok(()),
         Err(e) => {

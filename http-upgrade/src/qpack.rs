@@ -5,8 +5,20 @@
 //! refer to a dynamic table: a field section that does is an error
 //! (`QPACK_DECOMPRESSION_FAILED`, §2.2.3), and the encoder and decoder
 //! streams carry nothing we need.
+//!
+//! ```
+//! use http_upgrade::qpack;
+//! let block = qpack::encode([(":method", &b"CONNECT"[..]), (":protocol", b"websocket")]);
+//! let fields = qpack::decode(&block, 64 * 1024)?;
+//! assert_eq!(fields.get_str(":protocol"), Some("websocket"));
+//! # Ok::<(), qpack::QpackError>(())
+//! ```
 
-use http_upgrade::Headers;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::Headers;
 
 /// RFC 9204 Appendix A: the static table.
 const STATIC: [(&str, &str); 99] = [
@@ -120,14 +132,19 @@ const STATIC: [(&str, &str); 99] = [
     ("x-frame-options", "sameorigin"),                     // 98
 ];
 
-/// Why a field section could not be decoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum QpackError {
+/// Why a field section could not be decoded (HTTP/3 treats each as
+/// `QPACK_DECOMPRESSION_FAILED`, RFC 9204 §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum QpackError {
     /// Truncated, an integer too large, or a bad Huffman string.
+    #[error("malformed field section: {0}")]
     Malformed(&'static str),
     /// A reference to the dynamic table, which we set to capacity 0.
+    #[error("a reference to the dynamic table, announced with capacity 0")]
     Dynamic,
     /// More than the allowed bytes of names and values.
+    #[error("field section over the size limit")]
     TooLarge,
 }
 
@@ -191,7 +208,7 @@ fn static_entry(index: u64) -> Result<(&'static str, &'static str), QpackError> 
 
 /// Decodes a field section (the payload of a HEADERS frame), at most
 /// `limit` bytes of names and values in all.
-pub(crate) fn decode(buf: &[u8], limit: usize) -> Result<Headers, QpackError> {
+pub fn decode(buf: &[u8], limit: usize) -> Result<Headers, QpackError> {
     let mut at = 0;
     // §4.5.1: Required Insert Count (8-bit prefix), then the base.
     if int(buf, &mut at, 8)? != 0 {
@@ -253,7 +270,7 @@ fn put_int(out: &mut Vec<u8>, first: u8, prefix: u8, mut v: u64) {
 
 /// Encodes `fields` as a field section: every line a literal with a
 /// literal name, no Huffman (§4.5.6), so the peer needs no table of ours.
-pub(crate) fn encode<'a>(fields: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Vec<u8> {
+pub fn encode<'a>(fields: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Vec<u8> {
     let mut out = vec![0, 0];
     for (name, value) in fields {
         put_int(&mut out, 0x20, 3, name.len() as u64);
