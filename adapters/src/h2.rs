@@ -64,7 +64,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use ws_proto::session::Session;
 
-use crate::{ClientOptions, Clock, Driver, Error, ErrorKind, ServerOptions};
+use crate::{ClientOptions, Clock, Error, ErrorKind, ServerOptions};
 
 /// The stream under a [`WebSocket`] of this module: a stream of an
 /// HTTP/2 connection, or, after an HTTP/1.1 upgrade on a [`Server`], the
@@ -693,15 +693,7 @@ impl Connection {
     /// RFC 8441 §7 tunnels through them with a plain CONNECT first, which
     /// this client does not do.
     pub async fn connect(url: &str, options: &ClientOptions) -> Result<Connection, Error> {
-        let url = ClientRequest::new(url)
-            .map_err(|e| Error::from(ws_proto::session::SessionError::from(e)))?
-            .url;
-        let lookup = tokio::net::lookup_host((url.host(), url.port()));
-        let addr = tokio::time::timeout(options.timeout, lookup)
-            .await
-            .map_err(|_| ErrorKind::Timeout("resolve"))??
-            .next()
-            .ok_or_else(|| ErrorKind::Resolve(url.host().to_owned()))?;
+        let (url, addr) = crate::tokio::resolve_url(url, options).await?;
         let tcp = tokio::time::timeout(options.timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| ErrorKind::Timeout("connect"))??;
@@ -789,29 +781,19 @@ impl Connection {
             let (response, stream) = send.send_request(req, false).map_err(wire)?;
             let response = response.await.map_err(wire)?;
             let (parts, recv) = response.into_parts();
-            if !parts.status.is_success() {
-                return Err(Error::from(ErrorKind::Rejected(parts.status.as_u16())).with_peer(peer));
-            }
             let mut answer = Headers::new();
             for (n, v) in &parts.headers {
                 answer.push(n.as_str(), v.as_bytes());
             }
-            let clock = Clock::new();
-            let session = Session::client_connect(
+            let io = Stream::Http2(H2Stream::new(recv, stream));
+            crate::tokio::open_connect(
                 client,
                 parts.status.as_u16(),
                 &answer,
-                self.options.session.clone(),
-                crate::mask_rng(),
-                clock.now(),
+                &self.options,
+                peer,
+                io,
             )
-            .map_err(|e| Error::from(e).with_peer(peer))?;
-            let driver = Driver::new(session, clock, peer);
-            let io = Stream::Http2(H2Stream::new(recv, stream));
-            Ok(crate::AsyncWebSocket::from_driver(
-                crate::tokio::Tokio(io),
-                driver,
-            ))
         };
         tokio::time::timeout(timeout, open)
             .await

@@ -126,18 +126,74 @@ pub async fn connect(
     options: &ClientOptions,
 ) -> Result<(WebSocket, Handshake), Error> {
     let (host, port, mut driver) = options.plan(request.into_client_request()?)?;
-    let lookup = tokio::net::lookup_host((host.as_str(), port));
-    let addr = tokio::time::timeout(options.timeout, lookup)
-        .await
-        .map_err(|_| ErrorKind::Timeout("resolve"))??
-        .next()
-        .ok_or_else(|| ErrorKind::Resolve(host.clone()))?;
+    let addr = resolve(&host, port, options.timeout).await?;
     let stream = tokio::time::timeout(options.timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| ErrorKind::Timeout("connect"))??;
     stream.set_nodelay(true)?;
     driver.set_peer(addr);
     crate::aio::open(Tokio(stream), driver, options).await
+}
+
+/// The first address of `host:port`, resolved on tokio's blocking pool
+/// within `timeout`.
+pub(crate) async fn resolve(
+    host: &str,
+    port: u16,
+    timeout: std::time::Duration,
+) -> Result<std::net::SocketAddr, Error> {
+    let lookup = tokio::net::lookup_host((host, port));
+    Ok(tokio::time::timeout(timeout, lookup)
+        .await
+        .map_err(|_| ErrorKind::Timeout("resolve"))??
+        .next()
+        .ok_or_else(|| ErrorKind::Resolve(host.to_owned()))?)
+}
+
+/// For the HTTP/2 and HTTP/3 clients: `url` parsed and resolved.
+#[cfg(any(feature = "h2", feature = "h3"))]
+pub(crate) async fn resolve_url(
+    url: &str,
+    options: &crate::ClientOptions,
+) -> Result<(http_upgrade::WsUrl, std::net::SocketAddr), Error> {
+    let url = http_upgrade::ClientRequest::new(url)
+        .map_err(|e| Error::from(ws_proto::session::SessionError::from(e)))?
+        .url;
+    let addr = resolve(url.host(), url.port(), options.timeout).await?;
+    Ok((url, addr))
+}
+
+/// For the HTTP/2 and HTTP/3 clients: the open WebSocket over `io` once
+/// the server answered an extended CONNECT with `status` and `fields`
+/// (pseudo-header fields left out): a refusal is
+/// [`ErrorKind::Rejected`]; a 2xx is checked and the session opened.
+#[cfg(any(feature = "h2", feature = "h3"))]
+pub(crate) fn open_connect<S>(
+    client: http_upgrade::ConnectClient,
+    status: u16,
+    fields: &http_upgrade::Headers,
+    options: &crate::ClientOptions,
+    peer: Option<std::net::SocketAddr>,
+    io: S,
+) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if !(200..300).contains(&status) {
+        return Err(Error::from(ErrorKind::Rejected(status)).with_peer(peer));
+    }
+    let clock = Clock::new();
+    let session = ws_proto::session::Session::client_connect(
+        client,
+        status,
+        fields,
+        options.session.clone(),
+        crate::mask_rng(),
+        clock.now(),
+    )
+    .map_err(|e| Error::from(e).with_peer(peer))?;
+    let driver = crate::Driver::new(session, clock, peer);
+    Ok(crate::AsyncWebSocket::from_driver(Tokio(io), driver))
 }
 
 /// A listening socket handing out server-side [`WebSocket`]s.

@@ -36,9 +36,8 @@ use std::task::{Context, Poll};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http_upgrade::{ClientRequest, Headers, HttpRequest, Response, qpack};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
-use ws_proto::session::Session;
 
-use crate::{ClientOptions, Clock, Driver, Error, ErrorKind, ServerOptions};
+use crate::{ClientOptions, Error, ErrorKind, ServerOptions};
 
 /// HTTP/3 frame types (RFC 9114 §7.2).
 const DATA: u64 = 0x00;
@@ -669,15 +668,7 @@ impl Connection {
     /// always TLS, with ALPN `h3` and the options' TLS settings), within
     /// the options' timeout.
     pub async fn connect(url: &str, options: &ClientOptions) -> Result<Connection, Error> {
-        let url = ClientRequest::new(url)
-            .map_err(|e| Error::from(ws_proto::session::SessionError::from(e)))?
-            .url;
-        let lookup = tokio::net::lookup_host((url.host(), url.port()));
-        let addr = tokio::time::timeout(options.timeout, lookup)
-            .await
-            .map_err(|_| ErrorKind::Timeout("resolve"))??
-            .next()
-            .ok_or_else(|| ErrorKind::Resolve(url.host().to_owned()))?;
+        let (url, addr) = crate::tokio::resolve_url(url, options).await?;
         let tls = options
             .tls
             .as_ref()
@@ -770,27 +761,19 @@ impl Connection {
                 .ok_or_else(|| ErrorKind::Http2("a response without :status".into()))?;
             if !(200..300).contains(&status) {
                 let _ = send.reset(quinn::VarInt::from_u32(H3_REQUEST_CANCELLED));
-                return Err(Error::from(ErrorKind::Rejected(status)).with_peer(peer));
             }
             let mut regular = Headers::new();
             for (n, v) in answer.iter().filter(|(n, _)| !n.starts_with(':')) {
                 regular.push(n, v);
             }
-            let clock = Clock::new();
-            let session = Session::client_connect(
+            crate::tokio::open_connect(
                 client,
                 status,
                 &regular,
-                self.options.session.clone(),
-                crate::mask_rng(),
-                clock.now(),
+                &self.options,
+                peer,
+                pipe(send, reader),
             )
-            .map_err(|e| Error::from(e).with_peer(peer))?;
-            let driver = Driver::new(session, clock, peer);
-            Ok(crate::AsyncWebSocket::from_driver(
-                crate::tokio::Tokio(pipe(send, reader)),
-                driver,
-            ))
         };
         tokio::time::timeout(timeout, open)
             .await
