@@ -309,19 +309,6 @@ fn node_http2_client() {
     });
 }
 
-/// A PEM block of `der`.
-fn pem(label: &str, der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
-
 /// Node's `http2` module as the server: our client opens two WebSockets
 /// on one HTTP/2 connection to it (TLS with ALPN h2, and prior
 /// knowledge), negotiates permessage-deflate, sends text, binary and a
@@ -331,12 +318,8 @@ fn pem(label: &str, der: &[u8]) -> String {
 fn node_http2_server() {
     bounded(Duration::from_secs(120), "node http2 server", || {
         let pki = Pki::new();
-        let (chain, key) = pki.issue(&["localhost"]);
         let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("h2-node-server");
-        std::fs::create_dir_all(&dir).unwrap();
-        let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-        std::fs::write(&cert_path, pem("CERTIFICATE", &chain[0])).unwrap();
-        std::fs::write(&key_path, pem("PRIVATE KEY", key.secret_der())).unwrap();
+        let (cert_path, key_path) = common::write_pem(&dir, &pki.issue(&["localhost"]));
         for tls in [true, false] {
             let mut cmd = Command::new("node");
             cmd.arg(node_peer()).arg("server");

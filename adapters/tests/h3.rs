@@ -146,8 +146,11 @@ fn websockets_on_one_quic_connection() {
     });
 }
 
-/// A virtualenv with `aioquic` (from PyPI, installed on first use).
+/// A virtualenv with `aioquic` (from PyPI, installed on first use, by
+/// one test at a time: they run in parallel).
 fn aioquic_python() -> std::path::PathBuf {
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
     let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("h3-aioquic/venv");
     let py = venv.join("bin/python");
     let ok = |py: &std::path::Path| {
@@ -231,5 +234,124 @@ fn aioquic_client() {
         });
         let ends = ends.lock().unwrap();
         assert_eq!(*ends, ["close 1000", "close 1000"], "{ends:?}");
+    });
+}
+
+/// aioquic as the server (its QUIC, HTTP/3 and QPACK; the framing and
+/// permessage-deflate of the script): our client opens two WebSockets
+/// on one QUIC connection, with permessage-deflate, sends text, binary
+/// and a 1 MiB message in 16 KiB fragments, gets each echoed, and closes
+/// with 1000; the stream ends.
+#[test]
+fn aioquic_server() {
+    let py = aioquic_python();
+    bounded(Duration::from_secs(90), "aioquic server", move || {
+        let pki = Pki::new();
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("h3-aioquic-server");
+        let (cert, key) = common::write_pem(&dir, &pki.issue(&["localhost"]));
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/h3/aioquic-server.py");
+        let mut child = std::process::Command::new(&py)
+            .arg(&script)
+            .arg(&cert)
+            .arg(&key)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines =
+            std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        let first = lines.next().unwrap().unwrap();
+        let port: u16 = first
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{first}"));
+        let mut client = client_options(true)
+            .with_tls(ClientTls::trusting(std::slice::from_ref(&pki.ca)).unwrap());
+        client.session = Arc::new(ws_adapters::session_config(
+            ws_proto::Config::default().with_fragment_size(Some(16 * 1024)),
+            true,
+        ));
+        runtime().block_on(async {
+            let url = format!("wss://localhost:{port}/echo");
+            let conn = Connection::connect(&url, &client).await.unwrap();
+            let mut tasks = Vec::new();
+            for i in 0..2u8 {
+                let (conn, url) = (conn.clone(), url.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut ws = conn.websocket(url.as_str()).await.unwrap();
+                    let hs = ws.negotiated().unwrap();
+                    assert_eq!(hs.extensions[0].name, "permessage-deflate", "{hs:?}");
+                    let mut x = 0x2545_f491_4f6c_dd1du64 + u64::from(i);
+                    let big: Vec<u8> = (0..1u32 << 20)
+                        .map(|_| {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            x as u8
+                        })
+                        .collect();
+                    let msgs = [
+                        Event::Text(format!("hello aioquic {i}").into()),
+                        Event::Binary(vec![i; 3000].into()),
+                        Event::Binary(big.into()),
+                    ];
+                    for m in &msgs {
+                        match m {
+                            Event::Text(t) => ws.send_text(t.clone()).await.unwrap(),
+                            Event::Binary(b) => ws.send_binary(b.clone()).await.unwrap(),
+                            _ => unreachable!(),
+                        }
+                    }
+                    for m in msgs {
+                        assert_eq!(ws.recv().await.unwrap(), Some(m));
+                    }
+                    ws.close(CloseCode::NORMAL, "bye").await.unwrap();
+                    match ws.recv().await.unwrap() {
+                        Some(Event::Close { code, .. }) => {
+                            assert_eq!(code, Some(CloseCode::NORMAL))
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                    assert_eq!(ws.recv().await.unwrap(), None, "the stream's FIN");
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        let mut seen = Vec::new();
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while seen
+            .iter()
+            .filter(|l: &&String| l.ends_with(" end"))
+            .count()
+            < 2
+            && std::time::Instant::now() < until
+        {
+            match lines.next() {
+                Some(Ok(l)) => seen.push(l),
+                _ => break,
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = seen.join("\n");
+        eprintln!("aioquic server:\n{text}");
+        assert!(!text.contains("error"), "{text}");
+        for i in 0..2 {
+            for want in [
+                format!("ws {i} open ext=permessage-deflate key=no"),
+                format!("ws {i} close 1000"),
+                format!("ws {i} end"),
+            ] {
+                assert!(seen.contains(&want), "no {want:?} in\n{text}");
+            }
+            let parts: usize = seen
+                .iter()
+                .find_map(|l| l.strip_prefix(&format!("ws {i} got binary 1048576 in ")))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no 1 MiB message for {i}:\n{text}"));
+            assert!(parts >= 64, "{parts} fragments");
+        }
     });
 }

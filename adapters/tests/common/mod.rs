@@ -469,6 +469,30 @@ impl Pki {
     }
 }
 
+/// Writes `identity` as `cert.pem` and `key.pem` into `dir` (for peers
+/// that load PEM files); returns their paths.
+pub fn write_pem(
+    dir: &std::path::Path,
+    identity: &Identity,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    use base64::Engine as _;
+    let pem = |label: &str, der: &[u8]| {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let mut out = format!("-----BEGIN {label}-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(line).unwrap());
+            out.push('\n');
+        }
+        out.push_str(&format!("-----END {label}-----\n"));
+        out
+    };
+    std::fs::create_dir_all(dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, pem("CERTIFICATE", &identity.0[0])).unwrap();
+    std::fs::write(&key, pem("PRIVATE KEY", identity.1.secret_der())).unwrap();
+    (cert, key)
+}
+
 /// A small HTTP CONNECT proxy on 127.0.0.1; counts the tunnels it opened.
 pub fn start_proxy() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::io::{Read, Write};
