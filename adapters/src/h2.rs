@@ -294,8 +294,25 @@ fn server_builder(max_streams: u32) -> h2::server::Builder {
     let mut b = h2::server::Builder::new();
     b.enable_connect_protocol()
         .max_concurrent_streams(max_streams)
-        .max_header_list_size(64 * 1024);
+        .max_header_list_size(64 * 1024)
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(connection_window(max_streams));
     b
+}
+
+/// Each stream's receive window (RFC 9113 §6.9.2): what one WebSocket's
+/// peer may send ahead of the reader; HTTP/2's default.
+const STREAM_WINDOW: u32 = 65_535;
+
+/// The connection's receive window: room for every stream's window, so
+/// that a WebSocket whose reader stalls (its stream window full of
+/// unread data) does not stall the other WebSockets of the connection
+/// behind a shared window (HTTP/2's default connection window is one
+/// stream's). Bounded: at most 16 MiB held per connection.
+fn connection_window(streams: u32) -> u32 {
+    STREAM_WINDOW
+        .saturating_mul(streams.saturating_add(1))
+        .min(16 << 20)
 }
 
 /// Streams at once on one connection (RFC 9113 §6.5.2
@@ -811,7 +828,11 @@ async fn start_client<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (send, conn) = tokio::time::timeout(options.timeout, h2::client::handshake(io))
+    let handshake = h2::client::Builder::new()
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(connection_window(MAX_STREAMS))
+        .handshake(io);
+    let (send, conn) = tokio::time::timeout(options.timeout, handshake)
         .await
         .map_err(|_| ErrorKind::Timeout("the HTTP/2 handshake"))?
         .map_err(|e| Error::from(io_error(e)).with_peer(Some(addr)))?;

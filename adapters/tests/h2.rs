@@ -729,3 +729,40 @@ fn hyper_http2_server_with_hosted_connect_upgrade() {
         });
     });
 }
+
+/// One WebSocket whose reader stalls does not stall the others on the
+/// same HTTP/2 connection: the client never reads A's echo of a 300 KB
+/// message (A's stream window fills on both sides: the echo task of A
+/// waits to send, and A's input waits to be read), and B still talks.
+/// With HTTP/2's default connection window (one stream's worth) A's
+/// unread bytes would take all of it.
+#[test]
+fn a_stalled_websocket_does_not_stall_the_others() {
+    bounded(Duration::from_secs(60), "h2 stalled stream", || {
+        runtime().block_on(async {
+            let (addr, _) = echo_server(None).await;
+            let url = format!("ws://127.0.0.1:{}/", addr.port());
+            let conn = Connection::connect(&url, &client_options(false))
+                .await
+                .unwrap();
+            let a = conn.websocket(url.as_str()).await.unwrap();
+            let mut b = conn.websocket(url.as_str()).await.unwrap();
+            // A's send completes as far as the windows let it; not awaited
+            // to the end: nobody reads A's echo.
+            let stalled = tokio::spawn(async move {
+                let _ = a.send_binary(vec![1u8; 300_000]).await;
+                a
+            });
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            for i in 0..3 {
+                b.send_text(format!("still here {i}")).await.unwrap();
+                let got = tokio::time::timeout(Duration::from_secs(5), b.recv())
+                    .await
+                    .expect("B stalled behind A")
+                    .unwrap();
+                assert_eq!(got, Some(Event::Text(format!("still here {i}").into())));
+            }
+            stalled.abort();
+        });
+    });
+}

@@ -60,6 +60,25 @@ const H3_MESSAGE_ERROR: u32 = 0x10e;
 const MAX_FIELDS: usize = 64 * 1024;
 /// Each direction's pipe between a QUIC stream and its WebSocket.
 const PIPE: usize = 64 * 1024;
+/// Request streams (WebSockets, requests) at once per connection.
+pub const MAX_STREAMS: u32 = 128;
+
+/// QUIC limits that bound what one connection holds: a stream's receive
+/// window (what a WebSocket's peer may send ahead of the reader), the
+/// connection's (room for every stream, at most 16 MiB; quinn's default
+/// is unlimited), what we keep unacknowledged, and the streams.
+fn transport() -> Arc<quinn::TransportConfig> {
+    const STREAM_WINDOW: u32 = 256 * 1024;
+    let mut t = quinn::TransportConfig::default();
+    t.stream_receive_window(quinn::VarInt::from_u32(STREAM_WINDOW))
+        .receive_window(quinn::VarInt::from_u32(
+            STREAM_WINDOW.saturating_mul(MAX_STREAMS).min(16 << 20),
+        ))
+        .send_window(4 << 20)
+        .max_concurrent_bidi_streams(quinn::VarInt::from_u32(MAX_STREAMS))
+        .max_concurrent_uni_streams(quinn::VarInt::from_u32(16));
+    Arc::new(t)
+}
 
 /// A WebSocket over HTTP/3.
 pub type WebSocket = crate::tokio::WebSocket<H3Stream>;
@@ -476,7 +495,8 @@ impl Server {
         config.max_early_data_size = 0;
         let quic = quinn::crypto::rustls::QuicServerConfig::try_from(config)
             .map_err(|e| ErrorKind::TlsConfig(e.to_string()))?;
-        let server = quinn::ServerConfig::with_crypto(Arc::new(quic));
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
+        server.transport_config(transport());
         let endpoint = quinn::Endpoint::server(server, addr)?;
         Ok(Server {
             endpoint,
@@ -683,7 +703,9 @@ impl Connection {
             SocketAddr::from(([0u16; 8], 0))
         };
         let mut endpoint = quinn::Endpoint::client(local)?;
-        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
+        let mut client = quinn::ClientConfig::new(Arc::new(quic));
+        client.transport_config(transport());
+        endpoint.set_default_client_config(client);
         let host = url
             .host()
             .trim_start_matches('[')
