@@ -106,44 +106,57 @@ async fn open(transport: &str, n: usize, tls: bool) -> (Duration, u64) {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = rss_kib(child.id());
     let start = Instant::now();
-    if transport == "h2" {
-        let mut held = Vec::with_capacity(n);
+    let (elapsed, grown) = if transport == "h2" {
         let conn = ws_adapters::h2::Connection::connect(&url, &options)
             .await
             .unwrap();
         let conn = Arc::new(conn);
-        // 64 opening at a time, as a client would pace them.
-        let mut pending = Vec::new();
-        for _ in 0..n {
-            let (c, u) = (conn.clone(), url.clone());
-            pending.push(tokio::spawn(async move {
-                c.websocket(u.as_str()).await.unwrap()
-            }));
-            if pending.len() == 64 {
-                for p in pending.drain(..) {
-                    held.push(p.await.unwrap());
-                }
-            }
-        }
-        for p in pending {
-            held.push(p.await.unwrap());
-        }
+        let held = open_all(
+            n,
+            |u| {
+                let c = conn.clone();
+                async move { c.websocket(u.as_str()).await.unwrap() }
+            },
+            &url,
+        )
+        .await;
         let elapsed = start.elapsed();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let grown = rss_kib(child.id()).saturating_sub(before);
         drop(held);
-        drop(conn);
-        let _ = child.kill();
-        let _ = child.wait();
-        return (elapsed, grown);
-    }
+        (elapsed, grown)
+    } else {
+        let held = open_all(
+            n,
+            |u| {
+                let o = options.clone();
+                async move { ws_adapters::tokio::connect(u.as_str(), &o).await.unwrap().0 }
+            },
+            &url,
+        )
+        .await;
+        let elapsed = start.elapsed();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let grown = rss_kib(child.id()).saturating_sub(before);
+        drop(held);
+        (elapsed, grown)
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    (elapsed, grown)
+}
+
+/// Opens `n` WebSockets with `open`, 64 at a time (as a client would pace
+/// them), and keeps them all.
+async fn open_all<W, F>(n: usize, open: impl Fn(String) -> F, url: &str) -> Vec<W>
+where
+    W: Send + 'static,
+    F: std::future::Future<Output = W> + Send + 'static,
+{
     let mut held = Vec::with_capacity(n);
     let mut pending = Vec::new();
     for _ in 0..n {
-        let (u, o) = (url.clone(), options.clone());
-        pending.push(tokio::spawn(async move {
-            ws_adapters::tokio::connect(u.as_str(), &o).await.unwrap().0
-        }));
+        pending.push(tokio::spawn(open(url.to_owned())));
         if pending.len() == 64 {
             for p in pending.drain(..) {
                 held.push(p.await.unwrap());
@@ -153,13 +166,7 @@ async fn open(transport: &str, n: usize, tls: bool) -> (Duration, u64) {
     for p in pending {
         held.push(p.await.unwrap());
     }
-    let elapsed = start.elapsed();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let grown = rss_kib(child.id()).saturating_sub(before);
-    drop(held);
-    let _ = child.kill();
-    let _ = child.wait();
-    (elapsed, grown)
+    held
 }
 
 fn main() {
