@@ -78,6 +78,9 @@ pub struct Driver {
     layers: Option<Box<Layers>>,
     policy: Option<Arc<Policy>>,
     peer: Option<SocketAddr>,
+    /// A connection from a trusted proxy: how to find its requests'
+    /// clients ([`crate::forwarded`]).
+    pub(crate) forwarded: Option<Box<crate::forwarded::Forwarded>>,
     eof: bool,
     failed: bool,
     /// This connection's share of the server's memory budget.
@@ -122,6 +125,7 @@ impl Driver {
             layers: None,
             policy: None,
             peer,
+            forwarded: None,
             eof: false,
             failed: false,
             budget: None,
@@ -513,6 +517,14 @@ impl Driver {
             return Ok(Some(ev));
         }
         let now = self.now();
+        if let Some(refusal) = self.forwarded_client(&ev) {
+            log::info!("{:?}: refused: {refusal:?}", self.peer);
+            let r = match ev {
+                SessionEvent::Upgrade(_) => self.session.reject(refusal.response()),
+                _ => self.session.respond(now, refusal.response()),
+            };
+            return r.map(|_| None).map_err(|e| self.err(e));
+        }
         let over_budget = matches!(ev, SessionEvent::Upgrade(_)) && self.over_budget();
         let policy = self.policy.as_deref().unwrap_or(&policy::DEFAULT);
         let r = match ev {
@@ -552,6 +564,27 @@ impl Driver {
         };
         r.map_err(|e| self.err(e))?;
         Ok(None)
+    }
+
+    /// On a connection from a trusted proxy: makes the client a request
+    /// names the peer, or says why it is refused.
+    fn forwarded_client(&mut self, ev: &SessionEvent) -> Option<crate::forwarded::Refusal> {
+        let fwd = self.forwarded.as_deref()?;
+        let headers = match ev {
+            SessionEvent::Upgrade(req) => &req.headers,
+            SessionEvent::Request(req) => &req.headers,
+            _ => return None,
+        };
+        match fwd.client(headers) {
+            Ok(client) => {
+                if self.peer != Some(client) {
+                    log::debug!("{}: forwarded for {client}", fwd.proxy);
+                    self.set_peer(client);
+                }
+                None
+            }
+            Err(refusal) => Some(refusal),
+        }
     }
 
     /// Over the memory budget's hard limit: count and refuse an upgrade.

@@ -41,6 +41,7 @@ mod clock;
 mod driver;
 mod error;
 pub mod files;
+pub mod forwarded;
 #[cfg(feature = "h2")]
 pub mod h2;
 #[cfg(feature = "h3")]

@@ -13,7 +13,7 @@ use ws_proto::session::{Session, SessionConfig};
 use crate::proxy::ProxySetting;
 use crate::{Clock, Driver, Error, ErrorKind, MemoryBudget, Policy, Recording, mask_rng};
 
-type FilterFn = dyn Fn(SocketAddr) -> bool + Send + Sync;
+use crate::forwarded::{FilterFn, Forwarded, TrustFn};
 
 /// Server settings, the same for every adapter.
 ///
@@ -23,6 +23,7 @@ type FilterFn = dyn Fn(SocketAddr) -> bool + Send + Sync;
 /// | `session` | no extensions, ws-proto's limits |
 /// | `max_connections` | the file-descriptor limit less 64 ([`fd_limit`]) |
 /// | `filter` | none: every peer address is served |
+/// | `trusted_proxies` | none: `X-Forwarded-For` is ignored |
 /// | `tls` | none (plain `ws://`) |
 /// | `budget` | [`MemoryBudget::for_machine`]: soft ¼, hard ½ of the usable memory |
 #[derive(Clone)]
@@ -40,6 +41,9 @@ pub struct ServerOptions {
     /// Called with each peer's address before any byte is read; `false`
     /// closes the connection at once (libwebsockets' network filter).
     pub filter: Option<Arc<FilterFn>>,
+    /// Peers whose `X-Forwarded-For` names the client
+    /// ([`with_trusted_proxies`](Self::with_trusted_proxies)).
+    pub trusted_proxies: Option<Arc<TrustFn>>,
     /// TLS for `wss://` / `https://`.
     #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::ServerTls>,
@@ -69,6 +73,7 @@ impl Default for ServerOptions {
             policy: Arc::default(),
             max_connections: fd_limit().saturating_sub(64).max(1),
             filter: None,
+            trusted_proxies: None,
             #[cfg(feature = "tls")]
             tls: None,
             budget: Some(Arc::new(MemoryBudget::for_machine())),
@@ -144,6 +149,36 @@ impl ServerOptions {
         })
     }
 
+    /// Trusts the reverse proxies for which `f` returns true (nginx,
+    /// HAProxy on this host: `|ip| ip.is_loopback()`): a connection from
+    /// one skips the [filter](Self::with_filter) at accept; each request
+    /// it carries is filtered instead by the client its
+    /// `X-Forwarded-For` names (`403` if refused, `400` for a list that
+    /// is not addresses), and that client becomes the connection's
+    /// [`peer`](crate::Driver::peer) for the application and the logs.
+    /// See [`forwarded`](crate::forwarded) for which entry is believed.
+    ///
+    /// ```
+    /// use ws_adapters::ServerOptions;
+    ///
+    /// // Behind nginx on this host; serve only clients of 192.0.2.0/24.
+    /// let options = ServerOptions::default()
+    ///     .with_trusted_proxies(|ip| ip.is_loopback())
+    ///     .with_filter(|client| matches!(client.ip(), std::net::IpAddr::V4(v4) if v4.octets()[..3] == [192, 0, 2]));
+    /// ```
+    pub fn with_trusted_proxies(
+        mut self,
+        f: impl Fn(std::net::IpAddr) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.trusted_proxies = Some(Arc::new(f));
+        self
+    }
+
+    /// True if `peer` is a trusted proxy.
+    fn trusts(&self, peer: SocketAddr) -> bool {
+        self.trusted_proxies.as_ref().is_some_and(|t| t(peer.ip()))
+    }
+
     /// Upgrade and plain-HTTP answers.
     pub fn with_policy(mut self, policy: Policy) -> Self {
         self.policy = Arc::new(policy);
@@ -211,9 +246,10 @@ impl ServerOptions {
         self.http.clone()
     }
 
-    /// True if `peer` passes the filter.
+    /// True if `peer` passes the filter (a trusted proxy passes: its
+    /// requests' clients are filtered instead).
     pub fn admits(&self, peer: SocketAddr) -> bool {
-        self.filter.as_ref().is_none_or(|f| f(peer))
+        self.trusts(peer) || self.filter.as_ref().is_none_or(|f| f(peer))
     }
 
     /// A server-side driver for a connection just accepted from `peer`.
@@ -240,6 +276,15 @@ impl ServerOptions {
         }
         if let Some(b) = &self.budget {
             driver = driver.with_budget(b.ticket(peer));
+        }
+        if let (Some(trust), Some(p)) = (&self.trusted_proxies, peer)
+            && trust(p.ip())
+        {
+            driver.forwarded = Some(Box::new(Forwarded {
+                proxy: p,
+                trust: trust.clone(),
+                filter: self.filter.clone(),
+            }));
         }
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {

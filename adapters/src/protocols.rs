@@ -66,12 +66,23 @@
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http_upgrade::{Accept, Handshake, HttpRequest, Response};
 use ws_proto::{CloseCode, Config, Event, Message, Prepared};
 
-use crate::{AppEvent, Driver, Error, Policy, Push, ServerOptions};
+use crate::{AppEvent, Driver, Error, Group, MemberId, Policy, Push, ServerOptions};
+
+/// The reason sent with 1001 by [`Protocols::going_away`].
+const GOING_AWAY: &str = "server going away";
+
+/// The answer to an upgrade while the server goes away.
+fn going_away_response() -> Response {
+    Response::new(503)
+        .header("Retry-After", "1")
+        .body("server going away\n")
+}
 
 /// One protocol of a [`Protocols`] table.
 pub trait Protocol: Send + Sync + 'static {
@@ -248,13 +259,27 @@ struct Entry {
 
 type HttpFn = dyn Fn(&HttpRequest) -> Response + Send + Sync;
 
-/// A server's protocols (see the [module docs](self)). Cheap to clone.
+/// A server's protocols (see the [module docs](self)). Cheap to clone;
+/// clones share their connections (one [`going_away`](Self::going_away)
+/// reaches every connection any clone runs).
 #[derive(Clone, Default)]
 pub struct Protocols {
     entries: Arc<Vec<Entry>>,
     default: Option<usize>,
     http: Option<Arc<HttpFn>>,
     files: Option<crate::files::Files>,
+    live: Arc<Live>,
+}
+
+/// The connections a table runs, for a shutdown to reach them.
+#[derive(Default)]
+struct Live {
+    /// Every running connection with a push handle.
+    all: Group<Arc<dyn Push>>,
+    /// Connections running without a push handle (out of reach).
+    unreachable: AtomicUsize,
+    /// Set by [`Protocols::going_away`]: new upgrades get `503`.
+    leaving: AtomicBool,
 }
 
 impl fmt::Debug for Protocols {
@@ -272,6 +297,8 @@ pub struct Running {
     index: usize,
     state: Option<Box<dyn Any + Send>>,
     push: Option<Arc<dyn Push>>,
+    /// Its place among the table's live connections (`None`: no handle).
+    member: Option<MemberId>,
     end: End,
 }
 
@@ -367,6 +394,7 @@ impl Protocols {
         let (a, b, c) = (self.clone(), self.clone(), self.clone());
         Policy::default()
             .on_upgrade(move |req, _| match a.select(&req.protocols) {
+                _ if a.is_going_away() => Err(going_away_response()),
                 Some((i, true)) => Ok(Accept::for_request(req).protocol(a.entries[i].name.clone())),
                 Some((_, false)) => {
                     let mut accept = Accept::for_request(req);
@@ -410,12 +438,63 @@ impl Protocols {
         };
         let handler = self.entries.get(index)?.handler.clone();
         let state = handler.established(&mut Ctx::new(driver, push.as_ref()));
+        let member = match &push {
+            Some(p) => Some(self.live.all.join(p.clone())),
+            None => {
+                self.live.unreachable.fetch_add(1, Ordering::AcqRel);
+                None
+            }
+        };
+        // Opened while the server was going away (the handshake was
+        // answered before): it leaves at once, like the others.
+        if self.is_going_away() {
+            let _ = driver.close(CloseCode::GOING_AWAY, GOING_AWAY);
+        }
         Some(Running {
             index,
             state: Some(state),
             push,
+            member,
             end: End::default(),
         })
+    }
+
+    /// Starts a graceful shutdown: every connection running a protocol
+    /// of this table (on any adapter, any thread) is sent a close with
+    /// 1001 "going away" (RFC 6455 §7.4.1) and finishes its closing
+    /// handshake, and new upgrades are refused with `503` and
+    /// `Retry-After` (a load balancer tries another server). Returns the
+    /// connections the close was sent to. Plain HTTP requests are still
+    /// answered; stop accepting (or stop the process) once
+    /// [`live`](Self::live) is 0 or a grace period is over:
+    ///
+    /// ```no_run
+    /// # fn f(table: ws_adapters::Protocols) {
+    /// use std::time::{Duration, Instant};
+    /// table.going_away();
+    /// let deadline = Instant::now() + Duration::from_secs(5);
+    /// while table.live() > 0 && Instant::now() < deadline {
+    ///     std::thread::sleep(Duration::from_millis(20));
+    /// }
+    /// std::process::exit(0);
+    /// # }
+    /// ```
+    ///
+    /// A connection without a push handle (the std adapter off unix) is
+    /// out of reach and only counted.
+    pub fn going_away(&self) -> usize {
+        self.live.leaving.store(true, Ordering::Release);
+        self.live.all.close_all(CloseCode::GOING_AWAY, GOING_AWAY)
+    }
+
+    /// True once [`going_away`](Self::going_away) was called.
+    pub fn is_going_away(&self) -> bool {
+        self.live.leaving.load(Ordering::Acquire)
+    }
+
+    /// Connections running a protocol of this table now (every clone's).
+    pub fn live(&self) -> usize {
+        self.live.all.len() + self.live.unreachable.load(Ordering::Acquire)
     }
 
     /// Hands one [`AppEvent`] to the connection's protocol.
@@ -442,6 +521,15 @@ impl Protocols {
 
     /// The connection is over: [`Protocol::closed`], once.
     pub fn finish(&self, mut run: Running, error: Option<Error>) {
+        match run.member.take() {
+            Some(id) => {
+                self.live.all.leave(id);
+            }
+            None if run.state.is_some() => {
+                self.live.unreachable.fetch_sub(1, Ordering::AcqRel);
+            }
+            None => {}
+        }
         let (Some(entry), Some(state)) = (self.entries.get(run.index), run.state.take()) else {
             return;
         };

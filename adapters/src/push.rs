@@ -257,6 +257,21 @@ impl<P: Push> Group<P> {
         self.len() == 0
     }
 
+    /// Starts the closing handshake of every member with `code` and
+    /// `reason`. Members stay in the group until they leave (a protocol
+    /// table's leave when their connection ends). Returns how many were
+    /// sent the close (not those closing or closed already).
+    pub fn close_all(&self, code: CloseCode, reason: &str) -> usize {
+        let m = self.lock();
+        m.slots
+            .iter()
+            .filter_map(|slot| slot.member.as_ref())
+            .filter(|member| {
+                !member.is_closed() && member.push(Message::close(code, reason)).is_ok()
+            })
+            .count()
+    }
+
     /// Sends a text message to every member, built once.
     pub fn broadcast_text(&self, text: impl Into<ws_proto::Utf8Bytes>) -> Delivery {
         self.broadcast(&mut Prepared::text(text))

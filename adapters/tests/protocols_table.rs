@@ -267,3 +267,71 @@ fn table_on_smol() {
         exercise(Kind::Smol)
     });
 }
+
+/// A graceful shutdown: [`Protocols::going_away`] closes every connection
+/// of every protocol with 1001 (the clients see the code and reason and
+/// answer), [`Protocols::live`] counts them down to 0 as they finish, and
+/// an upgrade after it is refused with `503` and `Retry-After`.
+fn going_away(kind: Kind) {
+    let log: Log = Arc::default();
+    let table = table(log.clone());
+    let addr = start_table(kind, table.clone(), server_options(false));
+    let mut clients: Vec<_> = [Some("dumb-increment-protocol"), Some("greeter"), None]
+        .into_iter()
+        .map(|p| client(addr, p))
+        .collect();
+    let mut echo = clients.pop().unwrap();
+    echo.send_text("hello").unwrap();
+    assert_eq!(text(&mut echo), "hello");
+    clients.push(echo);
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while table.live() < 3 {
+        assert!(std::time::Instant::now() < until, "live {}", table.live());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!table.is_going_away());
+    assert_eq!(table.going_away(), 3);
+    for ws in &mut clients {
+        let code = loop {
+            match ws.recv_timeout(Duration::from_secs(10)).unwrap() {
+                Some(Event::Close { code, reason }) => {
+                    assert_eq!(reason.as_str(), "server going away");
+                    break code;
+                }
+                Some(_) => {}
+                None => panic!("{kind:?}: the connection ended without a close"),
+            }
+        };
+        assert_eq!(code, Some(CloseCode::GOING_AWAY), "{kind:?}");
+        while ws.recv_timeout(Duration::from_secs(10)).unwrap().is_some() {}
+    }
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while table.live() > 0 {
+        assert!(std::time::Instant::now() < until, "live {}", table.live());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The echo protocol heard its close with the code.
+    let closed = log.lock().unwrap().clone();
+    assert!(
+        closed
+            .iter()
+            .any(|l| l.starts_with("echo closed Some(1001)")),
+        "{closed:?}"
+    );
+    // New upgrades are refused; a load balancer retries elsewhere.
+    let req = ClientRequest::new(&format!("ws://{addr}/")).unwrap();
+    let err = blocking::connect_with(req, &client_options(false)).unwrap_err();
+    assert!(
+        matches!(err.kind(), ws_adapters::ErrorKind::Rejected(503)),
+        "{kind:?}: {err}"
+    );
+}
+
+#[test]
+fn going_away_on_every_adapter() {
+    for kind in [Kind::Std, Kind::Mio, Kind::Tokio, Kind::Smol] {
+        bounded(Duration::from_secs(60), "going away", move || {
+            going_away(kind)
+        });
+    }
+}

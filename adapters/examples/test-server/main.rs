@@ -16,6 +16,14 @@
 //! There is no `--daemonize`: run it under a service manager (a systemd
 //! unit with `Restart=on-failure`, `runit`, a container), which keeps the
 //! logs (stderr) and restarts it, rather than forking away from one.
+//!
+//! SIGTERM or SIGINT (Ctrl-C) shuts the server down gracefully on every
+//! adapter: every WebSocket is closed with 1001 "going away", new
+//! upgrades get `503` (a load balancer in front tries another server),
+//! and the process exits once the clients have answered the close or
+//! `--grace` seconds have passed. Behind a reverse proxy on this host,
+//! `--trust-proxy 127.0.0.1` makes its `X-Forwarded-For` name the
+//! clients in the logs.
 
 mod protocols;
 mod web;
@@ -95,6 +103,14 @@ struct Args {
     /// With --record: replace payloads, cookies and query strings by `x`s.
     #[arg(long)]
     record_redact: bool,
+    /// Seconds a shutdown (SIGTERM, SIGINT) waits for the clients to
+    /// answer the 1001 close before the process exits.
+    #[arg(long, default_value_t = 5)]
+    grace: u64,
+    /// Believe `X-Forwarded-For` from this reverse proxy's address
+    /// (repeatable): its clients' addresses reach the logs and handlers.
+    #[arg(long = "trust-proxy", value_name = "IP")]
+    trust_proxy: Vec<std::net::IpAddr>,
 }
 
 fn main() {
@@ -119,6 +135,32 @@ fn self_signed(interface: &str) -> Result<ServerTls, Error> {
     let key = rustls::pki_types::PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der());
     log::info!("self-signed certificate for {names:?}");
     ServerTls::new(vec![generated.cert.der().clone()], key.into())
+}
+
+/// On SIGTERM or SIGINT: every connection of `table` is closed with 1001
+/// and new upgrades get `503`; the process exits once none is left or
+/// after `grace`. A second signal exits at once.
+fn shut_down_on_signal(table: Protocols, grace: std::time::Duration) -> Result<(), Error> {
+    let leaving = std::sync::atomic::AtomicBool::new(false);
+    ctrlc::set_handler(move || {
+        if leaving.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            std::process::exit(1);
+        }
+        // The handler runs on a thread of its own: waiting here leaves
+        // the server serving the closing handshakes.
+        let closing = table.going_away();
+        log::info!("shutting down: closing {closing} connections (1001), grace {grace:?}");
+        let deadline = std::time::Instant::now() + grace;
+        while table.live() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        match table.live() {
+            0 => log::info!("shut down: every client answered"),
+            n => log::warn!("shut down: {n} connections still open after {grace:?}"),
+        }
+        std::process::exit(0);
+    })
+    .map_err(|e| ErrorKind::Io(std::io::Error::other(format!("signal handler: {e}"))).into())
 }
 
 /// The server: the protocols table.
@@ -154,10 +196,16 @@ fn run(args: &Args) -> Result<(), Error> {
             (args.write_timeout > 0).then(|| std::time::Duration::from_secs(args.write_timeout)),
         );
     let table = table(args)?;
+    shut_down_on_signal(table.clone(), std::time::Duration::from_secs(args.grace))?;
     let mut options = ServerOptions::new(session_config(connection, !args.no_compression))
         .with_http(ServerConfig::default().with_protocols(PROTOCOLS));
     if args.ssl {
         options = options.with_tls(self_signed(&args.interface)?);
+    }
+    if !args.trust_proxy.is_empty() {
+        let proxies = args.trust_proxy.clone();
+        log::info!("trusting X-Forwarded-For from {proxies:?}");
+        options = options.with_trusted_proxies(move |ip| proxies.contains(&ip));
     }
     if let Some(dir) = &args.record {
         let recording = ws_adapters::Recording::to_dir(dir)?.with_options(
