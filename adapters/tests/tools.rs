@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http_upgrade::ClientRequest;
-use support::{Proc, WAIT, interrupt, workspace};
+use support::{Proc, WAIT, ensure_chromium, ensure_playwright, interrupt, workspace};
 use ws_adapters::blocking::{self, WebSocket};
 use ws_adapters::tls::ClientTls;
 use ws_adapters::{ClientOptions, Event};
@@ -675,56 +675,6 @@ fn fraggle_checksums_are_correct() {
 }
 
 // ---- the browser test ----
-
-/// Installs Debian's chromium if `/usr/bin/chromium` is missing; panics
-/// with the reason if that fails.
-/// Held while a browser prerequisite is checked or installed: the browser
-/// tests run in parallel, and one must not start Chromium or read
-/// playwright-core while another is still installing it.
-static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn ensure_chromium() {
-    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
-    if std::path::Path::new("/usr/bin/chromium").exists() {
-        return;
-    }
-    for args in [&["update"][..], &["install", "-y", "chromium"][..]] {
-        let out = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .output()
-            .expect("the browser test needs /usr/bin/chromium, and apt-get to install it");
-        assert!(
-            out.status.success(),
-            "apt-get {args:?} failed (the browser test needs Debian's chromium):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    assert!(std::path::Path::new("/usr/bin/chromium").exists());
-}
-
-/// `npm ci` in scripts/browser if playwright-core is missing.
-fn ensure_playwright() -> std::path::PathBuf {
-    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = workspace().join("scripts/browser");
-    if !dir
-        .join("node_modules/playwright-core/package.json")
-        .exists()
-    {
-        let out = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .output()
-            .expect("the browser test needs `npm` on PATH to install playwright-core");
-        assert!(
-            out.status.success(),
-            "npm ci in {} failed:\n{}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    dir
-}
 
 /// The page in Chromium against the test server on `adapter`: the
 /// numbers count and "Reset counter" resets them, the ring replays

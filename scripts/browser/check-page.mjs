@@ -5,6 +5,10 @@
 // one page appearing on the other.
 //
 //   node check-page.mjs --url http://127.0.0.1:7681/ --screenshot out.png
+//       [--second-url http://127.0.0.1:7682/]
+//
+// The second page opens --second-url (default: --url): another server
+// sharing the mirror through a broker, or the same server behind a proxy.
 //
 // Talks to its caller (adapters/tests/tools.rs) in lines on stdout:
 //   numbers: 3 5 8      the #number values seen, increasing
@@ -28,6 +32,7 @@ function arg(name, fallback) {
 }
 
 const url = arg("--url", "http://127.0.0.1:7681/");
+const secondUrl = arg("--second-url", url);
 const screenshot = arg("--screenshot", "test-server.png");
 const executablePath = arg("--chromium", "/usr/bin/chromium");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -136,7 +141,7 @@ try {
   // appears on the second.
   const second = await context.newPage();
   second.on("console", (m) => console.error("console (second):", m.text()));
-  await second.goto(url, { timeout: STEP_TIMEOUT });
+  await second.goto(secondUrl, { timeout: STEP_TIMEOUT });
   await second.waitForFunction(
     () => document.getElementById("mirror-state").textContent === "open",
     null,

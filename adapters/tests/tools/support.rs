@@ -272,3 +272,60 @@ pub fn interrupt(pid: u32) {
         .expect("running kill");
     assert!(status.success(), "kill -INT {pid} failed");
 }
+
+/// Held while a prerequisite is checked or installed: the tests run in
+/// parallel, and one must not start Chromium or read playwright-core
+/// while another is still installing it (nor run two apt-gets).
+static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Installs Debian's `pkg` with apt-get if `path` is missing; panics with
+/// the reason if that fails.
+pub fn ensure_debian(pkg: &str, path: &str) {
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
+    if Path::new(path).exists() {
+        return;
+    }
+    for args in [&["update"][..], &["install", "-y", pkg][..]] {
+        let out = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("this test needs {path}, and apt-get to install {pkg}: {e}")
+            });
+        assert!(
+            out.status.success(),
+            "apt-get {args:?} failed (this test needs Debian's {pkg}):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(Path::new(path).exists(), "{pkg} installed, but no {path}");
+}
+
+/// Installs Debian's chromium if `/usr/bin/chromium` is missing.
+pub fn ensure_chromium() {
+    ensure_debian("chromium", "/usr/bin/chromium");
+}
+
+/// `npm ci` in scripts/browser if playwright-core is missing.
+pub fn ensure_playwright() -> std::path::PathBuf {
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = workspace().join("scripts/browser");
+    if !dir
+        .join("node_modules/playwright-core/package.json")
+        .exists()
+    {
+        let out = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .output()
+            .expect("the browser test needs `npm` on PATH to install playwright-core");
+        assert!(
+            out.status.success(),
+            "npm ci in {} failed:\n{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    dir
+}
