@@ -36,6 +36,8 @@ mod admission;
 #[cfg(any(feature = "smol", feature = "tokio"))]
 mod aio;
 pub mod blocking;
+#[cfg(feature = "nats")]
+pub mod broker;
 pub mod budget;
 mod clock;
 mod driver;
