@@ -3,7 +3,9 @@
 //! missing): two links share a channel with types and order kept, bad
 //! messages from the broker are dropped, an outage is reported and
 //! survived without duplicates, and a broker that stalls never stalls a
-//! publisher.
+//! publisher. Then the mirror across processes: two test-servers with
+//! `--broker`, a Chromium page on each, a stroke drawn on one seen on the
+//! other; the broker stopped and restarted under them.
 #![cfg(feature = "nats")]
 #![allow(
     clippy::unwrap_used,
@@ -13,7 +15,6 @@
 )]
 
 #[path = "tools/support.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::net::TcpListener;
@@ -21,7 +22,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use support::{Proc, WAIT, ensure_debian};
+use support::{Proc, WAIT, check_page, ensure_chromium, ensure_debian, ensure_playwright};
 use ws_adapters::broker::{Broker, BrokerOptions, Delivered};
 use ws_proto::Bytes;
 
@@ -310,4 +311,146 @@ fn a_stalled_broker_never_stalls_publishers() {
     assert!(!s.connected);
     assert_eq!(s.dropped, failed as u64);
     assert!(held.join().unwrap() >= 1, "the link never even connected");
+}
+
+/// A test-server (port 0) sharing its mirror through `broker`.
+fn mirror_server(adapter: &str, broker: &str) -> (Proc, u16) {
+    let mut p = Proc::start(
+        "test-server",
+        &[
+            "--port",
+            "0",
+            "-d",
+            "info",
+            "--adapter",
+            adapter,
+            "--broker",
+            broker,
+        ],
+    );
+    let port = p.listening_port();
+    (p, port)
+}
+
+/// Our client on the test server at `port`.
+fn client(port: u16, protocol: &str) -> ws_adapters::blocking::WebSocket<std::net::TcpStream> {
+    let request = http_upgrade::ClientRequest::new(&format!("ws://127.0.0.1:{port}/"))
+        .unwrap()
+        .protocol(protocol);
+    let options =
+        ws_adapters::ClientOptions::default().with_proxy(ws_adapters::proxy::ProxySetting::Direct);
+    ws_adapters::blocking::connect_with(request, &options).unwrap()
+}
+
+/// The next text message containing `needle` within `limit`.
+fn text_within(
+    ws: &mut ws_adapters::blocking::WebSocket<std::net::TcpStream>,
+    needle: &str,
+    limit: Duration,
+) -> Option<String> {
+    let end = Instant::now() + limit;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        match ws.recv_timeout(left).unwrap() {
+            Some(ws_adapters::Event::Text(t)) if t.as_str().contains(needle) => {
+                return Some(t.as_str().to_owned());
+            }
+            Some(_) => {}
+            None => assert!(!ws.is_finished(), "closed"),
+        }
+    }
+}
+
+/// lws-mirror-protocol across two server processes (mio and tokio) on
+/// one NATS broker: Chromium draws on a page of the first and the stroke
+/// shows on a page of the second. Then the broker stops for a few
+/// seconds: both servers keep serving (each its own mirror, the counter),
+/// and when it is back the shared mirror resumes by itself.
+#[test]
+fn the_mirror_spans_two_servers_through_the_broker() {
+    ensure_chromium();
+    let dir = ensure_playwright();
+    let port = free_port();
+    let nats = nats_server(port);
+    let url = format!("nats://127.0.0.1:{port}");
+    let (mut a, port_a) = mirror_server("mio", &url);
+    let (mut b, port_b) = mirror_server("tokio", &url);
+    for s in [&mut a, &mut b] {
+        s.expect_stderr("the broker link", WAIT, |l| {
+            l.contains("broker") && l.contains("connected")
+        });
+    }
+    // Our clients: one on each server.
+    let mut on_a = client(port_a, "lws-mirror-protocol");
+    let mut on_b = client(port_b, "lws-mirror-protocol");
+    let shared = |on_a: &mut ws_adapters::blocking::WebSocket<std::net::TcpStream>,
+                  on_b: &mut ws_adapters::blocking::WebSocket<std::net::TcpStream>,
+                  tag: &str,
+                  limit: Duration| {
+        on_a.send_text(format!("d #00ff00 1 1 2 2; {tag}")).unwrap();
+        text_within(on_b, tag, limit).is_some()
+    };
+    let until = Instant::now() + WAIT;
+    let mut n = 0;
+    while !shared(
+        &mut on_a,
+        &mut on_b,
+        &format!("link{n}"),
+        Duration::from_millis(200),
+    ) {
+        assert!(
+            Instant::now() < until,
+            "the mirror never spanned the servers"
+        );
+        n += 1;
+    }
+    // Chromium: first page on A, second page on B.
+    check_page(&dir, port_a, port_b, "broker");
+
+    // The broker goes away.
+    drop(nats);
+    for s in [&mut a, &mut b] {
+        s.expect_stderr("the outage", WAIT, |l| l.contains("disconnected"));
+    }
+    // Each server still mirrors its own clients, and counts.
+    on_a.send_text("d #0000ff 3 3 4 4; local-a").unwrap();
+    assert!(
+        text_within(&mut on_a, "local-a", WAIT).is_some(),
+        "A stopped mirroring"
+    );
+    on_b.send_text("d #0000ff 3 3 4 4; local-b").unwrap();
+    assert!(
+        text_within(&mut on_b, "local-b", WAIT).is_some(),
+        "B stopped mirroring"
+    );
+    let mut counter = client(port_b, "dumb-increment-protocol");
+    assert!(
+        text_within(&mut counter, "", WAIT).is_some(),
+        "B stopped counting"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+
+    // The broker is back: the shared mirror resumes by itself.
+    let _nats = nats_server(port);
+    let until = Instant::now() + WAIT;
+    let mut n = 0;
+    while !shared(
+        &mut on_a,
+        &mut on_b,
+        &format!("back{n}"),
+        Duration::from_millis(200),
+    ) {
+        assert!(
+            Instant::now() < until,
+            "the mirror did not resume: {}",
+            a.stderr()
+        );
+        n += 1;
+    }
+    // B to A too.
+    on_b.send_text("d #000000 5 5 6 6; from-b").unwrap();
+    assert!(text_within(&mut on_a, "from-b", WAIT).is_some());
 }

@@ -12,7 +12,6 @@
     unreachable_pub
 )]
 
-#[allow(dead_code)]
 #[path = "tools/support.rs"]
 mod tools;
 

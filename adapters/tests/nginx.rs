@@ -21,17 +21,18 @@
 )]
 
 #[path = "tools/support.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use http_upgrade::ClientRequest;
-use support::{Proc, WAIT, ensure_chromium, ensure_debian, ensure_playwright, workspace};
+use support::{
+    Proc, WAIT, check_page, ensure_chromium, ensure_debian, ensure_playwright, workspace,
+};
 use ws_adapters::blocking::{self, WebSocket};
 use ws_adapters::{ClientOptions, Event};
 use ws_proto::CloseCode;
@@ -463,34 +464,4 @@ fn browser_through_nginx() {
     // The page and its two WebSockets (101), for both pages.
     let upgrades = access.lines().filter(|l| l.contains("\" 101 ")).count();
     assert!(upgrades >= 4, "{access}");
-}
-
-/// Runs scripts/browser/check-page.mjs: the first page on `port`, the
-/// second on `second`; a line sent by our client to the first is drawn.
-pub fn check_page(dir: &Path, port: u16, second: u16, name: &str) {
-    let shot = workspace().join(format!("target/artifacts/test-server-{name}.png"));
-    let _ = std::fs::remove_file(&shot);
-    let mut cmd = Command::new("node");
-    cmd.current_dir(dir)
-        .arg("check-page.mjs")
-        .args(["--url", &format!("http://127.0.0.1:{port}/")])
-        .args(["--second-url", &format!("http://127.0.0.1:{second}/")])
-        .arg("--screenshot")
-        .arg(&shot);
-    let mut page = Proc::spawn("check-page.mjs", &mut cmd);
-    let bad = |l: &str| l.starts_with("FAIL");
-    let numbers = page.expect("the page's numbers", Duration::from_secs(90), |l| {
-        l.starts_with("numbers: ") || bad(l)
-    });
-    assert!(!bad(&numbers), "{numbers}\n{}", page.stderr());
-    let ready = page.expect("the page's mirror", WAIT, |l| {
-        l.starts_with("ready") || bad(l)
-    });
-    assert!(!bad(&ready), "{ready}\n{}", page.stderr());
-    let mut mirror = connect(port, "lws-mirror-protocol");
-    mirror.send_text("d #ff0000 20 150 580 150;").unwrap();
-    let done = page.expect("the mirrored stroke", WAIT, |l| l == "ok" || bad(l));
-    assert_eq!(done, "ok", "{name}: {:?}\n{}", page.seen, page.stderr());
-    page.succeed(WAIT);
-    assert!(shot.exists(), "no screenshot at {}", shot.display());
 }

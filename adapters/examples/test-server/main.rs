@@ -111,6 +111,12 @@ struct Args {
     /// (repeatable): its clients' addresses reach the logs and handlers.
     #[arg(long = "trust-proxy", value_name = "IP")]
     trust_proxy: Vec<std::net::IpAddr>,
+    /// Share lws-mirror-protocol with every test-server on this NATS
+    /// broker (`nats://127.0.0.1:4222`; feature `nats`). The server
+    /// starts and serves while the broker is down, and links up when it
+    /// comes.
+    #[arg(long, value_name = "URL")]
+    broker: Option<String>,
 }
 
 fn main() {
@@ -163,6 +169,23 @@ fn shut_down_on_signal(table: Protocols, grace: std::time::Duration) -> Result<(
     .map_err(|e| ErrorKind::Io(std::io::Error::other(format!("signal handler: {e}"))).into())
 }
 
+/// The mirror protocol, shared through the broker if one is given.
+fn mirror(args: &Args) -> Result<protocols::Mirror, Error> {
+    let Some(url) = &args.broker else {
+        return Ok(protocols::Mirror::default());
+    };
+    #[cfg(feature = "nats")]
+    {
+        let broker = ws_adapters::broker::Broker::nats(url)?;
+        log::info!("lws-mirror-protocol shared through the broker at {url}");
+        protocols::Mirror::with_broker(&broker)
+    }
+    #[cfg(not(feature = "nats"))]
+    Err(unsupported(&format!(
+        "--broker {url} needs the `nats` feature"
+    )))
+}
+
 /// The server: the protocols table.
 fn table(args: &Args) -> Result<Protocols, Error> {
     let mut table = Protocols::new()
@@ -172,7 +195,7 @@ fn table(args: &Args) -> Result<Protocols, Error> {
                 closetest: args.closetest,
             },
         )
-        .protocol(protocols::MIRROR, protocols::Mirror::default())
+        .protocol(protocols::MIRROR, mirror(args)?)
         .http(web::respond);
     if let Some(dir) = &args.resource_path {
         let files = Files::new(dir)
@@ -373,7 +396,7 @@ fn run_smol(
     Err(unsupported("--adapter smol needs the `smol` feature"))
 }
 
-#[cfg(not(all(feature = "tokio", feature = "smol")))]
+#[cfg(not(all(feature = "tokio", feature = "smol", feature = "nats")))]
 fn unsupported(what: &str) -> Error {
     ErrorKind::Io(std::io::Error::new(std::io::ErrorKind::Unsupported, what)).into()
 }

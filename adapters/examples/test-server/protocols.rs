@@ -106,8 +106,46 @@ impl Ring {
 }
 
 /// lws-mirror-protocol: every message goes to every mirror client (the
-/// sender too) and into the ring that newcomers are replayed.
+/// sender too) and into the ring that newcomers are replayed. With a
+/// broker (`--broker`), the mirror spans every server process on it: a
+/// message received here is also published, and what other processes
+/// publish is mirrored here.
+#[derive(Default)]
 pub(crate) struct Mirror {
+    core: Arc<MirrorCore>,
+    #[cfg(feature = "nats")]
+    channel: Option<ws_adapters::broker::Channel>,
+}
+
+impl Mirror {
+    /// The mirror shared through `broker`'s channel `lws-mirror`.
+    #[cfg(feature = "nats")]
+    pub(crate) fn with_broker(
+        broker: &ws_adapters::broker::Broker,
+    ) -> Result<Self, ws_adapters::Error> {
+        let core = Arc::new(MirrorCore::default());
+        let remote = core.clone();
+        let channel = broker.channel("lws-mirror", move |d| remote.mirror(d.prepared()))?;
+        Ok(Mirror {
+            core,
+            channel: Some(channel),
+        })
+    }
+
+    /// Mirrors a message received from a client of this process.
+    fn received(&self, msg: Prepared) {
+        #[cfg(feature = "nats")]
+        if let Some(channel) = &self.channel {
+            // Dropped (and logged by the channel) if the broker is slow
+            // or down: local delivery goes on regardless.
+            let _ = channel.publish(msg.kind(), msg.payload().clone());
+        }
+        self.core.mirror(msg);
+    }
+}
+
+/// The ring and the groups of a [`Mirror`].
+struct MirrorCore {
     ring: Mutex<Ring>,
     /// Every mirror client (text messages).
     all: Group<Arc<dyn Push>>,
@@ -116,12 +154,12 @@ pub(crate) struct Mirror {
     binary: Group<Arc<dyn Push>>,
 }
 
-impl Default for Mirror {
+impl Default for MirrorCore {
     fn default() -> Self {
         let policy = SlowConsumer::Skip {
             limit: MIRROR_BACKLOG,
         };
-        Mirror {
+        MirrorCore {
             ring: Mutex::default(),
             all: Group::new(policy),
             binary: Group::new(policy),
@@ -135,7 +173,7 @@ pub(crate) struct Member {
     binary: Option<MemberId>,
 }
 
-impl Mirror {
+impl MirrorCore {
     fn ring(&self) -> MutexGuard<'_, Ring> {
         self.ring.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -160,6 +198,29 @@ impl Protocol for Mirror {
     type State = Member;
 
     fn established(&self, cx: &mut Ctx<'_>) -> Member {
+        self.core.join(cx)
+    }
+
+    fn event(&self, _: &mut Member, _: &mut Ctx<'_>, event: Event) {
+        // A received message is a slice of the connection's receive
+        // buffer: the ring keeps a copy of its own size instead of pinning
+        // the whole buffer for as long as it holds the message.
+        match event {
+            Event::Text(t) => self.received(Prepared::text(Utf8Bytes::from(t.as_str()))),
+            Event::Binary(b) => self.received(Prepared::binary(Bytes::copy_from_slice(&b))),
+            _ => {}
+        }
+    }
+
+    fn closed(&self, member: Member, end: &End) {
+        self.core.leave(member);
+        log::debug!("mirror client closed: {:?} {:?}", end.code, end.error);
+    }
+}
+
+impl MirrorCore {
+    /// A new client: replayed the ring, then a member of the groups.
+    fn join(&self, cx: &mut Ctx<'_>) -> Member {
         let hixie = cx
             .handshake()
             .is_some_and(|h| h.dialect == Dialect::Hixie76);
@@ -191,24 +252,12 @@ impl Protocol for Mirror {
         Member { all, binary }
     }
 
-    fn event(&self, _: &mut Member, _: &mut Ctx<'_>, event: Event) {
-        // A received message is a slice of the connection's receive
-        // buffer: the ring keeps a copy of its own size instead of pinning
-        // the whole buffer for as long as it holds the message.
-        match event {
-            Event::Text(t) => self.mirror(Prepared::text(Utf8Bytes::from(t.as_str()))),
-            Event::Binary(b) => self.mirror(Prepared::binary(Bytes::copy_from_slice(&b))),
-            _ => {}
-        }
-    }
-
-    fn closed(&self, member: Member, end: &End) {
+    fn leave(&self, member: Member) {
         if let Some(id) = member.all {
             self.all.leave(id);
         }
         if let Some(id) = member.binary {
             self.binary.leave(id);
         }
-        log::debug!("mirror client closed: {:?} {:?}", end.code, end.error);
     }
 }

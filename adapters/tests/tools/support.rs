@@ -1,6 +1,9 @@
 //! Running the tool examples as child processes: build them once, start them
 //! with piped output, read their lines with bounded waits, kill them on drop.
 
+// Each test binary that includes this uses a part of it.
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -68,6 +71,8 @@ fn build_examples() -> &'static PathBuf {
         for (on, name) in [
             (cfg!(feature = "http"), "http"),
             (cfg!(feature = "h2"), "h2"),
+            (cfg!(feature = "h3"), "h3"),
+            (cfg!(feature = "nats"), "nats"),
             (cfg!(feature = "tracing"), "tracing"),
             (cfg!(feature = "webpki-roots"), "webpki-roots"),
             (cfg!(feature = "native-roots"), "native-roots"),
@@ -106,6 +111,8 @@ pub struct Proc {
     /// Every stdout line read so far.
     pub seen: Vec<String>,
     stderr: Arc<Mutex<String>>,
+    /// Bytes of stderr [`expect_stderr`](Self::expect_stderr) consumed.
+    stderr_seen: usize,
     stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -154,6 +161,7 @@ impl Proc {
             lines,
             seen: Vec::new(),
             stderr,
+            stderr_seen: 0,
             stderr_reader: Some(stderr_reader),
         }
     }
@@ -202,6 +210,32 @@ impl Proc {
                 Some(_) => {}
                 None => panic!("waiting for {what}: {}", self.report()),
             }
+        }
+    }
+
+    /// Waits until a line of the child's stderr satisfies `pred`; panics
+    /// with the output so far if none does within `timeout`. Lines found
+    /// once are consumed: the next call looks after them.
+    pub fn expect_stderr(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let end = Instant::now() + timeout;
+        loop {
+            let all = self.stderr();
+            let fresh = all.get(self.stderr_seen..).unwrap_or_default();
+            if let Some(line) = fresh.lines().find(|l| pred(l)) {
+                let line = line.to_owned();
+                let at = fresh.find(&line).unwrap_or(0) + line.len();
+                self.stderr_seen += at;
+                return line;
+            }
+            if Instant::now() >= end {
+                panic!("waiting for {what} on stderr: {}", self.report());
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -328,4 +362,41 @@ pub fn ensure_playwright() -> std::path::PathBuf {
         );
     }
     dir
+}
+
+/// Runs scripts/browser/check-page.mjs (headless Chromium): the first
+/// page on `port`, the second on `second`; the numbers count and reset,
+/// a line sent by our client to the first is drawn, and a stroke drawn
+/// on the first appears on the second.
+pub fn check_page(dir: &Path, port: u16, second: u16, name: &str) {
+    let shot = workspace().join(format!("target/artifacts/test-server-{name}.png"));
+    let _ = std::fs::remove_file(&shot);
+    let mut cmd = Command::new("node");
+    cmd.current_dir(dir)
+        .arg("check-page.mjs")
+        .args(["--url", &format!("http://127.0.0.1:{port}/")])
+        .args(["--second-url", &format!("http://127.0.0.1:{second}/")])
+        .arg("--screenshot")
+        .arg(&shot);
+    let mut page = Proc::spawn("check-page.mjs", &mut cmd);
+    let bad = |l: &str| l.starts_with("FAIL");
+    let numbers = page.expect("the page's numbers", Duration::from_secs(90), |l| {
+        l.starts_with("numbers: ") || bad(l)
+    });
+    assert!(!bad(&numbers), "{numbers}\n{}", page.stderr());
+    let ready = page.expect("the page's mirror", WAIT, |l| {
+        l.starts_with("ready") || bad(l)
+    });
+    assert!(!bad(&ready), "{ready}\n{}", page.stderr());
+    let request = http_upgrade::ClientRequest::new(&format!("ws://127.0.0.1:{port}/"))
+        .unwrap()
+        .protocol("lws-mirror-protocol");
+    let options =
+        ws_adapters::ClientOptions::default().with_proxy(ws_adapters::proxy::ProxySetting::Direct);
+    let mut mirror = ws_adapters::blocking::connect_with(request, &options).unwrap();
+    mirror.send_text("d #ff0000 20 150 580 150;").unwrap();
+    let done = page.expect("the mirrored stroke", WAIT, |l| l == "ok" || bad(l));
+    assert_eq!(done, "ok", "{name}: {:?}\n{}", page.seen, page.stderr());
+    page.succeed(WAIT);
+    assert!(shot.exists(), "no screenshot at {}", shot.display());
 }
