@@ -43,7 +43,9 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 export RUSTC_BOOTSTRAP=1
-fuzz_args=(--sanitizer "$sanitizer" --debug-assertions --target-dir fuzz/target)
+# Absolute: each target runs from a directory of its own (its log), and a
+# relative target directory there would rebuild everything per target.
+fuzz_args=(--sanitizer "$sanitizer" --debug-assertions --target-dir "$root/fuzz/target")
 
 if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo fuzz list)
