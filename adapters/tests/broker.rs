@@ -22,7 +22,10 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use support::{Proc, WAIT, check_page, ensure_chromium, ensure_debian, ensure_playwright};
+use support::{
+    Proc, WAIT, check_page, ensure_chromium, ensure_debian, ensure_playwright, text_where,
+    ws_client,
+};
 use ws_adapters::broker::{Broker, BrokerOptions, Delivered};
 use ws_proto::Bytes;
 
@@ -315,31 +318,15 @@ fn a_stalled_broker_never_stalls_publishers() {
 
 /// A test-server (port 0) sharing its mirror through `broker`.
 fn mirror_server(adapter: &str, broker: &str) -> (Proc, u16) {
-    let mut p = Proc::start(
+    let args = ["--port", "0", "-d", "info", "--adapter", adapter];
+    Proc::listening(
         "test-server",
-        &[
-            "--port",
-            "0",
-            "-d",
-            "info",
-            "--adapter",
-            adapter,
-            "--broker",
-            broker,
-        ],
-    );
-    let port = p.listening_port();
-    (p, port)
+        &[&args[..], &["--broker", broker][..]].concat(),
+    )
 }
 
-/// Our client on the test server at `port`.
 fn client(port: u16, protocol: &str) -> ws_adapters::blocking::WebSocket<std::net::TcpStream> {
-    let request = http_upgrade::ClientRequest::new(&format!("ws://127.0.0.1:{port}/"))
-        .unwrap()
-        .protocol(protocol);
-    let options =
-        ws_adapters::ClientOptions::default().with_proxy(ws_adapters::proxy::ProxySetting::Direct);
-    ws_adapters::blocking::connect_with(request, &options).unwrap()
+    ws_client(port, protocol, false)
 }
 
 /// The next text message containing `needle` within `limit`.
@@ -348,20 +335,7 @@ fn text_within(
     needle: &str,
     limit: Duration,
 ) -> Option<String> {
-    let end = Instant::now() + limit;
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        match ws.recv_timeout(left).unwrap() {
-            Some(ws_adapters::Event::Text(t)) if t.as_str().contains(needle) => {
-                return Some(t.as_str().to_owned());
-            }
-            Some(_) => {}
-            None => assert!(!ws.is_finished(), "closed"),
-        }
-    }
+    text_where(ws, limit, |t| t.contains(needle))
 }
 
 /// lws-mirror-protocol across two server processes (mio and tokio) on

@@ -5,70 +5,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "forwarded/who.rs"]
+mod who;
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use common::{Kind, bounded, server_options, start_table};
-use ws_adapters::{Ctx, Event, Protocol, Protocols};
+use who::{WhoAmI, upgrade_from};
+use ws_adapters::Protocols;
 
-/// Says who it thinks the client is.
-struct WhoAmI;
-
-impl Protocol for WhoAmI {
-    type State = ();
-    fn established(&self, cx: &mut Ctx<'_>) {
-        let peer = cx.peer().map(|p| p.ip().to_string()).unwrap_or_default();
-        let _ = cx.send_text(peer);
-    }
-    fn event(&self, _: &mut (), _: &mut Ctx<'_>, _: Event) {}
-}
-
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-
-/// An upgrade request with `forwarded` as its `X-Forwarded-For` fields;
-/// returns the status and the first text message's payload (if 101).
+/// The client's address as the server sees it, for an upgrade with
+/// `forwarded` as its `X-Forwarded-For` fields (status 0: closed unread).
 fn upgrade(addr: SocketAddr, forwarded: &[&str]) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut req = format!(
-        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n"
-    );
-    for f in forwarded {
-        req.push_str(&format!("X-Forwarded-For: {f}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    let (status, rest) = loop {
-        let n = s.read(&mut buf).unwrap();
-        assert!(n > 0, "closed before a response: {got:?}");
-        got.extend_from_slice(&buf[..n]);
-        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&got[..end]).into_owned();
-            let status = head[9..12].parse().unwrap();
-            break (status, got[end + 4..].to_vec());
-        }
-    };
-    if status != 101 {
-        return (status, String::new());
-    }
-    // One unmasked text frame with a short payload.
-    let mut frame = rest;
-    while frame.len() < 2 || frame.len() < 2 + usize::from(frame[1] & 0x7f) {
-        let n = s.read(&mut buf).unwrap();
-        assert!(n > 0);
-        frame.extend_from_slice(&buf[..n]);
-    }
-    assert_eq!(frame[0], 0x81, "{frame:?}");
-    let len = usize::from(frame[1] & 0x7f);
-    (
-        status,
-        String::from_utf8(frame[2..2 + len].to_vec()).unwrap(),
-    )
+    upgrade_from(None, addr, forwarded)
 }
 
 fn table() -> Protocols {
@@ -124,12 +74,9 @@ fn behind_a_proxy(kind: Kind) {
         .with_trusted_proxies(|ip| ip == IpAddr::from([127, 0, 0, 2]))
         .with_filter(|client| !client.ip().is_loopback());
     let addr = start_table(kind, table(), options);
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let _ = s.write_all(b"GET / HTTP/1.1\r\nX-Forwarded-For: 198.51.100.9\r\n\r\n");
-    let mut buf = [0u8; 64];
-    assert!(
-        matches!(s.read(&mut buf), Ok(0) | Err(_)),
+    assert_eq!(
+        upgrade(addr, &["198.51.100.9"]).0,
+        0,
         "not filtered at accept"
     );
 }

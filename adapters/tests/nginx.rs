@@ -22,6 +22,8 @@
 
 #[path = "tools/support.rs"]
 mod support;
+#[path = "forwarded/who.rs"]
+mod who;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -29,12 +31,12 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use http_upgrade::ClientRequest;
 use support::{
-    Proc, WAIT, check_page, ensure_chromium, ensure_debian, ensure_playwright, workspace,
+    Proc, WAIT, check_page, ensure_chromium, ensure_debian, ensure_playwright, text_where,
+    workspace, ws_client,
 };
-use ws_adapters::blocking::{self, WebSocket};
-use ws_adapters::{ClientOptions, Event};
+use ws_adapters::Event;
+use ws_adapters::blocking::WebSocket;
 use ws_proto::CloseCode;
 
 const NGINX: &str = "/usr/sbin/nginx";
@@ -154,46 +156,19 @@ impl Drop for Nginx {
 
 /// Starts the test server on `adapter` (port 0) trusting the proxy.
 fn test_server(adapter: &str) -> (Proc, u16) {
-    let mut p = Proc::start(
-        "test-server",
-        &[
-            "--port",
-            "0",
-            "-d",
-            "info",
-            "--adapter",
-            adapter,
-            "--trust-proxy",
-            PROXY_ADDR,
-            "--grace",
-            "5",
-        ],
-    );
-    let port = p.listening_port();
-    (p, port)
+    let args = ["--port", "0", "-d", "info", "--adapter", adapter];
+    let trust = ["--trust-proxy", PROXY_ADDR, "--grace", "5"];
+    Proc::listening("test-server", &[&args[..], &trust[..]].concat())
 }
 
 /// Our client through the proxy, with permessage-deflate offered.
 fn connect(port: u16, protocol: &str) -> WebSocket<TcpStream> {
-    let request = ClientRequest::new(&format!("ws://127.0.0.1:{port}/"))
-        .unwrap()
-        .protocol(protocol);
-    let options = ClientOptions::new(ws_adapters::session_config(Default::default(), true))
-        .with_proxy(ws_adapters::proxy::ProxySetting::Direct);
-    blocking::connect_with(request, &options).unwrap()
+    ws_client(port, protocol, true)
 }
 
 fn next_number(ws: &mut WebSocket<TcpStream>) -> u64 {
-    let end = Instant::now() + WAIT;
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "no number within {WAIT:?}");
-        match ws.recv_timeout(left).unwrap() {
-            Some(Event::Text(t)) => return t.as_str().parse().unwrap(),
-            Some(_) => {}
-            None => assert!(!ws.is_finished(), "the connection closed"),
-        }
-    }
+    let t = text_where(ws, WAIT, |_| true).expect("a number");
+    t.parse().unwrap()
 }
 
 /// A plain GET through the proxy: status line and body.
@@ -337,18 +312,8 @@ fn two_test_servers_behind_nginx() {
 /// `X-Forwarded-For`, never an address the client claims for itself.
 #[test]
 fn forwarded_for_reaches_the_filter_through_nginx() {
-    use ws_adapters::{Ctx, Protocol, Protocols, ServerOptions};
-
-    /// Tells the client its address as the server sees it.
-    struct WhoAmI;
-    impl Protocol for WhoAmI {
-        type State = ();
-        fn established(&self, cx: &mut Ctx<'_>) {
-            let peer = cx.peer().map(|p| p.ip().to_string()).unwrap_or_default();
-            let _ = cx.send_text(peer);
-        }
-        fn event(&self, _: &mut (), _: &mut Ctx<'_>, _: Event) {}
-    }
+    use who::{WhoAmI, upgrade_from};
+    use ws_adapters::{Protocols, ServerOptions};
 
     let table = Protocols::new()
         .protocol("who", WhoAmI)
@@ -369,9 +334,9 @@ fn forwarded_for_reaches_the_filter_through_nginx() {
 
     let from = |source: [u8; 4], claim: Option<&str>| -> (u16, String) {
         upgrade_from(
-            SocketAddr::from((source, 0)),
+            Some(SocketAddr::from((source, 0))),
             SocketAddr::from(([127, 0, 0, 1], nginx.port)),
-            claim,
+            claim.as_slice(),
         )
     };
     assert_eq!(from([127, 0, 0, 3], None), (101, "127.0.0.3".into()));
@@ -386,9 +351,9 @@ fn forwarded_for_reaches_the_filter_through_nginx() {
     // Directly (not through the trusted proxy) the claim is ignored and
     // the filter judges the socket: refused before reading.
     let direct = upgrade_from(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
+        None,
         SocketAddr::from(([127, 0, 0, 1], upstream)),
-        Some("127.0.0.3"),
+        &["127.0.0.3"],
     );
     assert_eq!(direct.0, 0, "closed at accept");
     stop.stop();
@@ -398,55 +363,6 @@ fn forwarded_for_reaches_the_filter_through_nginx() {
         "{}",
         nginx.error_log()
     );
-}
-
-/// An upgrade request from `source` to `to`, optionally claiming an
-/// `X-Forwarded-For` of its own; the status (0: closed without an
-/// answer) and the first text message if upgraded.
-fn upgrade_from(source: SocketAddr, to: SocketAddr, claim: Option<&str>) -> (u16, String) {
-    use rustix::net::{AddressFamily, SocketType, bind, connect, socket};
-    let fd = socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
-    bind(&fd, &source).unwrap();
-    connect(&fd, &to).unwrap();
-    let mut s = TcpStream::from(fd);
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    let claim = claim
-        .map(|c| format!("X-Forwarded-For: {c}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "GET / HTTP/1.1\r\nHost: {to}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{claim}\r\n"
-    );
-    if s.write_all(req.as_bytes()).is_err() {
-        return (0, String::new());
-    }
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    let (status, mut frame) = loop {
-        let n = match s.read(&mut buf) {
-            Ok(0) | Err(_) if got.is_empty() => return (0, String::new()),
-            Ok(n) if n > 0 => n,
-            other => panic!("{other:?} after {:?}", String::from_utf8_lossy(&got)),
-        };
-        got.extend_from_slice(&buf[..n]);
-        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-            let status: u16 = String::from_utf8_lossy(&got[9..12]).parse().unwrap();
-            break (status, got[end + 4..].to_vec());
-        }
-    };
-    if status != 101 {
-        return (status, String::new());
-    }
-    while frame.len() < 2 || frame.len() < 2 + usize::from(frame[1] & 0x7f) {
-        let n = s.read(&mut buf).unwrap();
-        assert!(n > 0);
-        frame.extend_from_slice(&buf[..n]);
-    }
-    let len = usize::from(frame[1] & 0x7f);
-    (
-        status,
-        String::from_utf8_lossy(&frame[2..2 + len]).into_owned(),
-    )
 }
 
 /// Chromium through nginx: the page, its counter and its mirror, both

@@ -213,6 +213,13 @@ impl Proc {
         }
     }
 
+    /// Starts example `name` with `args` and reads the port it listens on.
+    pub fn listening(name: &str, args: &[&str]) -> (Proc, u16) {
+        let mut p = Proc::start(name, args);
+        let port = p.listening_port();
+        (p, port)
+    }
+
     /// Waits until a line of the child's stderr satisfies `pred`; panics
     /// with the output so far if none does within `timeout`. Lines found
     /// once are consumed: the next call looks after them.
@@ -399,4 +406,45 @@ pub fn check_page(dir: &Path, port: u16, second: u16, name: &str) {
     assert_eq!(done, "ok", "{name}: {:?}\n{}", page.seen, page.stderr());
     page.succeed(WAIT);
     assert!(shot.exists(), "no screenshot at {}", shot.display());
+}
+
+/// Our blocking client on 127.0.0.1:`port` asking for `protocol`, with
+/// permessage-deflate offered if `compression`.
+pub fn ws_client(
+    port: u16,
+    protocol: &str,
+    compression: bool,
+) -> ws_adapters::blocking::WebSocket<std::net::TcpStream> {
+    let request = http_upgrade::ClientRequest::new(&format!("ws://127.0.0.1:{port}/"))
+        .unwrap()
+        .protocol(protocol);
+    let options = ws_adapters::ClientOptions::new(ws_adapters::session_config(
+        Default::default(),
+        compression,
+    ))
+    .with_proxy(ws_adapters::proxy::ProxySetting::Direct);
+    ws_adapters::blocking::connect_with(request, &options).unwrap()
+}
+
+/// The next text message satisfying `pred` within `limit` (others are
+/// skipped); `None` if none comes. Panics if the connection ends.
+pub fn text_where(
+    ws: &mut ws_adapters::blocking::WebSocket<std::net::TcpStream>,
+    limit: Duration,
+    pred: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let end = Instant::now() + limit;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        match ws.recv_timeout(left).unwrap() {
+            Some(ws_adapters::Event::Text(t)) if pred(t.as_str()) => {
+                return Some(t.as_str().to_owned());
+            }
+            Some(_) => {}
+            None => assert!(!ws.is_finished(), "the connection closed"),
+        }
+    }
 }
