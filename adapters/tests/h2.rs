@@ -330,9 +330,8 @@ fn node_http2_server() {
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .expect("node (Node.js 20) must be installed: .ci/run installs it");
-            let mut lines =
-                std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-            let first = lines.next().unwrap().unwrap();
+            let (first, node_lines) = common::stdout_lines(&mut child);
+            let mut seen: Vec<String> = Vec::new();
             let port: u16 = first
                 .strip_prefix("listening ")
                 .and_then(|p| p.parse().ok())
@@ -402,22 +401,9 @@ fn node_http2_server() {
                 for t in tasks {
                     t.await.unwrap();
                 }
+                // Node's side of it.
+                common::await_ends(&node_lines, &mut seen, 2).await;
             });
-            // Node's side of it.
-            let mut seen = Vec::new();
-            let until = std::time::Instant::now() + Duration::from_secs(10);
-            while seen
-                .iter()
-                .filter(|l: &&String| l.ends_with(" end"))
-                .count()
-                < 2
-                && std::time::Instant::now() < until
-            {
-                match lines.next() {
-                    Some(Ok(l)) => seen.push(l),
-                    _ => break,
-                }
-            }
             let _ = child.kill();
             let _ = child.wait();
             let text = seen.join("\n");

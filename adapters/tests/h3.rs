@@ -258,13 +258,12 @@ fn aioquic_server() {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let mut lines =
-            std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-        let first = lines.next().unwrap().unwrap();
+        let (first, server_lines) = common::stdout_lines(&mut child);
         let port: u16 = first
             .strip_prefix("listening ")
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("{first}"));
+        let mut seen: Vec<String> = Vec::new();
         let mut client = client_options(true)
             .with_tls(ClientTls::trusting(std::slice::from_ref(&pki.ca)).unwrap());
         client.session = Arc::new(ws_adapters::session_config(
@@ -318,21 +317,8 @@ fn aioquic_server() {
             for t in tasks {
                 t.await.unwrap();
             }
+            common::await_ends(&server_lines, &mut seen, 2).await;
         });
-        let mut seen = Vec::new();
-        let until = std::time::Instant::now() + Duration::from_secs(10);
-        while seen
-            .iter()
-            .filter(|l: &&String| l.ends_with(" end"))
-            .count()
-            < 2
-            && std::time::Instant::now() < until
-        {
-            match lines.next() {
-                Some(Ok(l)) => seen.push(l),
-                _ => break,
-            }
-        }
         let _ = child.kill();
         let _ = child.wait();
         let text = seen.join("\n");

@@ -604,3 +604,35 @@ pub fn start_table(
     }
     rx.recv_timeout(Duration::from_secs(10)).unwrap()
 }
+
+/// A peer process's stdout as lines on a channel (read by a thread of
+/// its own, so every wait on them can be bounded); returns the first line.
+pub fn stdout_lines(child: &mut std::process::Child) -> (String, mpsc::Receiver<String>) {
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the peer's first line");
+    (first, rx)
+}
+
+/// Collects the peer's lines into `seen` until `n` of them end in " end"
+/// or 10 s pass. Await it while the runtime still runs: the tasks that
+/// finish each stream (FIN, END_STREAM) must get to run.
+#[cfg(feature = "tokio")]
+pub async fn await_ends(lines: &mpsc::Receiver<String>, seen: &mut Vec<String>, n: usize) {
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while seen.iter().filter(|l| l.ends_with(" end")).count() < n
+        && std::time::Instant::now() < until
+    {
+        seen.extend(lines.try_iter());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
