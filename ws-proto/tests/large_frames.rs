@@ -108,3 +108,66 @@ fn a_large_announcement_reserves_only_the_bound() {
     let _ = c.recv_buf(16_000);
     assert!(c.buffer_capacity() <= 64 * 1024, "{}", c.buffer_capacity());
 }
+
+/// The owned form for completion-based readers: each loan is split off
+/// the receive buffer and rejoins it without a copy, so the pieces land
+/// one after the other in one allocation, as with `recv_buf`; the
+/// connection can be polled and sent on while a loan is out.
+#[test]
+fn loans_land_in_place_and_survive_service_meanwhile() {
+    let size = 1 << 20;
+    let payload: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
+    let mut c = server(16 << 20);
+    let header = masked_header(size as u64);
+    let first = PIECE - header.len();
+    let mut head = header.clone();
+    head.extend_from_slice(&payload[..first]);
+    c.receive(Instant::ZERO, &head).unwrap();
+    assert!(c.poll_event().unwrap().is_none());
+    let mut at = first;
+    let mut addrs = Vec::new();
+    while at < size {
+        let want = usize::try_from(c.frame_bytes_expected())
+            .unwrap()
+            .min(PIECE);
+        let mut loan = c.lend_recv(want);
+        assert!(loan.len() >= want);
+        // Served while the read is in flight: nothing to hand out yet,
+        // and a send does not touch the loan.
+        assert!(c.poll_event().unwrap().is_none());
+        c.send_text("meanwhile").unwrap();
+        let buf = loan.as_mut();
+        addrs.push(buf.as_ptr() as usize);
+        let n = want.min(size - at);
+        buf[..n].copy_from_slice(&payload[at..at + n]);
+        c.commit_loan(Instant::ZERO, loan, n).unwrap();
+        at += n;
+    }
+    for w in addrs.windows(2) {
+        assert_eq!(w[1], w[0] + PIECE, "a loan did not rejoin in place");
+    }
+    match c.poll_event().unwrap() {
+        Some(Event::Binary(b)) => assert!(b == payload, "payload differs"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A loan committed with fewer bytes than lent leaves the rest lent: the
+/// next loan starts right after what was filled. Committing more than was
+/// lent is refused.
+#[test]
+fn short_and_oversized_loan_commits() {
+    let mut c = server(1 << 20);
+    let mut head = masked_header(100_000);
+    head.extend_from_slice(&[5u8; 1000]);
+    c.receive(Instant::ZERO, &head).unwrap();
+    assert!(c.poll_event().unwrap().is_none());
+    let mut loan = c.lend_recv(PIECE);
+    let p = loan.as_mut().as_ptr() as usize;
+    loan.as_mut()[..10].fill(5);
+    c.commit_loan(Instant::ZERO, loan, 10).unwrap();
+    let mut loan = c.lend_recv(PIECE - 10);
+    assert_eq!(loan.as_mut().as_ptr() as usize, p + 10);
+    let len = loan.len();
+    assert!(c.commit_loan(Instant::ZERO, loan, len + 1).is_err());
+}

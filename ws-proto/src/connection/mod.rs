@@ -5,6 +5,7 @@ mod hixie;
 mod recv;
 mod send;
 
+pub use recv::RecvLoan;
 pub use send::{PONG_COALESCE_BYTES, PONG_COALESCE_FRAMES, Prepared};
 mod timers;
 

@@ -102,6 +102,46 @@ impl Connection {
         self.rx.get_mut(start..).unwrap_or_default()
     }
 
+    /// [`recv_buf`](Self::recv_buf) as an owned buffer, for completion-based
+    /// I/O (io_uring), where the kernel holds the buffer while the read is
+    /// in flight and the connection may be served (events handed out,
+    /// messages sent) meanwhile. The loan is split off the end of the
+    /// receive buffer (same allocation, no copy) and goes back with
+    /// [`commit_loan`](Self::commit_loan); until then the connection takes
+    /// no other input. Its bytes are initialized (zero-filled as
+    /// `recv_buf` lends), so the reader may write any prefix of them.
+    pub fn lend_recv(&mut self, min: usize) -> RecvLoan {
+        let lent = self.recv_buf(min).len();
+        let start = self.rx.len() - lent;
+        let buf = self.rx.split_off(start);
+        self.spare = 0;
+        RecvLoan {
+            buf,
+            connection: true,
+        }
+    }
+
+    /// Takes back a [`lend_recv`](Self::lend_recv) loan whose first `n`
+    /// bytes the reader filled; then as [`recv_commit`](Self::recv_commit).
+    /// The loan rejoins the buffer it was split from without a copy (it is
+    /// copied only if the buffer was released meanwhile).
+    pub fn commit_loan(&mut self, now: Instant, loan: RecvLoan, n: usize) -> Result<(), Error> {
+        self.return_loan(loan);
+        self.recv_commit(now, n)
+    }
+
+    /// The loan's bytes are lent space again, as after `recv_buf`.
+    pub(crate) fn return_loan(&mut self, loan: RecvLoan) {
+        let len = loan.buf.len();
+        if self.spare > 0 {
+            // A `recv_buf` since the loan: forget its unused space.
+            let len = self.rx.len() - self.spare;
+            self.rx.truncate(len);
+        }
+        self.rx.unsplit(loan.buf);
+        self.spare = len;
+    }
+
     /// Makes room for the `expected` payload bytes still to come of the
     /// current frame and one read of `lend` past them, bounded as
     /// [`recv_buf`](Self::recv_buf) says. When the buffer lacks it, the
@@ -800,5 +840,47 @@ impl Connection {
         self.on_handshake_complete();
         self.drop_input();
         Ok(Step::Event(Event::Close { code, reason }))
+    }
+}
+
+/// Receive space lent as an owned buffer ([`Connection::lend_recv`],
+/// [`Session::lend_recv`](crate::session::Session::lend_recv)): a reader
+/// that completes later (io_uring) holds it while its read is in flight
+/// and gives it back with the count it filled.
+#[derive(Debug)]
+pub struct RecvLoan {
+    buf: BytesMut,
+    /// Split off a connection's receive buffer (else the handshake's own).
+    pub(crate) connection: bool,
+}
+
+impl RecvLoan {
+    /// A loan of `len` zeroed bytes of its own (the handshake's input).
+    pub(crate) fn detached(len: usize) -> Self {
+        RecvLoan {
+            buf: BytesMut::zeroed(len),
+            connection: false,
+        }
+    }
+
+    /// The space to read into (initialized; its address is stable while
+    /// the loan is held, even if the loan itself moves).
+    pub fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    /// Bytes lent.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// True for a loan of no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The first `n` bytes (what a read filled).
+    pub(crate) fn filled(&self, n: usize) -> Option<&[u8]> {
+        self.buf.get(..n)
     }
 }

@@ -569,6 +569,39 @@ impl Session {
         &mut self.rx
     }
 
+    /// [`recv_buf`](Self::recv_buf) as an owned buffer, for readers that
+    /// complete later (io_uring): see [`Connection::lend_recv`]. During the
+    /// handshake it is a buffer of its own, whose bytes the commit copies
+    /// into the handshake machine. Give it back with
+    /// [`commit_loan`](Self::commit_loan) before any other input.
+    pub fn lend_recv(&mut self, min: usize) -> crate::RecvLoan {
+        match &mut self.stage {
+            Stage::Open(c) => c.lend_recv(min),
+            _ => crate::RecvLoan::detached(min),
+        }
+    }
+
+    /// Takes back a [`lend_recv`](Self::lend_recv) loan whose first `n`
+    /// bytes were filled; then as [`recv_commit`](Self::recv_commit).
+    pub fn commit_loan(
+        &mut self,
+        now: Instant,
+        loan: crate::RecvLoan,
+        n: usize,
+    ) -> Result<(), SessionError> {
+        if n > loan.len() {
+            let (size, max) = (n, loan.len());
+            return Err(Error::Usage(UsageError::CommitTooLarge { size, max }).into());
+        }
+        match &mut self.stage {
+            Stage::Open(c) if loan.connection => {
+                c.return_loan(loan);
+                self.recv_commit(now, n)
+            }
+            _ => self.receive(now, loan.filled(n).unwrap_or_default()),
+        }
+    }
+
     /// Declares that the driver wrote `n` bytes at the start of the space
     /// [`recv_buf`](Self::recv_buf) lent; then as [`receive`](Self::receive).
     pub fn recv_commit(&mut self, now: Instant, n: usize) -> Result<(), SessionError> {
