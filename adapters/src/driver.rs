@@ -410,6 +410,81 @@ impl Driver {
         Ok(n)
     }
 
+    /// For completion-based I/O (io_uring), where a read holds its buffer
+    /// until it completes: the connection's own receive space as an owned
+    /// loan when the next read should go straight into it (the middle of a
+    /// large frame of an open plain connection, as in
+    /// [`read_from`](Self::read_from); at most 64 KiB), else `None` — read
+    /// into a buffer of the loop's and hand the bytes to
+    /// [`complete_read`](Self::complete_read). Give the loan back with
+    /// [`complete_loan`](Self::complete_loan) before any other input.
+    pub fn lend(&mut self) -> Option<ws_proto::RecvLoan> {
+        if self.layers.is_some() {
+            return None;
+        }
+        let expected = self
+            .session
+            .connection()
+            .map_or(0, ws_proto::Connection::frame_bytes_expected);
+        if expected < ZERO_COPY_MIN {
+            return None;
+        }
+        let lend = usize::try_from(expected).map_or(MAX_LEND, |e| e.min(MAX_LEND));
+        Some(self.session.lend_recv(lend))
+    }
+
+    /// A completed read into a [`lend`](Self::lend) loan: `Ok(n)` bytes
+    /// filled (0: end of stream) or the read's error. Returns the count;
+    /// an error of the read fails the connection (a reset after the
+    /// closing handshake is the end of the stream, as in `read_from`).
+    pub fn complete_loan(
+        &mut self,
+        loan: ws_proto::RecvLoan,
+        read: io::Result<usize>,
+    ) -> Result<usize, Error> {
+        let n = self.completed(read)?;
+        // A protocol error is stored and reported by poll_event.
+        let _ = self.session.commit_loan(self.now(), loan, n);
+        if n == 0 {
+            self.on_eof();
+        }
+        Ok(n)
+    }
+
+    /// A completed read into a buffer of the loop's: the bytes it filled
+    /// (empty: end of stream) or its error, as
+    /// [`complete_loan`](Self::complete_loan).
+    pub fn complete_read(&mut self, read: io::Result<&[u8]>) -> Result<usize, Error> {
+        let data = match read {
+            Ok(data) => data,
+            Err(e) => {
+                self.completed(Err(e))?;
+                &[]
+            }
+        };
+        self.completed(Ok(data.len()))?;
+        self.feed(data)?;
+        Ok(data.len())
+    }
+
+    fn completed(&mut self, read: io::Result<usize>) -> Result<usize, Error> {
+        // New input: the next turn looks for events before waiting.
+        self.turn.waited = false;
+        self.dirty = true;
+        let closed = self
+            .session
+            .connection()
+            .is_some_and(|c| c.state() == ws_proto::State::Closed);
+        match read {
+            Ok(n) => Ok(n),
+            Err(e) if closed && is_reset(&e) => Ok(0),
+            Err(e) => {
+                self.turn.closed = true;
+                Err(self.err(e))
+            }
+        }
+    }
+
     /// Feeds bytes read from the socket (the copying form of
     /// [`read_from`](Self::read_from), for split readers); `&[]` is end of
     /// stream.

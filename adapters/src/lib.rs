@@ -49,6 +49,7 @@ pub mod h2;
 #[cfg(feature = "h3")]
 pub mod h3;
 pub mod hosted;
+mod inbox;
 mod layers;
 pub mod mio;
 mod options;

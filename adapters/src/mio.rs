@@ -34,6 +34,10 @@ use ws_proto::session::SessionEvent;
 use ws_proto::{Bytes, CloseCode, Event, Instant, Utf8Bytes};
 
 use crate::admission::{Gate, Slot};
+use crate::inbox::{Inbox, PushSlot};
+
+/// A [`Push`](crate::Push) handle to one of a [`Server`]'s connections.
+pub use crate::inbox::LoopPush as MioPush;
 
 mod loops;
 use crate::options::resolve;
@@ -95,105 +99,6 @@ pub struct Conn {
     push: PushSlot,
 }
 
-/// A connection's push state.
-#[derive(Debug, Default)]
-enum PushSlot {
-    /// Not in a [`Server`]: no loop drains an inbox.
-    #[default]
-    None,
-    /// In a server; no handle made yet.
-    Available(Arc<Inbox>, usize),
-    /// Handles exist.
-    Linked(Arc<Link>),
-}
-
-/// What a [`MioPush`] asks of the loop.
-enum Command {
-    Send(ws_proto::Message),
-    Prepared(crate::push::SharedPrepared),
-}
-
-/// Pushes waiting for a server's loop, and the waker that tells it.
-struct Inbox {
-    queue: std::sync::Mutex<std::collections::VecDeque<(Arc<Link>, Command)>>,
-    waker: Arc<Waker>,
-}
-
-impl std::fmt::Debug for Inbox {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inbox").finish_non_exhaustive()
-    }
-}
-
-/// One connection as its handles see it: mirrors the loop updates after
-/// each service.
-#[derive(Debug)]
-struct Link {
-    index: usize,
-    inbox: Arc<Inbox>,
-    queued: std::sync::atomic::AtomicUsize,
-    high_water: usize,
-    closed: std::sync::atomic::AtomicBool,
-}
-
-/// A [`Push`](crate::Push) handle to a [`Server`]'s connection, for any
-/// thread: a push is queued in the server's inbox and wakes its loop,
-/// which sends it and writes. `queued` and `is_choked` are as of the
-/// connection's last service. A message the connection refuses there (a
-/// ping payload over 125 bytes, a send after the close) is logged and
-/// dropped; a handle of a closed connection returns `Err` and never
-/// panics.
-#[derive(Clone, Debug)]
-pub struct MioPush(Arc<Link>);
-
-impl MioPush {
-    fn send(&self, cmd: Command, len: usize) -> Result<(), Error> {
-        use std::sync::atomic::Ordering;
-        if self.0.closed.load(Ordering::Acquire) {
-            return Err(ErrorKind::Closed.into());
-        }
-        // Counted at once, so a pusher faster than the loop sees the
-        // backlog grow (the loop sets the true figure after its service).
-        self.0.queued.fetch_add(len, Ordering::AcqRel);
-        let inbox = &self.0.inbox;
-        let mut q = inbox.queue.lock().unwrap_or_else(|p| p.into_inner());
-        let first = q.is_empty();
-        q.push_back((self.0.clone(), cmd));
-        drop(q);
-        if first {
-            inbox.waker.wake()?;
-        }
-        Ok(())
-    }
-}
-
-impl crate::Push for MioPush {
-    fn push(&self, msg: ws_proto::Message) -> Result<(), Error> {
-        let len = crate::push::payload_len(&msg);
-        self.send(Command::Send(msg), len)
-    }
-    fn push_prepared(&self, msg: &mut ws_proto::Prepared) -> Result<(), Error> {
-        // The payload is shared (`Bytes`); the loop encodes for the
-        // connection.
-        let len = msg.payload().len();
-        let shared = std::sync::Arc::new(std::sync::Mutex::new(msg.clone()));
-        self.send(Command::Prepared(shared), len)
-    }
-    fn push_shared(&self, msg: &crate::push::SharedPrepared) -> Result<(), Error> {
-        let len = msg.lock().map_or(0, |m| m.payload().len());
-        self.send(Command::Prepared(msg.clone()), len)
-    }
-    fn queued(&self) -> usize {
-        self.0.queued.load(std::sync::atomic::Ordering::Acquire)
-    }
-    fn is_choked(&self) -> bool {
-        self.queued() > self.0.high_water
-    }
-    fn is_closed(&self) -> bool {
-        self.0.closed.load(std::sync::atomic::Ordering::Acquire)
-    }
-}
-
 fn blocked(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -220,39 +125,12 @@ impl Conn {
     /// connection is a [`Server`]'s (its loop drains the pushes); `None`
     /// for a connection in a loop of your own.
     pub fn push_handle(&mut self) -> Option<MioPush> {
-        let link = match &self.push {
-            PushSlot::None => return None,
-            PushSlot::Linked(link) => link.clone(),
-            PushSlot::Available(inbox, index) => {
-                let link = Arc::new(Link {
-                    index: *index,
-                    inbox: inbox.clone(),
-                    queued: Default::default(),
-                    high_water: self.high_water,
-                    closed: Default::default(),
-                });
-                self.push = PushSlot::Linked(link.clone());
-                link
-            }
-        };
-        Some(MioPush(link))
+        self.push.handle(self.high_water)
     }
 
     /// Tells the handles what the connection holds, after a service.
     fn update_link(&self, closed: bool) {
-        use std::sync::atomic::Ordering;
-        if let PushSlot::Linked(link) = &self.push {
-            link.queued
-                .store(self.driver.pending_write(), Ordering::Release);
-            let closing = self
-                .driver
-                .session()
-                .connection()
-                .is_some_and(|c| c.state() != ws_proto::State::Open);
-            if closed || closing {
-                link.closed.store(true, Ordering::Release);
-            }
-        }
+        self.push.update(&self.driver, closed);
     }
 
     /// Tells the connection what its readiness event said, before
@@ -560,10 +438,10 @@ impl<H: Handler> Server<H> {
             again: Vec::new(),
             scratch: vec![0; SCRATCH].into_boxed_slice(),
             clock: Clock::new(),
-            inbox: Arc::new(Inbox {
-                queue: Default::default(),
-                waker: waker.clone(),
-            }),
+            inbox: Arc::new(Inbox::new({
+                let waker = waker.clone();
+                move || waker.wake()
+            })),
             inbox_more: false,
             stop: StopHandle {
                 waker,
@@ -738,33 +616,19 @@ impl<H: Handler> Server<H> {
     /// at most; the rest next turn), then serves the connections concerned
     /// (writes, and what a close changes).
     fn drain_inbox(&mut self) {
-        let pushed: Vec<_> = {
-            let mut q = self.inbox.queue.lock().unwrap_or_else(|p| p.into_inner());
-            let n = q.len().min(INBOX_PER_TURN);
-            let batch = q.drain(..n).collect();
-            self.inbox_more = !q.is_empty();
-            batch
-        };
+        let (pushed, more) = self.inbox.take(INBOX_PER_TURN);
+        self.inbox_more = more;
         let mut touched = Vec::new();
         for (link, cmd) in pushed {
             let Some(Some(e)) = self.conns.get_mut(link.index) else {
                 continue;
             };
             // The slot may have been reused by a newer connection.
-            if !matches!(&e.conn.push, PushSlot::Linked(l) if Arc::ptr_eq(l, &link)) {
+            if !e.conn.push.is(&link) {
                 continue;
             }
-            let d = e.conn.driver_mut();
-            let r = match cmd {
-                Command::Send(msg) => d.send(msg),
-                Command::Prepared(msg) => crate::push::send_shared(d, &msg),
-            };
-            if let Err(err) = r {
-                log::debug!("{}: pushed message refused: {err}", e.peer);
-            }
-            if touched.last() != Some(&link.index) {
-                touched.push(link.index);
-            }
+            cmd.apply(e.conn.driver_mut(), e.peer);
+            touched.push(link.index);
         }
         touched.sort_unstable();
         touched.dedup();

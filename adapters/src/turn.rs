@@ -71,10 +71,10 @@ pub(crate) struct TurnState {
     /// The last read was short on a transport where that drains it.
     drained: bool,
     /// The transport is to be closed; nothing more happens.
-    closed: bool,
+    pub(crate) closed: bool,
     /// The last turn returned `Wait`: no event is pending until new input
     /// or a timer.
-    waited: bool,
+    pub(crate) waited: bool,
     /// The earliest deadline as of the last `Wait` (`None`: none): timers
     /// are only looked at once it has passed. Deadlines armed since are
     /// later than the time they were armed at, and the next `Wait` reports

@@ -136,7 +136,7 @@ fn loans_land_in_place_and_survive_service_meanwhile() {
         // and a send does not touch the loan.
         assert!(c.poll_event().unwrap().is_none());
         c.send_text("meanwhile").unwrap();
-        let buf = loan.as_mut();
+        let buf = loan.space();
         addrs.push(buf.as_ptr() as usize);
         let n = want.min(size - at);
         buf[..n].copy_from_slice(&payload[at..at + n]);
@@ -163,11 +163,11 @@ fn short_and_oversized_loan_commits() {
     c.receive(Instant::ZERO, &head).unwrap();
     assert!(c.poll_event().unwrap().is_none());
     let mut loan = c.lend_recv(PIECE);
-    let p = loan.as_mut().as_ptr() as usize;
-    loan.as_mut()[..10].fill(5);
+    let p = loan.space().as_ptr() as usize;
+    loan.space()[..10].fill(5);
     c.commit_loan(Instant::ZERO, loan, 10).unwrap();
     let mut loan = c.lend_recv(PIECE - 10);
-    assert_eq!(loan.as_mut().as_ptr() as usize, p + 10);
+    assert_eq!(loan.space().as_ptr() as usize, p + 10);
     let len = loan.len();
     assert!(c.commit_loan(Instant::ZERO, loan, len + 1).is_err());
 }

@@ -865,7 +865,7 @@ impl RecvLoan {
 
     /// The space to read into (initialized; its address is stable while
     /// the loan is held, even if the loan itself moves).
-    pub fn as_mut(&mut self) -> &mut [u8] {
+    pub fn space(&mut self) -> &mut [u8] {
         &mut self.buf
     }
 
