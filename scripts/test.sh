@@ -33,7 +33,7 @@ cargo test -p ws-fuzz
 case "${AUTOBAHN:-quick}" in
     quick) echo "== Autobahn testsuite, quick subset, both roles, every adapter"
            bash scripts/autobahn/run.sh --quick
-           for adapter in mio tokio smol; do
+           for adapter in mio tokio smol uring; do
                bash scripts/autobahn/run.sh --quick --no-build --adapter "$adapter"
            done
            bash scripts/autobahn/run.sh --quick --no-build --role server --adapter axum ;;

@@ -11,6 +11,8 @@
 //!   put connections into your own mio loop; backpressure.
 //! * `smol` (feature `smol`): async on async-io, any executor.
 //! * `tokio` (feature `tokio`): async on tokio.
+//! * `uring` (feature `uring`, Linux): a completion-based server loop and
+//!   client on io_uring.
 //! * `tls` (feature `tls`, default): rustls for `wss://`, both roles.
 //!
 //! Settings are shared too: [`ServerOptions`] (listen, filter, connection
@@ -67,6 +69,8 @@ pub mod tokio;
 #[cfg(feature = "tracing")]
 mod trace;
 mod turn;
+#[cfg(all(feature = "uring", target_os = "linux"))]
+pub mod uring;
 
 #[cfg(any(feature = "smol", feature = "tokio"))]
 pub use aio::{AsyncStream, AsyncWebSocket, ReadHalf, WriteHalf};

@@ -7,7 +7,7 @@
 #     as the testee.
 #
 # Usage: scripts/autobahn/run.sh [--quick] [--role server|client|both]
-#                                 [--adapter std|mio|tokio|smol|axum] [--no-build]
+#                                 [--adapter std|mio|tokio|smol|axum|uring] [--no-build]
 #
 #   --quick      the fixed case list in cases-quick.json (a few minutes on two
 #                cores, compression cases included) instead of all 517 cases
@@ -17,7 +17,8 @@
 #                (blocking, thread per connection; the default), mio (one
 #                Poll), tokio, smol (a task per connection), axum (server
 #                role only: behind axum/hyper through ws_adapters::hosted;
-#                the client role then runs on tokio)
+#                the client role then runs on tokio), uring (one io_uring:
+#                ws_adapters::uring's server and client, Linux)
 #   --no-build   use the example binaries already built
 #
 # Environment:
@@ -54,7 +55,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 case $role in server|client|both) ;; *) echo "--role: server, client or both" >&2; exit 2 ;; esac
-case $adapter in std|mio|tokio|smol|axum) ;; *) echo "--adapter: std, mio, tokio, smol or axum" >&2; exit 2 ;; esac
+case $adapter in std|mio|tokio|smol|axum|uring) ;; *) echo "--adapter: std, mio, tokio, smol, axum or uring" >&2; exit 2 ;; esac
 client_adapter=$adapter
 [ "$adapter" = axum ] && client_adapter=tokio
 
@@ -91,7 +92,7 @@ wstest=("$venv/bin/python" "$here/wstest_local.py")
 # --- our binaries --------------------------------------------------------------
 if [ $build = 1 ]; then
     log "building the examples (release)"
-    (cd "$root" && cargo build --release --quiet -p ws-adapters --features tokio,smol,http \
+    (cd "$root" && cargo build --release --quiet -p ws-adapters --features tokio,smol,http,uring \
         --example echo-server --example autobahn-client)
 fi
 echo_server=$target/release/examples/echo-server

@@ -16,7 +16,8 @@
 //!
 //! `--adapter` picks the client: `std` (the blocking driver, default),
 //! `mio` (`ws_adapters::mio::Client`), `tokio` or `smol`
-//! (`ws_adapters::{tokio, smol}::connect`, features `tokio`, `smol`).
+//! (`ws_adapters::{tokio, smol}::connect`, features `tokio`, `smol`), or
+//! `uring` (`ws_adapters::uring::Client`, feature `uring`, Linux).
 
 use std::net::TcpStream;
 use std::process::ExitCode;
@@ -43,6 +44,9 @@ enum Adapter {
     /// `ws_adapters::smol::connect`.
     #[cfg(feature = "smol")]
     Smol,
+    /// `ws_adapters::uring::Client`.
+    #[cfg(all(feature = "uring", target_os = "linux"))]
+    Uring,
 }
 
 /// Autobahn fuzzing-server testee: echoes every case's messages.
@@ -281,6 +285,25 @@ impl Runner {
                                     log::debug!("not echoed: {e}");
                                 }
                                 c.conn().flush()?;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(None)
+            }
+            #[cfg(all(feature = "uring", target_os = "linux"))]
+            Adapter::Uring => {
+                let mut c = ws_adapters::uring::Client::connect_request(request, &self.options())?;
+                while let Some(ev) = c.recv()? {
+                    match (&job, ev) {
+                        (Job::Count, Event::Text(t)) => return Ok(Some(t.as_str().to_owned())),
+                        (Job::Case(_), ev) => {
+                            if let Some(msg) = ev.into_message() {
+                                if let Err(e) = c.driver_mut().send(msg) {
+                                    log::debug!("not echoed: {e}");
+                                }
+                                c.flush()?;
                             }
                         }
                         _ => {}

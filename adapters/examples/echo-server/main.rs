@@ -12,8 +12,9 @@
 //! task per connection on tokio (`--adapter tokio`) or smol (`--adapter
 //! smol`), or behind axum (`--adapter axum`: an axum router whose `/`
 //! route hands upgrades to `ws_adapters::hosted::upgrade_http` and serves
-//! the page otherwise; hyper does the HTTP). The async ones need the
-//! `tokio`, `smol` and `http` features. All
+//! the page otherwise; hyper does the HTTP), or on one io_uring
+//! (`--adapter uring`, `ws_adapters::uring::Server`, Linux). The others
+//! need the `tokio`, `smol`, `http` and `uring` features. All
 //! negotiate compression (permessage-deflate,
 //! deflate-frame, deflate-stream: `deflate_ext::default_negotiators`)
 //! unless `--no-compression` is given, and accepts messages up to the
@@ -48,6 +49,9 @@ enum Adapter {
     /// Behind axum and hyper (`ws_adapters::hosted`).
     #[cfg(all(feature = "tokio", feature = "http"))]
     Axum,
+    /// Every connection on one io_uring (`ws_adapters::uring::Server`).
+    #[cfg(all(feature = "uring", target_os = "linux"))]
+    Uring,
 }
 
 /// WebSocket echo server (text and binary), for Autobahn and interop tests.
@@ -100,6 +104,8 @@ fn run(args: &Args) -> Result<(), Error> {
     match args.adapter {
         Adapter::Std => {}
         Adapter::Mio => return run_mio(args.port, config),
+        #[cfg(all(feature = "uring", target_os = "linux"))]
+        Adapter::Uring => return run_uring(args.port, config),
         #[cfg(feature = "tokio")]
         Adapter::Tokio => return run_tokio(addr, options(config)),
         #[cfg(feature = "smol")]
@@ -324,6 +330,55 @@ fn run_mio(port: u16, config: SessionConfig) -> Result<(), Error> {
     Ok(())
 }
 
+/// Echoes on the io_uring loop (`--adapter uring`).
+#[cfg(all(feature = "uring", target_os = "linux"))]
+fn run_uring(port: u16, config: SessionConfig) -> Result<(), Error> {
+    let options = options(config);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut server = ws_adapters::uring::Server::bind(addr, options, MioEcho)?;
+    println!("listening on ws://{}/", server.local_addr()?);
+    server.run()?;
+    Ok(())
+}
+
+#[cfg(all(feature = "uring", target_os = "linux"))]
+impl ws_adapters::uring::Handler for MioEcho {
+    type Data = ();
+
+    fn accepted(&mut self, peer: SocketAddr) {
+        log::debug!("{peer}: accepted");
+    }
+
+    fn event(&mut self, conn: &mut ws_adapters::uring::Conn<'_>, _: &mut (), event: Event) {
+        echo_on(conn.driver_mut(), event);
+    }
+
+    fn closed(&mut self, peer: SocketAddr, _: (), error: Option<Error>) {
+        match error {
+            Some(e) => log::info!("{peer}: {e}"),
+            None => log::debug!("{peer}: done"),
+        }
+    }
+}
+
+/// Sends a text or binary message back on `driver`'s connection (the
+/// received `Bytes`, no copy); pongs and close echoes are queued by the
+/// core.
+fn echo_on(driver: &mut ws_adapters::Driver, event: Event) {
+    let Some(c) = driver.session_mut().connection_mut() else {
+        return;
+    };
+    let sent = match event {
+        Event::Text(text) => c.send_text(text),
+        Event::Binary(data) => c.send_binary(data),
+        _ => Ok(()),
+    };
+    if let Err(e) = sent {
+        // A close from the peer may already have been received.
+        log::debug!("not echoed: {e}");
+    }
+}
+
 /// Echoes every text and binary message on its connection.
 struct MioEcho;
 
@@ -335,21 +390,8 @@ impl wmio::Handler for MioEcho {
     }
 
     fn event(&mut self, conn: &mut wmio::Conn, _: &mut (), event: Event) {
-        // The received `Bytes` go back out without a copy; the server
-        // flushes after the events of a turn. Pongs and close echoes are
-        // queued by the core.
-        let Some(c) = conn.driver_mut().session_mut().connection_mut() else {
-            return;
-        };
-        let sent = match event {
-            Event::Text(text) => c.send_text(text),
-            Event::Binary(data) => c.send_binary(data),
-            _ => Ok(()),
-        };
-        if let Err(e) = sent {
-            // A close from the peer may already have been received.
-            log::debug!("not echoed: {e}");
-        }
+        // The server flushes after the events of a turn.
+        echo_on(conn.driver_mut(), event);
     }
 
     fn closed(&mut self, peer: SocketAddr, _: (), error: Option<Error>) {
