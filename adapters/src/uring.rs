@@ -100,6 +100,9 @@ const STAGE_MAX: usize = 256 * 1024;
 /// Staging buffers kept on a loop's free list, and the largest kept.
 const SPARE_STAGES: usize = 1024;
 const SPARE_STAGE_CAP: usize = 64 * 1024;
+/// How long an ended connection's last send may take before the socket
+/// is shut down under it (a peer that stopped reading).
+const LINGER: Duration = Duration::from_secs(2);
 /// How long dropping a ring waits for its cancelled operations.
 const DRAIN_WAIT: Duration = Duration::from_secs(2);
 /// `MSG_NOSIGNAL`: a send to a reset peer fails with `EPIPE`, no signal.
@@ -163,6 +166,14 @@ impl Ring {
             .setup_cqsize(entries * 4)
             .build(entries)
             .or_else(|_| IoUring::builder().setup_cqsize(entries * 4).build(entries))?;
+        Ok(Ring { ring, inflight: 0 })
+    }
+
+    /// A ring any thread may use (a client may move between threads).
+    fn shared(entries: u32) -> io::Result<Ring> {
+        let ring = IoUring::builder()
+            .setup_cqsize(entries * 4)
+            .build(entries)?;
         Ok(Ring { ring, inflight: 0 })
     }
 
@@ -246,8 +257,12 @@ enum Recv {
     Loan(RecvLoan),
 }
 
-/// A connection's output on its way to the socket: the turn writes into
-/// `buf` while no send is in flight; a send takes `buf[sent..]`.
+/// A connection's output on its way to the socket. A turn *copies* the
+/// front of the driver's output into `buf` without consuming it, and the
+/// loop submits one send for it; only when the kernel reports bytes sent
+/// are they consumed from the driver ([`Output::completed`]). So the
+/// driver's backlog, high-water mark, write timeout and memory accounting
+/// count what is in flight, as they count a blocked socket's on mio.
 #[derive(Debug, Default)]
 struct Output {
     buf: Vec<u8>,
@@ -261,6 +276,25 @@ impl Output {
         self.buf.len() - self.sent
     }
 
+    /// Copies the front of `bufs` (the driver's output) unless a send is
+    /// staged already.
+    fn stage(&mut self, bufs: &[IoSlice<'_>]) {
+        if self.sending || self.unsent() > 0 {
+            return;
+        }
+        self.buf.clear();
+        self.sent = 0;
+        let mut room = STAGE_MAX;
+        for b in bufs {
+            let take = b.len().min(room);
+            self.buf.extend_from_slice(&b[..take]);
+            room -= take;
+            if room == 0 {
+                break;
+            }
+        }
+    }
+
     /// The send for what is staged (marks it in flight).
     fn send_sqe(&mut self, fd: i32, op: Op) -> squeue::Entry {
         self.sending = true;
@@ -271,11 +305,27 @@ impl Output {
             .user_data(op.encode())
     }
 
-    /// A send completed with `res`: true once everything staged is sent.
-    fn completed(&mut self, res: i32) -> io::Result<bool> {
+    /// A send completed with `res`: the bytes sent are consumed from
+    /// `driver`'s output. True once everything staged is sent.
+    fn completed(&mut self, driver: &mut Driver, res: i32) -> io::Result<bool> {
         self.sending = false;
-        let n = usize::try_from(res).map_err(|_| io::Error::from_raw_os_error(-res))?;
-        self.sent = (self.sent + n).min(self.buf.len());
+        let n = match usize::try_from(res) {
+            Ok(n) => n.min(self.unsent()),
+            Err(_) => {
+                self.buf.clear();
+                self.sent = 0;
+                return Err(io::Error::from_raw_os_error(-res));
+            }
+        };
+        if n > 0 {
+            let mut take = Some(n);
+            match driver.write_to(|_| take.take().ok_or(io::ErrorKind::WouldBlock.into())) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.sent += n;
         if self.sent < self.buf.len() {
             return Ok(false);
         }
@@ -286,8 +336,9 @@ impl Output {
 }
 
 /// The drive loop's transport over completions: reads come in through
-/// [`Driver::complete_read`], so a turn's read finds nothing; writes copy
-/// into the staging buffer while no send is in flight.
+/// [`Driver::complete_read`], so a turn's read finds nothing; a write
+/// stages a copy of the output ([`Output::stage`]) and reports
+/// `WouldBlock`: nothing is consumed before the kernel has sent it.
 struct Stage<'a> {
     out: &'a mut Output,
 }
@@ -298,23 +349,8 @@ impl Transport for Stage<'_> {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        if self.out.sending {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let room = STAGE_MAX.saturating_sub(self.out.buf.len());
-        let mut n = 0;
-        for b in bufs {
-            let take = b.len().min(room - n);
-            self.out.buf.extend_from_slice(&b[..take]);
-            n += take;
-            if n == room {
-                break;
-            }
-        }
-        if n == 0 && bufs.iter().any(|b| !b.is_empty()) {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        Ok(n)
+        self.out.stage(bufs);
+        Err(io::ErrorKind::WouldBlock.into())
     }
 
     fn short_read_drains(&self) -> bool {
@@ -401,6 +437,8 @@ struct Entry<D> {
     /// goes out, then the socket is shut down and the entry removed once
     /// no operation holds its buffers.
     ended: Option<Option<Error>>,
+    /// When an ended connection's last send is given up.
+    linger: Option<Instant>,
     shut: bool,
     _slot: Slot,
 }
@@ -680,6 +718,7 @@ impl<H: Handler> Server<H> {
             recv: Recv::Idle,
             out: Output::default(),
             ended: None,
+            linger: None,
             shut: false,
             _slot: slot,
         };
@@ -766,9 +805,9 @@ impl<H: Handler> Server<H> {
         let Some(Some(e)) = self.conns.get_mut(i) else {
             return;
         };
-        match e.out.completed(res) {
+        match e.out.completed(&mut e.driver, res) {
             Ok(true) => {}
-            Ok(false) => {
+            Ok(false) if !e.shut => {
                 // A partial send: the rest, before anything newer.
                 let sqe = e.out.send_sqe(e.stream.as_raw_fd(), Op::Send(i));
                 if let Some(ring) = self.ring.as_mut() {
@@ -782,9 +821,8 @@ impl<H: Handler> Server<H> {
                 }
                 return;
             }
+            Ok(false) => {}
             Err(err) => {
-                e.out.buf.clear();
-                e.out.sent = 0;
                 let err = Error::from(err).with_peer(Some(e.peer));
                 e.ended.get_or_insert(Some(err));
             }
@@ -865,14 +903,28 @@ impl<H: Handler> Server<H> {
         let Some(Some(e)) = self.conns.get_mut(i) else {
             return;
         };
-        if e.out.sending {
-            return;
+        if e.out.sending && !e.shut {
+            // The last output (a close frame) is on its way; a peer that
+            // does not take it gets `LINGER`, then the shutdown fails the
+            // send.
+            let now = self.clock.now();
+            let until = *e.linger.get_or_insert(now + LINGER);
+            if now < until {
+                if e.armed != Some(until) {
+                    if let Some(t) = e.armed.take() {
+                        self.timers.remove(&(t, i));
+                    }
+                    e.armed = Some(until);
+                    self.timers.insert((until, i));
+                }
+                return;
+            }
         }
         if !e.shut {
             e.shut = true;
             let _ = e.stream.shutdown(std::net::Shutdown::Both);
         }
-        if !matches!(e.recv, Recv::Idle) {
+        if e.out.sending || !matches!(e.recv, Recv::Idle) {
             return;
         }
         if let Some(t) = e.armed.take() {
@@ -1086,7 +1138,7 @@ impl Client {
             .map_err(|e| Error::from(e).with_peer(Some(addr)))?;
         stream.set_nodelay(true)?;
         let mut c = Client {
-            ring: Ring::new(8)?,
+            ring: Ring::shared(8)?,
             stream,
             driver,
             recv: Recv::Idle,
@@ -1191,7 +1243,7 @@ impl Client {
         for &(data, res, _) in &cqes {
             let r = match Op::decode(data) {
                 Some(Op::Recv(_)) => self.received(res),
-                Some(Op::Send(_)) => match self.out.completed(res) {
+                Some(Op::Send(_)) => match self.out.completed(&mut self.driver, res) {
                     Ok(_) => self.submit(),
                     Err(e) => Err(self.fail(e)),
                 },
@@ -1245,19 +1297,17 @@ impl Client {
     /// arrive meanwhile stay for [`recv`](Self::recv)).
     pub fn flush(&mut self) -> Result<(), Error> {
         loop {
-            if !self.out.sending {
-                let out = &mut self.out;
-                match self
-                    .driver
-                    .write_to(|b| Stage { out: &mut *out }.write_vectored(b))
-                {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(self.fail(e)),
-                }
+            let out = &mut self.out;
+            match self
+                .driver
+                .write_to(|b| Stage { out: &mut *out }.write_vectored(b))
+            {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(self.fail(e)),
             }
             self.submit()?;
-            if !self.out.sending {
+            if !self.out.sending && self.driver.pending_write() == 0 {
                 return Ok(());
             }
             self.ring.submit_wait(None).map_err(|e| self.fail(e))?;
@@ -1285,6 +1335,21 @@ impl Client {
     /// Queues a binary message.
     pub fn send_binary(&mut self, data: impl Into<ws_proto::Bytes>) -> Result<(), Error> {
         self.driver.send_binary(data)
+    }
+
+    /// Queues a ping.
+    pub fn send_ping(&mut self, payload: impl Into<ws_proto::Bytes>) -> Result<(), Error> {
+        self.driver.send_ping(payload)
+    }
+
+    /// Queues one fragment of a message (`fin` on the last).
+    pub fn send_fragment(
+        &mut self,
+        kind: ws_proto::MessageKind,
+        data: impl Into<ws_proto::Bytes>,
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.driver.send_fragment(kind, data, fin)
     }
 
     /// Starts the closing handshake.

@@ -1,5 +1,6 @@
 //! The conversation suite across every pairing of our adapters (client
-//! std/mio/smol/tokio × server std/mio/smol/tokio), compression on and off.
+//! std/mio/smol/tokio/uring × server std/mio/smol/tokio/uring), compression
+//! on and off.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -45,4 +46,11 @@ fn smol_server_every_client() {
 fn tokio_server_every_client() {
     pairing(Kind::Tokio, false);
     pairing(Kind::Tokio, true);
+}
+
+#[cfg(feature = "uring")]
+#[test]
+fn uring_server_every_client() {
+    pairing(Kind::Uring, false);
+    pairing(Kind::Uring, true);
 }

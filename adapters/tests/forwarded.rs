@@ -83,7 +83,7 @@ fn behind_a_proxy(kind: Kind) {
 
 #[test]
 fn forwarded_for_on_every_adapter() {
-    for kind in [Kind::Std, Kind::Mio, Kind::Tokio, Kind::Smol] {
+    for kind in [Kind::Std, Kind::Mio, Kind::Tokio, Kind::Smol, Kind::Uring] {
         bounded(Duration::from_secs(60), "forwarded", move || {
             behind_a_proxy(kind)
         });

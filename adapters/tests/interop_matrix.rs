@@ -44,6 +44,9 @@ fn kinds() -> Vec<Kind> {
     if cfg!(feature = "tokio") {
         k.push(Kind::Tokio);
     }
+    if cfg!(feature = "uring") {
+        k.push(Kind::Uring);
+    }
     k
 }
 

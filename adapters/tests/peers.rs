@@ -1,6 +1,6 @@
 //! The conversation suite against real peers over loopback: Python
-//! `websockets` and Node `ws`, each as server (our four clients talk to it)
-//! and as client (against our four servers), compression on and off.
+//! `websockets` and Node `ws`, each as server (our five clients talk to it)
+//! and as client (against our five servers), compression on and off.
 //!
 //! The peers are installed by this test into the target directory
 //! (`pip install websockets` into a venv, `npm install ws`); if that fails

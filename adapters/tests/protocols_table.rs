@@ -268,6 +268,14 @@ fn table_on_smol() {
     });
 }
 
+#[cfg(feature = "uring")]
+#[test]
+fn table_on_uring() {
+    bounded(Duration::from_secs(60), "table uring", || {
+        exercise(Kind::Uring)
+    });
+}
+
 /// A graceful shutdown: [`Protocols::going_away`] closes every connection
 /// of every protocol with 1001 (the clients see the code and reason and
 /// answer), [`Protocols::live`] counts them down to 0 as they finish, and
@@ -329,7 +337,7 @@ fn going_away(kind: Kind) {
 
 #[test]
 fn going_away_on_every_adapter() {
-    for kind in [Kind::Std, Kind::Mio, Kind::Tokio, Kind::Smol] {
+    for kind in [Kind::Std, Kind::Mio, Kind::Tokio, Kind::Smol, Kind::Uring] {
         bounded(Duration::from_secs(60), "going away", move || {
             going_away(kind)
         });

@@ -24,9 +24,10 @@ pub enum Kind {
     Mio,
     Smol,
     Tokio,
+    Uring,
 }
 
-pub const KINDS: [Kind; 4] = [Kind::Std, Kind::Mio, Kind::Smol, Kind::Tokio];
+pub const KINDS: [Kind; 5] = [Kind::Std, Kind::Mio, Kind::Smol, Kind::Tokio, Kind::Uring];
 
 /// What the echo servers do with an event: echo data, and close with 4000
 /// when asked to by the text `close-me`.
@@ -73,6 +74,14 @@ pub fn start_server(kind: Kind, options: ServerOptions) -> SocketAddr {
         Kind::Mio => {
             std::thread::spawn(move || {
                 let mut server = wmio::Server::bind(local, options, Echo).unwrap();
+                tx.send(server.local_addr().unwrap()).unwrap();
+                server.run().unwrap();
+            });
+        }
+        #[cfg(feature = "uring")]
+        Kind::Uring => {
+            std::thread::spawn(move || {
+                let mut server = ws_adapters::uring::Server::bind(local, options, Echo).unwrap();
                 tx.send(server.local_addr().unwrap()).unwrap();
                 server.run().unwrap();
             });
@@ -158,6 +167,23 @@ impl wmio::Handler for Echo {
     }
 }
 
+#[cfg(feature = "uring")]
+impl ws_adapters::uring::Handler for Echo {
+    type Data = usize;
+    fn accepted(&mut self, _peer: SocketAddr) -> usize {
+        0
+    }
+    fn event(&mut self, conn: &mut ws_adapters::uring::Conn<'_>, count: &mut usize, ev: Event) {
+        *count += 1;
+        let _ = match reply(&ev) {
+            Reply::Text(t) => conn.send_text(t),
+            Reply::Binary(b) => conn.send_binary(b),
+            Reply::Close => conn.close(SERVER_CLOSE, "server-close"),
+            Reply::Nothing => Ok(()),
+        };
+    }
+}
+
 /// A client of any adapter, driven synchronously.
 pub trait Client: Send {
     fn text(&mut self, s: &str);
@@ -192,6 +218,8 @@ pub fn try_connect(
             Box::new(blocking::connect_with(req, options)?)
         }
         Kind::Mio => Box::new(wmio::Client::connect(url, options)?),
+        #[cfg(feature = "uring")]
+        Kind::Uring => Box::new(ws_adapters::uring::Client::connect(url, options)?),
         #[cfg(feature = "smol")]
         Kind::Smol => Box::new(async_io::block_on(ws_adapters::smol::connect(url, options))?.0),
         #[cfg(feature = "tokio")]
@@ -268,6 +296,39 @@ impl Client for wmio::Client {
     }
     fn extensions(&mut self) -> Vec<String> {
         names(self.conn().driver())
+    }
+}
+
+#[cfg(feature = "uring")]
+impl Client for ws_adapters::uring::Client {
+    fn text(&mut self, s: &str) {
+        self.send_text(s).unwrap();
+        self.flush().unwrap();
+    }
+    fn binary(&mut self, b: Vec<u8>) {
+        self.send_binary(b).unwrap();
+        self.flush().unwrap();
+    }
+    fn fragments(&mut self, parts: &[&str]) {
+        for (i, p) in parts.iter().enumerate() {
+            self.send_fragment(MessageKind::Text, p.to_string(), i + 1 == parts.len())
+                .unwrap();
+            self.flush().unwrap();
+        }
+    }
+    fn ping(&mut self, payload: &[u8]) {
+        self.send_ping(payload.to_vec()).unwrap();
+        self.flush().unwrap();
+    }
+    fn close(&mut self, code: CloseCode) {
+        ws_adapters::uring::Client::close(self, code, "client-close").unwrap();
+        self.flush().unwrap();
+    }
+    fn recv(&mut self) -> Option<Event> {
+        ws_adapters::uring::Client::recv(self).unwrap()
+    }
+    fn extensions(&mut self) -> Vec<String> {
+        names(self.driver())
     }
 }
 
@@ -563,6 +624,14 @@ pub fn start_table(
         Kind::Mio => {
             std::thread::spawn(move || {
                 let mut server = wmio::Server::bind(local, options, table).unwrap();
+                tx.send(server.local_addr().unwrap()).unwrap();
+                server.run().unwrap();
+            });
+        }
+        #[cfg(feature = "uring")]
+        Kind::Uring => {
+            std::thread::spawn(move || {
+                let mut server = ws_adapters::uring::Server::bind(local, options, table).unwrap();
                 tx.send(server.local_addr().unwrap()).unwrap();
                 server.run().unwrap();
             });
