@@ -1,4 +1,4 @@
-//! A mio server holding 10,000 concurrent WebSocket connections while still
+//! A mio server (and an io_uring one) holding 10,000 concurrent WebSocket connections while still
 //! answering an echo within its timeout.
 //!
 //! The 10,000 clients live in a child process (this test binary re-run with
@@ -50,6 +50,57 @@ impl wmio::Handler for Count {
     }
 }
 
+#[cfg(feature = "uring")]
+impl ws_adapters::uring::Handler for Count {
+    type Data = ();
+    fn accepted(&mut self, _peer: SocketAddr) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+    fn event(&mut self, conn: &mut ws_adapters::uring::Conn<'_>, _: &mut (), ev: Event) {
+        if let Event::Text(t) = ev {
+            let _ = conn.send_text(t);
+        }
+    }
+}
+
+/// A running server: its address and how to stop it.
+struct Running {
+    addr: SocketAddr,
+    stop: Box<dyn FnOnce()>,
+}
+
+fn start_mio(accepted: Arc<AtomicUsize>) -> Running {
+    let local = "127.0.0.1:0".parse().unwrap();
+    let mut server = wmio::Server::bind(local, server_options(false), Count(accepted)).unwrap();
+    let addr = server.local_addr().unwrap();
+    let stop = server.stop_handle();
+    let serving = std::thread::spawn(move || server.run().unwrap());
+    Running {
+        addr,
+        stop: Box::new(move || {
+            stop.stop();
+            serving.join().unwrap();
+        }),
+    }
+}
+
+#[cfg(feature = "uring")]
+fn start_uring(accepted: Arc<AtomicUsize>) -> Running {
+    use ws_adapters::uring;
+    let local = "127.0.0.1:0".parse().unwrap();
+    let mut server = uring::Server::bind(local, server_options(false), Count(accepted)).unwrap();
+    let addr = server.local_addr().unwrap();
+    let stop = server.stop_handle();
+    let serving = std::thread::spawn(move || server.run().unwrap());
+    Running {
+        addr,
+        stop: Box::new(move || {
+            stop.stop();
+            serving.join().unwrap();
+        }),
+    }
+}
+
 /// The child: opens `n` connections to the server, completes each
 /// handshake, reports, then holds them until stdin closes.
 #[test]
@@ -93,7 +144,29 @@ fn mio_server_holds_10k_connections() {
     if std::env::var("WS_10K_SERVER").is_ok() {
         return;
     }
-    bounded(Duration::from_secs(300), "10k", || {
+    bounded(Duration::from_secs(300), "10k mio", || {
+        holds_10k("mio", start_mio)
+    });
+}
+
+#[cfg(feature = "uring")]
+#[test]
+fn uring_server_holds_10k_connections() {
+    if std::env::var("WS_10K_SERVER").is_ok() {
+        return;
+    }
+    bounded(Duration::from_secs(300), "10k uring", || {
+        holds_10k("uring", start_uring)
+    });
+}
+
+/// Holds `WANT` connections on the server `start` runs, reports its RSS
+/// per connection, and checks that an echo still comes back in time.
+fn holds_10k(name: &str, start: fn(Arc<AtomicUsize>) -> Running) {
+    // One at a time: both hold 10,000 descriptors, and RSS is the process's.
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|p| p.into_inner());
+    {
         let limit = ws_adapters::raise_fd_limit(WANT + 256);
         let want = std::env::var("WS_10K_WANT").map_or(WANT, |v| v.parse().unwrap());
         let n = want.min(limit.saturating_sub(256));
@@ -101,13 +174,15 @@ fn mio_server_holds_10k_connections() {
             eprintln!("fd limit {limit}: holding {n} connections instead of {WANT}");
         }
         let accepted = Arc::new(AtomicUsize::new(0));
-        let options = server_options(false);
-        let local = "127.0.0.1:0".parse().unwrap();
-        let mut server = wmio::Server::bind(local, options, Count(accepted.clone())).unwrap();
-        let addr = server.local_addr().unwrap();
-        let stop = server.stop_handle();
-        let serving = std::thread::spawn(move || server.run().unwrap());
+        let rss_base = rss_kib();
+        let Running { addr, stop } = start(accepted.clone());
+        // The loop's own buffers (the io_uring pool) are not per connection.
+        std::thread::sleep(Duration::from_millis(100));
         let rss_before = rss_kib();
+        eprintln!(
+            "{name}: the idle server loop: +{} KiB",
+            rss_before.saturating_sub(rss_base)
+        );
         let control = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
@@ -135,7 +210,7 @@ fn mio_server_holds_10k_connections() {
         assert!(held >= n, "server accepted {held} of {n}");
         let rss_after = rss_kib();
         eprintln!(
-            "{n} open connections: server process RSS +{} KiB ({} bytes per connection, \
+            "{name}: {n} open connections: server process RSS +{} KiB ({} bytes per connection, \
              client-side sockets are in another process)",
             rss_after.saturating_sub(rss_before),
             rss_after.saturating_sub(rss_before) * 1024 / n
@@ -148,12 +223,11 @@ fn mio_server_holds_10k_connections() {
         assert_eq!(c.recv(), Some(Event::Text("still answering".into())));
         let took = t0.elapsed();
         assert!(took < ECHO_TIMEOUT, "echo took {took:?}");
-        eprintln!("echo with {n} connections held: {took:?}");
+        eprintln!("{name}: echo with {n} connections held: {took:?}");
 
         drop(report);
         let _ = child.wait();
         let _ = child.wait();
-        stop.stop();
-        serving.join().unwrap();
-    });
+        stop();
+    }
 }

@@ -39,6 +39,7 @@ mkdir -p "$OUT"
 ALL_SERVERS=(
   "raw|echo-raw|0"
   "ours-mio|echo-ours --adapter mio|1"
+  "ours-uring|echo-ours --adapter uring|1"
   "ours-std|echo-ours --adapter std|1"
   "ours-smol|echo-ours --adapter smol|1"
   "ours-tokio|echo-ours --adapter tokio|1"

@@ -40,6 +40,7 @@ fi
 # name | command (in target/release)
 ALL_SERVERS=(
   "ours-mio|echo-ours --adapter mio"
+  "ours-uring|echo-ours --adapter uring"
   "ours-smol|echo-ours --adapter smol"
   "ours-tokio|echo-ours --adapter tokio"
   "ours-std|echo-ours --adapter std"

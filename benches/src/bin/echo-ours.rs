@@ -1,4 +1,4 @@
-//! Our echo server for the load harness, on one of the four adapters:
+//! Our echo server for the load harness, on one of our adapters:
 //!
 //! * `--adapter mio`: every connection on one `mio::Poll`
 //!   (`ws_adapters::mio::Server`), one thread; `--loops N`: N such loops
@@ -11,6 +11,8 @@
 //!   `async_io::block_on` (one thread runs them; async-io may add its
 //!   reactor helper thread).
 //! * `--adapter tokio`: `ws_adapters::tokio` on a current-thread runtime.
+//! * `--adapter uring`: every connection on one io_uring
+//!   (`ws_adapters::uring::Server`); `--loops N` as for mio.
 //!
 //! Text comes back as text, binary as binary, without copying (the received
 //! `Bytes` are queued again); pings and closes are answered by the core.
@@ -19,7 +21,7 @@
 //! `listening on ws://127.0.0.1:PORT/`.
 //!
 //! ```text
-//! echo-ours --adapter mio|std|smol|tokio [--port 0] [--no-compression] [--loops 1]
+//! echo-ours --adapter mio|std|smol|tokio|uring [--port 0] [--no-compression] [--loops 1]
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -37,10 +39,10 @@ use ws_proto::{Config, Connection};
 const USAGE: &str = "\
 echo-ours: our WebSocket echo server for the load harness
 
-  --adapter A        mio | std | smol | tokio (default mio)
+  --adapter A        mio | std | smol | tokio | uring (default mio)
   --port P           port on 127.0.0.1 (default 0: any; printed)
   --no-compression   negotiate no extension
-  --loops N          mio: N loops on N threads sharing the port (default 1)";
+  --loops N          mio, uring: N loops on N threads sharing the port (default 1)";
 
 /// Queues `ev` back if it is a message (zero copy).
 fn echo(c: Option<&mut Connection>, ev: Event) {
@@ -63,6 +65,27 @@ impl ws_adapters::mio::Handler for MioEcho {
     fn event(&mut self, conn: &mut ws_adapters::mio::Conn, _: &mut (), ev: Event) {
         echo(conn.driver_mut().session_mut().connection_mut(), ev);
     }
+}
+
+impl ws_adapters::uring::Handler for MioEcho {
+    type Data = ();
+    fn accepted(&mut self, _: SocketAddr) {}
+    fn event(&mut self, conn: &mut ws_adapters::uring::Conn<'_>, _: &mut (), ev: Event) {
+        echo(conn.driver_mut().session_mut().connection_mut(), ev);
+    }
+}
+
+fn run_uring(addr: SocketAddr, options: ServerOptions, loops: usize) -> Result<(), Error> {
+    if loops > 1 {
+        let loops = ws_adapters::uring::serve_loops(addr, options, loops, |_| MioEcho)?;
+        announce(loops.local_addr());
+        loops.join()?;
+        return Ok(());
+    }
+    let mut server = ws_adapters::uring::Server::bind(addr, options, MioEcho)?;
+    announce(server.local_addr()?);
+    server.run()?;
+    Ok(())
 }
 
 fn run_mio(addr: SocketAddr, options: ServerOptions, loops: usize) -> Result<(), Error> {
@@ -169,6 +192,7 @@ fn main() {
         "std" => run_std(addr, options),
         "smol" => run_smol(addr, options),
         "tokio" => run_tokio(addr, options),
+        "uring" => run_uring(addr, options, loops),
         other => {
             eprintln!("unknown adapter {other}\n\n{USAGE}");
             std::process::exit(2);
