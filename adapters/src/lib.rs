@@ -53,6 +53,7 @@ pub mod h3;
 pub mod hosted;
 mod inbox;
 mod layers;
+mod loops;
 pub mod mio;
 mod options;
 mod policy;

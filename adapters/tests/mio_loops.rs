@@ -1,6 +1,7 @@
-//! The mio server on every core (`mio::serve_loops`): connections spread
-//! over the loops, a broadcast reaches members on every loop, and the
-//! connection limit counts every loop's connections.
+//! The mio and io_uring servers on every core (`mio::serve_loops`,
+//! `uring::serve_loops`): connections spread over the loops, a broadcast
+//! reaches members on every loop, and the connection limit counts every
+//! loop's connections.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -35,13 +36,26 @@ impl Protocol for Member {
     }
 }
 
-fn serve(room: &Room, loops: usize, max: usize) -> mio::Loops {
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Mio,
+    #[cfg(feature = "uring")]
+    Uring,
+}
+
+fn serve(kind: Kind, room: &Room, loops: usize, max: usize) -> mio::Loops {
     let table = Protocols::new()
         .protocol("room", Member(room.clone()))
         .default_protocol("room");
     let options = table.options(server_options(false).with_max_connections(max));
     let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    mio::serve_loops(local, options, loops, |_| table.clone()).unwrap()
+    match kind {
+        Kind::Mio => mio::serve_loops(local, options, loops, |_| table.clone()).unwrap(),
+        #[cfg(feature = "uring")]
+        Kind::Uring => {
+            ws_adapters::uring::serve_loops(local, options, loops, |_| table.clone()).unwrap()
+        }
+    }
 }
 
 fn try_client(addr: SocketAddr) -> Result<blocking::WebSocket<TcpStream>, ws_adapters::Error> {
@@ -49,11 +63,25 @@ fn try_client(addr: SocketAddr) -> Result<blocking::WebSocket<TcpStream>, ws_ada
     blocking::connect_with(req, &client_options(false))
 }
 
+fn kinds() -> Vec<Kind> {
+    #[allow(unused_mut)]
+    let mut k = vec![Kind::Mio];
+    #[cfg(feature = "uring")]
+    k.push(Kind::Uring);
+    k
+}
+
 #[test]
 fn connections_spread_over_the_loops_and_a_broadcast_reaches_every_loop() {
-    bounded(Duration::from_secs(60), "mio loops", || {
+    for kind in kinds() {
+        bounded(Duration::from_secs(60), "loops", move || spread(kind));
+    }
+}
+
+fn spread(kind: Kind) {
+    {
         let room: Room = Arc::default();
-        let loops = serve(&room, 2, 1000);
+        let loops = serve(kind, &room, 2, 1000);
         assert_eq!(loops.loops(), 2);
         let addr = loops.local_addr();
         let mut clients: Vec<_> = (0..40).map(|_| try_client(addr).unwrap()).collect();
@@ -65,7 +93,7 @@ fn connections_spread_over_the_loops_and_a_broadcast_reaches_every_loop() {
         }
         assert_eq!(room.len(), 40);
         let per_loop = loops.per_loop();
-        eprintln!("connections per loop: {per_loop:?}");
+        eprintln!("{kind:?}: connections per loop: {per_loop:?}");
         assert_eq!(per_loop.iter().sum::<usize>(), 40);
         assert!(
             per_loop.iter().all(|&n| n > 0),
@@ -88,14 +116,20 @@ fn connections_spread_over_the_loops_and_a_broadcast_reaches_every_loop() {
         drop(clients);
         loops.stop();
         loops.join().unwrap();
-    });
+    }
 }
 
 #[test]
 fn the_connection_limit_counts_every_loop() {
-    bounded(Duration::from_secs(60), "mio loops limit", || {
+    for kind in kinds() {
+        bounded(Duration::from_secs(60), "loops limit", move || limit(kind));
+    }
+}
+
+fn limit(kind: Kind) {
+    {
         let room: Room = Arc::default();
-        let loops = serve(&room, 2, 4);
+        let loops = serve(kind, &room, 2, 4);
         let addr = loops.local_addr();
         let held: Vec<_> = (0..4).map(|_| try_client(addr).unwrap()).collect();
         // Whichever loop the kernel hands them to, more are refused.
@@ -106,9 +140,9 @@ fn the_connection_limit_counts_every_loop() {
                 "{err}"
             );
         }
-        assert_eq!(loops.connections(), 4);
+        assert_eq!(loops.connections(), 4, "{kind:?}");
         drop(held);
         loops.stop();
         loops.join().unwrap();
-    });
+    }
 }

@@ -38,71 +38,14 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 
 use ::mio::net::TcpListener;
 
-use super::{Handler, Server, StopHandle};
+use super::{Handler, Server};
 use crate::ServerOptions;
 use crate::admission::Gate;
 
-/// The loops of [`serve_loops`], running on their threads.
-#[derive(Debug)]
-pub struct Loops {
-    addr: SocketAddr,
-    stops: Vec<StopHandle>,
-    here: Vec<Arc<AtomicUsize>>,
-    gate: Gate,
-    threads: Vec<JoinHandle<io::Result<()>>>,
-}
-
-impl Loops {
-    /// The address the loops listen on (the port chosen, with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// How many loops run.
-    pub fn loops(&self) -> usize {
-        self.threads.len()
-    }
-
-    /// Connections served now, all loops together.
-    pub fn connections(&self) -> usize {
-        self.gate.live()
-    }
-
-    /// Connections served now by each loop.
-    pub fn per_loop(&self) -> Vec<usize> {
-        self.here
-            .iter()
-            .map(|h| h.load(Ordering::Acquire))
-            .collect()
-    }
-
-    /// Makes every loop return (their connections are dropped).
-    pub fn stop(&self) {
-        for s in &self.stops {
-            s.stop();
-        }
-    }
-
-    /// Waits for every loop to return; the first error, if any.
-    pub fn join(self) -> io::Result<()> {
-        let mut first = Ok(());
-        for t in self.threads {
-            let r = t
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("a server loop panicked")));
-            if first.is_ok() {
-                first = r;
-            }
-        }
-        first
-    }
-}
+pub use crate::loops::Loops;
 
 /// Serves `addr` with `loops` mio loops, each on its own thread with the
 /// handler `make(i)` (a [`Protocols`](crate::Protocols) table: `|_|
@@ -136,35 +79,18 @@ where
             gate.clone(),
         )?);
     }
-    let stops = servers.iter().map(Server::stop_handle).collect();
-    let here = servers.iter().map(|s| s.here.clone()).collect();
-    let mut threads = Vec::with_capacity(loops);
-    for (i, mut server) in servers.into_iter().enumerate() {
-        let spawned = std::thread::Builder::new()
-            .name(format!("ws loop {i}"))
-            .spawn(move || server.run());
-        match spawned {
-            Ok(t) => threads.push(t),
-            Err(e) => {
-                let started = Loops {
-                    addr: bound,
-                    stops,
-                    here,
-                    gate,
-                    threads,
-                };
-                started.stop();
-                let _ = started.join();
-                return Err(e);
+    let starts = servers
+        .into_iter()
+        .map(|mut server| {
+            let stop = server.stop_handle();
+            crate::loops::Start {
+                stop: Box::new(move || stop.stop()),
+                here: server.here.clone(),
+                run: Box::new(move || server.run()),
             }
-        }
-    }
+        })
+        .collect();
+    let started = Loops::spawn(bound, gate, "ws loop", starts)?;
     log::info!("{loops} mio loops on {bound}");
-    Ok(Loops {
-        addr: bound,
-        stops,
-        here,
-        gate,
-        threads,
-    })
+    Ok(started)
 }

@@ -1,0 +1,122 @@
+//! Loops of our own on several threads serving one port (`mio` and
+//! `uring` `serve_loops`): what they share and how they are stopped.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+
+use crate::admission::Gate;
+
+/// Makes one loop's `run` return.
+type Stop = Box<dyn Fn() + Send + Sync>;
+
+/// The loops of a `serve_loops` ([`mio`](crate::mio::serve_loops),
+/// `uring::serve_loops`), running on their threads.
+pub struct Loops {
+    addr: SocketAddr,
+    stops: Vec<Stop>,
+    here: Vec<Arc<AtomicUsize>>,
+    gate: Gate,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+}
+
+impl std::fmt::Debug for Loops {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loops")
+            .field("addr", &self.addr)
+            .field("per_loop", &self.per_loop())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One loop to start: how to stop it, its connection count, and its run.
+pub(crate) struct Start {
+    pub(crate) stop: Stop,
+    pub(crate) here: Arc<AtomicUsize>,
+    pub(crate) run: Box<dyn FnOnce() -> io::Result<()> + Send>,
+}
+
+impl Loops {
+    /// Runs each of `loops` on a thread of its own, named `name i`; if a
+    /// thread cannot be made, the ones started are stopped.
+    pub(crate) fn spawn(
+        addr: SocketAddr,
+        gate: Gate,
+        name: &str,
+        loops: Vec<Start>,
+    ) -> io::Result<Loops> {
+        let mut started = Loops {
+            addr,
+            stops: Vec::with_capacity(loops.len()),
+            here: Vec::with_capacity(loops.len()),
+            gate,
+            threads: Vec::with_capacity(loops.len()),
+        };
+        let mut runs = Vec::with_capacity(loops.len());
+        for l in loops {
+            started.stops.push(l.stop);
+            started.here.push(l.here);
+            runs.push(l.run);
+        }
+        for (i, run) in runs.into_iter().enumerate() {
+            match std::thread::Builder::new()
+                .name(format!("{name} {i}"))
+                .spawn(run)
+            {
+                Ok(t) => started.threads.push(t),
+                Err(e) => {
+                    started.stop();
+                    let _ = started.join();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(started)
+    }
+
+    /// The address the loops listen on (the port chosen, with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// How many loops run.
+    pub fn loops(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Connections served now, all loops together.
+    pub fn connections(&self) -> usize {
+        self.gate.live()
+    }
+
+    /// Connections served now by each loop.
+    pub fn per_loop(&self) -> Vec<usize> {
+        self.here
+            .iter()
+            .map(|h| h.load(Ordering::Acquire))
+            .collect()
+    }
+
+    /// Makes every loop return (their connections are dropped).
+    pub fn stop(&self) {
+        for s in &self.stops {
+            s();
+        }
+    }
+
+    /// Waits for every loop to return; the first error, if any.
+    pub fn join(self) -> io::Result<()> {
+        let mut first = Ok(());
+        for t in self.threads {
+            let r = t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a server loop panicked")));
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+}
