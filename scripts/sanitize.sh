@@ -35,7 +35,7 @@ echo "sanitize.sh: ws-adapters ${tests[*]} under ASan+LSan ($host)" >&2
 # The features these suites use (not the HTTP/2, HTTP/3 and NATS stacks,
 # which they do not touch and which would triple the instrumented build).
 cargo test --target "$host" -p ws-adapters \
-    --features tls,tokio,smol,webpki-roots,native-roots "${args[@]}"
+    --features tls,tokio,smol,uring,webpki-roots,native-roots "${args[@]}"
 echo "sanitize.sh: ws-proto and deflate-ext under ASan+LSan" >&2
 cargo test --target "$host" -p ws-proto -p deflate-ext --all-features --tests
 echo "sanitize.sh: clean"
