@@ -1,11 +1,14 @@
 //! Loops of our own on several threads serving one port (`mio` and
 //! `uring` `serve_loops`): what they share and how they are stopped.
 
+use std::collections::BTreeSet;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
+
+use ws_proto::Instant;
 
 use crate::admission::Gate;
 
@@ -118,5 +121,33 @@ impl Loops {
             }
         }
         first
+    }
+}
+
+/// Arms connection `i`'s timer in a loop's ordered set for `due`, lazily:
+/// a timer already armed no later than `due` stays (when it fires early,
+/// the turn finds nothing due and the later deadline is armed then), so a
+/// deadline that moves later with each message costs no timer operation
+/// per message.
+pub(crate) fn rearm(
+    timers: &mut BTreeSet<(Instant, usize)>,
+    armed: &mut Option<Instant>,
+    due: Option<Instant>,
+    i: usize,
+) {
+    let keep = match (*armed, due) {
+        (Some(armed), Some(due)) => armed <= due,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if keep {
+        return;
+    }
+    if let Some(t) = armed.take() {
+        timers.remove(&(t, i));
+    }
+    *armed = due;
+    if let Some(t) = due {
+        timers.insert((t, i));
     }
 }

@@ -595,21 +595,7 @@ impl<H: Handler> Server<H> {
         // fires early, the turn finds nothing due and the deadline is
         // armed then), so a deadline that moves later with each message
         // costs no timer operation per message.
-        let due = e.conn.deadline();
-        let keep = match (e.armed, due) {
-            (Some(armed), Some(due)) => armed <= due,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        if !keep {
-            if let Some(t) = e.armed.take() {
-                self.timers.remove(&(t, i));
-            }
-            e.armed = due;
-            if let Some(t) = due {
-                self.timers.insert((t, i));
-            }
-        }
+        crate::loops::rearm(&mut self.timers, &mut e.armed, e.conn.deadline(), i);
     }
 
     /// Applies what handles pushed since the last wake ([`INBOX_PER_TURN`]

@@ -879,21 +879,7 @@ impl<H: Handler> Server<H> {
             return;
         }
         // Armed lazily, as on mio: a timer no later than the deadline stays.
-        let due = e.driver.poll_deadline();
-        let keep = match (e.armed, due) {
-            (Some(armed), Some(due)) => armed <= due,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        if !keep {
-            if let Some(t) = e.armed.take() {
-                self.timers.remove(&(t, i));
-            }
-            e.armed = due;
-            if let Some(t) = due {
-                self.timers.insert((t, i));
-            }
-        }
+        crate::loops::rearm(&mut self.timers, &mut e.armed, e.driver.poll_deadline(), i);
     }
 
     /// An ended connection: once its output is sent, shut the socket down
