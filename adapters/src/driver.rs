@@ -543,6 +543,30 @@ impl Driver {
         }
     }
 
+    /// For completion-based I/O (io_uring), where the kernel reads a send's
+    /// buffers after the call that submitted it: calls `f` with each part of
+    /// the queued output in order while it returns true, without consuming
+    /// any ([`Session::for_each_transmit_part`]: copy the
+    /// [`Inline`](ws_proto::TransmitPart::Inline) parts, clone the
+    /// [`Shared`](ws_proto::TransmitPart::Shared) payloads). Once the kernel
+    /// reports `n` bytes sent, consume them with [`write_to`](Self::write_to)
+    /// returning `n`.
+    ///
+    /// Returns false, calling `f` for nothing, when the output goes through
+    /// a layer (TLS, the proxy `CONNECT`): then take a copy of what
+    /// [`write_to`](Self::write_to) offers instead (answering `WouldBlock`
+    /// consumes nothing).
+    pub fn for_each_output_part<'a>(
+        &'a self,
+        f: impl FnMut(ws_proto::TransmitPart<'a>) -> bool,
+    ) -> bool {
+        if self.layers.is_some() {
+            return false;
+        }
+        self.session.for_each_transmit_part(f);
+        true
+    }
+
     /// Bytes (and TLS records) waiting to be written.
     pub fn pending_write(&self) -> usize {
         self.session.pending_transmit() + self.layers.as_ref().map_or(0, |l| l.pending())

@@ -9,19 +9,24 @@
 //! [`Driver::complete_loan`]):
 //!
 //! * **Between frames, during the handshake, under TLS**: a receive names
-//!   a *provided-buffer ring*, one pool of 16 KiB buffers per loop; the
-//!   kernel picks a buffer only when data arrives, so an idle connection
-//!   with its receive armed holds no buffer (as on mio, where it reads
-//!   into the loop's scratch buffer). The bytes are fed to the session and
-//!   the buffer goes straight back to the ring.
+//!   a *provided-buffer ring*, one pool of 32 KiB buffers per loop (a
+//!   16 KiB message and its header arrive in one receive); the kernel
+//!   picks a buffer only when data arrives, so an idle connection with its
+//!   receive armed holds no buffer (as on mio, where it reads into the
+//!   loop's scratch buffer). The bytes are fed to the session and the
+//!   buffer goes straight back to the ring.
 //! * **In the middle of a large frame**: the session lends its own receive
 //!   space as an owned buffer ([`ws_proto::RecvLoan`]), split off its
 //!   receive buffer without a copy; the payload lands in place and the
 //!   loan rejoins the buffer on completion.
-//! * **Output**: a turn writes the session's output (frames, TLS records)
-//!   into a staging buffer of the connection's, taken from a per-loop
-//!   free list while it has output and given back when it is sent, and
-//!   the loop submits one `send` for it. A partial send is resubmitted.
+//! * **Output**: after a turn, the front of the session's output is
+//!   staged for one send without being consumed
+//!   ([`Driver::for_each_output_part`]): frame headers and small frames are
+//!   copied into a staging buffer (from a per-loop free list), payloads of
+//!   2 KiB and more are held as clones of their `Bytes` and sent from where
+//!   they are (`sendmsg`, an iovec each: an echoed payload goes from the
+//!   receive buffer it arrived in back to the socket). Only what the kernel
+//!   reports sent is consumed; a partial send is resubmitted from there.
 //! * **Accept** is one multishot accept; the push inbox is woken through an
 //!   `eventfd` read; one `io_uring_enter` per loop turn submits every
 //!   operation the turn queued and waits for the next completion or timer.
@@ -61,6 +66,7 @@
 
 mod bufring;
 mod loops;
+mod output;
 
 use std::collections::BTreeSet;
 use std::io::{self, IoSlice, Write};
@@ -83,6 +89,7 @@ use crate::{
 };
 use bufring::BufRing;
 pub use loops::{Loops, serve_loops};
+use output::Output;
 
 /// A [`Push`](crate::Push) handle to one of a [`Server`]'s connections.
 pub use crate::inbox::LoopPush as UringPush;
@@ -92,11 +99,9 @@ pub use crate::inbox::LoopPush as UringPush;
 const RING_ENTRIES: u32 = 1024;
 /// Buffers in a server loop's provided-buffer ring, and their size.
 const POOL_BUFS: u16 = 256;
-const POOL_BUF: usize = SCRATCH;
+const POOL_BUF: usize = 32 * 1024;
 /// The buffer group of the pool.
 const POOL_GROUP: u16 = 0;
-/// Most output staged for one send.
-const STAGE_MAX: usize = 256 * 1024;
 /// Staging buffers kept on a loop's free list, and the largest kept.
 const SPARE_STAGES: usize = 1024;
 const SPARE_STAGE_CAP: usize = 64 * 1024;
@@ -105,8 +110,6 @@ const SPARE_STAGE_CAP: usize = 64 * 1024;
 const LINGER: Duration = Duration::from_secs(2);
 /// How long dropping a ring waits for its cancelled operations.
 const DRAIN_WAIT: Duration = Duration::from_secs(2);
-/// `MSG_NOSIGNAL`: a send to a reset peer fails with `EPIPE`, no signal.
-const MSG_NOSIGNAL: i32 = 0x4000;
 const ENOBUFS: i32 = 105;
 const ECANCELED: i32 = 125;
 const ETIME: i32 = 62;
@@ -257,99 +260,18 @@ enum Recv {
     Loan(RecvLoan),
 }
 
-/// A connection's output on its way to the socket. A turn *copies* the
-/// front of the driver's output into `buf` without consuming it, and the
-/// loop submits one send for it; only when the kernel reports bytes sent
-/// are they consumed from the driver ([`Output::completed`]). So the
-/// driver's backlog, high-water mark, write timeout and memory accounting
-/// count what is in flight, as they count a blocked socket's on mio.
-#[derive(Debug, Default)]
-struct Output {
-    buf: Vec<u8>,
-    sent: usize,
-    sending: bool,
-}
-
-impl Output {
-    /// Bytes staged and not yet sent.
-    fn unsent(&self) -> usize {
-        self.buf.len() - self.sent
-    }
-
-    /// Copies the front of `bufs` (the driver's output) unless a send is
-    /// staged already.
-    fn stage(&mut self, bufs: &[IoSlice<'_>]) {
-        if self.sending || self.unsent() > 0 {
-            return;
-        }
-        self.buf.clear();
-        self.sent = 0;
-        let mut room = STAGE_MAX;
-        for b in bufs {
-            let take = b.len().min(room);
-            self.buf.extend_from_slice(&b[..take]);
-            room -= take;
-            if room == 0 {
-                break;
-            }
-        }
-    }
-
-    /// The send for what is staged (marks it in flight).
-    fn send_sqe(&mut self, fd: i32, op: Op) -> squeue::Entry {
-        self.sending = true;
-        let rest = &self.buf[self.sent..];
-        opcode::Send::new(types::Fd(fd), rest.as_ptr(), rest.len() as u32)
-            .flags(MSG_NOSIGNAL)
-            .build()
-            .user_data(op.encode())
-    }
-
-    /// A send completed with `res`: the bytes sent are consumed from
-    /// `driver`'s output. True once everything staged is sent.
-    fn completed(&mut self, driver: &mut Driver, res: i32) -> io::Result<bool> {
-        self.sending = false;
-        let n = match usize::try_from(res) {
-            Ok(n) => n.min(self.unsent()),
-            Err(_) => {
-                self.buf.clear();
-                self.sent = 0;
-                return Err(io::Error::from_raw_os_error(-res));
-            }
-        };
-        if n > 0 {
-            let mut take = Some(n);
-            match driver.write_to(|_| take.take().ok_or(io::ErrorKind::WouldBlock.into())) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
-        self.sent += n;
-        if self.sent < self.buf.len() {
-            return Ok(false);
-        }
-        self.buf.clear();
-        self.sent = 0;
-        Ok(true)
-    }
-}
-
 /// The drive loop's transport over completions: reads come in through
-/// [`Driver::complete_read`], so a turn's read finds nothing; a write
-/// stages a copy of the output ([`Output::stage`]) and reports
-/// `WouldBlock`: nothing is consumed before the kernel has sent it.
-struct Stage<'a> {
-    out: &'a mut Output,
-}
+/// [`Driver::complete_read`] and output goes out through [`Output::fill`]
+/// after the turn, so a turn's read finds nothing and its write reports
+/// `WouldBlock` (nothing is consumed before the kernel has sent it).
+struct Completions;
 
-impl Transport for Stage<'_> {
+impl Transport for Completions {
     fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
         Err(io::ErrorKind::WouldBlock.into())
     }
 
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.out.stage(bufs);
+    fn write_vectored(&mut self, _: &[IoSlice<'_>]) -> io::Result<usize> {
         Err(io::ErrorKind::WouldBlock.into())
     }
 
@@ -809,11 +731,12 @@ impl<H: Handler> Server<H> {
             Ok(true) => {}
             Ok(false) if !e.shut => {
                 // A partial send: the rest, before anything newer.
-                let sqe = e.out.send_sqe(e.stream.as_raw_fd(), Op::Send(i));
+                // SAFETY: the output is not touched while `sending`, and
+                // the entry (which owns it) is removed only once no
+                // operation of its is in flight.
+                let sqe = unsafe { e.out.send_sqe(e.stream.as_raw_fd(), Op::Send(i).encode()) };
                 if let Some(ring) = self.ring.as_mut() {
-                    // SAFETY: the staging buffer is not touched while
-                    // `sending`, and the entry (which owns it) is removed
-                    // only once no operation of its is in flight.
+                    // SAFETY: as above.
                     if let Err(err) = unsafe { ring.push(&sqe) } {
                         e.out.sending = false;
                         e.ended.get_or_insert(Some(err.into()));
@@ -837,7 +760,8 @@ impl<H: Handler> Server<H> {
         let Some(Some(e)) = self.conns.get_mut(i) else {
             return;
         };
-        if e.ended.is_none() {
+        let was_ended = e.ended.is_some();
+        if !was_ended {
             if e.out.buf.capacity() == 0 {
                 e.out.buf = self.stages.pop().unwrap_or_default();
             }
@@ -859,8 +783,17 @@ impl<H: Handler> Server<H> {
             }
             e.push.update(&e.driver, e.ended.is_some());
         }
+        // Output is staged while the drive loop runs, and once more in the
+        // turn that ends it (its close frame); never after, when a send
+        // has failed or the socket is shut down.
+        if !was_ended {
+            if let Err(err) = e.out.fill(&mut e.driver) {
+                e.ended.get_or_insert(Some(err.into()));
+            }
+        }
         if e.out.unsent() > 0 && !e.out.sending {
-            let sqe = e.out.send_sqe(e.stream.as_raw_fd(), Op::Send(i));
+            // SAFETY: as in `sent`.
+            let sqe = unsafe { e.out.send_sqe(e.stream.as_raw_fd(), Op::Send(i).encode()) };
             if let Some(ring) = self.ring.as_mut() {
                 // SAFETY: as in `sent`.
                 if let Err(err) = unsafe { ring.push(&sqe) } {
@@ -1013,7 +946,7 @@ fn arm_recv<D>(ring: &mut Ring, pool: &BufRing, e: &mut Entry<D>, i: usize) -> i
 /// its events to the handler.
 fn pump<H: Handler>(e: &mut Entry<H::Data>, h: &mut H) -> Result<Option<Wait>, Error> {
     loop {
-        let turn = e.driver.turn_app(&mut Stage { out: &mut e.out }, &mut [])?;
+        let turn = e.driver.turn_app(&mut Completions, &mut [])?;
         let mut conn = Conn {
             driver: &mut e.driver,
             push: &mut e.push,
@@ -1134,9 +1067,7 @@ impl Client {
         };
         let deadline = c.driver.clock().now() + options.timeout;
         loop {
-            let turn = c
-                .driver
-                .turn_handshake(&mut Stage { out: &mut c.out }, &mut [])?;
+            let turn = c.driver.turn_handshake(&mut Completions, &mut [])?;
             match turn {
                 Turn::Event(()) => {
                     c.submit()?;
@@ -1212,12 +1143,19 @@ impl Client {
 
     /// Submits a send for the staged output, if any and none in flight.
     fn submit(&mut self) -> Result<(), Error> {
+        if let Err(e) = self.out.fill(&mut self.driver) {
+            return Err(self.fail(e));
+        }
         if self.out.unsent() == 0 || self.out.sending {
             return Ok(());
         }
-        let sqe = self.out.send_sqe(self.stream.as_raw_fd(), Op::Send(0));
-        // SAFETY: the staging buffer is not touched while `sending`; `Drop`
+        // SAFETY: the output is not touched while `sending`; `Drop`
         // cancels and waits before it goes.
+        let sqe = unsafe {
+            self.out
+                .send_sqe(self.stream.as_raw_fd(), Op::Send(0).encode())
+        };
+        // SAFETY: as above.
         unsafe { self.ring.push(&sqe) }.map_err(|e| self.fail(e))
     }
 
@@ -1262,10 +1200,7 @@ impl Client {
     /// The next WebSocket event; `Ok(None)` once the connection is closed.
     pub fn recv(&mut self) -> Result<Option<Event>, Error> {
         loop {
-            match self
-                .driver
-                .turn(&mut Stage { out: &mut self.out }, &mut [])?
-            {
+            match self.driver.turn(&mut Completions, &mut [])? {
                 Turn::Event(ev) => {
                     self.submit()?;
                     return Ok(Some(ev));
@@ -1283,15 +1218,6 @@ impl Client {
     /// arrive meanwhile stay for [`recv`](Self::recv)).
     pub fn flush(&mut self) -> Result<(), Error> {
         loop {
-            let out = &mut self.out;
-            match self
-                .driver
-                .write_to(|b| Stage { out: &mut *out }.write_vectored(b))
-            {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(self.fail(e)),
-            }
             self.submit()?;
             if !self.out.sending && self.driver.pending_write() == 0 {
                 return Ok(());
@@ -1350,7 +1276,7 @@ impl Drop for Client {
         if !self.ring.cancel_all() {
             log::error!("io_uring: operations still in flight at drop; leaking their buffers");
             std::mem::forget(std::mem::take(&mut self.buf));
-            std::mem::forget(std::mem::take(&mut self.out.buf));
+            std::mem::forget(std::mem::take(&mut self.out));
             std::mem::forget(std::mem::take(&mut self.recv));
         }
     }

@@ -98,7 +98,7 @@ pub use close::CloseCode;
 pub use config::{Config, Negotiated, ReceiveMode, Role};
 pub use connection::{
     Connection, FRAME_RESERVE, MaskRng, PONG_COALESCE_BYTES, PONG_COALESCE_FRAMES, Prepared,
-    RecvLoan, State,
+    RecvLoan, State, TransmitPart,
 };
 pub use error::{CapacityError, Error, ExtensionError, PeerError, TimeoutError, UsageError};
 pub use event::{Event, Message, MessageKind, Utf8Bytes};

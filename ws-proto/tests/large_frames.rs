@@ -171,3 +171,50 @@ fn short_and_oversized_loan_commits() {
     let len = loan.len();
     assert!(c.commit_loan(Instant::ZERO, loan, len + 1).is_err());
 }
+
+/// The owned form of the output (`for_each_transmit_part`): a header is
+/// inline, a payload is the very `Bytes` that was sent (cloning it holds
+/// the memory without a copy), nothing is consumed, and after a partial
+/// `advance_transmit` the parts start where the write stopped.
+#[test]
+fn transmit_parts_share_payloads_and_consume_nothing() {
+    use ws_proto::{Bytes, TransmitPart};
+    let mut c = server(1 << 20);
+    let big = Bytes::from(vec![0x5a; 20_000]);
+    c.send_binary(big.clone()).unwrap();
+    c.send_text("hi").unwrap();
+    let parts = |c: &Connection| {
+        let mut v = Vec::new();
+        c.for_each_transmit_part(|p| {
+            v.push(match p {
+                TransmitPart::Inline(s) => (false, s.as_ptr() as usize, s.to_vec()),
+                TransmitPart::Shared(b) => (true, b.as_ptr() as usize, b.to_vec()),
+            });
+            true
+        });
+        v
+    };
+    let before = parts(&c);
+    assert_eq!(before.len(), 3, "header, payload, the small frame");
+    assert_eq!(before[0].2, [0x82, 126, 0x4e, 0x20]);
+    assert!(before[1].0, "the payload is shared");
+    assert_eq!(before[1].1, big.as_ptr() as usize, "the same memory");
+    let small: Vec<u8> = before[2].2.clone();
+    assert!(small.ends_with(b"hi") && small[0] == 0x81);
+    let total: usize = before.iter().map(|p| p.2.len()).sum();
+    assert_eq!(total, c.pending_transmit(), "nothing consumed");
+    assert_eq!(parts(&c), before);
+    // Stopping early: `f` sees a prefix.
+    let mut seen = 0;
+    c.for_each_transmit_part(|_| {
+        seen += 1;
+        false
+    });
+    assert_eq!(seen, 1);
+    // A partial write: the parts resume 100 bytes into the payload.
+    c.advance_transmit(4 + 100);
+    let after = parts(&c);
+    assert_eq!(after[0].1, big.as_ptr() as usize + 100);
+    assert_eq!(after[0].2.len(), 20_000 - 100);
+    assert_eq!(after[1].2, small);
+}

@@ -210,6 +210,30 @@ struct RecvMessage {
     utf8: Utf8Validator,
 }
 
+/// One part of the pending output, from
+/// [`Connection::for_each_transmit_part`] or
+/// [`Session::for_each_transmit_part`](crate::session::Session::for_each_transmit_part).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransmitPart<'a> {
+    /// Bytes that live in the queue itself (a frame header, a small frame
+    /// whole, the handshake): copy them to hold them.
+    Inline(&'a [u8]),
+    /// A payload in a `Bytes` of its own (a message's, or the compressor's
+    /// output): clone it to hold it without a copy.
+    Shared(&'a Bytes),
+}
+
+impl<'a> TransmitPart<'a> {
+    /// The part's bytes.
+    #[inline]
+    pub fn as_slice(&self) -> &'a [u8] {
+        match *self {
+            TransmitPart::Inline(s) => s,
+            TransmitPart::Shared(b) => b,
+        }
+    }
+}
+
 /// A queued outgoing frame: an inline header and a shared payload, so a
 /// large payload is written vectored without being copied.
 struct TxFrame {

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 
 use super::codec::{Built, TX_INLINE};
-use super::{Connection, NO_PONG, TxFrame};
+use super::{Connection, NO_PONG, TransmitPart, TxFrame};
 
 /// A drained send queue of up to this many frames is kept for the next
 /// message (`Config::buffer_linger`); a larger one is released.
@@ -615,11 +615,29 @@ impl Connection {
     /// Calls `f` with each non-empty part of the pending output in order
     /// (header, payload, next header, ...) while it returns true.
     fn for_each_part<'a>(&'a self, mut f: impl FnMut(&'a [u8]) -> bool) {
+        self.for_each_transmit_part(|part| f(part.as_slice()));
+    }
+
+    /// Calls `f` with each non-empty part of the pending output in order
+    /// while it returns true: a frame header (or a small frame whole) as
+    /// [`TransmitPart::Inline`], a payload as [`TransmitPart::Shared`] with
+    /// the `Bytes` that owns it.
+    ///
+    /// This is the owned form of [`transmit_slices`](Self::transmit_slices),
+    /// for completion-based I/O (io_uring), where the kernel reads the
+    /// output after the call returns: the transport copies the inline parts
+    /// (they live in the queue, which moves as it grows) and clones the
+    /// shared ones (a reference count, no copy), keeps them until the send
+    /// completes, then calls [`advance_transmit`](Self::advance_transmit)
+    /// with what was sent. Nothing is consumed here.
+    pub fn for_each_transmit_part<'a>(&'a self, mut f: impl FnMut(TransmitPart<'a>) -> bool) {
         for frame in &self.tx {
-            for part in [frame.head(), &frame.payload[..]] {
-                if !part.is_empty() && !f(part) {
-                    return;
-                }
+            let head = frame.head();
+            if !head.is_empty() && !f(TransmitPart::Inline(head)) {
+                return;
+            }
+            if !frame.payload.is_empty() && !f(TransmitPart::Shared(&frame.payload)) {
+                return;
             }
         }
     }

@@ -17,7 +17,7 @@ use crate::UsageError;
 use crate::record::{RecordOptions, Recorder, Transcript};
 use crate::{
     Bytes, Config, Connection, Dialect, Error, Event, Extension, ExtensionError, Instant, MaskRng,
-    Negotiated, Role,
+    Negotiated, Role, TransmitPart,
 };
 
 /// Settings shared by every session of an endpoint.
@@ -950,6 +950,32 @@ impl Session {
             Stage::Server(hs) => hs.transmit_slices(rest),
             Stage::Client(hs, _) => hs.transmit_slices(rest),
             Stage::Done => 0,
+        }
+    }
+
+    /// Calls `f` with each part of the queued output in order while it
+    /// returns true, payloads as [`TransmitPart::Shared`] (clone the `Bytes`
+    /// to hold them without a copy) and everything else (the handshake,
+    /// frame headers) as [`TransmitPart::Inline`]. Nothing is consumed:
+    /// follow the write with [`advance_transmit`](Self::advance_transmit).
+    /// See [`Connection::for_each_transmit_part`](crate::Connection::for_each_transmit_part).
+    pub fn for_each_transmit_part<'a>(&'a self, mut f: impl FnMut(TransmitPart<'a>) -> bool) {
+        if !self.prelude.is_empty() && !f(TransmitPart::Inline(&self.prelude)) {
+            return;
+        }
+        // During the handshake: its queued chunks (the first 8 of them; the
+        // rest come once these are written).
+        let mut tmp: [&[u8]; 8] = [&[]; 8];
+        let n = match &self.stage {
+            Stage::Open(c) => return c.for_each_transmit_part(f),
+            Stage::Server(hs) => hs.transmit_slices(&mut tmp),
+            Stage::Client(hs, _) => hs.transmit_slices(&mut tmp),
+            Stage::Done => 0,
+        };
+        for s in &tmp[..n] {
+            if !f(TransmitPart::Inline(s)) {
+                return;
+            }
         }
     }
 
