@@ -258,6 +258,12 @@ enum Recv {
     Pool,
     /// Into the connection's own receive space, held here meanwhile.
     Loan(RecvLoan),
+    /// A multishot receive on the loop's pool (a server's between large
+    /// frames): it stays armed, one completion per arrival, until a
+    /// completion without `IORING_CQE_F_MORE` ends it; `cancelled` once the
+    /// loop asked it to stop (the connection stopped reading, or a large
+    /// frame goes to a loan).
+    Multi { cancelled: bool },
 }
 
 /// The drive loop's transport over completions: reads come in through
@@ -683,7 +689,15 @@ impl<H: Handler> Server<H> {
             }
             return;
         };
-        let recv = std::mem::take(&mut e.recv);
+        let recv = match e.recv {
+            // Still armed: this arrival came from the pool.
+            Recv::Multi { .. } if cqueue::more(flags) => Recv::Pool,
+            Recv::Multi { .. } => {
+                e.recv = Recv::Idle;
+                Recv::Pool
+            }
+            _ => std::mem::take(&mut e.recv),
+        };
         if e.ended.is_some() || res == -ECANCELED {
             if let (Some(pool), Some(bid)) = (pool, bid) {
                 pool.add(bid);
@@ -715,7 +729,7 @@ impl<H: Handler> Server<H> {
                 (Ok(_), None) => Ok(0),
                 (Err(err), _) => e.driver.complete_read(Err(err)),
             },
-            Recv::Idle => Ok(0),
+            Recv::Idle | Recv::Multi { .. } => Ok(0),
         };
         if let Err(err) = r {
             e.ended = Some(Some(err));
@@ -770,11 +784,9 @@ impl<H: Handler> Server<H> {
                     if w.again {
                         self.again.push(i);
                     }
-                    if w.read && matches!(e.recv, Recv::Idle) {
-                        if let (Some(ring), Some(pool)) = (self.ring.as_mut(), self.pool.as_ref()) {
-                            if let Err(err) = arm_recv(ring, pool, e, i) {
-                                e.ended = Some(Some(err.into()));
-                            }
+                    if let (Some(ring), Some(pool)) = (self.ring.as_mut(), self.pool.as_ref()) {
+                        if let Err(err) = steer_recv(ring, pool, e, i, w.read) {
+                            e.ended = Some(Some(err.into()));
                         }
                     }
                 }
@@ -912,11 +924,54 @@ impl<H: Handler> Drop for Server<H> {
     }
 }
 
-/// Arms connection `e`'s receive: into its own receive space in the middle
-/// of a large frame, else into the pool.
-fn arm_recv<D>(ring: &mut Ring, pool: &BufRing, e: &mut Entry<D>, i: usize) -> io::Result<()> {
+/// Frames from this size on (the rest of one still to come) are read
+/// into the connection's own receive space (a loan) rather than through
+/// the pool: one copy less for every byte of them.
+const LOAN_MIN: u64 = 2 * POOL_BUF as u64;
+
+/// Keeps connection `e`'s receive as its turn wants it (`read`): a
+/// multishot receive on the pool while it reads between frames, a loan
+/// of its own receive space for the rest of a large frame, nothing while
+/// it does not read (a multishot armed meanwhile is cancelled; what it
+/// delivers until it ends is still fed, at most what the socket holds).
+fn steer_recv<D>(
+    ring: &mut Ring,
+    pool: &BufRing,
+    e: &mut Entry<D>,
+    i: usize,
+    read: bool,
+) -> io::Result<()> {
+    let large = e
+        .driver
+        .session()
+        .connection()
+        .is_some_and(|c| c.frame_bytes_expected() >= LOAN_MIN);
+    match e.recv {
+        Recv::Idle if read => arm_recv(ring, pool, e, i, large),
+        Recv::Multi { cancelled: false } if !read || large => {
+            e.recv = Recv::Multi { cancelled: true };
+            let cancel = opcode::AsyncCancel::new(Op::Recv(i).encode())
+                .build()
+                .user_data(Op::Cancel.encode());
+            // SAFETY: a cancellation names no buffer.
+            unsafe { ring.push(&cancel) }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Arms connection `e`'s receive: into its own receive space for the rest
+/// of a `large` frame, else a multishot receive on the pool.
+fn arm_recv<D>(
+    ring: &mut Ring,
+    pool: &BufRing,
+    e: &mut Entry<D>,
+    i: usize,
+    large: bool,
+) -> io::Result<()> {
     let fd = types::Fd(e.stream.as_raw_fd());
-    let sqe = match e.driver.lend() {
+    let loan = if large { e.driver.lend() } else { None };
+    let sqe = match loan {
         Some(mut loan) => {
             let space = loan.space();
             let sqe = opcode::Recv::new(fd, space.as_mut_ptr(), space.len() as u32).build();
@@ -924,11 +979,8 @@ fn arm_recv<D>(ring: &mut Ring, pool: &BufRing, e: &mut Entry<D>, i: usize) -> i
             sqe
         }
         None => {
-            e.recv = Recv::Pool;
-            opcode::Recv::new(fd, std::ptr::null_mut(), pool.size() as u32)
-                .buf_group(pool.group())
-                .build()
-                .flags(squeue::Flags::BUFFER_SELECT)
+            e.recv = Recv::Multi { cancelled: false };
+            opcode::RecvMulti::new(fd, pool.group()).build()
         }
     };
     let sqe = sqe.user_data(Op::Recv(i).encode());
@@ -1193,7 +1245,7 @@ impl Client {
                 let read = read.map(|n| self.buf.get(..n).unwrap_or_default());
                 self.driver.complete_read(read).map(drop)
             }
-            Recv::Idle => Ok(()),
+            Recv::Idle | Recv::Multi { .. } => Ok(()),
         }
     }
 

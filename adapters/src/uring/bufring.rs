@@ -80,11 +80,6 @@ impl BufRing {
         Ok(ring)
     }
 
-    /// Bytes per buffer.
-    pub(super) fn size(&self) -> usize {
-        self.size
-    }
-
     /// The buffer group to name in a receive.
     pub(super) fn group(&self) -> u16 {
         self.bgid
