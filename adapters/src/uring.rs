@@ -745,17 +745,7 @@ impl<H: Handler> Server<H> {
             Ok(true) => {}
             Ok(false) if !e.shut => {
                 // A partial send: the rest, before anything newer.
-                // SAFETY: the output is not touched while `sending`, and
-                // the entry (which owns it) is removed only once no
-                // operation of its is in flight.
-                let sqe = unsafe { e.out.send_sqe(e.stream.as_raw_fd(), Op::Send(i).encode()) };
-                if let Some(ring) = self.ring.as_mut() {
-                    // SAFETY: as above.
-                    if let Err(err) = unsafe { ring.push(&sqe) } {
-                        e.out.sending = false;
-                        e.ended.get_or_insert(Some(err.into()));
-                    }
-                }
+                submit_send(self.ring.as_mut(), e, i);
                 return;
             }
             Ok(false) => {}
@@ -804,15 +794,7 @@ impl<H: Handler> Server<H> {
             }
         }
         if e.out.unsent() > 0 && !e.out.sending {
-            // SAFETY: as in `sent`.
-            let sqe = unsafe { e.out.send_sqe(e.stream.as_raw_fd(), Op::Send(i).encode()) };
-            if let Some(ring) = self.ring.as_mut() {
-                // SAFETY: as in `sent`.
-                if let Err(err) = unsafe { ring.push(&sqe) } {
-                    e.out.sending = false;
-                    e.ended.get_or_insert(Some(err.into()));
-                }
-            }
+            submit_send(self.ring.as_mut(), e, i);
         } else if e.out.unsent() == 0 && !e.out.sending && e.out.buf.capacity() > 0 {
             let buf = std::mem::take(&mut e.out.buf);
             if self.stages.len() < SPARE_STAGES && buf.capacity() <= SPARE_STAGE_CAP {
@@ -921,6 +903,23 @@ impl<H: Handler> Drop for Server<H> {
             std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new([0; 8])));
         }
         drop(ring);
+    }
+}
+
+/// Submits the send of connection `e`'s staged output (the rest of it
+/// after a partial send); a full submission queue ends the connection.
+fn submit_send<D>(ring: Option<&mut Ring>, e: &mut Entry<D>, i: usize) {
+    let Some(ring) = ring else {
+        return;
+    };
+    // SAFETY: the output is not touched while `sending` (but by the send's
+    // completion), and the entry, which owns it, is removed only once no
+    // operation of its is in flight.
+    let sqe = unsafe { e.out.send_sqe(e.stream.as_raw_fd(), Op::Send(i).encode()) };
+    // SAFETY: as above.
+    if let Err(err) = unsafe { ring.push(&sqe) } {
+        e.out.sending = false;
+        e.ended.get_or_insert(Some(err.into()));
     }
 }
 
