@@ -83,16 +83,21 @@ fn progress_restarts_the_stall_clock_and_idle_connections_do_not_stall() {
         c.receive(t, std::slice::from_ref(byte)).unwrap();
         assert_eq!(drain(&mut c).unwrap(), vec![]);
     }
-    // Between messages nothing is held: no stall timer at all (the one
-    // deadline left is the release of the kept receive buffer, a
-    // `buffer_linger` later; then none).
+    // Between messages nothing is held: no stall timer at all. After one
+    // message no deadline either (the drained receive buffer is released
+    // at once); after a second within a `buffer_linger` the buffer is kept
+    // and its release is the one deadline, a linger after the last use.
     let mut c = server();
-    c.receive(at(0), &frame(Role::Server, true, 0, OpCode::Text, b"hi"))
-        .unwrap();
+    let hi = frame(Role::Server, true, 0, OpCode::Text, b"hi");
+    c.receive(at(0), &hi).unwrap();
     assert_eq!(drain(&mut c).unwrap(), vec![Event::Text("hi".into())]);
+    assert_eq!(c.poll_timeout(), None);
     let linger = Config::default().buffer_linger.unwrap();
-    assert_eq!(c.poll_timeout(), Some(at(0) + linger));
-    c.handle_timeout(at(0) + linger);
+    let soon = at(0) + linger / 2;
+    c.receive(soon, &hi).unwrap();
+    assert_eq!(drain(&mut c).unwrap(), vec![Event::Text("hi".into())]);
+    assert_eq!(c.poll_timeout(), Some(soon + linger));
+    c.handle_timeout(soon + linger);
     assert_eq!(c.poll_timeout(), None);
     // And the stall timeout can be turned off.
     let mut c = conn(Role::Server, Config::default().with_stall_timeout(None));

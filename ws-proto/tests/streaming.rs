@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use ws_proto::{Bytes, Config, Event, Instant, MessageKind, OpCode, PeerError, ReceiveMode, Role};
+use ws_proto::{
+    Bytes, Config, Connection, Event, Instant, MessageKind, OpCode, PeerError, ReceiveMode, Role,
+};
 
 fn stream_conn() -> ws_proto::Connection {
     conn(
@@ -194,31 +196,38 @@ fn idle_connection_holds_no_buffers() {
 
 #[test]
 fn drained_connection_releases_memory() {
+    // One 1000-byte message each way at `t`; the buffer capacity after.
+    fn exchange(c: &mut Connection, t: Instant) -> usize {
+        c.receive(t, &frame(Role::Client, true, 0, OpCode::Binary, &[1; 1000]))
+            .unwrap();
+        assert!(matches!(c.poll_event().unwrap(), Some(Event::Binary(_))));
+        assert_eq!(c.poll_event().unwrap(), None);
+        c.send_binary(vec![0u8; 1000]).unwrap();
+        transmit(c);
+        c.buffer_capacity()
+    }
+    let linger = Config::default().buffer_linger.unwrap();
     let mut c = conn(Role::Client, Config::default());
-    c.receive(
-        Instant::ZERO,
-        &frame(Role::Client, true, 0, OpCode::Binary, &[1; 1000]),
-    )
-    .unwrap();
-    assert!(matches!(c.poll_event().unwrap(), Some(Event::Binary(_))));
-    assert_eq!(c.poll_event().unwrap(), None);
-    c.send_binary(vec![0u8; 1000]).unwrap();
-    transmit(&mut c);
-    assert!(c.buffer_capacity() > 0, "kept for the next message");
-    c.handle_timeout(Instant::ZERO + Config::default().buffer_linger.unwrap());
+    // One message and quiet: released as soon as drained.
+    assert_eq!(
+        exchange(&mut c, Instant::ZERO),
+        0,
+        "one message keeps nothing"
+    );
+    // A second within the linger: the connection is busy, its buffers are
+    // kept for the next message ...
+    let t = Instant::ZERO + linger / 2;
+    assert!(exchange(&mut c, t) > 0, "kept for the next message");
+    // ... and released a linger after their last use.
+    c.handle_timeout(t + linger);
     assert_eq!(c.buffer_capacity(), 0);
+    // A message more than a linger after the previous one: not busy.
+    assert_eq!(exchange(&mut c, t + linger * 3), 0);
     // Without a linger, released as soon as drained.
     let mut c = conn(Role::Client, Config::default().with_buffer_linger(None));
-    c.receive(
-        Instant::ZERO,
-        &frame(Role::Client, true, 0, OpCode::Binary, &[1; 1000]),
-    )
-    .unwrap();
-    assert!(matches!(c.poll_event().unwrap(), Some(Event::Binary(_))));
-    assert_eq!(c.poll_event().unwrap(), None);
-    c.send_binary(vec![0u8; 1000]).unwrap();
-    transmit(&mut c);
-    assert_eq!(c.buffer_capacity(), 0);
+    for i in 0..3 {
+        assert_eq!(exchange(&mut c, Instant::ZERO + linger * i / 4), 0);
+    }
 }
 
 #[test]

@@ -16,6 +16,8 @@
 //! masked server frame is unmasked rather than refused; only RFC 6455 made
 //! those MUSTs.
 
+use alloc::boxed::Box;
+
 use bytes::{Bytes, BytesMut};
 use rand_core::Rng;
 
@@ -35,8 +37,9 @@ use crate::utf8::Utf8Bytes;
 pub(super) enum Codec {
     /// RFC 6455 §5 (`Dialect::Rfc6455`, strict) and hybi-07/08 (lenient).
     Rfc(Dialect),
-    /// hybi-04, -05, -06.
-    Draft(Draft),
+    /// hybi-04, -05, -06 (boxed: the keys and close body are not carried
+    /// by every RFC 6455 connection).
+    Draft(Box<Draft>),
     /// hixie-76 (draft-00).
     Hixie76(Hixie),
 }
@@ -107,12 +110,12 @@ impl Codec {
                     (Dialect::Hybi04, None) => return Err(UsageError::MissingHybi04Key.into()),
                     (_, key) => key.unwrap_or_default(),
                 };
-                Codec::Draft(Draft {
+                Codec::Draft(Box::new(Draft {
                     dialect: d,
                     key,
                     frame_key: [0; 20],
                     close_body: Bytes::new(),
-                })
+                }))
             }
             Dialect::Hixie76 => Codec::Hixie76(Hixie::default()),
             d => return Err(Error::UnsupportedDialect(d)),

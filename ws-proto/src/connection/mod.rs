@@ -11,6 +11,7 @@ mod timers;
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -22,6 +23,7 @@ use crate::error::{Error, UsageError};
 use crate::event::MessageKind;
 use crate::extension::{Extension, Granularity};
 use crate::frame::{OpCode, RSV_BITS};
+use crate::session::SessionConfig;
 use crate::utf8::Utf8Validator;
 use crate::{Dialect, Instant};
 use codec::Codec;
@@ -29,6 +31,26 @@ use codec::Codec;
 /// A mask-key source for client connections (§5.3 asks for unpredictable
 /// keys: inject a cryptographic RNG in production).
 pub type MaskRng = Box<dyn Rng + Send>;
+
+/// The settings a connection runs with: its own, or those of the session
+/// config that opened it. A server's connections all point at the one
+/// `SessionConfig` (a reference count, not a copy of the ~180-byte
+/// [`Config`] in every idle connection).
+pub(crate) enum Settings {
+    Own(Box<Config>),
+    Session(Arc<SessionConfig>),
+}
+
+impl core::ops::Deref for Settings {
+    type Target = Config;
+
+    fn deref(&self) -> &Config {
+        match self {
+            Settings::Own(c) => c,
+            Settings::Session(s) => &s.connection,
+        }
+    }
+}
 
 /// Where the connection is in the closing handshake (§7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -134,7 +156,7 @@ pub struct Connection {
 
 /// Settings and collaborators that are read rarely: kept behind one box.
 struct Shared {
-    config: Config,
+    config: Settings,
     /// The framing of the negotiated dialect (the dialect seam).
     codec: Codec,
     exts: Vec<Box<dyn Extension>>,
@@ -157,8 +179,12 @@ struct Shared {
     /// `kept_at + buffer_linger` unless used since (then the deadline
     /// moves to `used + buffer_linger`). `NEVER` (ns): nothing kept.
     kept_at: u64,
-    /// When a kept buffer was last drained (ns).
-    used: u64,
+    /// When the receive buffer and the send queue last drained (ns,
+    /// `NEVER`: not yet). A buffer is only kept when its previous drain
+    /// was within the linger: a connection that sends one message and goes
+    /// quiet releases at once, a busy one keeps its buffers.
+    rx_used: u64,
+    tx_used: u64,
     /// The session's recorder, once the connection is open
     /// ([`crate::record`]): the application's commands are recorded here.
     rec: Option<Box<crate::record::Recorder>>,
@@ -289,6 +315,17 @@ impl Connection {
     pub fn new(
         role: Role,
         config: Config,
+        negotiated: Negotiated,
+        rng: Option<MaskRng>,
+        now: Instant,
+    ) -> Result<Self, Error> {
+        Self::with_settings(role, Settings::Own(Box::new(config)), negotiated, rng, now)
+    }
+
+    /// [`new`](Connection::new) with settings that may be shared.
+    pub(crate) fn with_settings(
+        role: Role,
+        config: Settings,
         negotiated: Negotiated,
         rng: Option<MaskRng>,
         now: Instant,
@@ -500,7 +537,7 @@ impl Connection {
 
 impl Shared {
     fn new(
-        config: Config,
+        config: Settings,
         codec: Codec,
         exts: Vec<Box<dyn Extension>>,
         rng: Option<MaskRng>,
@@ -519,7 +556,8 @@ impl Shared {
             pong_at: timers::NEVER,
             tx_since: 0,
             kept_at: timers::NEVER,
-            used: timers::NEVER,
+            rx_used: timers::NEVER,
+            tx_used: timers::NEVER,
             rec: None,
         };
         for e in &s.exts {

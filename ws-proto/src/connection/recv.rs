@@ -331,10 +331,9 @@ impl Connection {
             if alloc == 0 {
                 return;
             }
-            if self.spare == 0 && alloc <= KEEP_RX && self.shared.config.buffer_linger.is_some() {
+            if self.spare == 0 && alloc <= KEEP_RX && self.keep_buffers(false) {
                 // Kept for the next message (reclaimed by `reuse_rx`),
                 // released after the linger.
-                self.keep_buffers();
                 return;
             }
             self.rx = BytesMut::new();

@@ -683,13 +683,13 @@ impl Connection {
                 self.tx_popped += 1;
             }
         }
-        if self.tx.is_empty() && self.tx.capacity() > 0 {
-            if self.tx.capacity() <= KEEP_TX && self.shared.config.buffer_linger.is_some() {
-                // Kept for the next message, released after the linger.
-                self.keep_buffers();
-            } else {
-                self.tx = Default::default();
-            }
+        // Kept for the next message when the connection is busy, released
+        // after the linger; else released now.
+        if self.tx.is_empty()
+            && self.tx.capacity() > 0
+            && (self.tx.capacity() > KEEP_TX || !self.keep_buffers(true))
+        {
+            self.tx = Default::default();
         }
     }
 }

@@ -85,17 +85,25 @@ impl Timers {
 }
 
 impl Connection {
-    /// A drained buffer is kept for reuse (see `Config::buffer_linger`).
-    /// The release deadline is set when the keeping starts, not moved on
-    /// every message: a busy connection's next deadline changes once per
-    /// linger, not per message.
-    pub(super) fn keep_buffers(&mut self) {
+    /// A buffer (`tx`: the send queue, else the receive buffer) drained at
+    /// `now`: true if it is to be kept for reuse (see
+    /// `Config::buffer_linger`), which is when it also drained less than a
+    /// linger ago. The release deadline is set when the keeping starts,
+    /// not moved on every message: a busy connection's next deadline
+    /// changes once per linger, not per message.
+    pub(super) fn keep_buffers(&mut self, tx: bool) -> bool {
         let now = self.timers.now;
         let s = &mut *self.shared;
-        s.used = now;
-        if s.kept_at == NEVER {
+        let Some(linger) = s.config.buffer_linger else {
+            return false;
+        };
+        let used = if tx { &mut s.tx_used } else { &mut s.rx_used };
+        let busy = *used != NEVER && after(*used, linger) > now;
+        *used = now;
+        if busy && s.kept_at == NEVER {
             s.kept_at = now;
         }
+        busy
     }
 
     /// Nothing is kept any more (buffers released, or the connection failed).
@@ -106,7 +114,11 @@ impl Connection {
     /// The kept buffers' deadline: release them if they were not used for
     /// a whole linger, else wait a linger from their last use.
     fn linger_due(&mut self, linger: Duration) {
-        let used = self.shared.used;
+        let s = &*self.shared;
+        let used = match (s.rx_used, s.tx_used) {
+            (NEVER, t) | (t, NEVER) => t,
+            (r, t) => r.max(t),
+        };
         if after(used, linger) <= self.timers.now {
             self.release_kept();
         } else {

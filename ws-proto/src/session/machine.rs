@@ -14,6 +14,7 @@ use rand_core::Rng;
 
 use super::negotiate::{Negotiator, negotiate_server};
 use crate::UsageError;
+use crate::connection::Settings;
 use crate::record::{RecordOptions, Recorder, Transcript};
 use crate::{
     Bytes, Config, Connection, Dialect, Error, Event, Extension, ExtensionError, Instant, MaskRng,
@@ -143,6 +144,29 @@ pub struct Session {
     stage: Stage,
     role: Role,
     config: Arc<SessionConfig>,
+    /// What only the opening handshake needs ([`Pre`]); `None` once the
+    /// connection is open and all of it is spent.
+    pre: Option<Box<Pre>>,
+    err: Option<Box<SessionError>>,
+    /// What the opening handshake settled, kept for the connection's life.
+    handshake: Option<Box<Handshake>>,
+    /// The time of the latest input or timer: a client's connection opens
+    /// in `poll_event`, which takes none.
+    now: Instant,
+    /// The peer ended its stream before the handshake was over.
+    eof: bool,
+    /// No input, timer or command has reached the session yet.
+    fresh: bool,
+    /// A recorder is attached (here or in the connection): the one flag
+    /// the hot path tests.
+    recording: bool,
+}
+
+/// What only the opening handshake needs, in one box that is freed once
+/// the connection is open and all of it is spent (the `101` sent, the
+/// `Open` event polled): an open connection pays 8 bytes for the lot.
+#[derive(Default)]
+struct Pre {
     /// What the handshake machine had left to send when its stage ended
     /// (the `101`, an error response), sent before the connection's output.
     prelude: Bytes,
@@ -152,25 +176,23 @@ pub struct Session {
     opened: Option<Box<Handshake>>,
     /// The dialect and offers of the upgrade request the application holds.
     pending: Option<(Dialect, Vec<ExtensionOffer>)>,
-    err: Option<SessionError>,
-    /// What the opening handshake settled, kept for the connection's life.
-    handshake: Option<Box<Handshake>>,
-    /// The time of the latest input or timer: a client's connection opens
-    /// in `poll_event`, which takes none.
-    now: Instant,
-    /// The peer ended its stream before the handshake was over.
-    eof: bool,
     /// The connection settings to open with instead of the session
     /// config's ([`set_connection_config`](Session::set_connection_config)).
     connection: Option<Box<Config>>,
     /// The recorder until the connection opens (then the connection
     /// holds it): [`crate::record`].
     rec: Option<Box<Recorder>>,
-    /// No input, timer or command has reached the session yet.
-    fresh: bool,
-    /// A recorder is attached (here or in the connection): the one flag
-    /// the hot path tests.
-    recording: bool,
+}
+
+impl Pre {
+    fn is_spent(&self) -> bool {
+        self.prelude.is_empty()
+            && self.rx.capacity() == 0
+            && self.opened.is_none()
+            && self.pending.is_none()
+            && self.connection.is_none()
+            && self.rec.is_none()
+    }
 }
 
 impl core::fmt::Debug for Session {
@@ -286,7 +308,7 @@ impl Session {
         );
         let (h, response) = upgrade.accept(accept)?;
         let mut session = Self::with_stage(Stage::Done, Role::Server, config, now);
-        session.connection = connection.map(Box::new);
+        session.pre().connection = connection.map(Box::new);
         session.open(now, h, exts, None, Bytes::new())?;
         Ok((session, response))
     }
@@ -334,16 +356,11 @@ impl Session {
             stage,
             role,
             config,
-            prelude: Bytes::new(),
-            rx: Vec::new(),
-            opened: None,
-            pending: None,
+            pre: Some(Box::default()),
             err: None,
             handshake: None,
             now,
             eof: false,
-            connection: None,
-            rec: None,
             fresh: true,
             recording: false,
         }
@@ -354,11 +371,14 @@ impl Session {
     /// transcript replays from the first byte. A client records from its
     /// construction: [`client_recorded`](Self::client_recorded).
     pub fn record(&mut self, options: RecordOptions) -> Result<(), SessionError> {
-        if !self.fresh || self.role != Role::Server || self.rec.is_some() {
+        if !self.fresh
+            || self.role != Role::Server
+            || self.pre.as_ref().is_some_and(|p| p.rec.is_some())
+        {
             return Err(SessionError::wrong_state("record"));
         }
         self.recording = true;
-        self.rec = Some(Box::new(Recorder::new(
+        self.pre().rec = Some(Box::new(Recorder::new(
             Role::Server,
             self.now,
             None,
@@ -385,7 +405,7 @@ impl Session {
             Box::new(<chacha20::ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed));
         let mut session = Self::client(request, config, keyed, now)?;
         session.recording = true;
-        session.rec = Some(Box::new(Recorder::new(
+        session.pre().rec = Some(Box::new(Recorder::new(
             Role::Client,
             now,
             Some(&seed),
@@ -414,7 +434,7 @@ impl Session {
     pub fn take_transcript(&mut self) -> Option<Transcript> {
         let rec = match &mut self.stage {
             Stage::Open(c) => c.take_recorder(),
-            _ => self.rec.take(),
+            _ => self.pre.as_mut().and_then(|p| p.rec.take()),
         };
         self.recording = false;
         rec.map(|r| r.finish())
@@ -435,7 +455,32 @@ impl Session {
     fn rec(&mut self) -> Option<&mut Recorder> {
         match &mut self.stage {
             Stage::Open(c) => c.recorder(),
-            _ => self.rec.as_deref_mut(),
+            _ => self.pre.as_mut().and_then(|p| p.rec.as_deref_mut()),
+        }
+    }
+
+    /// The handshake's state (made again if it was spent).
+    fn pre(&mut self) -> &mut Pre {
+        self.pre.get_or_insert_with(Box::default)
+    }
+
+    /// What is left of the handshake's output.
+    #[inline]
+    fn prelude(&self) -> &Bytes {
+        static EMPTY: Bytes = Bytes::new();
+        self.pre.as_ref().map_or(&EMPTY, |p| &p.prelude)
+    }
+
+    /// The `Open` event's handshake until it is polled.
+    fn opened(&self) -> Option<&Handshake> {
+        self.pre.as_ref().and_then(|p| p.opened.as_deref())
+    }
+
+    /// Frees the handshake's state once the connection is open and all of
+    /// it is spent.
+    fn trim_pre(&mut self) {
+        if matches!(self.stage, Stage::Open(_)) && self.pre.as_ref().is_some_and(|p| p.is_spent()) {
+            self.pre = None;
         }
     }
 
@@ -450,7 +495,7 @@ impl Session {
         if self.connection().is_some() {
             return Err(SessionError::wrong_state("set_connection_config"));
         }
-        self.connection = Some(Box::new(config));
+        self.pre().connection = Some(Box::new(config));
         Ok(())
     }
 
@@ -500,18 +545,22 @@ impl Session {
     /// The stored handshake or negotiation error, if the session failed
     /// before the connection opened.
     pub fn error(&self) -> Option<&SessionError> {
-        self.err.as_ref()
+        self.err.as_deref()
     }
 
+    #[inline]
     fn check(&self) -> Result<(), SessionError> {
-        self.err.clone().map_or(Ok(()), Err)
+        match &self.err {
+            None => Ok(()),
+            Some(e) => Err((**e).clone()),
+        }
     }
 
     fn fail(&mut self, e: SessionError) -> SessionError {
         if !matches!(self.stage, Stage::Open(_)) {
             self.end_handshake();
         }
-        self.err = Some(e.clone());
+        self.err = Some(Box::new(e.clone()));
         e
     }
 
@@ -520,14 +569,15 @@ impl Session {
     /// Returns the stage it ended.
     fn end_handshake(&mut self) -> Stage {
         let mut stage = core::mem::replace(&mut self.stage, Stage::Done);
-        let mut out = Vec::from(core::mem::take(&mut self.prelude));
+        let pre = self.pre();
+        let mut out = Vec::from(core::mem::take(&mut pre.prelude));
         let _queued = match &mut stage {
             Stage::Server(hs) => hs.poll_transmit(&mut out),
             Stage::Client(hs, _) => hs.poll_transmit(&mut out),
             _ => 0,
         };
-        self.prelude = out.into();
-        self.rx = Vec::new();
+        pre.prelude = out.into();
+        pre.rx = Vec::new();
         stage
     }
 
@@ -563,10 +613,11 @@ impl Session {
         if let Stage::Open(c) = &mut self.stage {
             return c.recv_buf(min);
         }
-        if self.rx.len() < min {
-            self.rx.resize(min, 0);
+        let rx = &mut self.pre.get_or_insert_with(Box::default).rx;
+        if rx.len() < min {
+            rx.resize(min, 0);
         }
-        &mut self.rx
+        rx
     }
 
     /// [`recv_buf`](Self::recv_buf) as an owned buffer, for readers that
@@ -616,7 +667,7 @@ impl Session {
             self.fresh = false;
             return Ok(c.recv_commit(now, n)?);
         }
-        let rx = core::mem::take(&mut self.rx);
+        let rx = core::mem::take(&mut self.pre().rx);
         let r = match rx.get(..n) {
             Some(data) => self.receive(now, data),
             None => {
@@ -625,7 +676,7 @@ impl Session {
             }
         };
         if matches!(self.stage, Stage::Server(_) | Stage::Client(..)) {
-            self.rx = rx;
+            self.pre().rx = rx;
         }
         r
     }
@@ -666,7 +717,8 @@ impl Session {
 
     #[inline(always)]
     fn next_event(&mut self) -> Result<Option<SessionEvent>, SessionError> {
-        if let Some(h) = self.opened.take() {
+        if let Some(h) = self.pre.as_mut().and_then(|p| p.opened.take()) {
+            self.trim_pre();
             return Ok(Some(SessionEvent::Open(h)));
         }
         self.check()?;
@@ -687,7 +739,7 @@ impl Session {
     fn on_server_event(&mut self, ev: Option<ServerEvent>) -> Option<SessionEvent> {
         match ev {
             Some(ServerEvent::Upgrade(req)) => {
-                self.pending = Some((req.dialect, req.extensions.clone()));
+                self.pre().pending = Some((req.dialect, req.extensions.clone()));
                 Some(SessionEvent::Upgrade(Box::new(req)))
             }
             Some(ServerEvent::Request(req)) => Some(SessionEvent::Request(Box::new(req))),
@@ -715,7 +767,9 @@ impl Session {
                 };
                 let leftover = hs.take_leftover();
                 self.open(self.now, h, exts, Some(rng), leftover)?;
-                return Ok(self.opened.take().map(SessionEvent::Open));
+                let opened = self.pre.as_mut().and_then(|p| p.opened.take());
+                self.trim_pre();
+                return Ok(opened.map(SessionEvent::Open));
             }
             Some(ClientEvent::Redirect { status, location }) => {
                 Some(SessionEvent::Redirect { status, location })
@@ -780,8 +834,7 @@ impl Session {
         if !self.recording {
             self.accept_with(now, accept, rng)?;
             return self
-                .opened
-                .as_deref()
+                .opened()
                 .ok_or_else(|| SessionError::wrong_state("accept"));
         }
         let mut tee = crate::record::Tee {
@@ -794,15 +847,14 @@ impl Session {
         // The connection holds the recorder if the accept opened it.
         let rec = match &mut self.stage {
             Stage::Open(c) => c.recorder(),
-            _ => self.rec.as_deref_mut(),
+            _ => self.pre.as_mut().and_then(|p| p.rec.as_deref_mut()),
         };
         if let Some(rec) = rec {
             rec.accept(now, &logged, &drawn);
         }
         match r {
             Ok(()) => self
-                .opened
-                .as_deref()
+                .opened()
                 .ok_or_else(|| SessionError::wrong_state("accept")),
             Err(e) => Err(e),
         }
@@ -818,7 +870,7 @@ impl Session {
         let Stage::Server(hs) = &mut self.stage else {
             return Err(SessionError::wrong_state("accept"));
         };
-        let Some((dialect, offers)) = &self.pending else {
+        let Some((dialect, offers)) = self.pre.as_ref().and_then(|p| p.pending.as_ref()) else {
             return Err(SessionError::wrong_state("accept"));
         };
         let exts = negotiate_server(&self.config.negotiators, *dialect, offers, &mut accept);
@@ -837,24 +889,25 @@ impl Session {
         leftover: Bytes,
     ) -> Result<(), SessionError> {
         let role = h.role;
-        let config = self
-            .connection
-            .take()
-            .map_or_else(|| self.config.connection.clone(), |c| *c);
+        let config = match self.pre().connection.take() {
+            Some(own) => Settings::Own(own),
+            None => Settings::Session(Arc::clone(&self.config)),
+        };
         let mut negotiated = Negotiated::new(h.dialect).with_extensions(exts);
         // draft-04 §4.2: the per-connection key for hybi-04 masking.
         negotiated.hybi04_key = h.hybi04_masking_key();
-        let mut conn =
-            Connection::new(role, config, negotiated, rng, now).map_err(|e| self.fail(e.into()))?;
-        self.pending = None;
+        let mut conn = Connection::with_settings(role, config, negotiated, rng, now)
+            .map_err(|e| self.fail(e.into()))?;
+        let pre = self.pre();
+        pre.pending = None;
         // Kept without the key and nonce: they served to derive the
         // hybi-04 masking key above and are not needed again.
         let mut kept = h.clone();
         kept.key = None;
         kept.nonce = None;
+        pre.opened = Some(Box::new(h));
+        conn.set_recorder(pre.rec.take());
         self.handshake = Some(Box::new(kept));
-        self.opened = Some(Box::new(h));
-        conn.set_recorder(self.rec.take());
         let fed = conn.receive(now, &leftover);
         if self.eof {
             conn.receive_eof(now);
@@ -904,7 +957,7 @@ impl Session {
     /// Bytes waiting to be written.
     #[inline]
     pub fn pending_transmit(&self) -> usize {
-        self.prelude.len()
+        self.prelude().len()
             + match &self.stage {
                 Stage::Open(c) => c.pending_transmit(),
                 Stage::Server(hs) => hs.pending_transmit(),
@@ -917,8 +970,10 @@ impl Session {
     #[must_use]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         let start = out.len();
-        let n = self.prelude.len();
-        out.extend_from_slice(&core::mem::take(&mut self.prelude));
+        let n = self.prelude().len();
+        if let Some(p) = self.pre.as_mut() {
+            out.extend_from_slice(&core::mem::take(&mut p.prelude));
+        }
         let n = n + match &mut self.stage {
             Stage::Open(c) => c.poll_transmit(out),
             Stage::Server(hs) => hs.poll_transmit(out),
@@ -935,11 +990,12 @@ impl Session {
     /// returns how many were filled. Follow with [`advance_transmit`](Self::advance_transmit).
     pub fn transmit_slices<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
         let mut n = 0;
-        if !self.prelude.is_empty() {
+        let prelude = self.prelude();
+        if !prelude.is_empty() {
             let Some(slot) = out.first_mut() else {
                 return 0;
             };
-            *slot = &self.prelude;
+            *slot = prelude;
             n = 1;
         }
         let Some(rest) = out.get_mut(n..) else {
@@ -960,7 +1016,8 @@ impl Session {
     /// follow the write with [`advance_transmit`](Self::advance_transmit).
     /// See [`Connection::for_each_transmit_part`](crate::Connection::for_each_transmit_part).
     pub fn for_each_transmit_part<'a>(&'a self, mut f: impl FnMut(TransmitPart<'a>) -> bool) {
-        if !self.prelude.is_empty() && !f(TransmitPart::Inline(&self.prelude)) {
+        let prelude = self.prelude();
+        if !prelude.is_empty() && !f(TransmitPart::Inline(prelude)) {
             return;
         }
         // During the handshake: its queued chunks (the first 8 of them; the
@@ -984,7 +1041,7 @@ impl Session {
     pub fn fill_io_slices<'a>(&'a self, out: &mut [std::io::IoSlice<'a>]) -> usize {
         // Once the handshake bytes are out (the session's life), the
         // connection fills `out` itself.
-        if let (Stage::Open(c), true) = (&self.stage, self.prelude.is_empty()) {
+        if let (Stage::Open(c), true) = (&self.stage, self.prelude().is_empty()) {
             return c.fill_io_slices(out);
         }
         let mut tmp: [&[u8]; 16] = [&[]; 16];
@@ -1002,12 +1059,13 @@ impl Session {
             self.record_transmit(n);
         }
         let mut rest = n;
-        if !self.prelude.is_empty() {
-            let k = n.min(self.prelude.len());
-            bytes::Buf::advance(&mut self.prelude, k);
-            if self.prelude.is_empty() {
+        if let Some(p) = self.pre.as_mut().filter(|p| !p.prelude.is_empty()) {
+            let k = n.min(p.prelude.len());
+            bytes::Buf::advance(&mut p.prelude, k);
+            if p.prelude.is_empty() {
                 // Release the handshake's bytes once they are out.
-                self.prelude = Bytes::new();
+                p.prelude = Bytes::new();
+                self.trim_pre();
             }
             rest -= k;
         }
@@ -1070,7 +1128,7 @@ impl Session {
     /// True when the driver should close the socket now (after flushing).
     #[must_use]
     pub fn wants_close(&self) -> bool {
-        if !self.prelude.is_empty() {
+        if !self.prelude().is_empty() {
             return false;
         }
         match &self.stage {
