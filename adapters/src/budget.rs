@@ -130,12 +130,11 @@ impl MemoryBudget {
         MemoryBudget::new(mem / 4, mem / 2)
     }
 
-    /// A ticket for one connection (from `peer`), holding nothing yet.
-    pub fn ticket(self: &Arc<Self>, peer: Option<SocketAddr>) -> Ticket {
+    /// A ticket for one connection, holding nothing yet.
+    pub fn ticket(self: &Arc<Self>) -> Ticket {
         Ticket {
             budget: self.clone(),
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            peer,
             reported: 0,
             listed: false,
         }
@@ -194,7 +193,6 @@ impl MemoryBudget {
 pub struct Ticket {
     budget: Arc<MemoryBudget>,
     id: u64,
-    peer: Option<SocketAddr>,
     /// What the total counts for this connection.
     reported: usize,
     /// In the budget's list of large holders.
@@ -204,27 +202,28 @@ pub struct Ticket {
 impl fmt::Debug for Ticket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ticket")
-            .field("peer", &self.peer)
+            .field("id", &self.id)
             .field("reported", &self.reported)
             .finish_non_exhaustive()
     }
 }
 
 impl Ticket {
-    /// Reports that the connection holds `held` bytes now, and returns what
-    /// it should do.
+    /// Reports that the connection (with `peer`, named in the report's
+    /// largest holders) holds `held` bytes now, and returns what it should
+    /// do. The peer is passed rather than kept: the connection has it.
     #[inline]
-    pub fn update(&mut self, held: usize) -> Verdict {
+    pub fn update(&mut self, held: usize, peer: Option<SocketAddr>) -> Verdict {
         // Moves under the grain stay local: small-message traffic never
         // touches the shared counters.
         if held.abs_diff(self.reported) >= GRAIN || (held == 0 && self.reported != 0) {
-            self.record(held);
+            self.record(held, peer);
         }
         self.verdict()
     }
 
     /// Moves this connection's share of the total to `held`.
-    fn record(&mut self, held: usize) {
+    fn record(&mut self, held: usize, peer: Option<SocketAddr>) {
         let b = &*self.budget;
         if held > self.reported {
             b.total.fetch_add(held - self.reported, Ordering::Relaxed);
@@ -233,7 +232,7 @@ impl Ticket {
         }
         self.reported = held;
         if held >= PAUSE_MIN || self.listed {
-            self.listed = b.list(self.id, self.peer, held);
+            self.listed = b.list(self.id, peer, held);
         }
     }
 
@@ -279,7 +278,7 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.update(0);
+        self.update(0, None);
     }
 }
 
@@ -310,14 +309,14 @@ mod tests {
     #[test]
     fn small_changes_stay_local_and_drop_gives_back() {
         let b = Arc::new(MemoryBudget::new(1 << 20, 2 << 20));
-        let mut t = b.ticket(None);
-        assert_eq!(t.update(100), Verdict::Go);
+        let mut t = b.ticket();
+        assert_eq!(t.update(100, None), Verdict::Go);
         assert_eq!(b.total(), 0, "under the grain");
-        t.update(10_000);
+        t.update(10_000, None);
         assert_eq!(b.total(), 10_000);
-        t.update(0);
+        t.update(0, None);
         assert_eq!(b.total(), 0);
-        t.update(200_000);
+        t.update(200_000, None);
         drop(t);
         assert_eq!(b.total(), 0);
         assert!(b.report().top.is_empty());
@@ -326,24 +325,28 @@ mod tests {
     #[test]
     fn soft_pauses_large_holders_hard_sheds_the_largest() {
         let b = Arc::new(MemoryBudget::new(1 << 20, 2 << 20));
-        let mut small = b.ticket(None);
-        let mut big: Vec<Ticket> = (0..3).map(|_| b.ticket(None)).collect();
-        assert_eq!(small.update(30_000), Verdict::Go);
-        assert_eq!(big[0].update(600 << 10), Verdict::Go);
-        assert_eq!(big[1].update(500 << 10), Verdict::Pause, "over soft");
+        let mut small = b.ticket();
+        let mut big: Vec<Ticket> = (0..3).map(|_| b.ticket()).collect();
+        assert_eq!(small.update(30_000, None), Verdict::Go);
+        assert_eq!(big[0].update(600 << 10, None), Verdict::Go);
+        assert_eq!(big[1].update(500 << 10, None), Verdict::Pause, "over soft");
         assert_eq!(big[0].verdict(), Verdict::Pause);
         assert_eq!(small.verdict(), Verdict::Go, "small holders keep going");
         assert!(!b.over_hard());
-        assert_eq!(big[2].update(1 << 20), Verdict::Shed, "largest, over hard");
+        assert_eq!(
+            big[2].update(1 << 20, None),
+            Verdict::Shed,
+            "largest, over hard"
+        );
         assert!(b.over_hard());
         assert_eq!(big[0].verdict(), Verdict::Pause, "not the largest");
         let report = b.report();
         assert_eq!(report.top.len(), 3);
         assert_eq!(report.top[0].1, 1 << 20);
-        big[2].update(0);
+        big[2].update(0, None);
         assert!(!b.over_hard());
         assert_eq!(big[0].verdict(), Verdict::Pause, "still over soft");
-        big[1].update(0);
+        big[1].update(0, None);
         assert_eq!(big[0].verdict(), Verdict::Go);
     }
 

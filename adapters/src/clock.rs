@@ -1,14 +1,18 @@
 //! The bridge from the OS clock to the core's injected time.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use ws_proto::Instant;
 
-/// A monotonic clock whose epoch is the moment it was created; hands the
-/// core [`Instant`]s and turns its deadlines back into waits.
+/// The process's monotonic clock on the core's scale: hands the core
+/// [`Instant`]s and turns its deadlines back into waits. Every `Clock` in
+/// a process shares one epoch (the first time one was created), so a
+/// connection holds no clock of its own (zero bytes) and instants from
+/// any two clocks compare.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
-    start: std::time::Instant,
+    _shared: (),
 }
 
 impl Default for Clock {
@@ -17,17 +21,22 @@ impl Default for Clock {
     }
 }
 
+/// The epoch of every [`Clock`] in the process.
+fn epoch() -> std::time::Instant {
+    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
 impl Clock {
-    /// A clock starting now.
+    /// The process clock (its epoch is set by the first call).
     pub fn new() -> Self {
-        Clock {
-            start: std::time::Instant::now(),
-        }
+        epoch();
+        Clock { _shared: () }
     }
 
     /// The current time on the core's scale.
     pub fn now(&self) -> Instant {
-        Instant::from_since_epoch(self.start.elapsed())
+        Instant::from_since_epoch(epoch().elapsed())
     }
 
     /// How long from now until `deadline` (zero if it has passed).
@@ -37,6 +46,6 @@ impl Clock {
 
     /// `deadline` on the OS clock (for a runtime's timer).
     pub fn to_std(&self, deadline: Instant) -> std::time::Instant {
-        self.start + deadline.since_epoch()
+        epoch() + deadline.since_epoch()
     }
 }

@@ -74,28 +74,36 @@ pub struct Driver {
     clock: Clock,
     /// Virtual time set by [`Driver::set_virtual_time`], read instead of
     /// the clock.
-    virtual_now: Option<Instant>,
+    virtual_now: crate::turn::Moment,
     layers: Option<Box<Layers>>,
     policy: Option<Arc<Policy>>,
     peer: Option<SocketAddr>,
-    /// A connection from a trusted proxy: how to find its requests'
-    /// clients ([`crate::forwarded`]).
-    pub(crate) forwarded: Option<Box<crate::forwarded::Forwarded>>,
     eof: bool,
     failed: bool,
     /// This connection's share of the server's memory budget.
     budget: Option<Ticket>,
     /// Input arrived since the budget was last told what this holds.
     dirty: bool,
-    /// The body of a plain HTTP response being streamed.
-    body: Option<Box<dyn BodySource>>,
     /// The drive loop's own state (see [`Driver::turn`]).
     pub(crate) turn: crate::turn::TurnState,
-    /// Where this connection's transcript goes, and its number there.
-    pub(crate) recording: Option<Box<(crate::Recording, u64)>>,
+    /// What few connections have: [`Extra`].
+    extra: Option<Box<Extra>>,
     /// The connection's span (feature `tracing`).
     #[cfg(feature = "tracing")]
     pub(crate) trace: crate::trace::Trace,
+}
+
+/// What few connections have, behind one box: an idle connection pays 8
+/// bytes for all of it.
+#[derive(Default)]
+struct Extra {
+    /// A connection from a trusted proxy: how to find its requests'
+    /// clients ([`crate::forwarded`]).
+    forwarded: Option<crate::forwarded::Forwarded>,
+    /// The body of a plain HTTP response being streamed.
+    body: Option<Box<dyn BodySource>>,
+    /// Where this connection's transcript goes, and its number there.
+    recording: Option<(crate::Recording, u64)>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -121,18 +129,16 @@ impl Driver {
     pub fn new(session: Session, clock: Clock, peer: Option<SocketAddr>) -> Self {
         Driver {
             clock,
-            virtual_now: None,
+            virtual_now: crate::turn::Moment::NONE,
             layers: None,
             policy: None,
             peer,
-            forwarded: None,
             eof: false,
             failed: false,
             budget: None,
             dirty: false,
-            body: None,
             turn: crate::turn::TurnState::default(),
-            recording: None,
+            extra: None,
             #[cfg(feature = "tracing")]
             trace: crate::trace::Trace::new(role_name(&session), peer),
             session,
@@ -142,15 +148,29 @@ impl Driver {
     /// Hands the session's transcript to `recording` (as number `id`)
     /// when the connection ends; the session must be recording.
     pub(crate) fn with_recording(mut self, recording: crate::Recording, id: u64) -> Self {
-        self.recording = Some(Box::new((recording, id)));
+        self.extra().recording = Some((recording, id));
         self
+    }
+
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Default::default)
+    }
+
+    /// Takes `forwarded` into account for this connection's requests.
+    pub(crate) fn set_forwarded(&mut self, forwarded: crate::forwarded::Forwarded) {
+        self.extra().forwarded = Some(forwarded);
+    }
+
+    /// Where the connection's transcript goes, if it is recorded.
+    pub(crate) fn is_recorded(&self) -> bool {
+        self.extra.as_ref().is_some_and(|x| x.recording.is_some())
     }
 
     /// Ends this connection's recording now and hands the transcript to
     /// its [`Recording`](crate::Recording)'s sink (the connection goes on
     /// unrecorded). Does nothing if it is not recorded.
     pub fn stop_recording(&mut self) {
-        if let Some(rec) = self.recording.take() {
+        if let Some(rec) = self.extra.as_mut().and_then(|x| x.recording.take()) {
             if let Some(t) = self.session.take_transcript() {
                 rec.0.deliver(rec.1, self.peer, t);
             }
@@ -178,7 +198,7 @@ impl Driver {
     /// fails or ends before the announced length fails the connection
     /// (the response cannot be completed).
     pub(crate) fn feed_body(&mut self) -> Result<bool, Error> {
-        let Some(source) = self.body.as_mut() else {
+        let Some(source) = self.extra.as_mut().and_then(|x| x.body.as_mut()) else {
             return Ok(false);
         };
         if self.session.pending_transmit() > self.turn.low_water {
@@ -187,22 +207,29 @@ impl Driver {
         let chunk = match source.next_chunk(BODY_CHUNK) {
             Ok(c) => c,
             Err(e) => {
-                self.body = None;
+                self.end_body();
                 self.failed = true;
                 return Err(self.err(e));
             }
         };
         if chunk.is_empty() {
-            self.body = None;
+            self.end_body();
             return Ok(false);
         }
         let now = self.now();
         if let Err(e) = self.session.send_body(now, chunk) {
-            self.body = None;
+            self.end_body();
             self.failed = true;
             return Err(self.err(e));
         }
         Ok(true)
+    }
+
+    /// The streamed body is over (sent, or failed).
+    fn end_body(&mut self) {
+        if let Some(x) = self.extra.as_mut() {
+            x.body = None;
+        }
     }
 
     /// The remote address, once known (a client learns it after the
@@ -225,12 +252,12 @@ impl Driver {
     /// loop turn, not one per call), from the clock outside a turn.
     #[inline]
     pub(crate) fn now(&self) -> Instant {
-        self.turn.now.unwrap_or_else(|| self.clock_now())
+        self.turn.now.get().unwrap_or_else(|| self.clock_now())
     }
 
     /// The clock's time, or the virtual time if one is set.
     pub(crate) fn clock_now(&self) -> Instant {
-        self.virtual_now.unwrap_or_else(|| self.clock.now())
+        self.virtual_now.get().unwrap_or_else(|| self.clock.now())
     }
 
     /// Runs the driver on virtual time: from now on every turn (and every
@@ -240,7 +267,8 @@ impl Driver {
     /// handler in memory (see `fuzz/src/template_protocols.rs`), a replay.
     /// Time must not go backwards (an earlier `now` is ignored).
     pub fn set_virtual_time(&mut self, now: Instant) {
-        self.virtual_now = Some(self.virtual_now.map_or(now, |t| t.max(now)));
+        let t = self.virtual_now.get().map_or(now, |t| t.max(now));
+        self.virtual_now = crate::turn::Moment::of(Some(t));
     }
 
     /// The stream has ended (a read returned 0).
@@ -286,7 +314,7 @@ impl Driver {
         let Some(ticket) = self.budget.as_mut() else {
             return;
         };
-        if ticket.update(held) != Verdict::Shed {
+        if ticket.update(held, self.peer) != Verdict::Shed {
             return;
         }
         let Some(conn) = self.session.connection_mut() else {
@@ -301,7 +329,7 @@ impl Driver {
         conn.abort(CloseCode::TRY_AGAIN_LATER, "server memory budget");
         let held = self.held();
         if let Some(t) = self.budget.as_mut() {
-            t.update(held);
+            t.update(held, self.peer);
         }
     }
 
@@ -646,8 +674,8 @@ impl Driver {
             SessionEvent::Request(req) => {
                 let (response, body) = policy.request_streamed(&req);
                 let r = self.session.respond(now, response);
-                if r.is_ok() {
-                    self.body = body;
+                if let (true, Some(body)) = (r.is_ok(), body) {
+                    self.extra().body = Some(body);
                 }
                 r
             }
@@ -668,7 +696,7 @@ impl Driver {
     /// On a connection from a trusted proxy: makes the client a request
     /// names the peer, or says why it is refused.
     fn forwarded_client(&mut self, ev: &SessionEvent) -> Option<crate::forwarded::Refusal> {
-        let fwd = self.forwarded.as_deref()?;
+        let fwd = self.extra.as_deref()?.forwarded.as_ref()?;
         let headers = match ev {
             SessionEvent::Upgrade(req) => &req.headers,
             SessionEvent::Request(req) => &req.headers,
@@ -716,7 +744,7 @@ impl Driver {
             self.session.handle_timeout(now);
         }
         // The application's timer is reported by the turn's poll.
-        let app = self.turn.app_timer.is_some_and(|t| t <= now);
+        let app = self.turn.app_timer.get().is_some_and(|t| t <= now);
         // An idle large holder looks at the budget on its check deadline.
         if self.budget.as_ref().is_some_and(Ticket::is_large) {
             self.account();
@@ -731,7 +759,7 @@ impl Driver {
     /// [`PAUSE_RETRY`] away, so a paused connection asks again.
     #[must_use]
     pub fn poll_deadline(&self) -> Option<Instant> {
-        let t = match (self.session.poll_timeout(), self.turn.app_timer) {
+        let t = match (self.session.poll_timeout(), self.turn.app_timer.get()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };

@@ -235,7 +235,7 @@ fn upgrading(
 ) -> Upgrading {
     let mut driver = Driver::new(session, clock, peer);
     if let Some(b) = &options.budget {
-        driver = driver.with_budget(b.ticket(peer));
+        driver = driver.with_budget(b.ticket());
     }
     Upgrading { driver }
 }

@@ -275,16 +275,16 @@ impl ServerOptions {
             driver = driver.with_recording(r, id);
         }
         if let Some(b) = &self.budget {
-            driver = driver.with_budget(b.ticket(peer));
+            driver = driver.with_budget(b.ticket());
         }
         if let (Some(trust), Some(p)) = (&self.trusted_proxies, peer)
             && trust(p.ip())
         {
-            driver.forwarded = Some(Box::new(Forwarded {
+            driver.set_forwarded(Forwarded {
                 proxy: p,
                 trust: trust.clone(),
                 filter: self.filter.clone(),
-            }));
+            });
         }
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {

@@ -28,6 +28,7 @@
 //! starve the others of a loop.
 
 use std::io::{self, IoSlice};
+use std::time::Duration;
 
 use ws_proto::session::SessionEvent;
 use ws_proto::{Event, Instant};
@@ -61,6 +62,30 @@ pub enum AppEvent {
     Writable,
 }
 
+/// An optional [`Instant`] in 8 bytes (`Option<Instant>` takes 16):
+/// nanoseconds since the clock's epoch, `u64::MAX` for none. A driver's
+/// bytes are multiplied by every connection a server holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Moment(u64);
+
+impl Moment {
+    pub(crate) const NONE: Moment = Moment(u64::MAX);
+
+    #[inline]
+    pub(crate) fn get(self) -> Option<Instant> {
+        (self != Moment::NONE).then(|| Instant::from_since_epoch(Duration::from_nanos(self.0)))
+    }
+
+    /// `t`, saturated just short of the sentinel (584 years on).
+    #[inline]
+    pub(crate) fn of(t: Option<Instant>) -> Moment {
+        t.map_or(Moment::NONE, |t| {
+            let ns = u64::try_from(t.since_epoch().as_nanos()).unwrap_or(u64::MAX);
+            Moment(ns.min(u64::MAX - 1))
+        })
+    }
+}
+
 /// The drive loop's state in a [`Driver`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TurnState {
@@ -79,11 +104,11 @@ pub(crate) struct TurnState {
     /// are only looked at once it has passed. Deadlines armed since are
     /// later than the time they were armed at, and the next `Wait` reports
     /// them.
-    due_at: Option<Instant>,
+    due_at: Moment,
     /// The time of the turn in progress (one clock read per turn).
-    pub(crate) now: Option<Instant>,
+    pub(crate) now: Moment,
     /// The application's timer ([`Driver::set_timer`]).
-    pub(crate) app_timer: Option<Instant>,
+    pub(crate) app_timer: Moment,
     /// The application asked to hear when the output drains
     /// ([`Driver::request_writable`]) ...
     pub(crate) writable_wanted: bool,
@@ -101,9 +126,9 @@ impl Default for TurnState {
             drained: false,
             closed: false,
             waited: false,
-            due_at: Some(Instant::ZERO),
-            now: None,
-            app_timer: None,
+            due_at: Moment::of(Some(Instant::ZERO)),
+            now: Moment::NONE,
+            app_timer: Moment::NONE,
             writable_wanted: false,
             writable_ready: false,
             low_water: LOW_WATER,
@@ -220,8 +245,8 @@ impl Driver {
                 return Ok(Some(AppEvent::Writable));
             }
             let now = d.now();
-            if d.turn.app_timer.is_some_and(|t| t <= now) {
-                d.turn.app_timer = None;
+            if d.turn.app_timer.get().is_some_and(|t| t <= now) {
+                d.turn.app_timer = Moment::NONE;
                 return Ok(Some(AppEvent::Timer));
             }
             Ok(d.poll_message()?.map(AppEvent::Event))
@@ -232,18 +257,18 @@ impl Driver {
     /// fires once, as [`AppEvent::Timer`] from [`turn_app`](Self::turn_app),
     /// and counts in [`poll_deadline`](Self::poll_deadline).
     pub fn set_timer(&mut self, at: Option<Instant>) {
-        self.turn.app_timer = at;
+        self.turn.app_timer = Moment::of(at);
         // Set between turns, after a `Wait` that did not know it: the next
         // turn looks at the timers once it is due (the loop learns the
         // new deadline from that turn's `Wait`).
         if let Some(at) = at {
-            self.turn.due_at = Some(self.turn.due_at.map_or(at, |d| d.min(at)));
+            self.turn.due_at = Moment::of(Some(self.turn.due_at.get().map_or(at, |d| d.min(at))));
         }
     }
 
     /// The application's timer, if armed.
     pub fn timer(&self) -> Option<Instant> {
-        self.turn.app_timer
+        self.turn.app_timer.get()
     }
 
     /// The transport reported readiness to read: the next turn reads even
@@ -281,8 +306,8 @@ impl Driver {
             return Ok(Turn::Closed);
         }
         let now = self.clock_now();
-        self.turn.now = Some(now);
-        if self.recording.is_some() {
+        self.turn.now = Moment::of(Some(now));
+        if self.is_recorded() {
             self.session_mut().mark_time(now);
         }
         #[cfg(feature = "tracing")]
@@ -290,12 +315,12 @@ impl Driver {
         #[cfg(feature = "tracing")]
         let _entered = span.enter();
         let r = self.turn_at(now, io, scratch, &mut poll);
-        self.turn.now = None;
+        self.turn.now = Moment::NONE;
         #[cfg(feature = "tracing")]
         self.trace_turn(&r);
         self.turn.waited = matches!(r, Ok(Turn::Wait(_)));
         if let Ok(Turn::Wait(w)) = &r {
-            self.turn.due_at = w.until;
+            self.turn.due_at = Moment::of(w.until);
         }
         r
     }
@@ -342,10 +367,10 @@ impl Driver {
                 self.turn.writable_ready = true;
                 continue;
             }
-            if self.turn.due_at.is_some_and(|t| t <= now) {
+            if self.turn.due_at.get().is_some_and(|t| t <= now) {
                 // Looked at once per turn at most: handled, they are
                 // re-armed in the future.
-                self.turn.due_at = None;
+                self.turn.due_at = Moment::NONE;
                 if self.handle_timers() {
                     continue;
                 }

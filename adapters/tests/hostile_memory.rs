@@ -441,8 +441,8 @@ fn upgrades_are_refused_with_503_over_the_hard_limit() {
     let thread = std::thread::spawn(move || server.run());
     // Something else holds 3 MiB of the budget (another server sharing
     // it, say).
-    let mut other = budget.ticket(None);
-    other.update(3 << 20);
+    let mut other = budget.ticket();
+    other.update(3 << 20, None);
     let mut s = connect(addr);
     s.write_all(&request("")).unwrap();
     let head = read_head(&mut s).unwrap();
