@@ -144,6 +144,18 @@ impl Error {
     pub fn is_would_block(&self) -> bool {
         matches!(self.kind(), ErrorKind::Io(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
+
+    /// True if the peer stopped reading (the write timeout): output cannot
+    /// be delivered, so the transport is closed at once rather than given
+    /// time to send a close frame.
+    pub(crate) fn is_write_stalled(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::Session(SessionError::Connection(ws_proto::Error::Timeout(
+                ws_proto::TimeoutError::WriteStalled
+            )))
+        )
+    }
 }
 
 impl fmt::Display for Error {

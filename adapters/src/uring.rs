@@ -816,7 +816,10 @@ impl<H: Handler> Server<H> {
         let Some(Some(e)) = self.conns.get_mut(i) else {
             return;
         };
-        if e.out.sending && !e.shut {
+        // A peer that stopped reading (the write timeout) takes nothing
+        // more: no linger for a send that cannot finish.
+        let stalled = matches!(&e.ended, Some(Some(err)) if err.is_write_stalled());
+        if e.out.sending && !e.shut && !stalled {
             // The last output (a close frame) is on its way; a peer that
             // does not take it gets `LINGER`, then the shutdown fails the
             // send.

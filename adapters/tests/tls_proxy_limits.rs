@@ -283,8 +283,10 @@ fn handshake_and_idle_timeouts() {
 /// connection's write timeout (800 ms here) every server drops it; std
 /// too, whose thread would otherwise block in its write for good (its
 /// socket's write timeout is a quarter of the connection's). Returns how
-/// long it took.
-fn stalled_peer_closed_after(server: Kind) -> Duration {
+/// long it took, and what a well-behaved client got meanwhile
+/// ([`echo_beside`], started once the stalled peer's output is stuck).
+type Beside = Result<(usize, Duration), String>;
+fn stalled_peer_closed_after(server: Kind) -> (Duration, Beside) {
     use rustix::net::{AddressFamily, SocketType, connect, socket, sockopt};
     use std::io::Write;
     let stall = Duration::from_millis(800);
@@ -313,11 +315,15 @@ fn stalled_peer_closed_after(server: Kind) -> Duration {
     s.set_write_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let t0 = std::time::Instant::now();
+    let mut beside = None;
     loop {
         assert!(
             t0.elapsed() < Duration::from_secs(20),
             "{server:?}: a peer that stopped reading is still connected"
         );
+        if beside.is_none() && t0.elapsed() >= Duration::from_millis(200) {
+            beside = Some(std::thread::spawn(move || echo_beside(addr)));
+        }
         match s.write(&burst) {
             Ok(_) => std::thread::sleep(Duration::from_millis(1)),
             Err(e)
@@ -325,16 +331,49 @@ fn stalled_peer_closed_after(server: Kind) -> Duration {
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) => {}
-            Err(_) => return t0.elapsed(),
+            Err(_) => break,
         }
     }
+    let took = t0.elapsed();
+    let served = match beside {
+        Some(h) => h
+            .join()
+            .unwrap_or_else(|_| Err("the client beside panicked".into())),
+        None => Err("dropped before the client beside started".into()),
+    };
+    (took, served)
 }
 
 #[test]
 fn a_peer_that_stops_reading_is_dropped_after_the_write_timeout() {
     for server in KINDS {
-        let took = stalled_peer_closed_after(server);
-        eprintln!("{server:?}: dropped after {took:?}");
+        let (took, served) = stalled_peer_closed_after(server);
+        eprintln!("{server:?}: dropped after {took:?}; beside it {served:?}");
         assert!(took >= Duration::from_millis(800), "{server:?}: {took:?}");
+        // Meanwhile another client on the same server (the same loop, on
+        // mio and uring) was answered, every message, promptly.
+        let (echoed, slowest) = served.unwrap_or_else(|e| panic!("{server:?}: {e}"));
+        assert_eq!(echoed, 20, "{server:?}");
+        assert!(slowest < Duration::from_secs(2), "{server:?}: {slowest:?}");
     }
+}
+
+/// A well-behaved client beside a stalled one: 20 echoed messages, 20 ms
+/// apart; how many came back, and the slowest round trip.
+fn echo_beside(addr: std::net::SocketAddr) -> Result<(usize, Duration), String> {
+    let mut c = try_connect(Kind::Std, &format!("ws://{addr}/"), &client_options(false))
+        .map_err(|e| format!("connect beside the stalled peer: {e}"))?;
+    let mut slowest = Duration::ZERO;
+    for i in 0..20 {
+        let t = std::time::Instant::now();
+        let msg = format!("beside {i}");
+        c.text(&msg);
+        match c.recv() {
+            Some(Event::Text(got)) if got.as_str() == msg => {}
+            other => return Err(format!("message {i}: got {other:?}")),
+        }
+        slowest = slowest.max(t.elapsed());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok((20, slowest))
 }

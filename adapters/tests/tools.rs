@@ -32,6 +32,10 @@ use ws_adapters::tls::ClientTls;
 use ws_adapters::{ClientOptions, Event};
 use ws_proto::CloseCode;
 
+/// Every adapter the test server runs on (uring with its feature).
+#[cfg(feature = "uring")]
+const ADAPTERS: [&str; 5] = ["mio", "std", "tokio", "smol", "uring"];
+#[cfg(not(feature = "uring"))]
 const ADAPTERS: [&str; 4] = ["mio", "std", "tokio", "smol"];
 
 /// Starts the test server (port 0) with `args`; returns it and its port.

@@ -11,7 +11,9 @@
 //! plus options; it has no loop of its own. `--adapter` picks who runs the
 //! table: `mio` (the default: every connection on one `mio::Poll`, as
 //! libwebsockets does), `std` (a thread per connection), `tokio` or `smol`
-//! (a task per connection; built with the `tokio` / `smol` features).
+//! (a task per connection; built with the `tokio` / `smol` features), or
+//! `uring` (every connection on one io_uring ring, completion-based I/O;
+//! Linux, the `uring` feature).
 //!
 //! There is no `--daemonize`: run it under a service manager (a systemd
 //! unit with `Restart=on-failure`, `runit`, a container), which keeps the
@@ -52,6 +54,9 @@ enum Adapter {
     Tokio,
     /// A task per connection on smol's executor (feature `smol`).
     Smol,
+    /// Every connection on one io_uring ring, completion-based (Linux,
+    /// feature `uring`); `--loops` runs one ring per thread.
+    Uring,
 }
 
 /// WebSocket test server: a page, dumb-increment-protocol and lws-mirror-protocol.
@@ -92,8 +97,9 @@ struct Args {
     /// seconds (it stopped reading); 0: never.
     #[arg(long, default_value_t = 10)]
     write_timeout: u64,
-    /// mio: run this many loops, one per thread, on the port (SO_REUSEPORT;
-    /// 0: one per core). The default 1 is libwebsockets' single loop.
+    /// mio and uring: run this many loops, one per thread, on the port
+    /// (SO_REUSEPORT; 0: one per core). The default 1 is libwebsockets'
+    /// single loop.
     #[arg(long, default_value_t = 1)]
     loops: usize,
     /// Record every connection into this directory, one transcript per
@@ -256,12 +262,13 @@ fn run(args: &Args) -> Result<(), Error> {
             if args.no_compression { "off" } else { "on" }
         );
     };
+    let loops = match args.loops {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
     match args.adapter {
-        Adapter::Mio if args.loops != 1 => {
-            let n = match args.loops {
-                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-                n => n,
-            };
+        Adapter::Mio if loops != 1 => {
+            let n = loops;
             let loops = ws_adapters::mio::serve_loops(addr, options, n, |_| table.clone())?;
             announce(loops.local_addr());
             Ok(loops.join()?)
@@ -278,7 +285,34 @@ fn run(args: &Args) -> Result<(), Error> {
         }
         Adapter::Tokio => run_tokio(addr, options, table, announce),
         Adapter::Smol => run_smol(addr, options, table, announce),
+        Adapter::Uring => run_uring(addr, options, table, loops, announce),
     }
+}
+
+#[cfg(feature = "uring")]
+fn run_uring(
+    addr: SocketAddr,
+    options: ServerOptions,
+    table: Protocols,
+    loops: usize,
+    announce: impl FnOnce(SocketAddr),
+) -> Result<(), Error> {
+    let loops = ws_adapters::uring::serve_loops(addr, options, loops, |_| table.clone())?;
+    announce(loops.local_addr());
+    Ok(loops.join()?)
+}
+
+#[cfg(not(feature = "uring"))]
+fn run_uring(
+    _: SocketAddr,
+    _: ServerOptions,
+    _: Protocols,
+    _: usize,
+    _: impl FnOnce(SocketAddr),
+) -> Result<(), Error> {
+    Err(unsupported(
+        "--adapter uring needs the `uring` feature (Linux)",
+    ))
 }
 
 #[cfg(feature = "tokio")]
@@ -396,7 +430,12 @@ fn run_smol(
     Err(unsupported("--adapter smol needs the `smol` feature"))
 }
 
-#[cfg(not(all(feature = "tokio", feature = "smol", feature = "nats")))]
+#[cfg(not(all(
+    feature = "tokio",
+    feature = "smol",
+    feature = "nats",
+    feature = "uring"
+)))]
 fn unsupported(what: &str) -> Error {
     ErrorKind::Io(std::io::Error::new(std::io::ErrorKind::Unsupported, what)).into()
 }

@@ -73,6 +73,7 @@ fn build_examples() -> &'static PathBuf {
             (cfg!(feature = "h2"), "h2"),
             (cfg!(feature = "h3"), "h3"),
             (cfg!(feature = "nats"), "nats"),
+            (cfg!(feature = "uring"), "uring"),
             (cfg!(feature = "tracing"), "tracing"),
             (cfg!(feature = "webpki-roots"), "webpki-roots"),
             (cfg!(feature = "native-roots"), "native-roots"),
