@@ -232,6 +232,16 @@ impl Driver {
         }
     }
 
+    /// The address of the socket's other end: the peer, or on a
+    /// connection from a trusted proxy the proxy (the peer is then the
+    /// client its requests name, see [`crate::forwarded`]).
+    pub fn socket_peer(&self) -> Option<SocketAddr> {
+        match self.extra.as_ref().and_then(|x| x.forwarded.as_ref()) {
+            Some(f) => Some(f.proxy),
+            None => self.peer,
+        }
+    }
+
     /// The remote address, once known (a client learns it after the
     /// driver is made: it labels errors, logs and the tracing span).
     pub fn set_peer(&mut self, peer: SocketAddr) {
@@ -824,6 +834,24 @@ impl Driver {
         let peer = self.peer;
         self.conn()?
             .send_binary(data)
+            .map_err(|e| Error::from(e).with_peer(peer))
+    }
+
+    /// Queues a text message from a borrowed string, copied (see
+    /// [`Connection::send_text_slice`](ws_proto::Connection::send_text_slice):
+    /// a small message allocates nothing).
+    pub fn send_text_slice(&mut self, text: &str) -> Result<(), Error> {
+        let peer = self.peer;
+        self.conn()?
+            .send_text_slice(text)
+            .map_err(|e| Error::from(e).with_peer(peer))
+    }
+
+    /// Queues a binary message from a borrowed slice, copied.
+    pub fn send_binary_slice(&mut self, data: &[u8]) -> Result<(), Error> {
+        let peer = self.peer;
+        self.conn()?
+            .send_binary_slice(data)
             .map_err(|e| Error::from(e).with_peer(peer))
     }
 

@@ -148,6 +148,7 @@ impl Error {
     /// True if the peer stopped reading (the write timeout): output cannot
     /// be delivered, so the transport is closed at once rather than given
     /// time to send a close frame.
+    #[cfg(feature = "uring")]
     pub(crate) fn is_write_stalled(&self) -> bool {
         matches!(
             self.kind(),

@@ -348,12 +348,19 @@ pub trait Handler {
 struct Entry<D> {
     conn: Conn,
     data: D,
-    peer: SocketAddr,
     armed: Option<Instant>,
     /// `Handler::opened` was called.
     opened: bool,
     /// Its place under the connection limit.
     _slot: Slot,
+}
+
+impl<D> Entry<D> {
+    /// The accepted socket's peer (the driver has it: not kept twice).
+    fn socket_peer(&self) -> SocketAddr {
+        let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
+        self.conn.driver().socket_peer().unwrap_or(unknown)
+    }
 }
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -558,7 +565,6 @@ impl<H: Handler> Server<H> {
         let entry = Entry {
             conn,
             data,
-            peer,
             armed: None,
             opened: false,
             _slot: slot,
@@ -613,7 +619,8 @@ impl<H: Handler> Server<H> {
             if !e.conn.push.is(&link) {
                 continue;
             }
-            cmd.apply(e.conn.driver_mut(), e.peer);
+            let peer = e.socket_peer();
+            cmd.apply(e.conn.driver_mut(), peer);
             touched.push(link.index);
         }
         touched.sort_unstable();
@@ -631,9 +638,8 @@ impl<H: Handler> Server<H> {
         e.conn.update_link(true);
         self.free.push(i);
         self.here.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-        let Entry {
-            peer, data, _slot, ..
-        } = e;
+        let peer = e.socket_peer();
+        let Entry { data, _slot, .. } = e;
         drop(_slot);
         log::debug!("{peer}: closed ({} live)", self.gate.live());
         self.handler.closed(peer, data, error);

@@ -378,6 +378,9 @@ enum Imp {
     Ours,
     OursAdapter,
     OursBatched,
+    /// Encode only: `send_text_slice` / `send_binary_slice` (the payload
+    /// borrowed and copied, as fastwebsockets' `Payload::Borrowed`).
+    OursSlice,
     Tungstenite,
     FastWebSockets,
     TokioWebSockets,
@@ -389,6 +392,7 @@ impl Imp {
             Imp::Ours => "ours",
             Imp::OursAdapter => "ours_adapter",
             Imp::OursBatched => "ours_batched",
+            Imp::OursSlice => "ours_slice",
             Imp::Tungstenite => "tungstenite",
             Imp::FastWebSockets => "fastwebsockets",
             Imp::TokioWebSockets => "tokio-websockets",
@@ -403,9 +407,10 @@ const DECODERS: [Imp; 5] = [
     Imp::FastWebSockets,
     Imp::TokioWebSockets,
 ];
-const ENCODERS: [Imp; 5] = [
+const ENCODERS: [Imp; 6] = [
     Imp::Ours,
     Imp::OursBatched,
+    Imp::OursSlice,
     Imp::Tungstenite,
     Imp::FastWebSockets,
     Imp::TokioWebSockets,
@@ -444,7 +449,7 @@ fn decode(
 ) {
     let pipe = Pipe::new(input, false);
     match imp {
-        Imp::Ours | Imp::OursAdapter | Imp::OursBatched => {
+        Imp::Ours | Imp::OursAdapter | Imp::OursBatched | Imp::OursSlice => {
             let mut conn = ours(role, shape);
             let mut pipe = pipe;
             let mut scratch = vec![0u8; CHUNK];
@@ -543,12 +548,16 @@ fn encode(imp: Imp, role: Role, shape: &Shape, payload: &Bytes, n: usize, keep: 
     let text = shape.kind == Kind::Text;
     let mut pipe = Pipe::new(&[], keep);
     match imp {
-        Imp::Ours | Imp::OursAdapter | Imp::OursBatched => {
+        Imp::Ours | Imp::OursAdapter | Imp::OursBatched | Imp::OursSlice => {
             let mut conn = ours(role, shape);
-            let threshold = if imp == Imp::Ours { 1 } else { BATCH };
+            let threshold = if imp == Imp::OursBatched { BATCH } else { 1 };
             let utf8 = ws_proto::Utf8Bytes::try_from(payload.clone()).ok();
             for _ in 0..n {
                 match &utf8 {
+                    Some(t) if text && imp == Imp::OursSlice => {
+                        conn.send_text_slice(t.as_str()).unwrap()
+                    }
+                    _ if imp == Imp::OursSlice => conn.send_binary_slice(payload).unwrap(),
                     Some(t) if text => conn.send_text(t.clone()).unwrap(),
                     _ => conn.send_binary(payload.clone()).unwrap(),
                 }
@@ -673,7 +682,7 @@ fn check_encode(imp: Imp, role: Role, shape: &Shape, payload: &Bytes, reference:
     let out = encode(imp, role, shape, payload, n, true).keep.unwrap();
     let keys_known = matches!(
         imp,
-        Imp::Ours | Imp::OursAdapter | Imp::OursBatched | Imp::FastWebSockets
+        Imp::Ours | Imp::OursAdapter | Imp::OursBatched | Imp::OursSlice | Imp::FastWebSockets
     );
     if role == Role::Server || keys_known {
         assert!(

@@ -122,6 +122,12 @@ impl Codec {
         })
     }
 
+    /// RFC 6455 framing (strict, or hybi-07/08).
+    #[inline]
+    pub(super) fn is_rfc(&self) -> bool {
+        matches!(self, Codec::Rfc(_))
+    }
+
     /// The negotiated dialect.
     pub(super) fn dialect(&self) -> Dialect {
         match self {

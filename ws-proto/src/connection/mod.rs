@@ -32,23 +32,31 @@ use codec::Codec;
 /// keys: inject a cryptographic RNG in production).
 pub type MaskRng = Box<dyn Rng + Send>;
 
-/// The settings a connection runs with: its own, or those of the session
-/// config that opened it. A server's connections all point at the one
-/// `SessionConfig` (a reference count, not a copy of the ~180-byte
-/// [`Config`] in every idle connection).
-pub(crate) enum Settings {
-    Own(Box<Config>),
-    Session(Arc<SessionConfig>),
+/// The settings a connection runs with: those of the session config that
+/// opened it (a server's connections all point at the one
+/// `SessionConfig`: a reference count, not a copy of the ~180-byte
+/// [`Config`] in every idle connection), or a config of its own wrapped
+/// the same way. One pointer, read without a branch.
+pub(crate) struct Settings(Arc<SessionConfig>);
+
+impl Settings {
+    /// A connection's own settings.
+    pub(crate) fn own(config: Config) -> Settings {
+        Settings(Arc::new(SessionConfig::new(config)))
+    }
+
+    /// The settings of the session config `s`.
+    pub(crate) fn shared(s: &Arc<SessionConfig>) -> Settings {
+        Settings(Arc::clone(s))
+    }
 }
 
 impl core::ops::Deref for Settings {
     type Target = Config;
 
+    #[inline]
     fn deref(&self) -> &Config {
-        match self {
-            Settings::Own(c) => c,
-            Settings::Session(s) => &s.connection,
-        }
+        &self.0.connection
     }
 }
 
@@ -126,14 +134,26 @@ pub struct Connection {
     /// lent to the driver, not data.
     rx: BytesMut,
     spare: usize,
-    /// Reassembly buffer for fragmented whole messages.
-    msg: Vec<u8>,
     tx: VecDeque<TxFrame>,
+    /// Frames written whole, back to back: small frames, and a client's
+    /// masked frames (see `send::queue_contiguous`). The `run`s of `tx`
+    /// entries stand for `txb[txb_off..txb_sealed]` in order; the rest,
+    /// `txb[txb_sealed..txb_end]`, is the tail, written after every queued
+    /// entry. Its length is its zero-filled room (filled when it grows),
+    /// so frames are written with plain slice copies.
+    /// A busy connection sending small messages only appends here and
+    /// drains it: no queue entry, no allocation, one slice per write.
+    txb: Vec<u8>,
+    /// Bytes at the front of `txb` already written (`<= txb_sealed`).
+    txb_off: u32,
+    /// The end of the part of `txb` that `tx` entries stand for.
+    txb_sealed: u32,
+    /// The end of the bytes written in `txb`.
+    txb_end: u32,
     tx_len: usize,
-    /// Frames fully transmitted since the start, to locate `pong_seq`.
-    tx_popped: u64,
-    /// Sequence number of the queued pong, `u64::MAX` if none.
-    pong_seq: u64,
+    /// Where the queued pong is in `tx` (from the front), `NO_PONG` if
+    /// none.
+    pong_idx: u32,
     err: Option<Box<Error>>,
     rf: RecvFrame,
     rm: RecvMessage,
@@ -157,6 +177,9 @@ pub struct Connection {
 /// Settings and collaborators that are read rarely: kept behind one box.
 struct Shared {
     config: Settings,
+    /// Reassembly buffer for fragmented whole messages (here: most
+    /// connections never fragment, and `Connection` stays small).
+    msg: Vec<u8>,
     /// The framing of the negotiated dialect (the dialect seam).
     codec: Codec,
     exts: Vec<Box<dyn Extension>>,
@@ -168,6 +191,10 @@ struct Shared {
     msg_rsv: u8,
     /// A non-stream extension that owns no RSV bit (sees every frame).
     always_decode: bool,
+    /// The largest payload a server sends as one plain RFC 6455 frame with
+    /// a 2-byte header (no extension, not split by `fragment_size`): the
+    /// fast path of `send_*_slice`. 0: none.
+    small_max: u8,
     has_stream: bool,
     /// With a stream extension: its undecoded input and state.
     stream: Option<Box<StreamIn>>,
@@ -261,18 +288,22 @@ impl<'a> TransmitPart<'a> {
 }
 
 /// A queued outgoing frame: an inline header and a shared payload, so a
-/// large payload is written vectored without being copied.
+/// large payload is written vectored without being copied; or a run of
+/// the contiguous output (`Connection::txb`).
 struct TxFrame {
     /// The header, or a small frame whole (`codec::TX_INLINE`).
     head: [u8; codec::TX_INLINE],
     head_len: u8,
     head_off: u8,
+    /// Bytes of `Connection::txb` this entry stands for (not yet written);
+    /// 0 for a frame of its own.
+    run: u32,
     payload: Bytes,
 }
 
 impl TxFrame {
     fn len(&self) -> usize {
-        usize::from(self.head_len - self.head_off) + self.payload.len()
+        usize::from(self.head_len - self.head_off) + self.payload.len() + self.run as usize
     }
 
     fn head(&self) -> &[u8] {
@@ -282,7 +313,7 @@ impl TxFrame {
     }
 }
 
-const NO_PONG: u64 = u64::MAX;
+const NO_PONG: u32 = u32::MAX;
 
 /// The floor of the reservation for a large frame's rest (see
 /// [`Connection::recv_buf`]): 1 MiB.
@@ -319,7 +350,7 @@ impl Connection {
         rng: Option<MaskRng>,
         now: Instant,
     ) -> Result<Self, Error> {
-        Self::with_settings(role, Settings::Own(Box::new(config)), negotiated, rng, now)
+        Self::with_settings(role, Settings::own(config), negotiated, rng, now)
     }
 
     /// [`new`](Connection::new) with settings that may be shared.
@@ -340,11 +371,13 @@ impl Connection {
             shared: Box::new(shared),
             rx: BytesMut::new(),
             spare: 0,
-            msg: Vec::new(),
             tx: VecDeque::new(),
+            txb: Vec::new(),
+            txb_off: 0,
+            txb_sealed: 0,
+            txb_end: 0,
             tx_len: 0,
-            tx_popped: 0,
-            pong_seq: NO_PONG,
+            pong_idx: NO_PONG,
             err: None,
             rf: RecvFrame::IDLE,
             rm: RecvMessage::default(),
@@ -398,7 +431,7 @@ impl Connection {
         if self.timed_out {
             return true;
         }
-        if !self.tx.is_empty() {
+        if !self.tx.is_empty() || self.txb_end > 0 {
             return false;
         }
         let handshake_done = self.close_sent && self.close_received;
@@ -438,9 +471,10 @@ impl Connection {
     #[inline]
     pub fn buffer_capacity(&self) -> usize {
         self.rx.capacity()
-            + self.msg.capacity()
+            + self.shared.msg.capacity()
             + self.shared.stream.as_ref().map_or(0, |s| s.raw.capacity())
             + self.tx.capacity() * core::mem::size_of::<TxFrame>()
+            + self.txb.len()
     }
 
     /// Names of the negotiated extensions, in chain order.
@@ -526,7 +560,7 @@ impl Connection {
         self.rx = BytesMut::new();
         self.rx_front = 0;
         self.spare = 0;
-        self.msg = Vec::new();
+        self.shared.msg = Vec::new();
         if let Some(s) = self.shared.stream.as_deref_mut() {
             s.raw = BytesMut::new();
             s.more = false;
@@ -544,6 +578,7 @@ impl Shared {
     ) -> Result<Self, Error> {
         let mut s = Shared {
             config,
+            msg: Vec::new(),
             codec,
             exts,
             rng,
@@ -551,6 +586,7 @@ impl Shared {
             frame_rsv: 0,
             msg_rsv: 0,
             always_decode: false,
+            small_max: 0,
             has_stream: false,
             stream: None,
             pong_at: timers::NEVER,
@@ -581,6 +617,10 @@ impl Shared {
                 }
             }
             s.always_decode |= m == 0 && e.granularity() != Granularity::Stream;
+        }
+        if s.exts.is_empty() && s.codec.is_rfc() {
+            let frame = s.config.fragment_size.map_or(125, |n| n.clamp(1, 125));
+            s.small_max = frame as u8;
         }
         Ok(s)
     }

@@ -371,8 +371,9 @@ impl Connection {
             self.rx = BytesMut::new();
             self.rx_front = 0;
         }
-        if self.tx.is_empty() {
+        if self.tx.is_empty() && self.txb_end == 0 {
             self.tx = Default::default();
+            self.txb = alloc::vec::Vec::new();
         }
     }
 
@@ -533,9 +534,9 @@ impl Connection {
             rm.start_pending = false;
             return rm.kind.map(Event::MessageStart);
         }
-        if rm.streaming && !self.msg.is_empty() {
+        if rm.streaming && !self.shared.msg.is_empty() {
             return Some(Event::MessageChunk(Bytes::from(core::mem::take(
-                &mut self.msg,
+                &mut self.shared.msg,
             ))));
         }
         if rm.end_pending {
@@ -740,8 +741,8 @@ impl Connection {
         }
         if self.rm.streaming {
             self.rm.end_pending = fin;
-            if self.rm.start_pending || !self.msg.is_empty() {
-                self.msg.extend_from_slice(&payload);
+            if self.rm.start_pending || !self.shared.msg.is_empty() {
+                self.shared.msg.extend_from_slice(&payload);
                 return Ok(Step::Continue);
             }
             return Ok(if payload.is_empty() {
@@ -751,14 +752,14 @@ impl Connection {
             });
         }
         if !fin {
-            self.msg.extend_from_slice(&payload);
+            self.shared.msg.extend_from_slice(&payload);
             return Ok(Step::Continue);
         }
-        let whole = if self.msg.is_empty() {
+        let whole = if self.shared.msg.is_empty() {
             payload
         } else {
-            self.msg.extend_from_slice(&payload);
-            Bytes::from(core::mem::take(&mut self.msg))
+            self.shared.msg.extend_from_slice(&payload);
+            Bytes::from(core::mem::take(&mut self.shared.msg))
         };
         let kind = self.rm.kind;
         self.rm = RecvMessage::default();

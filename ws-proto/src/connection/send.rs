@@ -12,12 +12,64 @@ use super::{Connection, NO_PONG, TransmitPart, TxFrame};
 /// A drained send queue of up to this many frames is kept for the next
 /// message (`Config::buffer_linger`); a larger one is released.
 const KEEP_TX: usize = 32;
+/// The same for the contiguous output's buffer, in bytes.
+const KEEP_TXB: usize = 64 * 1024;
+/// A server copies payloads up to this size into the contiguous output
+/// (a copy costs less than a slice of its own to write and a shared
+/// reference to count); larger ones are written vectored, zero copy.
+pub(super) const COPY_MAX: usize = 512;
+/// A client copies (to mask) payloads up to this size into the contiguous
+/// output; a larger frame is built in a buffer of its own.
+pub(super) const MASK_COPY_MAX: usize = 64 * 1024;
+/// `dst.copy_from_slice(src)` (same lengths) for the short payloads of
+/// small frames without a call to `memcpy`: two overlapping fixed-size
+/// copies, which compile to a few moves.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if n != dst.len() {
+        return;
+    }
+    if n > 32 {
+        dst.copy_from_slice(src);
+    } else if n >= 16 {
+        copy_ends::<16>(dst, src);
+    } else if n >= 8 {
+        copy_ends::<8>(dst, src);
+    } else if n >= 4 {
+        copy_ends::<4>(dst, src);
+    } else {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    }
+}
+
+/// The first and the last `K` bytes of `src` (`K <= len <= 2K`) into `dst`.
+#[inline(always)]
+fn copy_ends<const K: usize>(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if let (Some(d), Some(s)) = (dst.get_mut(..K), src.get(..K)) {
+        d.copy_from_slice(s);
+    }
+    if let (Some(d), Some(s)) = (dst.get_mut(n - K..), src.get(n - K..)) {
+        d.copy_from_slice(s);
+    }
+}
+
+/// The contiguous output's first reservation.
+const TXB_FIRST: usize = 512;
+/// The contiguous output grows no further (frames are queued on their
+/// own past it): its offsets are 32-bit.
+const TXB_LIMIT: usize = 1 << 30;
 use crate::Instant;
 use crate::close::{CloseCode, MAX_REASON_LEN};
+use crate::config::Role;
 use crate::error::{Error, UsageError};
 use crate::event::{Message, MessageKind, Utf8Bytes};
 use crate::extension::{FrameMeta, Granularity};
-use crate::frame::{MAX_CONTROL_PAYLOAD, OpCode};
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
+use crate::mask::apply_mask;
 
 fn opcode_of(kind: MessageKind) -> OpCode {
     match kind {
@@ -112,6 +164,9 @@ impl Connection {
     /// Sends a text message (§5.6), fragmented per `fragment_size`.
     pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
         let data = text.into().into_bytes();
+        if self.try_send_small(MessageKind::Text, &data) {
+            return Ok(());
+        }
         if self.recording() {
             self.log_rec(|r| r.send(MessageKind::Text, &data));
         }
@@ -122,10 +177,100 @@ impl Connection {
     /// without a copy; a client copies it once, masked, into the output.
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
         let data = data.into();
+        if self.try_send_small(MessageKind::Binary, &data) {
+            return Ok(());
+        }
         if self.recording() {
             self.log_rec(|r| r.send(MessageKind::Binary, &data));
         }
         self.send_whole(MessageKind::Binary, data)
+    }
+
+    /// Sends a text message from a borrowed string: it is copied, straight
+    /// into the output when it is small (or, for a client, masked there),
+    /// so sending a small message allocates nothing and counts no shared
+    /// reference. For a payload the caller already holds as
+    /// [`Utf8Bytes`] / [`Bytes`], [`send_text`](Self::send_text) queues it
+    /// without a copy.
+    ///
+    /// ```
+    /// use ws_proto::{Config, Connection, Instant};
+    ///
+    /// let mut server = Connection::server(Config::default(), Instant::ZERO)?;
+    /// server.send_text_slice("hello")?;
+    /// let mut wire = Vec::new();
+    /// server.poll_transmit(&mut wire);
+    /// assert_eq!(wire, b"\x81\x05hello");
+    /// # Ok::<(), ws_proto::Error>(())
+    /// ```
+    pub fn send_text_slice(&mut self, text: &str) -> Result<(), Error> {
+        self.send_slice(MessageKind::Text, text.as_bytes())
+    }
+
+    /// Sends a binary message from a borrowed slice, copied as
+    /// [`send_text_slice`](Self::send_text_slice) copies text.
+    pub fn send_binary_slice(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.send_slice(MessageKind::Binary, data)
+    }
+
+    #[inline]
+    fn send_slice(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), Error> {
+        if self.try_send_small(kind, data) {
+            return Ok(());
+        }
+        self.send_slice_slow(kind, data)
+    }
+
+    /// A server's small message on a plain connection with room in the
+    /// contiguous output: a 2-byte header (§5.2) and the payload, copied.
+    /// False (nothing done) if any of that does not hold.
+    #[inline]
+    fn try_send_small(&mut self, kind: MessageKind, data: &[u8]) -> bool {
+        let s = &*self.shared;
+        if data.len() > usize::from(s.small_max)
+            || self.role != Role::Server
+            || s.rec.is_some()
+            || self.err.is_some()
+            || self.close_sent
+            || self.send_kind.is_some()
+        {
+            return false;
+        }
+        let at = self.txb_end as usize;
+        let n = 2 + data.len();
+        let Some([h0, h1, body @ ..]) = self.txb.get_mut(at..at + n) else {
+            return false;
+        };
+        *h0 = 0x80 | opcode_of(kind) as u8;
+        *h1 = data.len() as u8;
+        copy_short(body, data);
+        self.txb_end = (at + n) as u32;
+        if self.tx_len == 0 {
+            self.tx_started();
+        }
+        self.tx_len += n;
+        true
+    }
+
+    fn send_slice_slow(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), Error> {
+        if self.recording() {
+            self.log_rec(|r| r.send(kind, data));
+        }
+        let one_frame = match self.shared.config.fragment_size {
+            Some(n) => data.len() <= n || !self.shared.codec.fragments(),
+            None => true,
+        };
+        if one_frame && self.shared.exts.is_empty() {
+            self.check_send()?;
+            self.check_in_dialect("send_binary", opcode_of(kind))?;
+            if self.send_kind.is_some() {
+                return Err(UsageError::MessageInProgress.into());
+            }
+            if self.queue_contiguous(opcode_of(kind), true, 0, data) {
+                return Ok(());
+            }
+        }
+        self.send_whole(kind, Bytes::copy_from_slice(data))
     }
 
     /// Sends a message prepared for many connections (a broadcast): the
@@ -457,12 +602,13 @@ impl Connection {
         }
         self.queue_frame(op, true, 0, payload);
         if op == OpCode::Pong {
-            self.pong_seq = self.tx_popped + self.tx.len() as u64 - 1;
+            self.pong_idx = (self.tx.len() - 1) as u32;
         }
     }
 
     fn replace_pong(&mut self, payload: &Bytes) -> bool {
-        if self.pong_seq == NO_PONG || self.pong_seq <= self.tx_popped {
+        // None queued, or it is at the front (it may have started).
+        if self.pong_idx == NO_PONG || self.pong_idx == 0 {
             return false;
         }
         if self.shared.has_stream {
@@ -470,7 +616,7 @@ impl Connection {
             // it and answer only that ping.
             return true;
         }
-        let idx = (self.pong_seq - self.tx_popped) as usize;
+        let idx = self.pong_idx as usize;
         let frame = self.build_frame(OpCode::Pong, true, 0, payload.clone());
         let Some(slot) = self.tx.get_mut(idx) else {
             return false;
@@ -493,12 +639,103 @@ impl Connection {
 
     #[inline]
     pub(super) fn queue_frame(&mut self, op: OpCode, fin: bool, rsv: u8, payload: Bytes) {
+        if self.queue_contiguous(op, fin, rsv, &payload) {
+            return;
+        }
+        self.seal_tail();
         let frame = self.build_frame(op, fin, rsv, payload);
         if self.tx_len == 0 {
             self.tx_started();
         }
         self.tx_len += frame.len();
         self.tx.push_back(frame);
+    }
+
+    /// Writes an RFC 6455 frame whole (header, then the payload, masked
+    /// in place for a client, §5.3) at the end of the contiguous output
+    /// when it pays: a server's payloads up to [`COPY_MAX`] (larger ones
+    /// are queued as they are, zero copy, written vectored), a client's up
+    /// to [`MASK_COPY_MAX`] (it copies them anyway, to mask them). False
+    /// if the frame is to be queued on its own: a pong (a later one may
+    /// replace it, §5.5.3), another dialect, a stream extension.
+    #[inline]
+    fn queue_contiguous(&mut self, op: OpCode, fin: bool, rsv: u8, payload: &[u8]) -> bool {
+        let max = match self.role {
+            Role::Server => COPY_MAX,
+            Role::Client => MASK_COPY_MAX,
+        };
+        if payload.len() > max
+            || op == OpCode::Pong
+            || !self.shared.codec.is_rfc()
+            || self.shared.has_stream
+            || self.txb_end as usize + payload.len() + MAX_HEADER_LEN > TXB_LIMIT
+        {
+            return false;
+        }
+        let mask = match (self.role, self.shared.rng.as_deref_mut()) {
+            (Role::Client, Some(rng)) => Some(rng.next_u32().to_ne_bytes()),
+            (Role::Client, None) => return false,
+            (Role::Server, _) => None,
+        };
+        let header = FrameHeader {
+            fin,
+            rsv,
+            opcode: op,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        let (head, head_len) = header.to_bytes();
+        let n = head_len + payload.len();
+        let at = self.txb_end as usize;
+        // Room for the whole header array, written in one fixed-size copy.
+        let need = at + MAX_HEADER_LEN + payload.len();
+        if self.txb.len() < need {
+            let room = need.next_power_of_two().clamp(TXB_FIRST, TXB_LIMIT);
+            self.txb.resize(room, 0);
+        }
+        if let Some(dst) = self.txb.get_mut(at..at + MAX_HEADER_LEN) {
+            dst.copy_from_slice(&head);
+        }
+        let start = at + head_len;
+        if let Some(body) = self.txb.get_mut(start..start + payload.len()) {
+            copy_short(body, payload);
+            if let Some(key) = mask {
+                apply_mask(body, key, 0);
+            }
+        }
+        self.txb_end = (at + n) as u32;
+        if self.tx_len == 0 {
+            self.tx_started();
+        }
+        self.tx_len += n;
+        true
+    }
+
+    /// The front entry is written: drop it (the queued pong moves up).
+    #[inline]
+    fn pop_front(&mut self) {
+        self.tx.pop_front();
+        self.pong_idx = match self.pong_idx {
+            0 | NO_PONG => NO_PONG,
+            i => i - 1,
+        };
+    }
+
+    /// Before a frame queued on its own: what the contiguous output holds
+    /// past the queued entries becomes an entry, so that order is kept.
+    fn seal_tail(&mut self) {
+        let tail = (self.txb_end - self.txb_sealed) as usize;
+        if tail == 0 {
+            return;
+        }
+        self.tx.push_back(TxFrame {
+            head: [0; TX_INLINE],
+            head_len: 0,
+            head_off: 0,
+            run: tail as u32,
+            payload: Bytes::new(),
+        });
+        self.txb_sealed = self.txb_end;
     }
 
     /// Builds the wire form (the codec's): a server's payload is queued as
@@ -521,6 +758,7 @@ impl Connection {
                     head: inline,
                     head_len: head_len as u8,
                     head_off: 0,
+                    run: 0,
                     payload,
                 };
             }
@@ -529,6 +767,7 @@ impl Connection {
                     head: frame,
                     head_len: len as u8,
                     head_off: 0,
+                    run: 0,
                     payload: Bytes::new(),
                 };
             }
@@ -545,6 +784,7 @@ impl Connection {
             head: [0; TX_INLINE],
             head_len: 0,
             head_off: 0,
+            run: 0,
             payload: self.stream_encode(wire),
         }
     }
@@ -587,10 +827,10 @@ impl Connection {
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         let n = self.tx_len;
         out.reserve(n);
-        for f in &self.tx {
-            out.extend_from_slice(f.head());
-            out.extend_from_slice(&f.payload);
-        }
+        self.for_each_part(|part| {
+            out.extend_from_slice(part);
+            true
+        });
         self.advance_transmit(n);
         n
     }
@@ -630,8 +870,28 @@ impl Connection {
     /// shared ones (a reference count, no copy), keeps them until the send
     /// completes, then calls [`advance_transmit`](Self::advance_transmit)
     /// with what was sent. Nothing is consumed here.
+    #[inline]
     pub fn for_each_transmit_part<'a>(&'a self, mut f: impl FnMut(TransmitPart<'a>) -> bool) {
+        let mut at = self.txb_off as usize;
+        if self.tx.is_empty() {
+            // Small messages only: one slice.
+            let tail = self.txb.get(at..self.txb_end as usize).unwrap_or_default();
+            if !tail.is_empty() {
+                f(TransmitPart::Inline(tail));
+            }
+            return;
+        }
         for frame in &self.tx {
+            if frame.run > 0 {
+                let end = at + frame.run as usize;
+                if !f(TransmitPart::Inline(
+                    self.txb.get(at..end).unwrap_or_default(),
+                )) {
+                    return;
+                }
+                at = end;
+                continue;
+            }
             let head = frame.head();
             if !head.is_empty() && !f(TransmitPart::Inline(head)) {
                 return;
@@ -639,6 +899,10 @@ impl Connection {
             if !frame.payload.is_empty() && !f(TransmitPart::Shared(&frame.payload)) {
                 return;
             }
+        }
+        let tail = self.txb.get(at..self.txb_end as usize).unwrap_or_default();
+        if !tail.is_empty() {
+            f(TransmitPart::Inline(tail));
         }
     }
 
@@ -661,16 +925,49 @@ impl Connection {
     /// Marks `n` bytes of pending output as written. The queue's memory is
     /// kept for the next message when it drains (up to 32 frames, for
     /// `Config::buffer_linger`), else released.
-    pub fn advance_transmit(&mut self, mut n: usize) {
-        n = n.min(self.tx_len);
+    pub fn advance_transmit(&mut self, n: usize) {
+        let mut n = n.min(self.tx_len);
         if n > 0 {
             self.timers.tx_progress();
+            self.tx_len -= n;
         }
-        self.tx_len -= n;
+        if !self.tx.is_empty() {
+            n = self.advance_entries(n);
+        }
+        // What is left is the contiguous tail (every entry is written).
+        if n > 0 {
+            self.txb_off += n as u32;
+            self.txb_sealed = self.txb_off;
+        }
+        if self.txb_off == self.txb_end {
+            if self.txb_off > 0 {
+                self.txb_end = 0;
+                self.txb_off = 0;
+                self.txb_sealed = 0;
+            }
+            if self.tx.is_empty() && (self.tx.capacity() > 0 || !self.txb.is_empty()) {
+                self.output_drained();
+            }
+        }
+    }
+
+    /// Takes up to `n` written bytes off the queued entries; returns what
+    /// is left for the contiguous tail.
+    fn advance_entries(&mut self, mut n: usize) -> usize {
         while n > 0 {
             let Some(front) = self.tx.front_mut() else {
                 break;
             };
+            if front.run > 0 {
+                let k = n.min(front.run as usize);
+                front.run -= k as u32;
+                self.txb_off += k as u32;
+                n -= k;
+                if front.run == 0 {
+                    self.pop_front();
+                }
+                continue;
+            }
             let head_left = usize::from(front.head_len - front.head_off);
             let from_head = n.min(head_left);
             front.head_off += from_head as u8;
@@ -679,17 +976,20 @@ impl Connection {
             bytes::Buf::advance(&mut front.payload, from_payload);
             n -= from_payload;
             if front.len() == 0 {
-                self.tx.pop_front();
-                self.tx_popped += 1;
+                self.pop_front();
             }
         }
-        // Kept for the next message when the connection is busy, released
-        // after the linger; else released now.
-        if self.tx.is_empty()
-            && self.tx.capacity() > 0
-            && (self.tx.capacity() > KEEP_TX || !self.keep_buffers(true))
-        {
+        n
+    }
+
+    /// All output is written: the queue and the contiguous buffer are kept
+    /// for the next message when the connection is busy (released after
+    /// the linger), else released now.
+    #[inline]
+    fn output_drained(&mut self) {
+        if self.tx.capacity() > KEEP_TX || self.txb.len() > KEEP_TXB || !self.keep_buffers(true) {
             self.tx = Default::default();
+            self.txb = Vec::new();
         }
     }
 }

@@ -91,9 +91,19 @@ impl Connection {
     /// linger ago. The release deadline is set when the keeping starts,
     /// not moved on every message: a busy connection's next deadline
     /// changes once per linger, not per message.
+    #[inline]
     pub(super) fn keep_buffers(&mut self, tx: bool) -> bool {
         let now = self.timers.now;
         let s = &mut *self.shared;
+        // Kept already (a busy connection, once per message): note the use.
+        if s.kept_at != NEVER {
+            if tx {
+                s.tx_used = now;
+            } else {
+                s.rx_used = now;
+            }
+            return true;
+        }
         let Some(linger) = s.config.buffer_linger else {
             return false;
         };

@@ -890,8 +890,8 @@ impl Session {
     ) -> Result<(), SessionError> {
         let role = h.role;
         let config = match self.pre().connection.take() {
-            Some(own) => Settings::Own(own),
-            None => Settings::Session(Arc::clone(&self.config)),
+            Some(own) => Settings::own(*own),
+            None => Settings::shared(&self.config),
         };
         let mut negotiated = Negotiated::new(h.dialect).with_extensions(exts);
         // draft-04 §4.2: the per-connection key for hybi-04 masking.
