@@ -13,7 +13,7 @@ use super::{Connection, NO_PONG, TransmitPart, TxFrame};
 /// message (`Config::buffer_linger`); a larger one is released.
 const KEEP_TX: usize = 32;
 /// The same for the contiguous output's buffer, in bytes.
-const KEEP_TXB: usize = 64 * 1024;
+const KEEP_TXB: usize = 128 * 1024;
 /// A server copies payloads up to this size into the contiguous output
 /// (a copy costs less than a slice of its own to write and a shared
 /// reference to count); larger ones are written vectored, zero copy.
