@@ -161,11 +161,6 @@ impl Driver {
         self.extra().forwarded = Some(forwarded);
     }
 
-    /// Where the connection's transcript goes, if it is recorded.
-    pub(crate) fn is_recorded(&self) -> bool {
-        self.extra.as_ref().is_some_and(|x| x.recording.is_some())
-    }
-
     /// Ends this connection's recording now and hands the transcript to
     /// its [`Recording`](crate::Recording)'s sink (the connection goes on
     /// unrecorded). Does nothing if it is not recorded.

@@ -307,9 +307,10 @@ impl Driver {
         }
         let now = self.clock_now();
         self.turn.now = Moment::of(Some(now));
-        if self.is_recorded() {
-            self.session_mut().mark_time(now);
-        }
+        // The connection learns the turn's time (deadlines the
+        // application's commands start count from it); a recording stamps
+        // its timeline.
+        self.session_mut().mark_time(now);
         #[cfg(feature = "tracing")]
         let span = self.trace.span();
         #[cfg(feature = "tracing")]

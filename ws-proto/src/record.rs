@@ -1268,7 +1268,8 @@ pub enum Entry<'a> {
         reason: &'a [u8],
     },
     /// The driver's time at a loop turn ([`Session::mark_time`]): the
-    /// commands that follow happened then. No input: a replay skips it.
+    /// commands that follow happened then. No input: a replay tells the
+    /// session the time (`mark_time`) and goes on.
     Time {
         /// The time.
         at: Instant,
@@ -1901,7 +1902,7 @@ impl Transcript {
                     out.truncated = true;
                     break;
                 }
-                Entry::Time { .. } => {}
+                Entry::Time { at } => s.mark_time(at),
                 cmd => {
                     let Some(c) = s.connection_mut() else {
                         return Err(diverged(

@@ -143,6 +143,16 @@ impl Connection {
         self.shared.tx_since = self.timers.now;
     }
 
+    /// Tells the connection the time without any input or timer (a
+    /// driver does at the start of each loop turn): deadlines that the
+    /// application's commands start (a close's timeout, the release of
+    /// kept buffers) count from it rather than from the last input, which
+    /// may be long past. Time never goes back; nothing else happens.
+    #[inline]
+    pub fn mark_time(&mut self, now: Instant) {
+        self.timers.now = self.timers.now.max(nanos(now));
+    }
+
     /// The next instant at which [`handle_timeout`](Connection::handle_timeout)
     /// must be called, if any timer is armed.
     #[must_use]

@@ -416,9 +416,13 @@ impl Session {
 
     /// Stamps a recording's timeline with the driver's time (once per
     /// loop turn): the application's commands take no time of their own,
-    /// so a timeline shows them at the last stamp. No effect on the
-    /// session, and nothing at all unless it records.
+    /// so a timeline shows them at the last stamp. The open connection
+    /// learns the time too (see [`Connection::mark_time`]); no event,
+    /// nothing else changes.
     pub fn mark_time(&mut self, now: Instant) {
+        if let Stage::Open(c) = &mut self.stage {
+            c.mark_time(now);
+        }
         if self.recording {
             self.log_rec(|r| r.mark(now));
         }
