@@ -13,6 +13,7 @@
 //! and closes the socket when [`wants_close`](Driver::wants_close).
 
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -441,6 +442,57 @@ impl Driver {
             _ => self.on_eof(),
         }
         Ok(n)
+    }
+
+    /// How much to read straight into the open connection's receive
+    /// buffer with [`read_direct`](Self::read_direct), 0 to read into the
+    /// loop's scratch buffer instead: in the middle of a large frame, what
+    /// it still needs (as [`read_from`](Self::read_from)); between frames,
+    /// the room a busy connection kept from its last messages when it is at
+    /// least a scratch buffer's worth (a connection receiving large
+    /// messages then reads each whole, in place, in one read). Never under
+    /// TLS or a proxy, whose layers take the wire bytes.
+    pub(crate) fn direct_read_size(&mut self) -> usize {
+        if self.layers.is_some() {
+            return 0;
+        }
+        let Some(c) = self.session.connection() else {
+            return 0;
+        };
+        let expected = c.frame_bytes_expected();
+        let room = self.session.recv_room().min(MAX_LEND);
+        if expected >= ZERO_COPY_MIN {
+            let expected = usize::try_from(expected).map_or(MAX_LEND, |e| e.min(MAX_LEND));
+            return expected.max(room);
+        }
+        if room >= SCRATCH { room } else { 0 }
+    }
+
+    /// Reads up to `min` bytes into uninitialized room of the connection's
+    /// receive buffer (see [`direct_read_size`](Self::direct_read_size)):
+    /// `read` returns the prefix it filled. `None`, without reading, when
+    /// the session cannot take such a read (handshake, recording).
+    pub(crate) fn read_direct(
+        &mut self,
+        min: usize,
+        mut read: impl for<'a> FnMut(&'a mut [MaybeUninit<u8>]) -> io::Result<&'a mut [u8]>,
+    ) -> Option<io::Result<usize>> {
+        let closed = self
+            .session
+            .connection()
+            .is_some_and(|c| c.state() == ws_proto::State::Closed);
+        let now = self.now();
+        let r = self.session.recv_into(now, min, |b| match read(b) {
+            // As in `read_from`: a reset after the closing handshake ends
+            // the stream.
+            Err(e) if closed && is_reset(&e) => Ok(Default::default()),
+            r => r,
+        })?;
+        self.dirty = true;
+        if let Ok(0) = r {
+            self.on_eof();
+        }
+        Some(r)
     }
 
     /// For completion-based I/O (io_uring), where a read holds its buffer

@@ -77,6 +77,22 @@ impl Transport for MioIo<'_> {
     fn short_read_drains(&self) -> bool {
         self.drains
     }
+    #[cfg(unix)]
+    fn reads_uninit(&self) -> bool {
+        true
+    }
+    #[cfg(unix)]
+    fn read_uninit<'a>(
+        &mut self,
+        buf: &'a mut [std::mem::MaybeUninit<u8>],
+    ) -> io::Result<&'a mut [u8]> {
+        match rustix::io::read(&*self.stream, buf) {
+            Ok((filled, _)) => Ok(filled),
+            // Not connected yet (a client's connect in progress): wait.
+            Err(rustix::io::Errno::NOTCONN) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 /// One WebSocket connection on a mio socket.

@@ -28,6 +28,7 @@
 //! starve the others of a loop.
 
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::time::Duration;
 
 use ws_proto::session::SessionEvent;
@@ -172,6 +173,20 @@ pub struct Wait {
 pub trait Transport {
     /// Reads into `buf`; 0 is end of stream.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// True if [`read_uninit`](Self::read_uninit) works: the driver may
+    /// then read large messages straight into the connection's buffer,
+    /// whose room is not zero-filled first.
+    fn reads_uninit(&self) -> bool {
+        false
+    }
+    /// Reads into `buf`, which need not be initialized, and returns the
+    /// prefix of it that was filled (empty: end of stream), as
+    /// `rustix::io::read` does. Called only if
+    /// [`reads_uninit`](Self::reads_uninit).
+    fn read_uninit<'a>(&mut self, buf: &'a mut [MaybeUninit<u8>]) -> io::Result<&'a mut [u8]> {
+        let _ = buf;
+        Err(io::ErrorKind::Unsupported.into())
+    }
     /// Writes from `bufs` (vectored).
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     /// True if a read that returned less than it asked for leaves nothing
@@ -393,10 +408,25 @@ impl Driver {
                     .map_err(|e| self.io_failed(e))?;
                 let drains = io.short_read_drains();
                 let mut short = false;
-                let r = self.read_from(scratch, |b| {
-                    let n = io.read(b)?;
-                    short = n < b.len();
-                    Ok(n)
+                let direct = if io.reads_uninit() {
+                    self.direct_read_size()
+                } else {
+                    0
+                };
+                let r = match direct {
+                    0 => None,
+                    min => self.read_direct(min, |b| {
+                        let filled = io.read_uninit(b)?;
+                        short = filled.len() < min;
+                        Ok(filled)
+                    }),
+                };
+                let r = r.unwrap_or_else(|| {
+                    self.read_from(scratch, |b| {
+                        let n = io.read(b)?;
+                        short = n < b.len();
+                        Ok(n)
+                    })
                 });
                 match r {
                     Ok(_) => {

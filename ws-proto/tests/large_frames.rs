@@ -218,3 +218,146 @@ fn transmit_parts_share_payloads_and_consume_nothing() {
     assert_eq!(after[0].2.len(), 20_000 - 100);
     assert_eq!(after[1].2, small);
 }
+
+/// Reads `wire[*at..]` into uninitialized room as a transport reading
+/// with `rustix::io::read` does: a prefix of the room, at most `max`.
+fn fill<'a>(
+    room: &'a mut [std::mem::MaybeUninit<u8>],
+    wire: &[u8],
+    at: &mut usize,
+    max: usize,
+) -> Result<&'a mut [u8], std::convert::Infallible> {
+    let n = room.len().min(wire.len() - *at).min(max);
+    let room = &mut room[..n];
+    for (d, s) in room.iter_mut().zip(&wire[*at..*at + n]) {
+        d.write(*s);
+    }
+    *at += n;
+    // SAFETY: every byte of `room` was written just above
+    // (`write_copy_of_slice` does this safely, but needs Rust 1.93).
+    #[allow(unsafe_code)]
+    let filled = unsafe { &mut *(std::ptr::from_mut(room) as *mut [u8]) };
+    Ok(filled)
+}
+
+/// A busy connection receiving 16 KiB messages: once the buffer kept from
+/// the last messages offers a read's worth of room, each message is read
+/// whole into it (`recv_into`, no zero-fill, no copy from a scratch
+/// buffer) and handed out from the spot it was read to, and the same
+/// allocation serves message after message.
+#[test]
+fn a_busy_connection_reads_large_messages_in_place() {
+    const SIZE: usize = 16 << 10;
+    let mut c = server(1 << 20);
+    let mut t = Instant::ZERO;
+    let mut direct = Vec::new();
+    for i in 0..20u8 {
+        t = t + core::time::Duration::from_micros(100);
+        // A real mask: the payload is unmasked where it was read.
+        let payload = vec![i; SIZE];
+        let mut wire = vec![0x82, 0x80 | 126];
+        wire.extend_from_slice(&(SIZE as u16).to_be_bytes());
+        let key = [0x37, 0xfa, 0x21, i];
+        wire.extend_from_slice(&key);
+        wire.extend(payload.iter().enumerate().map(|(j, b)| b ^ key[j % 4]));
+        let room = c.recv_room();
+        let mut at = 0;
+        let mut read_to = None;
+        if room >= SIZE {
+            let n = c
+                .recv_into(t, room, |r| {
+                    read_to = Some(r.as_ptr() as usize);
+                    fill(r, &wire, &mut at, usize::MAX)
+                })
+                .unwrap();
+            assert_eq!(n, wire.len(), "message {i}: one read takes it whole");
+        } else {
+            c.receive(t, &wire).unwrap();
+        }
+        let Some(Event::Binary(b)) = c.poll_event().unwrap() else {
+            panic!("message {i}: no message")
+        };
+        assert!(b == payload, "message {i}: payload differs");
+        if let Some(start) = read_to {
+            assert_eq!(b.as_ptr() as usize, start + 8, "message {i}: not in place");
+            direct.push(start);
+        }
+        assert!(c.poll_event().unwrap().is_none());
+        drop(b);
+    }
+    assert!(
+        direct.len() >= 15,
+        "only {} of 20 read in place",
+        direct.len()
+    );
+    assert!(
+        direct.windows(2).all(|w| w[0] == w[1]),
+        "the kept buffer is reused: {direct:x?}"
+    );
+}
+
+/// `recv_into` reserves as `recv_buf` does (bounded by what arrived), takes
+/// short and empty reads (an empty read is not the end of the stream), and
+/// drops what arrives after the peer's close frame.
+#[test]
+fn recv_into_bounds_and_partial_reads() {
+    // 16 MiB announced, 1 byte sent, then a read of 64 KiB lent.
+    let mut c = server(64 << 20);
+    let mut head = masked_header(16 << 20);
+    head.push(b'x');
+    c.receive(Instant::ZERO, &head).unwrap();
+    assert!(c.poll_event().unwrap().is_none());
+    let wire = vec![b'y'; 100];
+    let mut at = 0;
+    let n = c
+        .recv_into(Instant::ZERO, PIECE, |r| {
+            assert_eq!(r.len(), PIECE);
+            fill(r, &wire, &mut at, 10)
+        })
+        .unwrap();
+    assert_eq!(n, 10);
+    let cap = c.buffer_capacity();
+    assert!(cap <= 2 * FRAME_RESERVE + 2 * PIECE, "{cap}");
+    assert_eq!(c.frame_bytes_expected(), (16 << 20) - 11);
+    // An empty read changes nothing.
+    let n = c
+        .recv_into(Instant::ZERO, PIECE, |_| {
+            Ok::<_, std::convert::Infallible>(Default::default())
+        })
+        .unwrap();
+    assert_eq!(n, 0);
+    assert!(c.poll_event().unwrap().is_none());
+    assert_eq!(c.frame_bytes_expected(), (16 << 20) - 11);
+    // The reader's error is returned as it is; nothing is received.
+    let e = c.recv_into(Instant::ZERO, PIECE, |_| Err("boom"));
+    assert_eq!(e, Err("boom"));
+    assert_eq!(c.frame_bytes_expected(), (16 << 20) - 11);
+
+    // After the peer's close frame, what a read brings is dropped.
+    let mut c = server(1 << 20);
+    c.receive(Instant::ZERO, &[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8])
+        .unwrap();
+    assert!(matches!(c.poll_event().unwrap(), Some(Event::Close { .. })));
+    let wire = [0x82, 0x81, 0, 0, 0, 0, b'z'];
+    let mut at = 0;
+    let n = c
+        .recv_into(Instant::ZERO, 64, |r| fill(r, &wire, &mut at, usize::MAX))
+        .unwrap();
+    assert_eq!(n, wire.len());
+    assert!(
+        c.poll_event().unwrap().is_none(),
+        "data after the close frame"
+    );
+}
+
+/// A reader that returns a slice of some other memory is a bug in the
+/// reader: refused loudly, never taken as received bytes.
+#[test]
+#[should_panic(expected = "not a prefix of the room")]
+fn recv_into_refuses_a_foreign_slice() {
+    let mut c = server(1 << 20);
+    let other: &'static mut [u8] = Box::leak(vec![1u8; 8].into_boxed_slice());
+    let _ = c.recv_into(Instant::ZERO, 64, |_| {
+        Ok::<_, std::convert::Infallible>(other)
+    });
+}

@@ -3,6 +3,8 @@
 //! incremental UTF-8 validation (§8.1), control frames (§5.5) and the
 //! extension chain, turned into events by `poll_event`.
 
+use core::mem::MaybeUninit;
+
 use bytes::{Bytes, BytesMut};
 
 use super::codec::{CloseReply, Codec};
@@ -100,6 +102,92 @@ impl Connection {
         }
         let start = self.rx.len() - self.spare;
         self.rx.get_mut(start..).unwrap_or_default()
+    }
+
+    /// Room at the end of the receive buffer that a read can go into
+    /// without allocating: the buffer kept from the last messages of a busy
+    /// connection, taken back whole once every message split off it is
+    /// gone. 0 for an idle connection (it holds no buffer) or while a
+    /// message handed out still shares the allocation.
+    ///
+    /// A driver whose transport reads into uninitialized memory can read
+    /// the next frames straight into this room with
+    /// [`recv_into`](Self::recv_into) when it is large: a busy connection
+    /// receiving large messages then reads each one whole, in place, in
+    /// one read, with no copy out of a scratch buffer.
+    pub fn recv_room(&mut self) -> usize {
+        self.reuse_rx();
+        if self.shared.has_stream {
+            return 0;
+        }
+        self.rx.capacity() - self.data_len()
+    }
+
+    /// Reads into the receive buffer without zero-filling the room first:
+    /// `read` gets `min` bytes of uninitialized room at the end of the
+    /// buffer (reserved as [`recv_buf`](Self::recv_buf) reserves: bounded
+    /// by what the frame's header announced and what arrived) and returns
+    /// the prefix of it that it filled, as the `&mut [u8]` a reader into
+    /// uninitialized memory gives back (`rustix::io::read`, tokio's
+    /// `ReadBuf`). The filled bytes are received as by
+    /// [`recv_commit`](Self::recv_commit); an empty prefix is a read of
+    /// nothing, not the end of stream ([`receive_eof`](Self::receive_eof)
+    /// says that). Returns the count filled.
+    ///
+    /// Bytes received after the peer's close frame or by a failed
+    /// connection are dropped (its error is reported by
+    /// [`poll_event`](Self::poll_event)).
+    ///
+    /// # Panics
+    ///
+    /// If `read` returns a slice that is not a prefix of the room it was
+    /// given (a bug in the reader, not something a peer can cause).
+    pub fn recv_into<E>(
+        &mut self,
+        now: Instant,
+        min: usize,
+        read: impl for<'a> FnOnce(&'a mut [MaybeUninit<u8>]) -> Result<&'a mut [u8], E>,
+    ) -> Result<usize, E> {
+        self.reuse_rx();
+        if self.spare > 0 {
+            // Initialized room lent earlier: given up for uninitialized.
+            let len = self.data_len();
+            self.rx.truncate(len);
+            self.spare = 0;
+        }
+        let free = self.rx.capacity() - self.rx.len();
+        if free < min {
+            let expected = self.frame_bytes_expected();
+            if expected > (min - free) as u64 {
+                self.reserve_frame(expected, min);
+            }
+            self.rx.reserve(min);
+        }
+        let room = self.rx.spare_capacity_mut();
+        let take = room.len().min(min);
+        let room = room.get_mut(..take).unwrap_or_default();
+        let (start, max) = (room.as_ptr().cast::<u8>(), room.len());
+        let filled = read(room)?;
+        let n = filled.len();
+        assert!(
+            n == 0 || (core::ptr::eq(filled.as_ptr(), start) && n <= max),
+            "recv_into: the reader returned a slice that is not a prefix of the room it was given"
+        );
+        if self.check_failed().is_ok() {
+            self.timers.touch(&self.shared.config, now, n > 0);
+            if !self.close_received && !self.eof && n > 0 {
+                let len = self.rx.len() + n;
+                // SAFETY: `filled`, a `&mut [u8]`, covers exactly the first
+                // `n` bytes of the spare capacity (checked above), so they
+                // are initialized, and `n` is within the capacity.
+                #[allow(unsafe_code)]
+                unsafe {
+                    self.rx.set_len(len);
+                }
+                let _ = self.after_input(n);
+            }
+        }
+        Ok(n)
     }
 
     /// [`recv_buf`](Self::recv_buf) as an owned buffer, for completion-based

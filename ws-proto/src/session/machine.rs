@@ -624,6 +624,35 @@ impl Session {
         rx
     }
 
+    /// [`Connection::recv_room`] of the open connection; 0 during the
+    /// handshake and while recording (reads then go through
+    /// [`receive`](Self::receive) or [`recv_buf`](Self::recv_buf)).
+    pub fn recv_room(&mut self) -> usize {
+        match &mut self.stage {
+            Stage::Open(c) if !self.recording => c.recv_room(),
+            _ => 0,
+        }
+    }
+
+    /// [`Connection::recv_into`] on the open connection: `read` fills a
+    /// prefix of `min` bytes of uninitialized room in its receive buffer.
+    /// `None`, without calling `read`, during the handshake and while
+    /// recording: read into an initialized buffer then.
+    pub fn recv_into<E>(
+        &mut self,
+        now: Instant,
+        min: usize,
+        read: impl for<'a> FnOnce(&'a mut [core::mem::MaybeUninit<u8>]) -> Result<&'a mut [u8], E>,
+    ) -> Option<Result<usize, E>> {
+        match &mut self.stage {
+            Stage::Open(c) if !self.recording => {
+                self.fresh = false;
+                Some(c.recv_into(now, min, read))
+            }
+            _ => None,
+        }
+    }
+
     /// [`recv_buf`](Self::recv_buf) as an owned buffer, for readers that
     /// complete later (io_uring): see [`Connection::lend_recv`]. During the
     /// handshake it is a buffer of its own, whose bytes the commit copies
