@@ -94,6 +94,25 @@ pub fn announce(addr: SocketAddr) {
     println!("listening on ws://{addr}/");
 }
 
+/// [`announce`] for a TLS server: `listening on wss://127.0.0.1:PORT/`.
+pub fn announce_tls(addr: SocketAddr) {
+    println!("listening on wss://{addr}/");
+}
+
+/// The TLS setting of every echo server in a `wss` run: a fresh
+/// self-signed certificate for `127.0.0.1` and `localhost`, ECDSA P-256,
+/// rustls with the ring provider and its default suites. The peers' tokio-rustls
+/// acceptors take its [`rustls_config`](ws_adapters::tls::ServerTls::rustls_config),
+/// so every server offers the same handshake and cipher (and `ws-load
+/// --tls` trusts any certificate).
+pub fn self_signed_tls() -> io::Result<ws_adapters::tls::ServerTls> {
+    let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+    let cert = rcgen::generate_simple_self_signed(names).map_err(io::Error::other)?;
+    let key = rustls_pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
+    ws_adapters::tls::ServerTls::new(vec![cert.cert.der().clone()], key.into())
+        .map_err(io::Error::other)
+}
+
 /// Clock ticks per second of `/proc/<pid>/stat` times (`getconf CLK_TCK`,
 /// 100 if that cannot be asked).
 pub fn clk_tck() -> u64 {
@@ -160,29 +179,56 @@ pub fn mask_key(rng: &mut SplitMix) -> [u8; 4] {
     rng.next_u32().to_ne_bytes()
 }
 
-/// The peers' echo servers: parses `--port`, runs a current-thread tokio
-/// runtime (one core), binds 127.0.0.1, announces the address and spawns
-/// `serve` for every accepted connection (with `TCP_NODELAY`).
-pub fn run_tokio_echo<F, Fut>(usage: &'static str, serve: F) -> io::Result<()>
-where
-    F: Fn(tokio::net::TcpStream) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
+/// The peers' echo servers: parses `--port` and `--tls`, runs a
+/// current-thread tokio runtime (one core), binds 127.0.0.1, announces the
+/// address and spawns `serve` for every accepted connection (with
+/// `TCP_NODELAY`); with `--tls`, over tokio-rustls with
+/// [`self_signed_tls`]'s configuration.
+pub fn run_tokio_echo<T: Serve>(usage: &'static str, server: T) -> io::Result<()> {
     let mut a = Args::from_env(usage);
     let addr = loopback(a.value("--port", 0));
+    let tls = a.flag("--tls");
     a.finish();
+    let acceptor = match tls {
+        true => Some(tokio_rustls::TlsAcceptor::from(
+            self_signed_tls()?.rustls_config().clone(),
+        )),
+        false => None,
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        announce(listener.local_addr()?);
+        match tls {
+            true => announce_tls(listener.local_addr()?),
+            false => announce(listener.local_addr()?),
+        }
         loop {
             let (stream, _) = listener.accept().await?;
             stream.set_nodelay(true)?;
-            tokio::spawn(serve(stream));
+            match &acceptor {
+                None => drop(tokio::spawn(server.serve(stream))),
+                Some(acceptor) => {
+                    let accept = acceptor.accept(stream);
+                    drop(tokio::spawn(async move {
+                        if let Ok(stream) = accept.await {
+                            server.serve(stream).await;
+                        }
+                    }));
+                }
+            }
         }
     })
+}
+
+/// A peer's echo task for one connection, over plain TCP or tokio-rustls
+/// (`--tls`), for [`run_tokio_echo`].
+pub trait Serve: Copy + Send + 'static {
+    /// Serves the WebSocket connection on `stream` until it ends.
+    fn serve<S>(self, stream: S) -> impl std::future::Future<Output = ()> + Send + 'static
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
 }
 
 #[cfg(test)]

@@ -47,16 +47,23 @@ ALL_SERVERS=(
   "tokio-websockets|echo-tokio-websockets|0"
   "fastwebsockets|echo-fastwebsockets|0"
 )
-# name | connections | payload bytes | mode | deflate
+# name | connections | payload bytes | mode | deflate | tls
+# The wss cases run against a second instance of each server started with
+# --tls (rustls everywhere: ours in the driver, the peers over
+# tokio-rustls, one self-signed certificate configuration); ws-load then
+# speaks TLS through our client machinery, and usually saturates its core
+# first: compare server CPU per message there.
 ALL_CASES=(
-  "100x0B|100|0|binary|0"
-  "100x20B|100|20|binary|0"
-  "10x1KiB|10|1024|binary|0"
-  "10x16KiB|10|16384|binary|0"
-  "200x16KiB|200|16384|binary|0"
-  "500x16KiB|500|16384|binary|0"
-  "text-10x1KiB|10|1024|text|0"
-  "deflate-text-10x1KiB|10|1024|text|1"
+  "100x0B|100|0|binary|0|0"
+  "100x20B|100|20|binary|0|0"
+  "10x1KiB|10|1024|binary|0|0"
+  "10x16KiB|10|16384|binary|0|0"
+  "200x16KiB|200|16384|binary|0|0"
+  "500x16KiB|500|16384|binary|0|0"
+  "text-10x1KiB|10|1024|text|0|0"
+  "deflate-text-10x1KiB|10|1024|text|1|0"
+  "wss-100x20B|100|20|binary|0|1"
+  "wss-10x16KiB|10|16384|binary|0|1"
 )
 
 pick() { # pick "names" entries... -> entries whose name is listed (all if names empty)
@@ -94,7 +101,7 @@ start_server() { # name command...
   SP=$!
   PORT=
   for _ in $(seq 100); do
-    PORT=$(sed -n 's/^listening on ws:\/\/127\.0\.0\.1:\([0-9]*\)\/.*/\1/p' "$log")
+    PORT=$(sed -n 's/^listening on wss\{0,1\}:\/\/127\.0\.0\.1:\([0-9]*\)\/.*/\1/p' "$log")
     [ -n "$PORT" ] && return 0
     kill -0 "$SP" 2>/dev/null || break
     sleep 0.05
@@ -128,8 +135,9 @@ printf 'pass\tserver\tcase\tconns\tsize\tmode\tdeflate\tmedian\tmean\tserver_us_
 run_case() { # pass server_entry case_entry [rate]
   local pass=$1 srv=$2 case=$3 rate=${4:-}
   local sname=${srv%%|*} dfl=${srv##*|}
-  IFS='|' read -r cname conns size mode deflate <<<"$case"
+  IFS='|' read -r cname conns size mode deflate tls <<<"$case"
   local args=(--port "$PORT" -c "$conns" -s "$size" --warmup "$WARMUP" --duration "$DURATION" --server-pid "$SP")
+  [ "$tls" = 1 ] && args+=(--tls)
   if [ "$sname" = raw ]; then
     [ "$deflate" = 1 ] && return 0
     args+=(--mode raw)
@@ -162,23 +170,34 @@ run_pass() { # pass [rates file]
   for srv in "${SERVERS_LIST[@]}"; do
     local sname=${srv%%|*} cmd
     cmd=$(cut -d'|' -f2 <<<"$srv")
-    echo "== $pass: $sname ($cmd)" >&2
-    start_server "$sname" "$cmd" || continue
-    if [ "$sname" != raw ]; then
-      local check
-      check=$("$BIN/echo-check" --port "$PORT" 2>&1 || true)
-      echo "  check: $check" >&2
-      echo "$sname: $check" >>"$OUT/checks.txt"
-    fi
-    for case in "${CASES_LIST[@]}"; do
-      local rate=
-      if [ -n "$rates" ]; then
-        rate=$(awk -F'\t' -v c="${case%%|*}" '$1 == c { print $2 }' "$rates")
-        [ -z "$rate" ] && continue
+    for tls in 0 1; do
+      local cases=()
+      for case in "${CASES_LIST[@]}"; do
+        [ "${case##*|}" = "$tls" ] && cases+=("$case")
+      done
+      [ ${#cases[@]} = 0 ] && continue
+      # The plain TCP echo has no TLS form.
+      [ "$tls" = 1 ] && [ "$sname" = raw ] && continue
+      local extra= log=$sname
+      [ "$tls" = 1 ] && extra=" --tls" && log=$sname-tls
+      echo "== $pass: $sname ($cmd$extra)" >&2
+      start_server "$log" "$cmd$extra" || continue
+      if [ "$sname" != raw ] && [ "$tls" = 0 ]; then
+        local check
+        check=$("$BIN/echo-check" --port "$PORT" 2>&1 || true)
+        echo "  check: $check" >&2
+        echo "$sname: $check" >>"$OUT/checks.txt"
       fi
-      run_case "$pass" "$srv" "$case" "$rate"
+      for case in "${cases[@]}"; do
+        local rate=
+        if [ -n "$rates" ]; then
+          rate=$(awk -F'\t' -v c="${case%%|*}" '$1 == c { print $2 }' "$rates")
+          [ -z "$rate" ] && continue
+        fi
+        run_case "$pass" "$srv" "$case" "$rate"
+      done
+      stop_server
     done
-    stop_server
   done
 }
 

@@ -17,11 +17,13 @@
 //! Text comes back as text, binary as binary, without copying (the received
 //! `Bytes` are queued again); pings and closes are answered by the core.
 //! Compression (permessage-deflate, deflate-frame, deflate-stream) is
-//! negotiated unless `--no-compression`. Binds 127.0.0.1 only and prints
-//! `listening on ws://127.0.0.1:PORT/`.
+//! negotiated unless `--no-compression`. `--tls`: `wss://` with rustls in
+//! the driver, a self-signed certificate (the same configuration as the
+//! peers' `--tls`). Binds 127.0.0.1 only and prints
+//! `listening on ws://127.0.0.1:PORT/` (`wss://` with `--tls`).
 //!
 //! ```text
-//! echo-ours --adapter mio|std|smol|tokio|uring [--port 0] [--no-compression] [--loops 1]
+//! echo-ours --adapter mio|std|smol|tokio|uring [--port 0] [--no-compression] [--loops 1] [--tls]
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -33,7 +35,7 @@ use std::pin::Pin;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use ws_adapters::{Error, Event, ServerOptions, session_config};
-use ws_benches::{Args, announce, loopback};
+use ws_benches::{Args, loopback};
 use ws_proto::{Config, Connection};
 
 const USAGE: &str = "\
@@ -42,7 +44,18 @@ echo-ours: our WebSocket echo server for the load harness
   --adapter A        mio | std | smol | tokio | uring (default mio)
   --port P           port on 127.0.0.1 (default 0: any; printed)
   --no-compression   negotiate no extension
-  --loops N          mio, uring: N loops on N threads sharing the port (default 1)";
+  --loops N          mio, uring: N loops on N threads sharing the port (default 1)
+  --tls              wss:// with a self-signed certificate";
+
+/// Serving `wss://` (the start-up line says so).
+static TLS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn announce(addr: SocketAddr) {
+    match TLS.load(std::sync::atomic::Ordering::Relaxed) {
+        true => ws_benches::announce_tls(addr),
+        false => ws_benches::announce(addr),
+    }
+}
 
 /// Queues `ev` back if it is a message (zero copy).
 fn echo(c: Option<&mut Connection>, ev: Event) {
@@ -184,9 +197,20 @@ fn main() {
     let addr = loopback(a.value("--port", 0));
     let compression = !a.flag("--no-compression");
     let loops: usize = a.value("--loops", 1);
+    let tls = a.flag("--tls");
     a.finish();
     ws_adapters::raise_fd_limit(1 << 20);
-    let options = ServerOptions::new(session_config(Config::default(), compression));
+    let mut options = ServerOptions::new(session_config(Config::default(), compression));
+    if tls {
+        match ws_benches::self_signed_tls() {
+            Ok(t) => options = options.with_tls(t),
+            Err(e) => {
+                eprintln!("echo-ours: {e}");
+                std::process::exit(1);
+            }
+        }
+        TLS.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let r = match adapter.as_str() {
         "mio" => run_mio(addr, options, loops),
         "std" => run_std(addr, options),

@@ -8,11 +8,13 @@
 //! `--verify-every` messages. `--deflate` offers permessage-deflate and
 //! drives each connection with our own client machinery
 //! (`ws_adapters::mio::Conn`), which compresses and inflates for real.
+//! `--tls` connects with `wss://` (rustls, any certificate accepted) through
+//! the same client machinery, which encrypts and decrypts for real.
 //! `--mode raw` talks to a plain TCP echo server: no handshake, the same
 //! frame bytes go out and must come back unchanged (the ceiling).
 //!
 //! ```text
-//! ws-load --port 9001 -c 100 -s 20 [--mode binary|text|raw] [--deflate]
+//! ws-load --port 9001 -c 100 -s 20 [--mode binary|text|raw] [--deflate] [--tls]
 //!         [--warmup 2] [--duration 5] [--window-ms 1000] [--rate MSGS_PER_S]
 //!         [--server-pid PID] [--verify-every 16]
 //! ws-load --port 9001 -c 10000 --idle [--idle-messages 1] [--hold 60]
@@ -49,6 +51,7 @@ ws-load: closed-loop WebSocket echo load (one message in flight per connection)
   -s, --size BYTES    payload size (default 20)
   --mode M            binary | text | raw (default binary; raw = TCP echo, no handshake)
   --deflate           offer permessage-deflate (our client machinery compresses)
+  --tls               wss:// (our client machinery with rustls; any certificate accepted)
   --warmup SECS       warm-up before measuring (default 2)
   --duration SECS     measuring time (default 5)
   --window-ms MS      counting window (default 1000)
@@ -74,6 +77,7 @@ struct Opts {
     size: usize,
     mode: Mode,
     deflate: bool,
+    tls: bool,
     warmup: Duration,
     duration: Duration,
     window: Duration,
@@ -109,6 +113,7 @@ fn opts() -> Opts {
         size,
         mode,
         deflate: a.flag("--deflate"),
+        tls: a.flag("--tls"),
         warmup: secs(&mut a, "--warmup", 2.0),
         duration: secs(&mut a, "--duration", 5.0),
         window: Duration::from_millis(a.value("--window-ms", 1000)),
@@ -119,8 +124,8 @@ fn opts() -> Opts {
         idle_messages: a.value("--idle-messages", 0),
         hold: secs(&mut a, "--hold", 3600.0),
     };
-    if o.deflate && o.mode == Mode::Raw {
-        a.fail("--deflate needs a WebSocket mode");
+    if (o.deflate || o.tls) && o.mode == Mode::Raw {
+        a.fail("--deflate and --tls need a WebSocket mode");
     }
     if o.conns == 0 || o.window.is_zero() {
         a.fail("need at least one connection and a window");
@@ -431,8 +436,9 @@ impl Load {
     fn open(&mut self) -> io::Result<()> {
         let now = Instant::now();
         for i in 0..self.o.conns {
-            let client = if self.o.deflate {
-                let mut c = Conn::connect(ws_proto_request(self.o.port)?, &client_options())
+            let client = if self.o.deflate || self.o.tls {
+                let request = ws_proto_request(self.o.port, self.o.tls)?;
+                let mut c = Conn::connect(request, &client_options(&self.o)?)
                     .map_err(|e| bad(e.to_string()))?;
                 c.register(self.poll.registry(), Token(i))?;
                 Client::Proto(Box::new(Proto { c, open: false }))
@@ -456,7 +462,7 @@ impl Load {
                 due: now,
             });
         }
-        if self.o.deflate {
+        if self.o.deflate || self.o.tls {
             self.open_proto()?;
         }
         Ok(())
@@ -485,7 +491,7 @@ impl Load {
                             .connection()
                             .map(|c| c.extension_names().collect())
                             .unwrap_or_default();
-                    if !names.contains(&"permessage-deflate") {
+                    if self.o.deflate && !names.contains(&"permessage-deflate") {
                         return Err(bad(format!(
                             "permessage-deflate not accepted (extensions: {names:?})"
                         )));
@@ -637,15 +643,24 @@ impl Load {
     }
 }
 
-fn ws_proto_request(port: u16) -> io::Result<http_upgrade::ClientRequest> {
-    http_upgrade::ClientRequest::new(&format!("ws://127.0.0.1:{port}/"))
+fn ws_proto_request(port: u16, tls: bool) -> io::Result<http_upgrade::ClientRequest> {
+    let scheme = if tls { "wss" } else { "ws" };
+    http_upgrade::ClientRequest::new(&format!("{scheme}://127.0.0.1:{port}/"))
         .map_err(|e| bad(e.to_string()))
 }
 
-fn client_options() -> ClientOptions {
-    let session = SessionConfig::new(Config::default())
-        .with_negotiator(deflate_ext::PerMessageDeflate::negotiator());
-    ClientOptions::new(session)
+fn client_options(o: &Opts) -> io::Result<ClientOptions> {
+    let mut session = SessionConfig::new(Config::default());
+    if o.deflate {
+        session = session.with_negotiator(deflate_ext::PerMessageDeflate::negotiator());
+    }
+    let mut options = ClientOptions::new(session);
+    if o.tls {
+        let tls = ws_adapters::tls::ClientTls::dangerous_accept_any_certificate()
+            .map_err(|e| bad(e.to_string()))?;
+        options = options.with_tls(tls);
+    }
+    Ok(options)
 }
 
 /// CPU ticks of the server and of this process.
@@ -710,11 +725,12 @@ fn measure(mut load: Load) -> io::Result<()> {
     let msgs = n1 - n0;
     let mean = msgs as f64 / secs;
     let mut line = format!(
-        "RESULT conns={} size={} mode={:?} deflate={} windows={} msgs={} median={:.0} mean={:.0} min={:.0} max={:.0} client_cpu_pct={:.1} total={}",
+        "RESULT conns={} size={} mode={:?} deflate={} tls={} windows={} msgs={} median={:.0} mean={:.0} min={:.0} max={:.0} client_cpu_pct={:.1} total={}",
         load.o.conns,
         load.o.size,
         load.o.mode,
         u8::from(load.o.deflate),
+        u8::from(load.o.tls),
         rates.len(),
         msgs,
         median(&rates),
