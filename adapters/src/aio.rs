@@ -51,6 +51,23 @@ pub trait AsyncStream: Unpin + Send + 'static {
     type Sleep: Future + Send;
     /// Reads into `buf`; `Ready(Ok(0))` is the end of the stream.
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+    /// True if [`poll_read_uninit`](Self::poll_read_uninit) works: the
+    /// driver may then read large messages straight into the connection's
+    /// receive buffer (see [`Transport::read_uninit`]). Default: false.
+    fn reads_uninit(&self) -> bool {
+        false
+    }
+    /// Reads into `buf`, which need not be initialized, and returns the
+    /// filled prefix (empty: end of stream). Called only if
+    /// [`reads_uninit`](Self::reads_uninit).
+    fn poll_read_uninit<'a>(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &'a mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<&'a mut [u8]>> {
+        let _ = (cx, buf);
+        Poll::Ready(Err(io::ErrorKind::Unsupported.into()))
+    }
     /// Writes from `bufs`.
     fn poll_write_vectored(
         &mut self,
@@ -197,6 +214,15 @@ fn pending<T>(p: Poll<io::Result<T>>) -> io::Result<T> {
 impl<S: AsyncStream> Transport for PollIo<'_, '_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         pending(self.io.poll_read(self.cx, buf))
+    }
+    fn reads_uninit(&self) -> bool {
+        self.io.reads_uninit()
+    }
+    fn read_uninit<'a>(
+        &mut self,
+        buf: &'a mut [std::mem::MaybeUninit<u8>],
+    ) -> io::Result<&'a mut [u8]> {
+        pending(self.io.poll_read_uninit(self.cx, buf))
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let io = &mut *self.io;

@@ -53,6 +53,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncStream for Tokio<S
         ready!(Pin::new(&mut self.0).poll_read(cx, &mut rb))?;
         Poll::Ready(Ok(rb.filled().len()))
     }
+    fn reads_uninit(&self) -> bool {
+        true
+    }
+    fn poll_read_uninit<'a>(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &'a mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<&'a mut [u8]>> {
+        let mut rb = ReadBuf::uninit(buf);
+        ready!(Pin::new(&mut self.0).poll_read(cx, &mut rb))?;
+        let filled = rb.filled_mut();
+        let (at, n) = (filled.as_mut_ptr(), filled.len());
+        // SAFETY: `ReadBuf` keeps its filled part initialized, at the front
+        // of the buffer it was made from, which is `buf`, borrowed for
+        // `'a`: its first `n` bytes are initialized and `rb`, the only
+        // other path to them, is gone after this line.
+        #[allow(unsafe_code)]
+        Poll::Ready(Ok(unsafe { std::slice::from_raw_parts_mut(at, n) }))
+    }
     fn poll_write_vectored(
         &mut self,
         cx: &mut Context<'_>,
