@@ -250,7 +250,9 @@ impl AsyncWrite for H2Stream {
                 0 => match ready!(this.send.poll_capacity(cx)) {
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Poll::Ready(Err(io_error(e))),
-                    None => return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
+                    // Not ended by us: the peer reset the stream (or the
+                    // connection went away) before the capacity came.
+                    None => return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into())),
                 },
                 n => break n.min(buf.len()),
             }

@@ -37,6 +37,17 @@ struct Seen {
 
 /// An echo server (permessage-deflate on) answering plain requests with
 /// `plain <path>`; `close-me` makes it close with 4000.
+/// How an echo that failed ends the connection: a stream the peer reset
+/// is a connection reset.
+fn send_end(e: &ws_adapters::Error) -> String {
+    match e.kind() {
+        ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::ConnectionReset => {
+            "send reset".to_owned()
+        }
+        _ => format!("send error {e:?}"),
+    }
+}
+
 async fn echo_server(tls: Option<ServerTls>) -> (SocketAddr, Arc<Mutex<Seen>>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let policy = Policy::default()
@@ -65,8 +76,18 @@ async fn echo_server(tls: Option<ServerTls>) -> (SocketAddr, Arc<Mutex<Seen>>) {
                     Ok(Some(Event::Text(t))) if t.as_str() == "close-me" => {
                         ws.close(CloseCode(4000), "asked").await.unwrap();
                     }
-                    Ok(Some(Event::Text(t))) => ws.send_text(t).await.unwrap(),
-                    Ok(Some(Event::Binary(b))) => ws.send_binary(b).await.unwrap(),
+                    Ok(Some(Event::Text(t))) => {
+                        // A stream the peer reset fails the echo or the
+                        // next read, whichever comes first.
+                        if let Err(e) = ws.send_text(t).await {
+                            break send_end(&e);
+                        }
+                    }
+                    Ok(Some(Event::Binary(b))) => {
+                        if let Err(e) = ws.send_binary(b).await {
+                            break send_end(&e);
+                        }
+                    }
                     Ok(Some(Event::Close { code, .. })) => {
                         closed = Some(format!("close {}", code.map_or(0, |c| c.0)));
                     }
@@ -246,7 +267,9 @@ fn prior_knowledge_close_reset_and_refusal() {
             );
             assert_eq!(seen.ends[0], "close 4000");
             assert!(
-                seen.ends[1..].iter().any(|e| e == "error Some(1006)"),
+                seen.ends[1..]
+                    .iter()
+                    .any(|e| e == "error Some(1006)" || e == "send reset"),
                 "the reset stream: {:?}",
                 seen.ends
             );
