@@ -230,6 +230,59 @@ fn drained_connection_releases_memory() {
     }
 }
 
+/// The contiguous output small frames are written into (issue 18) is
+/// bounded by what is unsent: a backlog larger than what a busy
+/// connection keeps is released as soon as it drains, busy or not; a
+/// small one is kept for the next messages and released a linger after
+/// its last use.
+#[test]
+fn drained_output_backlog_is_released() {
+    // A masked client frame: 2 header bytes, 4 of mask, 100 of payload.
+    const FRAME: usize = 106;
+    let linger = Config::default().buffer_linger.unwrap();
+    let mut c = conn(Role::Client, Config::default());
+    // Busy: a message drained a moment ago.
+    c.send_binary_slice(&[1; 100]).unwrap();
+    assert_eq!(transmit(&mut c).len(), FRAME);
+    let t = Instant::ZERO + linger / 4;
+    c.mark_time(t);
+    // A 2 MB backlog of small frames, drained in pieces as a socket would.
+    for _ in 0..20_000 {
+        c.send_binary_slice(&[2; 100]).unwrap();
+    }
+    assert!(
+        c.buffer_capacity() >= 20_000 * FRAME,
+        "{}",
+        c.buffer_capacity()
+    );
+    let mut sent = 0;
+    while c.pending_transmit() > 0 {
+        let mut piece = [std::io::IoSlice::new(&[]); 4];
+        let n = c.fill_io_slices(&mut piece);
+        let len: usize = piece[..n]
+            .iter()
+            .map(|s| s.len())
+            .sum::<usize>()
+            .min(64 << 10);
+        c.advance_transmit(len);
+        sent += len;
+    }
+    assert_eq!(sent, 20_000 * FRAME);
+    assert_eq!(
+        c.buffer_capacity(),
+        0,
+        "a large backlog is released once drained"
+    );
+    // A small backlog on the busy connection: kept, then released.
+    for _ in 0..10 {
+        c.send_binary_slice(&[3; 100]).unwrap();
+    }
+    assert_eq!(transmit(&mut c).len(), 10 * FRAME);
+    assert!(c.buffer_capacity() > 0, "kept for the next messages");
+    c.handle_timeout(t + linger);
+    assert_eq!(c.buffer_capacity(), 0, "released a linger later");
+}
+
 #[test]
 fn announced_length_is_not_reserved() {
     let mut c = conn(Role::Client, Config::default());

@@ -256,21 +256,18 @@ impl Connection {
         if self.recording() {
             self.log_rec(|r| r.send(kind, data));
         }
+        self.check_message(kind)?;
         let one_frame = match self.shared.config.fragment_size {
             Some(n) => data.len() <= n || !self.shared.codec.fragments(),
             None => true,
         };
-        if one_frame && self.shared.exts.is_empty() {
-            self.check_send()?;
-            self.check_in_dialect("send_binary", opcode_of(kind))?;
-            if self.send_kind.is_some() {
-                return Err(UsageError::MessageInProgress.into());
-            }
-            if self.queue_contiguous(opcode_of(kind), true, 0, data) {
-                return Ok(());
-            }
+        if one_frame
+            && self.shared.exts.is_empty()
+            && self.queue_contiguous(opcode_of(kind), true, 0, data)
+        {
+            return Ok(());
         }
-        self.send_whole(kind, Bytes::copy_from_slice(data))
+        self.send_message(kind, Bytes::copy_from_slice(data), true, true)
     }
 
     /// Sends a message prepared for many connections (a broadcast): the
@@ -287,11 +284,7 @@ impl Connection {
         if self.recording() {
             self.log_rec(|r| r.send_prepared(msg.kind, &msg.payload));
         }
-        self.check_send()?;
-        self.check_in_dialect("send_binary", opcode_of(msg.kind))?;
-        if self.send_kind.is_some() {
-            return Err(UsageError::MessageInProgress.into());
-        }
+        self.check_message(msg.kind)?;
         let Some(key) = self.shared_key() else {
             return self.send_message(msg.kind, msg.payload.clone(), true, true);
         };
@@ -453,12 +446,20 @@ impl Connection {
     }
 
     fn send_whole(&mut self, kind: MessageKind, data: Bytes) -> Result<(), Error> {
+        self.check_message(kind)?;
+        self.send_message(kind, data, true, true)
+    }
+
+    /// What a whole message of `kind` needs before it is queued: a
+    /// connection still sending, a dialect with its frame, and no
+    /// fragmented message of the caller's in progress.
+    fn check_message(&self, kind: MessageKind) -> Result<(), Error> {
         self.check_send()?;
         self.check_in_dialect("send_binary", opcode_of(kind))?;
         if self.send_kind.is_some() {
             return Err(UsageError::MessageInProgress.into());
         }
-        self.send_message(kind, data, true, true)
+        Ok(())
     }
 
     fn send_control(&mut self, op: OpCode, payload: Bytes) -> Result<(), Error> {
