@@ -355,7 +355,6 @@ struct Entry<D> {
     stream: TcpStream,
     driver: Driver,
     data: D,
-    peer: SocketAddr,
     armed: Option<Instant>,
     opened: bool,
     push: PushSlot,
@@ -369,6 +368,14 @@ struct Entry<D> {
     linger: Option<Instant>,
     shut: bool,
     _slot: Slot,
+}
+
+impl<D> Entry<D> {
+    /// The accepted socket's peer (the driver has it: not kept twice).
+    fn socket_peer(&self) -> SocketAddr {
+        let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
+        self.driver.socket_peer().unwrap_or(unknown)
+    }
 }
 
 /// Stops a running [`Server`] from another thread.
@@ -639,7 +646,6 @@ impl<H: Handler> Server<H> {
             stream,
             driver,
             data,
-            peer,
             armed: None,
             opened: false,
             push: PushSlot::Available(self.inbox.clone(), i),
@@ -750,7 +756,7 @@ impl<H: Handler> Server<H> {
             }
             Ok(false) => {}
             Err(err) => {
-                let err = Error::from(err).with_peer(Some(e.peer));
+                let err = Error::from(err).with_peer(Some(e.socket_peer()));
                 e.ended.get_or_insert(Some(err));
             }
         }
@@ -862,7 +868,8 @@ impl<H: Handler> Server<H> {
             if !e.push.is(&link) || e.ended.is_some() {
                 continue;
             }
-            cmd.apply(&mut e.driver, e.peer);
+            let peer = e.socket_peer();
+            cmd.apply(&mut e.driver, peer);
             touched.push(link.index);
         }
         touched.sort_unstable();
@@ -879,12 +886,9 @@ impl<H: Handler> Server<H> {
         e.push.update(&e.driver, true);
         self.free.push(i);
         self.here.fetch_sub(1, Ordering::AcqRel);
+        let peer = e.socket_peer();
         let Entry {
-            peer,
-            data,
-            ended,
-            _slot,
-            ..
+            data, ended, _slot, ..
         } = e;
         drop(_slot);
         log::debug!("{peer}: closed ({} live)", self.gate.live());
