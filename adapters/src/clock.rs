@@ -21,6 +21,12 @@ impl Default for Clock {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Clock reads on this thread (the loops' tests count them per turn).
+    pub(crate) static READS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// The epoch of every [`Clock`] in the process.
 fn epoch() -> std::time::Instant {
     static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
@@ -36,6 +42,8 @@ impl Clock {
 
     /// The current time on the core's scale.
     pub fn now(&self) -> Instant {
+        #[cfg(test)]
+        READS.with(|r| r.set(r.get() + 1));
         Instant::from_since_epoch(epoch().elapsed())
     }
 

@@ -261,9 +261,26 @@ impl Driver {
         self.turn.now.get().unwrap_or_else(|| self.clock_now())
     }
 
-    /// The clock's time, or the virtual time if one is set.
+    /// The clock's time, or the virtual time if one is set, or the time a
+    /// server loop lent for the connection's service.
+    #[inline]
     pub(crate) fn clock_now(&self) -> Instant {
-        self.virtual_now.get().unwrap_or_else(|| self.clock.now())
+        match self.virtual_now.get() {
+            Some(t) => t,
+            None => self.turn.loop_now.get().unwrap_or_else(|| self.clock.now()),
+        }
+    }
+
+    /// Lends the loop turn's time (read from this driver's clock) to the
+    /// connection's turns until it is taken back ([`Moment::NONE`]): a
+    /// server loop reads the clock once per loop turn and serves every
+    /// connection of the turn with it, rather than one read per turn of
+    /// each connection (two per echoed message). A deadline that passes
+    /// while the loop serves is seen on the next loop turn, whose wait is
+    /// then zero.
+    #[inline]
+    pub(crate) fn lend_loop_time(&mut self, now: crate::turn::Moment) {
+        self.turn.loop_now = now;
     }
 
     /// Runs the driver on virtual time: from now on every turn (and every

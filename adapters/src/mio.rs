@@ -35,6 +35,7 @@ use ws_proto::{Bytes, CloseCode, Event, Instant, Utf8Bytes};
 
 use crate::admission::{Gate, Slot};
 use crate::inbox::{Inbox, PushSlot};
+use crate::turn::Moment;
 
 /// A [`Push`](crate::Push) handle to one of a [`Server`]'s connections.
 pub use crate::inbox::LoopPush as MioPush;
@@ -416,6 +417,9 @@ pub struct Server<H: Handler> {
     inbox: Arc<Inbox>,
     /// The inbox had more than one turn's share: drain again next turn.
     inbox_more: bool,
+    /// The loop turn's time (one clock read per turn), lent to each
+    /// connection it serves; `NONE` between turns.
+    now: Moment,
 }
 
 /// Pushes applied per loop turn at most: a broadcast to many connections
@@ -466,6 +470,7 @@ impl<H: Handler> Server<H> {
                 move || waker.wake()
             })),
             inbox_more: false,
+            now: Moment::NONE,
             stop: StopHandle {
                 waker,
                 stop: Arc::default(),
@@ -517,6 +522,8 @@ impl<H: Handler> Server<H> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             r => r?,
         }
+        let now = self.clock.now();
+        self.now = Moment::of(Some(now));
         for ev in events.iter() {
             match ev.token() {
                 LISTENER => self.accept_all(),
@@ -535,7 +542,6 @@ impl<H: Handler> Server<H> {
         for i in std::mem::take(&mut self.again) {
             self.service(i);
         }
-        let now = self.clock.now();
         while let Some(&(t, i)) = self.timers.first() {
             if t > now {
                 break;
@@ -546,6 +552,7 @@ impl<H: Handler> Server<H> {
             }
             self.service(i);
         }
+        self.now = Moment::NONE;
         Ok(())
     }
 
@@ -601,7 +608,9 @@ impl<H: Handler> Server<H> {
         let Some(Some(e)) = self.conns.get_mut(i) else {
             return;
         };
+        e.conn.driver_mut().lend_loop_time(self.now);
         let result = pump(e, &mut self.handler, &mut self.scratch);
+        e.conn.driver_mut().lend_loop_time(Moment::NONE);
         e.conn.update_link(false);
         if result.is_err() || e.conn.is_closed() {
             if let Some(t) = e.armed.take() {
@@ -854,5 +863,71 @@ impl Handler for crate::Protocols {
         if let Some(run) = data {
             self.finish(run, error);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::session_config;
+    use ws_proto::Config;
+
+    struct Echo;
+
+    impl Handler for Echo {
+        type Data = ();
+        fn accepted(&mut self, _peer: SocketAddr) {}
+        fn event(&mut self, conn: &mut Conn, _data: &mut (), event: Event) {
+            if let Event::Binary(b) = event {
+                conn.send_binary(b).unwrap();
+            }
+        }
+    }
+
+    /// Issue 18: the loop reads the clock for its turn and lends the time
+    /// to every connection it serves; a connection's own turns (two per
+    /// echoed message: the message, then the wait) read none.
+    #[test]
+    fn one_clock_read_per_loop_turn() {
+        let options = ServerOptions::default();
+        let mut server = Server::bind("127.0.0.1:0".parse().unwrap(), options, Echo).unwrap();
+        let addr = server.local_addr().unwrap();
+        const MESSAGES: usize = 300;
+        let client = std::thread::spawn(move || {
+            let config = Arc::new(session_config(Config::default(), false));
+            let mut ws = crate::blocking::connect(&format!("ws://{addr}/"), config).unwrap();
+            for i in 0..MESSAGES {
+                ws.send_binary(vec![i as u8; 20]).unwrap();
+                match ws.recv().unwrap() {
+                    Some(Event::Binary(b)) => assert_eq!(&b[..], &[i as u8; 20]),
+                    other => panic!("{other:?}"),
+                }
+            }
+            ws.close(CloseCode::NORMAL, "").unwrap();
+            while ws.recv().unwrap().is_some() {}
+        });
+        let mut events = Events::with_capacity(64);
+        let reads = || crate::clock::READS.with(|r| r.get());
+        let before = reads();
+        let mut turns = 0u64;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !client.is_finished() || server.connections() > 0 {
+            assert!(std::time::Instant::now() < deadline, "stuck");
+            server
+                .turn(&mut events, Some(Duration::from_millis(20)))
+                .unwrap();
+            turns += 1;
+        }
+        client.join().unwrap();
+        let reads = reads() - before;
+        assert!(turns >= MESSAGES as u64, "{turns} turns");
+        // The loop's own: one after the wait, and one before it for the
+        // wait's length when a timer is armed (here always: the busy
+        // connection's buffer linger). A connection's turns add none
+        // (they added two per echo: four per turn here).
+        assert!(
+            reads <= 2 * turns,
+            "{reads} clock reads in {turns} turns for {MESSAGES} echoes"
+        );
     }
 }

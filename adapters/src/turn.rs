@@ -108,6 +108,9 @@ pub(crate) struct TurnState {
     due_at: Moment,
     /// The time of the turn in progress (one clock read per turn).
     pub(crate) now: Moment,
+    /// The server loop's time, lent while it serves this connection
+    /// ([`Driver::lend_loop_time`]): its turns then read no clock.
+    pub(crate) loop_now: Moment,
     /// The application's timer ([`Driver::set_timer`]).
     pub(crate) app_timer: Moment,
     /// The application asked to hear when the output drains
@@ -129,6 +132,7 @@ impl Default for TurnState {
             waited: false,
             due_at: Moment::of(Some(Instant::ZERO)),
             now: Moment::NONE,
+            loop_now: Moment::NONE,
             app_timer: Moment::NONE,
             writable_wanted: false,
             writable_ready: false,

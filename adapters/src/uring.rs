@@ -83,7 +83,7 @@ use ws_proto::{CloseCode, Event, Instant, RecvLoan, Utf8Bytes};
 use crate::admission::{Gate, Slot};
 use crate::inbox::{Inbox, PushSlot};
 use crate::options::resolve;
-use crate::turn::AppEvent;
+use crate::turn::{AppEvent, Moment};
 use crate::{
     ClientOptions, Clock, Driver, Error, ErrorKind, SCRATCH, ServerOptions, Transport, Turn, Wait,
 };
@@ -429,6 +429,9 @@ pub struct Server<H: Handler> {
     stop: StopHandle,
     inbox: Arc<Inbox>,
     inbox_more: bool,
+    /// The loop turn's time (one clock read per turn), lent to each
+    /// connection it serves; `NONE` between turns.
+    now: Moment,
     /// The eventfd read's buffer (the kernel writes it).
     wake_buf: Box<[u8; 8]>,
 }
@@ -477,6 +480,7 @@ impl<H: Handler> Server<H> {
             },
             inbox,
             inbox_more: false,
+            now: Moment::NONE,
             wake_buf: Box::new([0; 8]),
         })
     }
@@ -549,6 +553,8 @@ impl<H: Handler> Server<H> {
     /// most `timeout` (and until the next timer) for completions, serves
     /// them, fires due timers.
     pub fn turn(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        // A turn that failed part-way lent nothing beyond it.
+        self.now = Moment::NONE;
         self.start()?;
         let timer = self.timers.first().map(|(t, _)| self.clock.until(*t));
         let mut wait = match (timer, timeout) {
@@ -563,6 +569,8 @@ impl<H: Handler> Server<H> {
             ring.submit_wait(wait)?;
             ring.reap(&mut cqes);
         }
+        let now = self.clock.now();
+        self.now = Moment::of(Some(now));
         for &(data, res, flags) in &cqes {
             match Op::decode(data) {
                 Some(Op::Accept) => self.accepted(res, flags),
@@ -592,7 +600,6 @@ impl<H: Handler> Server<H> {
         for i in std::mem::take(&mut self.again) {
             self.service(i);
         }
-        let now = self.clock.now();
         while let Some(&(t, i)) = self.timers.first() {
             if t > now {
                 break;
@@ -603,6 +610,7 @@ impl<H: Handler> Server<H> {
             }
             self.service(i);
         }
+        self.now = Moment::NONE;
         Ok(())
     }
 
@@ -775,7 +783,10 @@ impl<H: Handler> Server<H> {
             if e.out.buf.capacity() == 0 {
                 e.out.buf = self.stages.pop().unwrap_or_default();
             }
-            match pump(e, &mut self.handler) {
+            e.driver.lend_loop_time(self.now);
+            let pumped = pump(e, &mut self.handler);
+            e.driver.lend_loop_time(Moment::NONE);
+            match pumped {
                 Ok(Some(w)) => {
                     if w.again {
                         self.again.push(i);
