@@ -132,6 +132,9 @@ impl<S: Transport> crate::Transport for BlockingIo<'_, S> {
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.io.write_vectored(bufs)
     }
+    fn blocks(&self) -> bool {
+        true
+    }
     fn set_deadline(&mut self, until: Option<Instant>) -> io::Result<()> {
         if self.polled {
             return Ok(());

@@ -172,8 +172,9 @@ pub struct Wait {
 }
 
 /// The byte stream under a [`Driver`]: non-blocking reads and writes,
-/// where `WouldBlock` means "wait" (a blocking transport simply blocks, up
-/// to the deadline it was given in [`set_deadline`](Self::set_deadline)).
+/// where `WouldBlock` means "wait" (a blocking transport says so in
+/// [`blocks`](Self::blocks) and simply blocks, up to the deadline it was
+/// given in [`set_deadline`](Self::set_deadline)).
 pub trait Transport {
     /// Reads into `buf`; 0 is end of stream.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
@@ -199,9 +200,16 @@ pub trait Transport {
     fn short_read_drains(&self) -> bool {
         false
     }
+    /// True if reads block: the turn then tells the transport, before
+    /// each read, when to give up ([`set_deadline`](Self::set_deadline)).
+    /// Non-blocking transports (the default) are not asked, and the turn
+    /// does not work the deadline out for them.
+    fn blocks(&self) -> bool {
+        false
+    }
     /// The next read should give up (`WouldBlock` or `TimedOut`) at
     /// `until`: for blocking transports, which set a read timeout (only
-    /// when it changes). Non-blocking ones ignore it.
+    /// when it changes). Called only if [`blocks`](Self::blocks).
     fn set_deadline(&mut self, until: Option<Instant>) -> io::Result<()> {
         let _ = until;
         Ok(())
@@ -408,8 +416,10 @@ impl Driver {
                         again: true,
                     }));
                 }
-                io.set_deadline(self.poll_deadline())
-                    .map_err(|e| self.io_failed(e))?;
+                if io.blocks() {
+                    io.set_deadline(self.poll_deadline())
+                        .map_err(|e| self.io_failed(e))?;
+                }
                 let drains = io.short_read_drains();
                 let mut short = false;
                 let direct = if io.reads_uninit() {
