@@ -193,7 +193,15 @@ impl Driver {
     /// [`BODY_CHUNK`] per call. True if it queued something. A source that
     /// fails or ends before the announced length fails the connection
     /// (the response cannot be completed).
+    #[inline]
     pub(crate) fn feed_body(&mut self) -> Result<bool, Error> {
+        if self.extra.as_ref().is_none_or(|x| x.body.is_none()) {
+            return Ok(false);
+        }
+        self.feed_more_body()
+    }
+
+    fn feed_more_body(&mut self) -> Result<bool, Error> {
         let Some(source) = self.extra.as_mut().and_then(|x| x.body.as_mut()) else {
             return Ok(false);
         };
@@ -691,6 +699,12 @@ impl Driver {
     /// a client's redirect or rejection becomes an error.
     pub fn poll_message(&mut self) -> Result<Option<Event>, Error> {
         while let Some(ev) = self.poll_event()? {
+            // The open connection's events, handed out without the call
+            // that answers handshakes.
+            let ev = match ev {
+                SessionEvent::Ws(ev) => return Ok(Some(ev)),
+                ev => ev,
+            };
             if let Some(ev) = self.answer(ev)? {
                 return Ok(Some(ev));
             }

@@ -427,6 +427,7 @@ impl Connection {
     /// True when the driver should close the transport now (§7.1.1): see
     /// [who closes TCP](Connection#who-closes-tcp-711).
     #[must_use]
+    #[inline]
     pub fn wants_close(&self) -> bool {
         if self.timed_out {
             return true;

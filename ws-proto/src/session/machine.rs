@@ -1160,7 +1160,17 @@ impl Session {
 
     /// True when the driver should close the socket now (after flushing).
     #[must_use]
+    #[inline]
     pub fn wants_close(&self) -> bool {
+        // Asked on every turn of a driver: the open connection's answer
+        // inline (no handshake bytes left when `pre` is gone).
+        if let (Stage::Open(c), None) = (&self.stage, &self.pre) {
+            return c.wants_close();
+        }
+        self.wants_close_staged()
+    }
+
+    fn wants_close_staged(&self) -> bool {
         if !self.prelude().is_empty() {
             return false;
         }
