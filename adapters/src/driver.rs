@@ -246,6 +246,13 @@ impl Driver {
         }
     }
 
+    /// [`socket_peer`](Self::socket_peer) for a server loop's accepted
+    /// socket, which always has one (`0.0.0.0:0` if not).
+    pub(crate) fn accepted_peer(&self) -> SocketAddr {
+        self.socket_peer()
+            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
     /// The remote address, once known (a client learns it after the
     /// driver is made: it labels errors, logs and the tracing span).
     pub fn set_peer(&mut self, peer: SocketAddr) {

@@ -373,8 +373,7 @@ struct Entry<D> {
 impl<D> Entry<D> {
     /// The accepted socket's peer (the driver has it: not kept twice).
     fn socket_peer(&self) -> SocketAddr {
-        let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
-        self.driver.socket_peer().unwrap_or(unknown)
+        self.driver.accepted_peer()
     }
 }
 
