@@ -35,18 +35,8 @@ FIXED_RATE=${FIXED_RATE:-1}
 OUT=${OUT:-$TARGET/bench/echo-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 
-# name | command (in target/release) | permessage-deflate
-ALL_SERVERS=(
-  "raw|echo-raw|0"
-  "ours-mio|echo-ours --adapter mio|1"
-  "ours-uring|echo-ours --adapter uring|1"
-  "ours-std|echo-ours --adapter std|1"
-  "ours-smol|echo-ours --adapter smol|1"
-  "ours-tokio|echo-ours --adapter tokio|1"
-  "tokio-tungstenite|echo-tungstenite|0"
-  "tokio-websockets|echo-tokio-websockets|0"
-  "fastwebsockets|echo-fastwebsockets|0"
-)
+# shellcheck source=servers.sh
+. "$ROOT/scripts/bench/servers.sh"
 # name | connections | payload bytes | mode | deflate | tls
 # The wss cases run against a second instance of each server started with
 # --tls (rustls everywhere: ours in the driver, the peers over
@@ -66,12 +56,6 @@ ALL_CASES=(
   "wss-10x16KiB|10|16384|binary|0|1"
 )
 
-pick() { # pick "names" entries... -> entries whose name is listed (all if names empty)
-  local names=$1; shift
-  for e in "$@"; do
-    if [ -z "$names" ] || [[ " $names " == *" ${e%%|*} "* ]]; then echo "$e"; fi
-  done
-}
 mapfile -t SERVERS_LIST < <(pick "${SERVERS:-}" "${ALL_SERVERS[@]}")
 mapfile -t CASES_LIST < <(pick "${CASES:-}" "${ALL_CASES[@]}")
 

@@ -31,15 +31,8 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 OUT=${OUT:-$TARGET/bench/syscalls-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 
-ALL_SERVERS=(
-  "raw|echo-raw"
-  "ours-mio|echo-ours --adapter mio"
-  "ours-uring|echo-ours --adapter uring"
-  "ours-tokio|echo-ours --adapter tokio"
-  "tokio-tungstenite|echo-tungstenite"
-  "tokio-websockets|echo-tokio-websockets"
-  "fastwebsockets|echo-fastwebsockets"
-)
+# shellcheck source=servers.sh
+. "$ROOT/scripts/bench/servers.sh"
 # name | connections | payload | offered msgs/s | tls
 ALL_CASES=(
   "100x20B|100|20|30000|0"
@@ -50,12 +43,6 @@ ALL_CASES=(
   "wss-100x20B|100|20|20000|1"
   "wss-10x16KiB|10|16384|10000|1"
 )
-pick() {
-  local names=$1; shift
-  for e in "$@"; do
-    if [ -z "$names" ] || [[ " $names " == *" ${e%%|*} "* ]]; then echo "$e"; fi
-  done
-}
 mapfile -t SERVERS_LIST < <(pick "${SERVERS:-}" "${ALL_SERVERS[@]}")
 mapfile -t CASES_LIST < <(pick "${CASES:-}" "${ALL_CASES[@]}")
 
@@ -88,7 +75,7 @@ printf 'server\tcase\toffered\tmsgs\tmean\tevent\tcount\n' >"$RESULTS"
 
 for srv in "${SERVERS_LIST[@]}"; do
   sname=${srv%%|*}
-  cmd=${srv#*|}
+  cmd=$(cut -d'|' -f2 <<<"$srv")
   for case in "${CASES_LIST[@]}"; do
     IFS='|' read -r cname conns size rate tls <<<"$case"
     if [ "$tls" = 1 ] && [ "$sname" = raw ]; then continue; fi
