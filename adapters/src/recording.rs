@@ -105,7 +105,9 @@ impl Recording {
     /// `<id>-<peer>.wsrt` (`<id>.wsrt` without a known peer); a write
     /// that fails is logged and the transcript dropped. The file is
     /// written when the connection ends, on its thread (at most
-    /// [`RecordOptions::max_bytes`] bytes).
+    /// [`RecordOptions::max_bytes`] bytes), first as `<name>.wsrt.part`
+    /// and then renamed: a `.wsrt` file is always whole, even to a reader
+    /// that watches the directory while the server runs.
     pub fn to_dir(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
@@ -114,9 +116,13 @@ impl Recording {
                 Some(p) => format!("{:06}-{}.wsrt", r.id, p).replace([':', '[', ']'], "_"),
                 None => format!("{:06}.wsrt", r.id),
             };
-            let path = dir.join(name);
-            if let Err(e) = std::fs::write(&path, r.transcript.as_bytes()) {
+            let path = dir.join(&name);
+            let part = dir.join(name + ".part");
+            let written = std::fs::write(&part, r.transcript.as_bytes())
+                .and_then(|()| std::fs::rename(&part, &path));
+            if let Err(e) = written {
                 log::warn!("recording: cannot write {}: {e}", path.display());
+                let _ = std::fs::remove_file(&part);
             }
         }))
     }
