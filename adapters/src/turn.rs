@@ -29,7 +29,6 @@
 
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
-use std::time::Duration;
 
 use ws_proto::session::SessionEvent;
 use ws_proto::{Event, Instant};
@@ -74,14 +73,14 @@ impl Moment {
 
     #[inline]
     pub(crate) fn get(self) -> Option<Instant> {
-        (self != Moment::NONE).then(|| Instant::from_since_epoch(Duration::from_nanos(self.0)))
+        (self != Moment::NONE).then(|| Instant::from_nanos(self.0))
     }
 
     /// `t`, saturated just short of the sentinel (584 years on).
     #[inline]
     pub(crate) fn of(t: Option<Instant>) -> Moment {
         t.map_or(Moment::NONE, |t| {
-            let ns = u64::try_from(t.since_epoch().as_nanos()).unwrap_or(u64::MAX);
+            let ns = t.as_nanos();
             Moment(ns.min(u64::MAX - 1))
         })
     }

@@ -392,7 +392,7 @@ impl fmt::Debug for Recorder {
 }
 
 fn nanos(t: Instant) -> u64 {
-    u64::try_from(t.since_epoch().as_nanos()).unwrap_or(u64::MAX)
+    t.as_nanos()
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -1456,7 +1456,7 @@ impl<'a> Entries<'a> {
         let z = self.r.varint()?;
         let delta = ((z >> 1) as i64) ^ -((z & 1) as i64);
         self.now = self.now.wrapping_add(delta as u64);
-        Ok(Instant::from_since_epoch(Duration::from_nanos(self.now)))
+        Ok(Instant::from_nanos(self.now))
     }
 
     fn entry(&mut self) -> Result<Entry<'a>, TranscriptError> {
@@ -1741,7 +1741,7 @@ impl Transcript {
             return Err(TranscriptError::Version(version));
         }
         let flags = r.u8()?;
-        let start = Instant::from_since_epoch(Duration::from_nanos(r.varint()?));
+        let start = Instant::from_nanos(r.varint()?);
         let seed = if flags & FLAG_SEED != 0 {
             let b = data
                 .get(r.at..r.at + 32)

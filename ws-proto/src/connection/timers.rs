@@ -36,7 +36,7 @@ fn dur_nanos(d: Duration) -> u64 {
 
 #[inline]
 fn nanos(t: Instant) -> u64 {
-    dur_nanos(t.since_epoch()).min(NEVER - 1)
+    t.as_nanos().min(NEVER - 1)
 }
 
 #[inline]
@@ -179,7 +179,7 @@ impl Connection {
                 }
             }
         }
-        (next != NEVER).then(|| Instant::from_since_epoch(Duration::from_nanos(next)))
+        (next != NEVER).then(|| Instant::from_nanos(next))
     }
 
     /// Fires the timers due at `now`: the close timeout (the connection
