@@ -62,12 +62,10 @@ const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 /// The key as seen from byte `phase` on.
 #[inline]
 fn rotate(key: [u8; 4], phase: usize) -> [u8; 4] {
-    [
-        key[phase & 3],
-        key[(phase + 1) & 3],
-        key[(phase + 2) & 3],
-        key[(phase + 3) & 3],
-    ]
+    // Byte i of the little-endian word moves to byte i - phase.
+    #[allow(clippy::cast_possible_truncation)] // phase & 3 < 4
+    let shift = 8 * (phase & 3) as u32;
+    u32::from_le_bytes(key).rotate_right(shift).to_le_bytes()
 }
 
 /// Picks the AVX2 build of [`xor_words`] for long buffers when the CPU has
@@ -92,7 +90,8 @@ fn xor_words_avx2<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
 }
 
 /// XORs `buf` with `key` from key byte 0: `u64` words (a multiple of 4
-/// bytes, so the tail starts at phase 0 again), then single bytes. With
+/// bytes, so the tail starts at phase 0 again), a `u32` if 4 or more bytes
+/// are left, then single bytes. With
 /// `ASCII`, returns the OR of every unmasked word and tail byte, whose high
 /// bits say whether a non-ASCII byte was seen; otherwise 0. No alignment
 /// requirement; LLVM unrolls and vectorizes the loop, the OR as a reduction.
@@ -112,7 +111,20 @@ fn xor_words<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
         }
         w.copy_from_slice(&x.to_ne_bytes());
     }
-    for (i, b) in words.into_remainder().iter_mut().enumerate() {
+    let mut rest = words.into_remainder();
+    if rest.len() >= 4 {
+        // Half a word (the tail starts at key byte 0): one XOR, not four.
+        let (four, tail) = core::mem::take(&mut rest).split_at_mut(4);
+        let mut v = [0u8; 4];
+        v.copy_from_slice(four);
+        let x = u32::from_ne_bytes(v) ^ u32::from_ne_bytes(key);
+        if ASCII {
+            acc |= u64::from(x);
+        }
+        four.copy_from_slice(&x.to_ne_bytes());
+        rest = tail;
+    }
+    for (i, b) in rest.iter_mut().enumerate() {
         *b ^= key[i & 3];
         if ASCII {
             acc |= u64::from(*b);
