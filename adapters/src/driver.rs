@@ -705,6 +705,17 @@ impl Driver {
     /// are answered by the [`Policy`] (accept, or a 404 for plain HTTP);
     /// a client's redirect or rejection becomes an error.
     pub fn poll_message(&mut self) -> Result<Option<Event>, Error> {
+        // The open connection's events straight from it (the session
+        // would only wrap and unwrap them).
+        if let Some(c) = self.session.connection_direct() {
+            return match c.poll_event() {
+                Ok(ev) => Ok(ev),
+                Err(e) => {
+                    self.failed = true;
+                    Err(self.err(ws_proto::session::SessionError::from(e)))
+                }
+            };
+        }
         while let Some(ev) = self.poll_event()? {
             // The open connection's events, handed out without the call
             // that answers handshakes.

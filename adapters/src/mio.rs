@@ -610,6 +610,9 @@ impl<H: Handler> Server<H> {
         e.conn.driver_mut().lend_loop_time(self.now);
         let result = pump(e, &mut self.handler, &mut self.scratch);
         e.conn.driver_mut().lend_loop_time(Moment::NONE);
+        // The deadline as of the turn that ended the pump: nothing between
+        // that turn and here moves a timer.
+        let due = result.as_ref().ok().copied().flatten();
         e.conn.update_link(false);
         if result.is_err() || e.conn.is_closed() {
             if let Some(t) = e.armed.take() {
@@ -625,7 +628,7 @@ impl<H: Handler> Server<H> {
         // fires early, the turn finds nothing due and the deadline is
         // armed then), so a deadline that moves later with each message
         // costs no timer operation per message.
-        crate::loops::rearm(&mut self.timers, &mut e.armed, e.conn.deadline(), i);
+        crate::loops::rearm(&mut self.timers, &mut e.armed, due, i);
     }
 
     /// Applies what handles pushed since the last wake ([`INBOX_PER_TURN`]
@@ -672,7 +675,12 @@ impl<H: Handler> Server<H> {
 
 /// Turns connection `e` until it waits or ends, handing its events to the
 /// handler.
-fn pump<H: Handler>(e: &mut Entry<H::Data>, h: &mut H, scratch: &mut [u8]) -> Result<(), Error> {
+/// Runs turns until one waits; returns that turn's deadline.
+fn pump<H: Handler>(
+    e: &mut Entry<H::Data>,
+    h: &mut H,
+    scratch: &mut [u8],
+) -> Result<Option<Instant>, Error> {
     loop {
         let turn = e.conn.turn_app(scratch)?;
         // The handshake completes inside the turn (the policy answers
@@ -690,7 +698,8 @@ fn pump<H: Handler>(e: &mut Entry<H::Data>, h: &mut H, scratch: &mut [u8]) -> Re
             Turn::Event(crate::AppEvent::Event(ev)) => h.event(&mut e.conn, &mut e.data, ev),
             Turn::Event(crate::AppEvent::Timer) => h.timer(&mut e.conn, &mut e.data),
             Turn::Event(crate::AppEvent::Writable) => h.writable(&mut e.conn, &mut e.data),
-            _ => return Ok(()),
+            Turn::Wait(w) => return Ok(w.until),
+            Turn::Closed => return Ok(None),
         }
     }
 }

@@ -419,6 +419,7 @@ impl Session {
     /// so a timeline shows them at the last stamp. The open connection
     /// learns the time too (see [`Connection::mark_time`]); no event,
     /// nothing else changes.
+    #[inline]
     pub fn mark_time(&mut self, now: Instant) {
         if let Stage::Open(c) = &mut self.stage {
             c.mark_time(now);
@@ -541,6 +542,20 @@ impl Session {
         }
     }
 
+    /// The open connection while the session adds nothing to it: the
+    /// handshake is over and handed out (its `Open` event polled, its
+    /// bytes written), nothing failed and nothing is recorded. Its events,
+    /// output and deadlines are then exactly the session's, so a driver may
+    /// poll the connection directly on its per-message path and skip the
+    /// session's dispatch; `None` otherwise (use the session's calls).
+    #[inline]
+    pub fn connection_direct(&mut self) -> Option<&mut Connection> {
+        match (&mut self.stage, &self.pre, &self.err, self.recording) {
+            (Stage::Open(c), None, None, false) => Some(c),
+            _ => None,
+        }
+    }
+
     /// Our role.
     pub fn role(&self) -> Role {
         self.role
@@ -591,6 +606,13 @@ impl Session {
     /// error, or when the handshake machine refuses the input (its limits).
     #[inline]
     pub fn receive(&mut self, now: Instant, data: &[u8]) -> Result<(), SessionError> {
+        if let Some(c) = self.connection_direct() {
+            return Ok(c.receive(now, data)?);
+        }
+        self.receive_staged(now, data)
+    }
+
+    fn receive_staged(&mut self, now: Instant, data: &[u8]) -> Result<(), SessionError> {
         self.fresh = false;
         if self.recording {
             self.log_rec(|r| r.receive(now, data));
@@ -627,6 +649,7 @@ impl Session {
     /// [`Connection::recv_room`] of the open connection; 0 during the
     /// handshake and while recording (reads then go through
     /// [`receive`](Self::receive) or [`recv_buf`](Self::recv_buf)).
+    #[inline]
     pub fn recv_room(&mut self) -> usize {
         match &mut self.stage {
             Stage::Open(c) if !self.recording => c.recv_room(),
@@ -990,6 +1013,9 @@ impl Session {
     /// Bytes waiting to be written.
     #[inline]
     pub fn pending_transmit(&self) -> usize {
+        if let (Stage::Open(c), None) = (&self.stage, &self.pre) {
+            return c.pending_transmit();
+        }
         self.prelude().len()
             + match &self.stage {
                 Stage::Open(c) => c.pending_transmit(),
@@ -1071,9 +1097,17 @@ impl Session {
 
     /// Like [`transmit_slices`](Self::transmit_slices) for `writev`.
     #[cfg(feature = "std")]
+    #[inline]
     pub fn fill_io_slices<'a>(&'a self, out: &mut [std::io::IoSlice<'a>]) -> usize {
         // Once the handshake bytes are out (the session's life), the
         // connection fills `out` itself.
+        if let (Stage::Open(c), None) = (&self.stage, &self.pre) {
+            return c.fill_io_slices(out);
+        }
+        self.fill_io_slices_staged(out)
+    }
+
+    fn fill_io_slices_staged<'a>(&'a self, out: &mut [std::io::IoSlice<'a>]) -> usize {
         if let (Stage::Open(c), true) = (&self.stage, self.prelude().is_empty()) {
             return c.fill_io_slices(out);
         }
@@ -1087,7 +1121,16 @@ impl Session {
     }
 
     /// Marks `n` bytes of the queued output as written.
+    #[inline]
     pub fn advance_transmit(&mut self, n: usize) {
+        if let (Stage::Open(c), None, false) = (&mut self.stage, &self.pre, self.recording) {
+            c.advance_transmit(n);
+            return;
+        }
+        self.advance_transmit_staged(n);
+    }
+
+    fn advance_transmit_staged(&mut self, n: usize) {
         if self.recording {
             self.record_transmit(n);
         }
@@ -1127,6 +1170,7 @@ impl Session {
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
     #[must_use]
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.stage {
             Stage::Server(hs) => hs.poll_timeout(),
