@@ -640,7 +640,12 @@ impl Driver {
         &mut self,
         write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
     ) -> io::Result<()> {
-        let r = self.write_layers(write);
+        // Nothing queued (every layer counts in `pending_write`): no call.
+        let r = if self.pending_write() > 0 {
+            self.write_layers(write)
+        } else {
+            Ok(())
+        };
         // Only a turn that read something, or left output queued, can
         // have changed what the connection holds (sends queue output).
         if self.budget.is_some() && (self.dirty || self.pending_write() > 0) {
@@ -685,6 +690,7 @@ impl Driver {
     }
 
     /// Bytes (and TLS records) waiting to be written.
+    #[inline]
     pub fn pending_write(&self) -> usize {
         self.session.pending_transmit() + self.layers.as_ref().map_or(0, |l| l.pending())
     }
@@ -886,6 +892,7 @@ impl Driver {
     /// flushing (the write or close timeout: the peer stopped reading), so
     /// the socket is closed with that output unsent.
     #[must_use]
+    #[inline]
     pub fn wants_close(&self) -> bool {
         if self.failed && self.session.pending_transmit() == 0 {
             return true;

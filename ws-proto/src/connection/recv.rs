@@ -302,7 +302,28 @@ impl Connection {
     /// unmasking and validation happen here. A peer violation or exceeded
     /// limit fails the connection: the close frame is queued and the error
     /// is returned now and from every later call.
+    #[inline]
     pub fn poll_event(&mut self) -> Result<Option<Event>, Error> {
+        // Nothing buffered between messages: the call after each message
+        // (or read) that finds the input used up, answered without the
+        // general path's frame.
+        if self.data_len() == 0
+            && !self.rf.active
+            && self.rm.kind.is_none()
+            && self.err.is_none()
+            && self.shared.stream.is_none()
+            && !self.eof
+            && !matches!(self.shared.codec, Codec::Hixie76(_))
+        {
+            self.starved = false;
+            self.release_idle_buffers();
+            return Ok(None);
+        }
+        self.poll_event_general()
+    }
+
+    #[inline(never)]
+    fn poll_event_general(&mut self) -> Result<Option<Event>, Error> {
         self.check_failed()?;
         let next = if self.shared.has_stream {
             self.next_stream_event()
