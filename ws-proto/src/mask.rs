@@ -6,8 +6,9 @@
 //! before this slice, mod 4) and returns the phase after it, so a payload that
 //! arrives in pieces is unmasked piece by piece as it is read.
 //!
-//! The hot loop XORs unaligned `u64` words with the key rotated to the phase and repeated twice, then the last bytes one
-//! by one, without `unsafe`; the compiler vectorizes it (SSE2 on any
+//! The hot loop XORs unaligned `u64` words with the key rotated to the
+//! phase and repeated twice, then one `u32` and the last bytes one by one,
+//! without `unsafe`; the compiler vectorizes it (SSE2 on any
 //! x86-64). With the `std` feature on x86-64, buffers of 128 bytes and more
 //! run the same loop compiled for AVX2 when the CPU has it (detected once at
 //! run time): one of the crate's two `unsafe` blocks (the other is
