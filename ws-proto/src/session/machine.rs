@@ -1107,6 +1107,7 @@ impl Session {
         self.fill_io_slices_staged(out)
     }
 
+    #[cfg(feature = "std")]
     fn fill_io_slices_staged<'a>(&'a self, out: &mut [std::io::IoSlice<'a>]) -> usize {
         if let (Stage::Open(c), true) = (&self.stage, self.prelude().is_empty()) {
             return c.fill_io_slices(out);
