@@ -698,13 +698,15 @@ impl Driver {
     /// The next session event; server handshake events are still reported
     /// (see [`poll_message`](Self::poll_message) for the automatic form).
     pub fn poll_event(&mut self) -> Result<Option<SessionEvent>, Error> {
-        match self.session.poll_event() {
-            Ok(ev) => Ok(ev),
-            Err(e) => {
-                self.failed = true;
-                Err(self.err(e))
-            }
-        }
+        self.session
+            .poll_event()
+            .map_err(|e| self.session_failed(e))
+    }
+
+    /// The session's event poll failed: so has the connection.
+    fn session_failed(&mut self, e: ws_proto::session::SessionError) -> Error {
+        self.failed = true;
+        self.err(e)
     }
 
     /// The next WebSocket event for the application. Server handshake events
@@ -714,21 +716,9 @@ impl Driver {
         // The open connection's events straight from it (the session
         // would only wrap and unwrap them).
         if let Some(c) = self.session.connection_direct() {
-            return match c.poll_event() {
-                Ok(ev) => Ok(ev),
-                Err(e) => {
-                    self.failed = true;
-                    Err(self.err(ws_proto::session::SessionError::from(e)))
-                }
-            };
+            return c.poll_event().map_err(|e| self.session_failed(e.into()));
         }
         while let Some(ev) = self.poll_event()? {
-            // The open connection's events, handed out without the call
-            // that answers handshakes.
-            let ev = match ev {
-                SessionEvent::Ws(ev) => return Ok(Some(ev)),
-                ev => ev,
-            };
             if let Some(ev) = self.answer(ev)? {
                 return Ok(Some(ev));
             }

@@ -674,8 +674,7 @@ impl<H: Handler> Server<H> {
 }
 
 /// Turns connection `e` until it waits or ends, handing its events to the
-/// handler.
-/// Runs turns until one waits; returns that turn's deadline.
+/// handler; returns the deadline of the turn that waited.
 fn pump<H: Handler>(
     e: &mut Entry<H::Data>,
     h: &mut H,

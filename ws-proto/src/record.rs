@@ -391,10 +391,6 @@ impl fmt::Debug for Recorder {
     }
 }
 
-fn nanos(t: Instant) -> u64 {
-    t.as_nanos()
-}
-
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -553,7 +549,7 @@ impl Recorder {
             flags |= FLAG_SEED;
         }
         buf.push(flags);
-        let start = nanos(start);
+        let start = start.as_nanos();
         put_varint(&mut buf, start);
         if let Some(seed) = seed {
             buf.extend_from_slice(seed);
@@ -595,7 +591,7 @@ impl Recorder {
     }
 
     fn time(&mut self, now: Instant) {
-        let t = nanos(now);
+        let t = now.as_nanos();
         let delta = t.wrapping_sub(self.last) as i64;
         self.last = t;
         // Zigzag: a clock that steps back costs a few bytes, not a failure.
@@ -634,7 +630,7 @@ impl Recorder {
 
     /// Stamps the timeline (commands carry no time of their own).
     pub(crate) fn mark(&mut self, now: Instant) {
-        if nanos(now) != self.last {
+        if now.as_nanos() != self.last {
             self.timed(tag::TIME, now);
         }
     }
@@ -1791,7 +1787,7 @@ impl Transcript {
     /// The entries, decoded in order; an entry that does not decode ends
     /// the iteration with its error.
     pub fn entries(&self) -> Entries<'_> {
-        let start = nanos(self.header.start);
+        let start = self.header.start.as_nanos();
         Entries {
             r: Reader {
                 data: &self.data,
