@@ -124,7 +124,7 @@ impl Wake for Writers {
 
 /// One connection: the driver and the stream under one lock (never held
 /// across a wait).
-struct State<S> {
+struct State<S: AsyncStream> {
     driver: Driver,
     /// The stream; dropped (closing it) as soon as the connection ends,
     /// whatever handles to it remain.
@@ -133,10 +133,13 @@ struct State<S> {
     unflushed: bool,
     /// The stream is shut down or failed: nothing more is read or written.
     done: bool,
+    /// The timer of tasks waiting for their output to go out
+    /// ([`Shared::poll_write_out`]): the session's next deadline.
+    write_timer: Option<(Instant, Pin<Box<S::Sleep>>)>,
     _slot: Option<Slot>,
 }
 
-impl<S> State<S> {
+impl<S: AsyncStream> State<S> {
     /// The connection is over: nothing more is read or written, and the
     /// stream is dropped now (not when the last handle goes).
     fn end(&mut self) {
@@ -152,7 +155,7 @@ enum Pushed {
     Prepared(crate::push::SharedPrepared),
 }
 
-struct Shared<S> {
+struct Shared<S: AsyncStream> {
     state: Mutex<State<S>>,
     writers: Arc<Writers>,
     /// Wakes every task in `writers` (built once).
@@ -170,7 +173,7 @@ struct Shared<S> {
     high_water: usize,
 }
 
-impl<S> Shared<S> {
+impl<S: AsyncStream> Shared<S> {
     fn lock(&self) -> MutexGuard<'_, State<S>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -237,9 +240,57 @@ impl<S: AsyncStream> Transport for PollIo<'_, '_, S> {
 impl<S: AsyncStream> Shared<S> {
     /// Writes what is queued and flushes the stream; `Pending` while it is
     /// full.
+    ///
+    /// While it is full the task also serves the session's timers: it may
+    /// be the only one (a task that receives and then sends, as an echo
+    /// does, is here and not receiving), and a peer that stopped reading
+    /// must not hold it past the write timeout. The send then fails with
+    /// the connection's error ([`TimeoutError::WriteStalled`]), and the
+    /// receiving task, woken, ends the connection.
+    ///
+    /// [`TimeoutError::WriteStalled`]: ws_proto::TimeoutError::WriteStalled
     fn poll_write_out(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut st = self.lock();
-        self.write_out(&mut st, cx)
+        loop {
+            if let Poll::Ready(r) = self.write_out(&mut st, cx) {
+                return Poll::Ready(r);
+            }
+            let (fired, next) = match st.driver.serve_blocked_write() {
+                Ok(served) => served,
+                Err(e) => {
+                    self.wake_task();
+                    return Poll::Ready(Err(e));
+                }
+            };
+            if fired {
+                // A ping queued, a close started: the turn's to handle.
+                self.wake_task();
+            }
+            let Some(at) = next else {
+                st.write_timer = None;
+                return Poll::Pending;
+            };
+            // One timer for every waiting task, polled with the waker
+            // that wakes them all (each registered by its write).
+            if st
+                .write_timer
+                .as_ref()
+                .is_none_or(|(armed, _)| *armed != at)
+            {
+                let when = st.driver.clock().to_std(at);
+                st.write_timer = Some((at, Box::pin(S::sleep_until(when))));
+            }
+            self.writers.register(cx.waker());
+            let mut wcx = Context::from_waker(&self.write_waker);
+            let fired = st
+                .write_timer
+                .as_mut()
+                .is_some_and(|(_, t)| t.as_mut().poll(&mut wcx).is_ready());
+            if !fired {
+                return Poll::Pending;
+            }
+            st.write_timer = None;
+        }
     }
 
     /// [`poll_write_out`](Self::poll_write_out) under the lock.
@@ -521,6 +572,7 @@ impl<S: AsyncStream> AsyncWebSocket<S> {
                     io: Some(io),
                     unflushed: false,
                     done: false,
+                    write_timer: None,
                     _slot: slot,
                 }),
                 write_waker: Waker::from(writers.clone()),

@@ -854,6 +854,38 @@ impl Driver {
         due || app
     }
 
+    /// For a task waiting for its output to go out (the stream is full)
+    /// while perhaps no task turns the connection: one task that receives
+    /// and then sends, as an echo does, sits in its send. Serves the
+    /// session's timers due now, so the write timeout (RFC 6455 §7.1.1's
+    /// "close at once" for a peer that stopped reading) ends the wait
+    /// instead of holding the task for good; the application's own timer
+    /// and the budget are left to the turn.
+    ///
+    /// `Err` once the connection failed (the error it failed with) or gave
+    /// up on flushing its output; else whether a timer fired (then the
+    /// receiving task has something to do) and the session's next
+    /// deadline.
+    #[cfg(any(
+        feature = "smol",
+        feature = "tokio",
+        all(feature = "uring", target_os = "linux")
+    ))]
+    pub(crate) fn serve_blocked_write(&mut self) -> Result<(bool, Option<Instant>), Error> {
+        let now = self.now();
+        let fired = self.session.poll_timeout().is_some_and(|t| t <= now);
+        if fired {
+            self.session.handle_timeout(now);
+        }
+        if let Some(e) = self.session.connection().and_then(|c| c.error()) {
+            return Err(self.err(e.clone()));
+        }
+        if self.wants_close() {
+            return Err(self.err(ErrorKind::Closed));
+        }
+        Ok((fired, self.session.poll_timeout()))
+    }
+
     /// The next deadline, if any: wake then and call
     /// [`handle_timers`](Self::handle_timers).
     ///

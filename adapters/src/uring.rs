@@ -1283,24 +1283,34 @@ impl Client {
     }
 
     /// Writes what is queued and waits until it is sent (events that
-    /// arrive meanwhile stay for [`recv`](Self::recv)).
+    /// arrive meanwhile stay for [`recv`](Self::recv)). A peer that stopped
+    /// reading fails it at the connection's write timeout
+    /// ([`TimeoutError::WriteStalled`](ws_proto::TimeoutError::WriteStalled)):
+    /// the timers are served while it waits.
     pub fn flush(&mut self) -> Result<(), Error> {
         loop {
             self.submit()?;
             if !self.out.sending && self.driver.pending_write() == 0 {
                 return Ok(());
             }
-            self.ring.submit_wait(None).map_err(|e| self.fail(e))?;
+            let (_, next) = self.driver.serve_blocked_write()?;
+            let clock = self.driver.clock();
+            self.ring
+                .submit_wait(next.map(|t| clock.until(t)))
+                .map_err(|e| self.fail(e))?;
             self.complete()?;
         }
     }
 
-    /// Waits for the staged output's last send (the close frame).
+    /// Waits for the staged output's last send (the close frame), for
+    /// [`LINGER`] at most: a peer that does not take it is not waited for.
     fn drain_output(&mut self) -> Result<(), Error> {
         self.submit()?;
-        while self.out.sending {
+        let clock = self.driver.clock();
+        let until = clock.now() + LINGER;
+        while self.out.sending && clock.now() < until {
             self.ring
-                .submit_wait(Some(Duration::from_secs(1)))
+                .submit_wait(Some(clock.until(until)))
                 .map_err(|e| self.fail(e))?;
             self.complete()?;
         }

@@ -181,3 +181,143 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
         serving.join().unwrap();
     });
 }
+
+/// Sending to a peer that stopped reading, with no task receiving.
+#[cfg(any(feature = "tokio", feature = "smol", feature = "uring"))]
+mod stalled {
+    use super::*;
+
+    /// A server that completes the opening handshake and then never reads
+    /// (a 4 KiB receive window); it holds the socket until `hold` ends.
+    fn deaf_server(hold: Duration) -> SocketAddr {
+        use rustix::net::{AddressFamily, SocketType, bind, listen, socket, sockopt};
+        let fd = socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+        sockopt::set_socket_recv_buffer_size(&fd, 4096).unwrap();
+        bind(&fd, &"127.0.0.1:0".parse::<SocketAddr>().unwrap()).unwrap();
+        listen(&fd, 1).unwrap();
+        let listener = std::net::TcpListener::from(fd);
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                s.read_exact(&mut byte).unwrap();
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8(head).unwrap();
+            let key = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                .unwrap();
+            let accept = http_upgrade::keys::accept_key(key.trim().as_bytes());
+            write!(
+                s,
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+            )
+            .unwrap();
+            std::thread::sleep(hold);
+        });
+        addr
+    }
+
+    fn write_stalled(e: &ws_adapters::Error) -> bool {
+        matches!(
+            e.kind(),
+            ws_adapters::ErrorKind::Session(ws_proto::session::SessionError::Connection(
+                ws_proto::Error::Timeout(ws_proto::TimeoutError::WriteStalled)
+            ))
+        )
+    }
+
+    /// Options with a 300 ms write timeout.
+    fn impatient_client() -> ws_adapters::ClientOptions {
+        let config =
+            ws_proto::Config::default().with_write_timeout(Some(Duration::from_millis(300)));
+        ws_adapters::ClientOptions::new(ws_adapters::session_config(config, false))
+            .with_proxy(ws_adapters::proxy::ProxySetting::Direct)
+    }
+
+    /// One task that only sends (nothing receives, so no turn runs the
+    /// connection's timers): once the peer stops reading, a send fails with
+    /// the write timeout instead of waiting for good. Returns how many 64 KiB
+    /// messages went before, and the error.
+    #[cfg(any(feature = "tokio", feature = "smol"))]
+    async fn send_until_stalled<F, S>(send: F) -> (usize, ws_adapters::Error)
+    where
+        F: Fn(Vec<u8>) -> S,
+        S: std::future::Future<Output = Result<(), ws_adapters::Error>>,
+    {
+        for sent in 0.. {
+            if let Err(e) = send(vec![7u8; 64 * 1024]).await {
+                return (sent, e);
+            }
+        }
+        unreachable!()
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn tokio_send_to_a_peer_that_stopped_reading_fails_at_the_write_timeout() {
+        bounded(Duration::from_secs(60), "tokio stalled send", || {
+            let addr = deaf_server(Duration::from_secs(30));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let url = format!("ws://{addr}/");
+                let (ws, _) = ws_adapters::tokio::connect(&url, &impatient_client())
+                    .await
+                    .unwrap();
+                let (sent, e) = send_until_stalled(|m| ws.send_binary(m)).await;
+                assert!(write_stalled(&e), "{e}");
+                assert!(sent > 0, "{sent}");
+                // The connection is over: a later send says so.
+                assert!(ws.send_binary(vec![1u8]).await.is_err());
+            });
+        });
+    }
+
+    #[cfg(feature = "smol")]
+    #[test]
+    fn smol_send_to_a_peer_that_stopped_reading_fails_at_the_write_timeout() {
+        bounded(Duration::from_secs(60), "smol stalled send", || {
+            let addr = deaf_server(Duration::from_secs(30));
+            async_io::block_on(async {
+                let url = format!("ws://{addr}/");
+                let (ws, _) = ws_adapters::smol::connect(&url, &impatient_client())
+                    .await
+                    .unwrap();
+                let (_rx, tx) = ws.split();
+                let (sent, e) = send_until_stalled(|m| tx.send_binary(m)).await;
+                assert!(write_stalled(&e), "{e}");
+                assert!(sent > 0, "{sent}");
+                assert!(tx.send_binary(vec![1u8]).await.is_err());
+            });
+        });
+    }
+
+    #[cfg(feature = "uring")]
+    #[test]
+    fn uring_flush_to_a_peer_that_stopped_reading_fails_at_the_write_timeout() {
+        bounded(Duration::from_secs(60), "uring stalled flush", || {
+            let addr = deaf_server(Duration::from_secs(30));
+            let url = format!("ws://{addr}/");
+            let mut ws = ws_adapters::uring::Client::connect(&url, &impatient_client()).unwrap();
+            let mut sent = 0;
+            let e = loop {
+                let sending = ws
+                    .send_binary(vec![7u8; 64 * 1024])
+                    .and_then(|()| ws.flush());
+                match sending {
+                    Ok(()) => sent += 1,
+                    Err(e) => break e,
+                }
+            };
+            assert!(write_stalled(&e), "{e}");
+            assert!(sent > 0, "{sent}");
+        });
+    }
+}
