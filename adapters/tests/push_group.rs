@@ -326,9 +326,14 @@ fn pushes_racing_a_busy_task_are_never_stranded() {
 /// connection's thread from its `poll`).
 mod on_threads {
     use super::*;
+    use deflate_ext::{PmdNegotiator, PmdServerPolicy};
+    use http_upgrade::{Dialect, ExtensionOffer};
     use std::net::{SocketAddr, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use ws_adapters::blocking;
     use ws_adapters::mio::{Conn, Handler, Server};
+    use ws_proto::session::Negotiator;
+    use ws_proto::{Bytes, BytesMut, Encoded, Extension, ExtensionError, FrameMeta, Granularity};
 
     type Members = Group<Arc<dyn Push>>;
 
@@ -506,6 +511,126 @@ mod on_threads {
     fn std_member_that_never_reads_is_skipped() {
         bounded(Duration::from_secs(60), "std slow member", || {
             member_that_never_reads_is_skipped(On::Std)
+        });
+    }
+
+    /// Wraps a negotiator so that the extensions it makes count the
+    /// messages they encode (compress).
+    struct Counting(Box<dyn Negotiator>, Arc<AtomicUsize>);
+
+    struct CountingExt(Box<dyn Extension>, Arc<AtomicUsize>);
+
+    impl Negotiator for Counting {
+        fn name(&self) -> &str {
+            self.0.name()
+        }
+        fn offers(&self, dialect: Dialect) -> Vec<ExtensionOffer> {
+            self.0.offers(dialect)
+        }
+        fn accept(
+            &self,
+            dialect: Dialect,
+            offers: &[ExtensionOffer],
+        ) -> Option<(ExtensionOffer, Box<dyn Extension>)> {
+            let (response, ext) = self.0.accept(dialect, offers)?;
+            Some((response, Box::new(CountingExt(ext, self.1.clone()))))
+        }
+        fn confirm(
+            &self,
+            dialect: Dialect,
+            response: &ExtensionOffer,
+        ) -> Result<Option<Box<dyn Extension>>, ExtensionError> {
+            self.0.confirm(dialect, response)
+        }
+    }
+
+    impl Extension for CountingExt {
+        fn name(&self) -> &str {
+            self.0.name()
+        }
+        fn rsv_mask(&self) -> u8 {
+            self.0.rsv_mask()
+        }
+        fn granularity(&self) -> Granularity {
+            self.0.granularity()
+        }
+        fn encode(&mut self, meta: &FrameMeta, payload: Bytes) -> Result<Encoded, ExtensionError> {
+            self.1.fetch_add(1, Ordering::Relaxed);
+            self.0.encode(meta, payload)
+        }
+        fn shared_encoding(&self) -> Option<u64> {
+            self.0.shared_encoding()
+        }
+        fn decode(
+            &mut self,
+            meta: &FrameMeta,
+            payload: Bytes,
+            max_output: usize,
+        ) -> Result<Bytes, ExtensionError> {
+            self.0.decode(meta, payload, max_output)
+        }
+        fn encode_stream(
+            &mut self,
+            input: &[u8],
+            out: &mut BytesMut,
+        ) -> Result<(), ExtensionError> {
+            self.0.encode_stream(input, out)
+        }
+        fn decode_stream(
+            &mut self,
+            input: &[u8],
+            out: &mut BytesMut,
+            max_output: usize,
+        ) -> Result<usize, ExtensionError> {
+            self.0.decode_stream(input, out, max_output)
+        }
+    }
+
+    /// Broadcasts `MESSAGES` texts of 4 KiB to `READERS` permessage-deflate
+    /// clients of a mio server whose policy is `server_no_context_takeover`
+    /// = `nct`; returns how many compressions the server made.
+    fn compressions_for_broadcast(nct: bool) -> usize {
+        const READERS: usize = 40;
+        const MESSAGES: usize = 20;
+        let count = Arc::new(AtomicUsize::new(0));
+        let policy = PmdServerPolicy::default().with_server_no_context_takeover(nct);
+        let pmd = PmdNegotiator::new().with_policy(policy);
+        let session = ws_adapters::session_config(Default::default(), false)
+            .with_negotiator(Counting(Box::new(pmd), count.clone()));
+        let group = Arc::new(Group::default());
+        let local = "127.0.0.1:0".parse::<SocketAddr>().unwrap();
+        let options = ws_adapters::ServerOptions::new(session);
+        let mut server = Server::bind(local, options, Joiner(group.clone())).unwrap();
+        let addr = server.local_addr().unwrap();
+        std::thread::spawn(move || server.run().unwrap());
+        let req = || http_upgrade::ClientRequest::new(&format!("ws://{addr}/")).unwrap();
+        let mut readers: Vec<_> = (0..READERS)
+            .map(|_| blocking::connect_with(req(), &client_options(true)).unwrap())
+            .collect();
+        wait_members(&group, READERS);
+        let texts: Vec<String> = (0..MESSAGES)
+            .map(|m| format!("message {m}: ").repeat(4096 / 12))
+            .collect();
+        for text in &texts {
+            assert_eq!(group.broadcast_text(text.clone()).sent, READERS);
+        }
+        for r in &mut readers {
+            for text in &texts {
+                assert_eq!(r.recv().unwrap(), Some(Event::Text(text.clone().into())));
+            }
+        }
+        count.load(Ordering::Relaxed)
+    }
+
+    /// With `server_no_context_takeover` (RFC 7692 §7.1.1.1) a broadcast
+    /// is compressed once per message, whatever the number of readers
+    /// (`Connection::send_prepared` through the loop's inbox); with
+    /// context takeover once per reader. Counted, not timed.
+    #[test]
+    fn mio_broadcast_compresses_once_for_peers_without_context_takeover() {
+        bounded(Duration::from_secs(60), "mio shared compression", || {
+            assert_eq!(compressions_for_broadcast(true), 20);
+            assert_eq!(compressions_for_broadcast(false), 20 * 40);
         });
     }
 }
