@@ -20,6 +20,12 @@ use crate::mask::{apply_mask, apply_mask_ascii};
 /// Below this, a payload is never copied out of the receive buffer.
 const PIN_MIN: usize = 4 << 10;
 
+/// The least a receive buffer is allocated with: room for the next small
+/// messages of a busy connection, so it reads on into the buffer instead of
+/// taking it back after each one (see `reuse_rx`). A connection that goes
+/// idle releases it.
+const RX_CHUNK: usize = 4 << 10;
+
 /// A drained receive buffer up to this size is kept for the next message
 /// (`Config::buffer_linger`); a larger one is released when drained.
 const KEEP_RX: usize = 64 << 10;
@@ -61,6 +67,9 @@ impl Connection {
         }
         self.spare -= lent;
         if !tail.is_empty() {
+            if self.rx.capacity() == 0 {
+                self.rx.reserve(tail.len().max(RX_CHUNK));
+            }
             // `spare` is 0 here: the data region ends the buffer.
             self.rx.extend_from_slice(tail);
         }
@@ -457,14 +466,22 @@ impl Connection {
     }
 
     /// Before new input lands in an empty receive buffer kept from the last
-    /// message: takes the whole allocation back (the messages split off it
-    /// are gone, so it is the only handle) and starts at its front, without
-    /// allocating. Still shared (a message the application keeps): a fresh
-    /// buffer, as for an idle connection.
+    /// message: once half of the allocation or more lies behind, takes the
+    /// whole of it back (the messages split off it are gone, so it is the
+    /// only handle) and starts at its front, without allocating. Still
+    /// shared (a message the application keeps): a fresh buffer, as for
+    /// an idle connection. While half or more is still ahead, input goes on
+    /// into it: a busy connection of small messages takes its buffer back
+    /// once per many messages, not for each (the check of the shared
+    /// count and the move to the front cost as much as the rest of a small
+    /// message's parse).
     #[inline]
     fn reuse_rx(&mut self) {
         let alloc = self.rx_front as usize + self.rx.capacity();
         if alloc == 0 || self.data_len() != 0 || self.spare != 0 {
+            return;
+        }
+        if self.rx.capacity() >= alloc / 2 {
             return;
         }
         if self.rx_front > 0 && !self.rx.try_reclaim(alloc) {
