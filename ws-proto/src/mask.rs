@@ -80,7 +80,44 @@ fn xor_dispatch<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
         // supporting AVX2, which `is_x86_feature_detected!` just confirmed.
         return unsafe { xor_words_avx2::<ASCII>(buf, key) };
     }
+    if buf.len() < 32 {
+        return xor_short::<ASCII>(buf, key);
+    }
     xor_words::<ASCII>(buf, key)
+}
+
+/// [`xor_words`] for fewer than 32 bytes (small messages, control frames):
+/// at most two 16-byte steps, a word, a half word and the tail, in straight
+/// code, without the vectorized loop's set-up and remainder handling.
+#[inline(always)]
+fn xor_short<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut acc = 0u64;
+    let mut rest = buf;
+    let mut step = |chunk: &mut [u8]| {
+        let mut v = [0u8; 8];
+        v.copy_from_slice(chunk);
+        let x = u64::from_ne_bytes(v) ^ word;
+        if ASCII {
+            acc |= x;
+        }
+        chunk.copy_from_slice(&x.to_ne_bytes());
+    };
+    if rest.len() >= 16 {
+        let (head, tail) = core::mem::take(&mut rest).split_at_mut(16);
+        let (a, b) = head.split_at_mut(8);
+        step(a);
+        step(b);
+        rest = tail;
+    }
+    if rest.len() >= 8 {
+        let (head, tail) = core::mem::take(&mut rest).split_at_mut(8);
+        step(head);
+        rest = tail;
+    }
+    acc | xor_tail::<ASCII>(rest, key)
 }
 
 /// [`xor_words`] compiled with AVX2 enabled (wider vectors, same code).
@@ -112,7 +149,14 @@ fn xor_words<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
         }
         w.copy_from_slice(&x.to_ne_bytes());
     }
-    let mut rest = words.into_remainder();
+    acc | xor_tail::<ASCII>(words.into_remainder(), key)
+}
+
+/// The last 0 to 7 bytes, from key byte 0: a `u32` if 4 or more, then
+/// single bytes; with `ASCII` the OR of what it unmasked, else 0.
+#[inline(always)]
+fn xor_tail<const ASCII: bool>(mut rest: &mut [u8], key: [u8; 4]) -> u64 {
+    let mut acc = 0u64;
     if rest.len() >= 4 {
         // Half a word (the tail starts at key byte 0): one XOR, not four.
         let (four, tail) = core::mem::take(&mut rest).split_at_mut(4);
