@@ -466,11 +466,11 @@ impl Connection {
     }
 
     /// Before new input lands in an empty receive buffer kept from the last
-    /// message: once half of the allocation or more lies behind, takes the
+    /// message: once three quarters of the allocation lie behind, takes the
     /// whole of it back (the messages split off it are gone, so it is the
     /// only handle) and starts at its front, without allocating. Still
     /// shared (a message the application keeps): a fresh buffer, as for
-    /// an idle connection. While half or more is still ahead, input goes on
+    /// an idle connection. While a quarter or more is still ahead, input goes on
     /// into it: a busy connection of small messages takes its buffer back
     /// once per many messages, not for each (the check of the shared
     /// count and the move to the front cost as much as the rest of a small
@@ -481,7 +481,7 @@ impl Connection {
         if alloc == 0 || self.data_len() != 0 || self.spare != 0 {
             return;
         }
-        if self.rx.capacity() >= alloc / 2 {
+        if self.rx.capacity() >= alloc / 4 {
             return;
         }
         if self.rx_front > 0 && !self.rx.try_reclaim(alloc) {
