@@ -466,22 +466,23 @@ impl Connection {
     }
 
     /// Before new input lands in an empty receive buffer kept from the last
-    /// message: once three quarters of the allocation lie behind, takes the
-    /// whole of it back (the messages split off it are gone, so it is the
-    /// only handle) and starts at its front, without allocating. Still
-    /// shared (a message the application keeps): a fresh buffer, as for
-    /// an idle connection. While a quarter or more is still ahead, input goes on
-    /// into it: a busy connection of small messages takes its buffer back
-    /// once per many messages, not for each (the check of the shared
-    /// count and the move to the front cost as much as the rest of a small
-    /// message's parse).
+    /// message: takes the whole allocation back (the messages split off it
+    /// are gone, so it is the only handle) and starts at its front, without
+    /// allocating. Still shared (a message the application keeps): a fresh
+    /// buffer, as for an idle connection. A small buffer ([`RX_CHUNK`], a
+    /// connection of small messages) is read on into until three quarters
+    /// of it lie behind: taken back once per many messages, not for each
+    /// (the check of the shared count and the move to the front cost as
+    /// much as the rest of a small message's parse). A larger one (large
+    /// frames) is taken back at once, so the next frame is read whole into
+    /// it.
     #[inline]
     fn reuse_rx(&mut self) {
         let alloc = self.rx_front as usize + self.rx.capacity();
         if alloc == 0 || self.data_len() != 0 || self.spare != 0 {
             return;
         }
-        if self.rx.capacity() >= alloc / 4 {
+        if alloc <= RX_CHUNK && self.rx.capacity() >= alloc / 4 {
             return;
         }
         if self.rx_front > 0 && !self.rx.try_reclaim(alloc) {
