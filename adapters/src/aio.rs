@@ -253,6 +253,8 @@ impl<S: AsyncStream> Shared<S> {
         let mut st = self.lock();
         loop {
             if let Poll::Ready(r) = self.write_out(&mut st, cx) {
+                // Nothing waits any more: the timer goes with the wait.
+                st.write_timer = None;
                 return Poll::Ready(r);
             }
             let (fired, next) = match st.driver.serve_blocked_write() {

@@ -841,10 +841,7 @@ impl Driver {
     /// and write again before waiting).
     pub fn handle_timers(&mut self) -> bool {
         let now = self.now();
-        let due = self.session.poll_timeout().is_some_and(|t| t <= now);
-        if due {
-            self.session.handle_timeout(now);
-        }
+        let due = self.fire_session_timers(now);
         // The application's timer is reported by the turn's poll.
         let app = self.turn.app_timer.get().is_some_and(|t| t <= now);
         // An idle large holder looks at the budget on its check deadline.
@@ -852,6 +849,15 @@ impl Driver {
             self.account();
         }
         due || app
+    }
+
+    /// Fires the session's timers if one is due at `now`; true if so.
+    fn fire_session_timers(&mut self, now: Instant) -> bool {
+        let due = self.session.poll_timeout().is_some_and(|t| t <= now);
+        if due {
+            self.session.handle_timeout(now);
+        }
+        due
     }
 
     /// For a task waiting for its output to go out (the stream is full)
@@ -872,11 +878,7 @@ impl Driver {
         all(feature = "uring", target_os = "linux")
     ))]
     pub(crate) fn serve_blocked_write(&mut self) -> Result<(bool, Option<Instant>), Error> {
-        let now = self.now();
-        let fired = self.session.poll_timeout().is_some_and(|t| t <= now);
-        if fired {
-            self.session.handle_timeout(now);
-        }
+        let fired = self.fire_session_timers(self.now());
         if let Some(e) = self.session.connection().and_then(|c| c.error()) {
             return Err(self.err(e.clone()));
         }
