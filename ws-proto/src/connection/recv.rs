@@ -170,7 +170,9 @@ impl Connection {
             if expected > (min - free) as u64 {
                 self.reserve_frame(expected, min);
             }
-            self.rx.reserve(min);
+            if self.rx.capacity() - self.rx.len() < min {
+                self.regrow_rx(min);
+            }
         }
         let room = self.rx.spare_capacity_mut();
         let take = room.len().min(min);
@@ -237,6 +239,23 @@ impl Connection {
         }
         self.rx.unsplit(loan.buf);
         self.spare = len;
+    }
+
+    /// Room for `min` more bytes after the data (`spare` is 0): the data
+    /// moves to the front of its allocation when the messages split off it
+    /// are gone and it is large enough, else to a new allocation of exactly
+    /// the data plus `min`. (`BytesMut::reserve` would double a shared
+    /// allocation instead, and each message later split off it would pin
+    /// twice as much: `take_rx` copies a message out of an allocation more
+    /// than four times its size.)
+    fn regrow_rx(&mut self, min: usize) {
+        if !self.rx.try_reclaim(min) {
+            let held = self.rx.len();
+            let mut fresh = BytesMut::with_capacity(held.saturating_add(min));
+            fresh.extend_from_slice(&self.rx);
+            self.rx = fresh;
+        }
+        self.rx_front = 0;
     }
 
     /// Makes room for the `expected` payload bytes still to come of the
