@@ -95,6 +95,9 @@ pub(crate) struct TurnState {
     reads: u8,
     /// The last read was short on a transport where that drains it.
     drained: bool,
+    /// The last read filled all the room it was given: input is streaming
+    /// in (see `Driver::direct_read_size`).
+    pub(crate) streaming: bool,
     /// The transport is to be closed; nothing more happens.
     pub(crate) closed: bool,
     /// The last turn returned `Wait`: no event is pending until new input
@@ -127,6 +130,7 @@ impl Default for TurnState {
             high_water: HIGH_WATER,
             reads: 0,
             drained: false,
+            streaming: false,
             closed: false,
             waited: false,
             due_at: Moment::of(Some(Instant::ZERO)),
@@ -445,9 +449,10 @@ impl Driver {
                     Ok(_) => {
                         self.turn.reads += 1;
                         self.turn.drained = short && drains;
+                        self.turn.streaming = !short;
                         continue;
                     }
-                    Err(e) if would_block(&e) => {}
+                    Err(e) if would_block(&e) => self.turn.streaming = false,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(self.io_failed(e)),
                 }
