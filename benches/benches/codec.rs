@@ -9,9 +9,11 @@
 //!   frames (one mask key per frame, from a fixed seed), the client
 //!   unmasked server frames. Ours reads either always into the
 //!   connection's buffer (`ours`: `recv_buf` + `recv_commit`) or as the
-//!   adapters' driver does (`ours_adapter`: into a shared 64 KiB scratch
-//!   buffer + `receive` between frames, `recv_buf` for the rest of a frame
-//!   with at least 4 KiB to come). Whole-message APIs are used: tungstenite's
+//!   adapters' driver does over a socket (`ours_adapter`: into a shared
+//!   16 KiB scratch buffer + `receive` between small frames; `recv_into`,
+//!   uninitialized room of the connection's buffer, for the rest of a frame
+//!   with at least 4 KiB to come, when 16 KiB of room is kept, or while
+//!   input streams in). Whole-message APIs are used: tungstenite's
 //!   `read`, fastwebsockets' `read_frame` (its `FragmentCollector` for the
 //!   fragmented shapes), tokio-websockets' `Stream`, our `poll_event`.
 //! * **Encode.** Every implementation turns the same payloads into wire
@@ -46,6 +48,7 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::io::{self, IoSlice, Read, Write};
+use std::mem::MaybeUninit;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
 
@@ -65,6 +68,8 @@ const BYTE_BUDGET: usize = 64 << 20;
 /// Frame bytes still to come from which the adapters read straight into
 /// the connection's buffer (`adapters/src/driver.rs`).
 const ZERO_COPY_MIN: u64 = 4096;
+/// The adapters' shared read buffer (`ws_adapters::SCRATCH`).
+const SCRATCH: usize = 16 * 1024;
 /// Our batched encoder drains the transmit queue when this much is queued.
 const BATCH: usize = 64 * 1024;
 /// Seed of the client mask keys (the same sequence for every encoder that
@@ -290,6 +295,15 @@ impl<'a> Pipe<'a> {
         self.pos += n;
         chunk
     }
+
+    /// Reads into uninitialized room, as `rustix::io::read` does for the
+    /// adapters' sockets; returns the filled prefix. (The benches run on
+    /// the current stable, not the library's MSRV.)
+    #[allow(clippy::incompatible_msrv)]
+    fn read_uninit<'b>(&mut self, buf: &'b mut [MaybeUninit<u8>]) -> &'b mut [u8] {
+        let chunk = self.next_chunk(buf.len());
+        buf[..chunk.len()].write_copy_of_slice(chunk)
+    }
 }
 
 impl Read for Pipe<'_> {
@@ -453,26 +467,49 @@ fn decode(
             let mut conn = ours(role, shape);
             let mut pipe = pipe;
             let mut scratch = vec![0u8; CHUNK];
+            let mut streaming = false;
             let mut got = 0;
             while got < n {
                 // `ours`: always read into the connection's own buffer
                 // (`recv_buf`, zero copy). `ours_adapter`: what the
-                // adapters' driver does: in the middle of a large frame
-                // (>= 4 KiB to come) the same, else read into a shared
-                // scratch buffer and copy it in with `receive`.
-                let expected = conn.frame_bytes_expected();
-                let k = if imp == Imp::Ours || expected >= ZERO_COPY_MIN {
-                    let lend = if imp == Imp::Ours {
-                        CHUNK
-                    } else {
-                        usize::try_from(expected).map_or(CHUNK, |e| e.min(CHUNK))
-                    };
-                    let k = pipe.read(conn.recv_buf(lend)).unwrap();
+                // adapters' driver does over a socket
+                // (`Driver::direct_read_size`): in the middle of a large
+                // frame (>= 4 KiB to come), with at least `SCRATCH` of room
+                // kept, or while input streams in (the last read was
+                // full), read into the connection's uninitialized room
+                // (`recv_into`); else read into a shared `SCRATCH` buffer
+                // and copy it in with `receive`.
+                let k = if imp == Imp::Ours {
+                    let k = pipe.read(conn.recv_buf(CHUNK)).unwrap();
                     conn.recv_commit(Instant::ZERO, k).unwrap();
                     k
                 } else {
-                    let k = pipe.read(&mut scratch).unwrap();
-                    conn.receive(Instant::ZERO, &scratch[..k]).unwrap();
+                    let expected = conn.frame_bytes_expected();
+                    let room = conn.recv_room().min(CHUNK);
+                    let direct = if expected >= ZERO_COPY_MIN {
+                        usize::try_from(expected)
+                            .map_or(CHUNK, |e| e.min(CHUNK))
+                            .max(room)
+                    } else if room >= SCRATCH {
+                        room
+                    } else if streaming {
+                        CHUNK.saturating_sub(conn.buffered_receive()).max(SCRATCH)
+                    } else {
+                        0
+                    };
+                    let (k, asked) = if direct > 0 {
+                        let k = conn
+                            .recv_into(Instant::ZERO, direct, |b| {
+                                Ok::<_, ws_proto::Error>(pipe.read_uninit(b))
+                            })
+                            .unwrap();
+                        (k, direct)
+                    } else {
+                        let k = pipe.read(&mut scratch[..SCRATCH]).unwrap();
+                        conn.receive(Instant::ZERO, &scratch[..k]).unwrap();
+                        (k, SCRATCH)
+                    };
+                    streaming = k == asked;
                     k
                 };
                 assert!(k > 0, "input ended after {got} messages");
