@@ -379,6 +379,33 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<S> {
     }
 }
 
+/// A server over a [`Counted`] end of a tokio duplex pipe of `capacity`
+/// and a client over the other end, both open; with the server's counts of
+/// reads and of reads in place.
+async fn counted_pair(
+    capacity: usize,
+) -> (
+    wtokio::WebSocket<Counted<tokio::io::DuplexStream>>,
+    wtokio::WebSocket<tokio::io::DuplexStream>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let (a, b) = tokio::io::duplex(capacity);
+    let reads = std::sync::Arc::default();
+    let in_place = std::sync::Arc::default();
+    let a = Counted {
+        inner: a,
+        reads: std::sync::Arc::clone(&reads),
+        in_place: std::sync::Arc::clone(&in_place),
+    };
+    let (server_opts, client_opts) = (server_options(false), client_options(false));
+    let (server, client) = tokio::join!(
+        wtokio::accept(a, &server_opts),
+        wtokio::client(b, "ws://pipe.invalid/", &client_opts)
+    );
+    (server.unwrap(), client.unwrap().0, reads, in_place)
+}
+
 /// Frames arriving back to back (an upload: the peer sends faster than
 /// the server reads) are read in place too. A read rarely ends where a
 /// frame does, so before, nearly every read went through the scratch
@@ -388,28 +415,14 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<S> {
 /// buffer, up to 64 KiB at a time.
 #[test]
 fn tokio_reads_a_stream_of_frames_in_place() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::atomic::Ordering::Relaxed;
     bounded(Duration::from_secs(30), "a stream read in place", || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         rt.block_on(async {
-            let (a, b) = tokio::io::duplex(4 << 20);
-            let reads = Arc::new(AtomicUsize::new(0));
-            let in_place = Arc::new(AtomicUsize::new(0));
-            let a = Counted {
-                inner: a,
-                reads: reads.clone(),
-                in_place: in_place.clone(),
-            };
-            let (server_opts, client_opts) = (server_options(false), client_options(false));
-            let (server, client) = tokio::join!(
-                wtokio::accept(a, &server_opts),
-                wtokio::client(b, "ws://pipe.invalid/", &client_opts)
-            );
-            let (mut server, client) = (server.unwrap(), client.unwrap().0);
+            let (mut server, client, reads, in_place) = counted_pair(4 << 20).await;
             const N: usize = 128;
             let payload = bytes::Bytes::from(vec![0x5au8; 16 * 1024]);
             // All of it is in the pipe before the server reads any.
@@ -446,28 +459,14 @@ fn tokio_reads_a_stream_of_frames_in_place() {
 /// buffer, then the frame's last bytes) and a 16 KiB copy.
 #[test]
 fn tokio_reads_a_large_message_once_in_place() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::atomic::Ordering::Relaxed;
     bounded(Duration::from_secs(30), "one read per message", || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         rt.block_on(async {
-            let (a, b) = tokio::io::duplex(256 * 1024);
-            let reads = Arc::new(AtomicUsize::new(0));
-            let in_place = Arc::new(AtomicUsize::new(0));
-            let a = Counted {
-                inner: a,
-                reads: reads.clone(),
-                in_place: in_place.clone(),
-            };
-            let (server_opts, client_opts) = (server_options(false), client_options(false));
-            let (server, client) = tokio::join!(
-                wtokio::accept(a, &server_opts),
-                wtokio::client(b, "ws://pipe.invalid/", &client_opts)
-            );
-            let (mut server, mut client) = (server.unwrap(), client.unwrap().0);
+            let (mut server, mut client, reads, in_place) = counted_pair(256 * 1024).await;
             const N: usize = 100;
             let payload = bytes::Bytes::from(vec![0xa5u8; 16 * 1024]);
             let before = reads.load(Relaxed);
