@@ -249,12 +249,20 @@ impl Connection {
     /// twice as much: `take_rx` copies a message out of an allocation more
     /// than four times its size.)
     fn regrow_rx(&mut self, min: usize) {
-        if !self.rx.try_reclaim(min) {
-            let held = self.rx.len();
-            let mut fresh = BytesMut::with_capacity(held.saturating_add(min));
-            fresh.extend_from_slice(&self.rx);
-            self.rx = fresh;
+        let held = self.rx.len();
+        if self.rx.try_reclaim(min) {
+            self.rx_front = 0;
+        } else {
+            self.move_rx(held, held.saturating_add(min));
         }
+    }
+
+    /// Moves the first `held` bytes of the receive buffer to a new
+    /// allocation of `capacity`.
+    fn move_rx(&mut self, held: usize, capacity: usize) {
+        let mut fresh = BytesMut::with_capacity(capacity);
+        fresh.extend_from_slice(self.rx.get(..held).unwrap_or_default());
+        self.rx = fresh;
         self.rx_front = 0;
     }
 
@@ -275,10 +283,7 @@ impl Connection {
         if self.rx.capacity() >= want {
             return;
         }
-        let mut fresh = BytesMut::with_capacity(want);
-        fresh.extend_from_slice(self.rx.get(..held).unwrap_or_default());
-        self.rx = fresh;
-        self.rx_front = 0;
+        self.move_rx(held, want);
         self.spare = 0;
     }
 
