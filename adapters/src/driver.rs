@@ -1089,9 +1089,15 @@ pub(crate) fn write_session(
     write: &mut impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
 ) -> io::Result<()> {
     while session.pending_transmit() > 0 {
-        let mut slices = [IoSlice::new(&[]); 16];
-        let k = session.fill_io_slices(&mut slices);
-        let n = write_some(write, slices.get(..k).unwrap_or_default())?;
+        // Small frames only (a busy connection's usual output): one slice.
+        let n = match session.contiguous_transmit() {
+            Some(one) => write_some(write, &[IoSlice::new(one)])?,
+            None => {
+                let mut slices = [IoSlice::new(&[]); 16];
+                let k = session.fill_io_slices(&mut slices);
+                write_some(write, slices.get(..k).unwrap_or_default())?
+            }
+        };
         session.advance_transmit(n);
     }
     Ok(())

@@ -687,10 +687,13 @@ fn encode(imp: Imp, role: Role, shape: &Shape, payload: &Bytes, n: usize, keep: 
 /// Writes our whole transmit queue, vectored, as the adapters do.
 fn drain(conn: &mut Connection, sink: &mut Sink) {
     while conn.pending_transmit() > 0 {
-        let n = {
-            let mut slices = [IoSlice::new(&[]); 16];
-            let k = conn.fill_io_slices(&mut slices);
-            sink.put_vectored(&slices[..k])
+        let n = match conn.contiguous_transmit() {
+            Some(one) => sink.put_vectored(&[IoSlice::new(one)]),
+            None => {
+                let mut slices = [IoSlice::new(&[]); 16];
+                let k = conn.fill_io_slices(&mut slices);
+                sink.put_vectored(&slices[..k])
+            }
         };
         conn.advance_transmit(n);
     }

@@ -126,6 +126,63 @@ fn encode_256_and_64k_headers() {
     assert_eq!(wire.len(), 10 + 65536);
 }
 
+/// The wire form of a server's unfragmented binary message (§5.2).
+fn server_binary_frame(payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x82];
+    match payload.len() {
+        n @ 0..=125 => f.push(n as u8),
+        n @ 126..=0xFFFF => {
+            f.push(126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A busy server copies messages up to 2 KiB into its output with a 2- or
+/// 4-byte header, borrowed or owned, and queues larger ones; with
+/// `fragment_size` a message longer than it is split. The wire is the same
+/// whichever path a length takes.
+#[test]
+fn encode_header_sizes_back_to_back() {
+    let lens = [
+        0, 1, 125, 126, 127, 1000, 1001, 2047, 2048, 2049, 65535, 65536,
+    ];
+    for borrowed in [false, true] {
+        let mut s = conn(Role::Server, Config::default());
+        let mut want = Vec::new();
+        for (i, &len) in lens.iter().chain(&lens).enumerate() {
+            let payload: Vec<u8> = (0..len).map(|k| (k * 7 + i) as u8).collect();
+            want.extend(server_binary_frame(&payload));
+            if borrowed {
+                s.send_binary_slice(&payload).unwrap();
+            } else {
+                s.send_binary(payload).unwrap();
+            }
+        }
+        assert_eq!(transmit(&mut s), want, "borrowed: {borrowed}");
+    }
+    // Split at 1,000 bytes: 1,000 is one frame, 1,001 two.
+    let mut s = conn(
+        Role::Server,
+        Config::default().with_fragment_size(Some(1000)),
+    );
+    s.send_binary_slice(&[1; 200]).unwrap();
+    s.send_binary_slice(&[2; 1000]).unwrap();
+    s.send_binary_slice(&[3; 1001]).unwrap();
+    let mut want = server_binary_frame(&[1; 200]);
+    want.extend(server_binary_frame(&[2; 1000]));
+    want.extend([0x02, 126, 0x03, 0xE8]);
+    want.extend([3; 1000]);
+    want.extend([0x80, 1, 3]);
+    assert_eq!(transmit(&mut s), want);
+}
+
 #[test]
 fn auto_pong_echoes_ping_payload() {
     let mut c = fixed_client(Config::default());

@@ -191,10 +191,10 @@ struct Shared {
     msg_rsv: u8,
     /// A non-stream extension that owns no RSV bit (sees every frame).
     always_decode: bool,
-    /// The largest payload a server sends as one plain RFC 6455 frame with
-    /// a 2-byte header (no extension, not split by `fragment_size`): the
-    /// fast path of `send_*_slice`. 0: none.
-    small_max: u8,
+    /// The largest payload a server copies into its output as one plain
+    /// RFC 6455 frame (no extension, not split by `fragment_size`, at most
+    /// `send::COPY_MAX`): the fast path of `send_*`. 0: none.
+    small_max: u16,
     has_stream: bool,
     /// With a stream extension: its undecoded input and state.
     stream: Option<Box<StreamIn>>,
@@ -620,8 +620,9 @@ impl Shared {
             s.always_decode |= m == 0 && e.granularity() != Granularity::Stream;
         }
         if s.exts.is_empty() && s.codec.is_rfc() {
-            let frame = s.config.fragment_size.map_or(125, |n| n.clamp(1, 125));
-            s.small_max = frame as u8;
+            let max = send::COPY_MAX;
+            let frame = s.config.fragment_size.map_or(max, |n| n.clamp(1, max));
+            s.small_max = frame as u16;
         }
         Ok(s)
     }

@@ -21,6 +21,8 @@ const KEEP_TXB: usize = 128 * 1024;
 /// about 800 instructions per message besides the copies; copied, 540. A
 /// 2 KiB copy is still a vector loop, not `rep movsb`.
 pub(super) const COPY_MAX: usize = 2048;
+// The fast path's length field (`small_max`) and header are 16-bit.
+const _: () = assert!(COPY_MAX <= u16::MAX as usize);
 /// A client copies (to mask) payloads up to this size into the contiguous
 /// output; a larger frame is built in a buffer of its own.
 pub(super) const MASK_COPY_MAX: usize = 64 * 1024;
@@ -176,8 +178,10 @@ impl Connection {
         self.send_whole(MessageKind::Text, data)
     }
 
-    /// Sends a binary message (§5.6). On a server the payload is queued
-    /// without a copy; a client copies it once, masked, into the output.
+    /// Sends a binary message (§5.6). On a server a payload over 2 KiB is
+    /// queued without a copy (a smaller one is copied into the output,
+    /// which costs less than a slice of its own to write); a client copies
+    /// it once, masked, into the output.
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
         let data = data.into();
         if self.try_send_small(MessageKind::Binary, &data) {
@@ -224,13 +228,15 @@ impl Connection {
         self.send_slice_slow(kind, data)
     }
 
-    /// A server's small message on a plain connection with room in the
-    /// contiguous output: a 2-byte header (§5.2) and the payload, copied.
-    /// False (nothing done) if any of that does not hold.
+    /// A server's message up to [`COPY_MAX`] on a plain connection with
+    /// room in the contiguous output: a 2-byte header, or a 4-byte one past
+    /// 125 bytes (§5.2), and the payload, copied. False (nothing done) if
+    /// any of that does not hold.
     #[inline]
     fn try_send_small(&mut self, kind: MessageKind, data: &[u8]) -> bool {
         let s = &*self.shared;
-        if data.len() > usize::from(s.small_max)
+        let len = data.len();
+        if len > usize::from(s.small_max)
             || self.role != Role::Server
             || s.rec.is_some()
             || self.err.is_some()
@@ -240,13 +246,23 @@ impl Connection {
             return false;
         }
         let at = self.txb_end as usize;
-        let n = 2 + data.len();
-        let Some([h0, h1, body @ ..]) = self.txb.get_mut(at..at + n) else {
+        let short = len <= 125;
+        let n = if short { 2 + len } else { 4 + len };
+        let Some(dst) = self.txb.get_mut(at..at + n) else {
             return false;
         };
-        *h0 = 0x80 | opcode_of(kind) as u8;
-        *h1 = data.len() as u8;
-        copy_short(body, data);
+        let first = 0x80 | opcode_of(kind) as u8;
+        if short {
+            if let [h0, h1, body @ ..] = dst {
+                *h0 = first;
+                *h1 = len as u8;
+                copy_short(body, data);
+            }
+        } else if let [h0, h1, h2, h3, body @ ..] = dst {
+            let [b2, b3] = (len as u16).to_be_bytes();
+            (*h0, *h1, *h2, *h3) = (first, 126, b2, b3);
+            body.copy_from_slice(data);
+        }
         self.txb_end = (at + n) as u32;
         if self.tx_len == 0 {
             self.tx_started();
@@ -264,9 +280,12 @@ impl Connection {
             Some(n) => data.len() <= n || !self.shared.codec.fragments(),
             None => true,
         };
+        // The payload is copied either way: into the contiguous output
+        // (up to `MASK_COPY_MAX`, in either role) rather than a buffer of
+        // its own.
         if one_frame
             && self.shared.exts.is_empty()
-            && self.queue_contiguous(opcode_of(kind), true, 0, data)
+            && self.queue_contiguous_upto(opcode_of(kind), true, 0, data, MASK_COPY_MAX)
         {
             return Ok(());
         }
@@ -668,6 +687,20 @@ impl Connection {
             Role::Server => COPY_MAX,
             Role::Client => MASK_COPY_MAX,
         };
+        self.queue_contiguous_upto(op, fin, rsv, payload, max)
+    }
+
+    /// [`queue_contiguous`](Self::queue_contiguous) for payloads up to
+    /// `max`.
+    #[inline]
+    fn queue_contiguous_upto(
+        &mut self,
+        op: OpCode,
+        fin: bool,
+        rsv: u8,
+        payload: &[u8],
+        max: usize,
+    ) -> bool {
         if payload.len() > max
             || op == OpCode::Pong
             || !self.shared.codec.is_rfc()
@@ -837,6 +870,33 @@ impl Connection {
         });
         self.advance_transmit(n);
         n
+    }
+
+    /// The pending output when it is one contiguous slice (only small
+    /// frames are waiting, the common case of a busy connection), else
+    /// `None`: write it with one plain `write` instead of filling an array
+    /// of slices, then call [`advance_transmit`](Self::advance_transmit).
+    ///
+    /// ```
+    /// use ws_proto::{Config, Connection, Instant};
+    ///
+    /// let mut server = Connection::server(Config::default(), Instant::ZERO)?;
+    /// assert_eq!(server.contiguous_transmit(), None);
+    /// server.send_binary_slice(b"ab")?;
+    /// server.send_binary_slice(b"cd")?;
+    /// assert_eq!(server.contiguous_transmit(), Some(&b"\x82\x02ab\x82\x02cd"[..]));
+    /// server.advance_transmit(8);
+    /// assert_eq!(server.contiguous_transmit(), None);
+    /// # Ok::<(), ws_proto::Error>(())
+    /// ```
+    #[inline]
+    pub fn contiguous_transmit(&self) -> Option<&[u8]> {
+        if !self.tx.is_empty() {
+            return None;
+        }
+        self.txb
+            .get(self.txb_off as usize..self.txb_end as usize)
+            .filter(|t| !t.is_empty())
     }
 
     /// Fills `out` with the pending output as slices (header and payload of

@@ -1095,6 +1095,20 @@ impl Session {
         }
     }
 
+    /// The queued output when it is one contiguous slice of an open
+    /// connection's frames (see
+    /// [`Connection::contiguous_transmit`](crate::Connection::contiguous_transmit)),
+    /// else `None` (nothing queued, several parts, or the handshake still
+    /// going out): then use [`fill_io_slices`](Self::fill_io_slices) or
+    /// [`transmit_slices`](Self::transmit_slices).
+    #[inline]
+    pub fn contiguous_transmit(&self) -> Option<&[u8]> {
+        match (&self.stage, &self.pre) {
+            (Stage::Open(c), None) => c.contiguous_transmit(),
+            _ => None,
+        }
+    }
+
     /// Like [`transmit_slices`](Self::transmit_slices) for `writev`.
     #[cfg(feature = "std")]
     #[inline]
