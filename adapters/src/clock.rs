@@ -27,10 +27,43 @@ thread_local! {
     pub(crate) static READS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
-/// The epoch of every [`Clock`] in the process.
-fn epoch() -> std::time::Instant {
-    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
-    *EPOCH.get_or_init(std::time::Instant::now)
+/// The epoch of every [`Clock`] in the process: as a `std` instant (for
+/// the runtimes' timers) and, on Linux, as `CLOCK_MONOTONIC` nanoseconds
+/// read right after it (what `std::time::Instant` reads on Linux).
+struct Epoch {
+    std: std::time::Instant,
+    #[cfg(target_os = "linux")]
+    mono_ns: u64,
+}
+
+fn epoch() -> &'static Epoch {
+    static EPOCH: OnceLock<Epoch> = OnceLock::new();
+    EPOCH.get_or_init(|| Epoch {
+        std: std::time::Instant::now(),
+        #[cfg(target_os = "linux")]
+        mono_ns: mono_ns(),
+    })
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds (through the vDSO): the same clock as
+/// `Instant::now`, without `Instant::elapsed`'s checked `timespec`
+/// subtraction and `Duration` on the way (about half the instructions of
+/// a read; two reads per message on the async adapters).
+#[cfg(target_os = "linux")]
+#[inline]
+#[allow(unsafe_code)]
+fn mono_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable `timespec` for the call's duration;
+    // CLOCK_MONOTONIC is always supported on Linux, and on a failure `t`
+    // stays zero (time then reads as the epoch, never a fault).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    let secs = u64::try_from(t.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(t.tv_nsec).unwrap_or(0);
+    secs.wrapping_mul(1_000_000_000).wrapping_add(nanos)
 }
 
 impl Clock {
@@ -44,7 +77,11 @@ impl Clock {
     pub fn now(&self) -> Instant {
         #[cfg(test)]
         READS.with(|r| r.set(r.get() + 1));
-        Instant::from_since_epoch(epoch().elapsed())
+        let e = epoch();
+        #[cfg(target_os = "linux")]
+        return Instant::from_nanos(mono_ns().saturating_sub(e.mono_ns));
+        #[cfg(not(target_os = "linux"))]
+        Instant::from_since_epoch(e.std.elapsed())
     }
 
     /// How long from now until `deadline` (zero if it has passed).
@@ -54,6 +91,6 @@ impl Clock {
 
     /// `deadline` on the OS clock (for a runtime's timer).
     pub fn to_std(&self, deadline: Instant) -> std::time::Instant {
-        epoch() + deadline.since_epoch()
+        epoch().std + deadline.since_epoch()
     }
 }
