@@ -30,8 +30,9 @@ use crate::{Clock, Error, ErrorKind};
 /// Frame bytes still expected from which a read goes straight into the
 /// connection's buffer (see [`Driver::read_from`]).
 const ZERO_COPY_MIN: u64 = 4096;
-/// Most room lent to one zero-copy read.
-pub(crate) const MAX_LEND: usize = 64 * 1024;
+/// Most room lent to one read into a connection's buffer (see
+/// [`in_place_read_size`]).
+pub const MAX_LEND: usize = 64 * 1024;
 /// Size of the scratch buffers adapters read handshake and TLS bytes into.
 pub const SCRATCH: usize = 16 * 1024;
 
@@ -478,44 +479,31 @@ impl Driver {
 
     /// How much to read straight into the open connection's receive
     /// buffer with [`read_direct`](Self::read_direct), 0 to read into the
-    /// loop's scratch buffer instead: in the middle of a large frame, what
-    /// it still needs (as [`read_from`](Self::read_from)); between frames,
-    /// the room a busy connection kept from its last messages when it is at
-    /// least a scratch buffer's worth (a connection receiving large
-    /// messages then reads each whole, in place, in one read); and up to
-    /// [`MAX_LEND`] in all while input streams in (the last read filled
-    /// all it was given). Frames back to back rarely end where a read does:
+    /// loop's scratch buffer instead ([`in_place_read_size`]): in the
+    /// middle of a large frame, what it still needs (as
+    /// [`read_from`](Self::read_from)); between frames, the room a busy
+    /// connection kept from its last messages when it is at least a scratch
+    /// buffer's worth (a connection receiving large messages then reads
+    /// each whole, in place, in one read); and up to [`MAX_LEND`] in all
+    /// while input streams in (the last read filled all it was given),
+    /// ending where a frame ends if frames keep one size. Frames back to
+    /// back rarely end where a read does:
     /// through the scratch buffer each read was copied, the buffer grown by
     /// copying, and the frame it held copied out again for being small
     /// beside the grown buffer (about four copies of every byte of a stream
     /// of 16 KiB frames); read in place, only the part of a frame a read
-    /// leaves at its end moves once, to the front of the next buffer. The
+    /// leaves at its end moves once, to the front of the next buffer (and
+    /// with reads sized to whole frames, none does). The
     /// buffer is the connection's while it streams and released once it is
     /// idle. Never under TLS or a proxy, whose layers take the wire bytes.
     pub(crate) fn direct_read_size(&mut self) -> usize {
         if self.layers.is_some() {
             return 0;
         }
-        let Some(c) = self.session.connection() else {
-            return 0;
-        };
-        let expected = c.frame_bytes_expected();
-        let held = c.buffered_receive();
-        let room = self.session.recv_room().min(MAX_LEND);
-        if expected >= ZERO_COPY_MIN {
-            let expected = usize::try_from(expected).map_or(MAX_LEND, |e| e.min(MAX_LEND));
-            return expected.max(room);
-        }
-        if room >= SCRATCH {
-            room
-        } else if self.turn.streaming {
-            // The buffer stays at `MAX_LEND` in all: a 16 KiB message is
-            // a quarter of it and handed out without a copy (see
-            // `Connection::take_rx`).
-            MAX_LEND.saturating_sub(held).max(SCRATCH)
-        } else {
-            0
-        }
+        let streaming = self.turn.streaming;
+        self.session
+            .connection_mut()
+            .map_or(0, |c| in_place_read_size(c, streaming))
     }
 
     /// Reads up to `min` bytes into uninitialized room of the connection's
@@ -1068,6 +1056,67 @@ fn is_reset(e: &io::Error) -> bool {
     )
 }
 
+/// How much the adapters' driver reads straight into `conn`'s receive
+/// buffer with [`Connection::recv_into`](ws_proto::Connection::recv_into),
+/// 0 to read into a scratch buffer and
+/// [`receive`](ws_proto::Connection::receive) instead; `streaming`: the
+/// last read filled all it was given. For a loop of your own over a
+/// transport that reads into uninitialized memory.
+///
+/// In the middle of a large frame, what it still needs (up to
+/// [`MAX_LEND`]); between frames, the room a busy connection kept from its
+/// last messages when it is at least a scratch buffer's worth; and up to
+/// `MAX_LEND` in all while input streams in. Reads end where frames do
+/// when frames keep one size: a read that ends inside a frame leaves its
+/// start to be moved to the front of the next buffer.
+pub fn in_place_read_size(conn: &mut ws_proto::Connection, streaming: bool) -> usize {
+    let expected = conn.frame_bytes_expected();
+    let held = conn.buffered_receive();
+    let frame = conn.last_frame_len();
+    let room = conn.recv_room().min(MAX_LEND);
+    let expected = usize::try_from(expected).map_or(MAX_LEND, |e| e.min(MAX_LEND));
+    let n = if expected as u64 >= ZERO_COPY_MIN {
+        expected.max(room)
+    } else if room >= SCRATCH {
+        room
+    } else if streaming {
+        // The buffer stays at `MAX_LEND` in all: a 16 KiB message is a
+        // quarter of it and handed out without a copy (see
+        // `Connection::take_rx`).
+        MAX_LEND.saturating_sub(held).max(SCRATCH)
+    } else {
+        return 0;
+    };
+    frame_aligned(n, expected, held, frame)
+}
+
+/// A read of up to `n` bytes into the connection's buffer, shortened to end
+/// where a frame ends if frames keep the size of the last one (`frame`
+/// wire bytes, large: from [`ZERO_COPY_MIN`] to half of [`MAX_LEND`]): the
+/// frame in progress (`expected` bytes still to come), or between frames
+/// the next one (`held` bytes of it here), then as many whole frames as
+/// fit. A read that ends inside a frame leaves its start at the end of
+/// the buffer, to be moved to the front of the next one: for a stream of
+/// 16 KiB frames read 64 KiB at a time, nearly a whole frame every three.
+/// When frames vary, a read is at most one frame shorter than it could be.
+fn frame_aligned(n: usize, expected: usize, held: usize, frame: usize) -> usize {
+    if !(ZERO_COPY_MIN as usize..=MAX_LEND / 2).contains(&frame) {
+        return n;
+    }
+    let first = if expected > 0 {
+        expected
+    } else {
+        match frame.checked_sub(held) {
+            Some(f) if f > 0 => f,
+            _ => return n,
+        }
+    };
+    if first > n {
+        return n;
+    }
+    first + (n - first) / frame * frame
+}
+
 /// Calls `write` once, turning `Ok(0)` into `WriteZero` and retrying
 /// interruptions.
 pub(crate) fn write_some(
@@ -1112,6 +1161,29 @@ mod tests {
     use ws_proto::{CloseCode, State};
 
     use super::*;
+
+    /// Reads end where frames of the last frame's size would: after the
+    /// frame in progress, or between frames after the next one, plus
+    /// whole frames; unchanged when the frame size is out of range or the
+    /// frame in progress does not fit.
+    #[test]
+    fn frame_aligned_reads_end_on_frame_boundaries() {
+        let f = 16 * 1024 + 8;
+        // Between frames, nothing held: three whole frames in 64 KiB.
+        assert_eq!(frame_aligned(MAX_LEND, 0, 0, f), 3 * f);
+        // 10 bytes of the next frame's header held.
+        assert_eq!(frame_aligned(MAX_LEND - 10, 0, 10, f), 3 * f - 10);
+        // In a frame, 100 bytes to come: those, then whole frames.
+        assert_eq!(frame_aligned(MAX_LEND, 100, 0, f), 100 + 3 * f);
+        // The frame in progress needs more than the read: the read.
+        assert_eq!(frame_aligned(1000, 5000, 0, f), 1000);
+        // Small or very large frames: the read as it was.
+        assert_eq!(frame_aligned(MAX_LEND, 0, 0, 1000), MAX_LEND);
+        assert_eq!(frame_aligned(MAX_LEND, 0, 0, 40_000), MAX_LEND);
+        assert_eq!(frame_aligned(MAX_LEND, 0, 0, 0), MAX_LEND);
+        // Held bytes of a whole frame (not polled yet): the read as it was.
+        assert_eq!(frame_aligned(MAX_LEND - f, 0, f, f), MAX_LEND - f);
+    }
 
     /// A server session opened in memory, then closed by its client.
     fn closed_server() -> Session {

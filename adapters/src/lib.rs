@@ -77,7 +77,10 @@ pub mod uring;
 pub use aio::{AsyncStream, AsyncWebSocket, ReadHalf, WriteHalf};
 pub use budget::{BudgetReport, MemoryBudget, Ticket, Verdict};
 pub use clock::Clock;
-pub use driver::{BODY_CHUNK, BUDGET_CHECK, BodySource, Driver, PAUSE_RETRY, SCRATCH};
+pub use driver::{
+    BODY_CHUNK, BUDGET_CHECK, BodySource, Driver, MAX_LEND, PAUSE_RETRY, SCRATCH,
+    in_place_read_size,
+};
 pub use error::{Error, ErrorKind};
 pub use options::{
     ClientOptions, IntoClientRequest, ServerOptions, fd_limit, raise_fd_limit, reverse_name,

@@ -336,6 +336,8 @@ struct Counted<S> {
     inner: S,
     reads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     in_place: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The size of every read.
+    sizes: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
 }
 
 impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<S> {
@@ -352,6 +354,8 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<S> {
             if uninit {
                 self.in_place.fetch_add(1, Relaxed);
             }
+            let n = buf.filled().len() - before;
+            self.sizes.lock().unwrap().push(n);
         }
         r
     }
@@ -389,6 +393,7 @@ async fn counted_pair(
     wtokio::WebSocket<tokio::io::DuplexStream>,
     std::sync::Arc<std::sync::atomic::AtomicUsize>,
     std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
 ) {
     let (a, b) = tokio::io::duplex(capacity);
     let reads = std::sync::Arc::default();
@@ -397,13 +402,15 @@ async fn counted_pair(
         inner: a,
         reads: std::sync::Arc::clone(&reads),
         in_place: std::sync::Arc::clone(&in_place),
+        sizes: std::sync::Arc::default(),
     };
+    let sizes = std::sync::Arc::clone(&a.sizes);
     let (server_opts, client_opts) = (server_options(false), client_options(false));
     let (server, client) = tokio::join!(
         wtokio::accept(a, &server_opts),
         wtokio::client(b, "ws://pipe.invalid/", &client_opts)
     );
-    (server.unwrap(), client.unwrap().0, reads, in_place)
+    (server.unwrap(), client.unwrap().0, reads, in_place, sizes)
 }
 
 /// Frames arriving back to back (an upload: the peer sends faster than
@@ -422,7 +429,7 @@ fn tokio_reads_a_stream_of_frames_in_place() {
             .build()
             .unwrap();
         rt.block_on(async {
-            let (mut server, client, reads, in_place) = counted_pair(4 << 20).await;
+            let (mut server, client, reads, in_place, sizes) = counted_pair(4 << 20).await;
             const N: usize = 128;
             let payload = bytes::Bytes::from(vec![0x5au8; 16 * 1024]);
             // All of it is in the pipe before the server reads any.
@@ -430,6 +437,7 @@ fn tokio_reads_a_stream_of_frames_in_place() {
                 client.send(Message::Binary(payload.clone())).await.unwrap();
             }
             let (reads0, in_place0) = (reads.load(Relaxed), in_place.load(Relaxed));
+            sizes.lock().unwrap().clear();
             for i in 0..N {
                 let Some(Event::Binary(got)) = server.recv().await.unwrap() else {
                     panic!("message {i}: no message")
@@ -446,6 +454,22 @@ fn tokio_reads_a_stream_of_frames_in_place() {
             assert!(
                 in_place + 2 >= reads,
                 "only {in_place} of {reads} reads in place"
+            );
+            // Frames of one size: once the first has been seen, reads end
+            // where frames end (3 frames of 16,392 wire bytes in 64 KiB),
+            // so no frame's start is left at the end of a buffer to be
+            // moved to the next. Before, every read after the first ended
+            // 16,368 bytes into a frame.
+            let wire = 16 * 1024 + 8;
+            let sizes = sizes.lock().unwrap();
+            let ends = sizes.iter().scan(0, |at, n| {
+                *at += n;
+                Some(*at)
+            });
+            let cut = ends.skip(2).filter(|end| end % wire != 0).count();
+            assert!(
+                cut <= 1,
+                "reads ending inside a frame: {cut} (read sizes {sizes:?})"
             );
         });
     });
@@ -466,7 +490,7 @@ fn tokio_reads_a_large_message_once_in_place() {
             .build()
             .unwrap();
         rt.block_on(async {
-            let (mut server, mut client, reads, in_place) = counted_pair(256 * 1024).await;
+            let (mut server, mut client, reads, in_place, _) = counted_pair(256 * 1024).await;
             const N: usize = 100;
             let payload = bytes::Bytes::from(vec![0xa5u8; 16 * 1024]);
             let before = reads.load(Relaxed);

@@ -65,11 +65,8 @@ const CHUNK: usize = 64 * 1024;
 const SMALL_COUNT: usize = 100_000;
 /// Payload bytes per iteration for the large shapes (16 KiB and 1 MiB).
 const BYTE_BUDGET: usize = 64 << 20;
-/// Frame bytes still to come from which the adapters read straight into
-/// the connection's buffer (`adapters/src/driver.rs`).
-const ZERO_COPY_MIN: u64 = 4096;
-/// The adapters' shared read buffer (`ws_adapters::SCRATCH`).
-const SCRATCH: usize = 16 * 1024;
+/// The adapters' shared read buffer.
+const SCRATCH: usize = ws_adapters::SCRATCH;
 /// Our batched encoder drains the transmit queue when this much is queued.
 const BATCH: usize = 64 * 1024;
 /// Seed of the client mask keys (the same sequence for every encoder that
@@ -473,30 +470,19 @@ fn decode(
                 // `ours`: always read into the connection's own buffer
                 // (`recv_buf`, zero copy). `ours_adapter`: what the
                 // adapters' driver does over a socket
-                // (`Driver::direct_read_size`): in the middle of a large
-                // frame (>= 4 KiB to come), with at least `SCRATCH` of room
-                // kept, or while input streams in (the last read was
-                // full), read into the connection's uninitialized room
-                // (`recv_into`); else read into a shared `SCRATCH` buffer
-                // and copy it in with `receive`.
+                // (`ws_adapters::in_place_read_size`): in the middle of a
+                // large frame, with at least `SCRATCH` of room kept, or
+                // while input streams in (the last read was full), read
+                // into the connection's uninitialized room (`recv_into`),
+                // ending where a frame ends when frames keep one size;
+                // else read into a shared `SCRATCH` buffer and copy it in
+                // with `receive`.
                 let k = if imp == Imp::Ours {
                     let k = pipe.read(conn.recv_buf(CHUNK)).unwrap();
                     conn.recv_commit(Instant::ZERO, k).unwrap();
                     k
                 } else {
-                    let expected = conn.frame_bytes_expected();
-                    let room = conn.recv_room().min(CHUNK);
-                    let direct = if expected >= ZERO_COPY_MIN {
-                        usize::try_from(expected)
-                            .map_or(CHUNK, |e| e.min(CHUNK))
-                            .max(room)
-                    } else if room >= SCRATCH {
-                        room
-                    } else if streaming {
-                        CHUNK.saturating_sub(conn.buffered_receive()).max(SCRATCH)
-                    } else {
-                        0
-                    };
+                    let direct = ws_adapters::in_place_read_size(&mut conn, streaming);
                     let (k, asked) = if direct > 0 {
                         let k = conn
                             .recv_into(Instant::ZERO, direct, |b| {

@@ -417,3 +417,28 @@ fn a_stream_of_frames_read_into_place_is_handed_out_zero_copy() {
     }
     assert_eq!(got, FRAMES);
 }
+
+/// `last_frame_len` is the wire size (header and payload) of the last data
+/// frame whose header was parsed: a small frame taken whole, then a large
+/// one as soon as its header is in, before its payload; control frames do
+/// not count.
+#[test]
+fn last_frame_len_is_the_wire_size_of_the_last_data_frame() {
+    let mut c = server(1 << 20);
+    assert_eq!(c.last_frame_len(), 0);
+    let mut small = masked_header(20);
+    small.extend_from_slice(&[7; 20]);
+    c.receive(Instant::ZERO, &small).unwrap();
+    assert!(matches!(c.poll_event().unwrap(), Some(Event::Binary(_))));
+    assert_eq!(c.last_frame_len(), 2 + 4 + 20);
+    // A ping between: unchanged.
+    c.receive(Instant::ZERO, &[0x89, 0x80, 0, 0, 0, 0]).unwrap();
+    assert!(matches!(c.poll_event().unwrap(), Some(Event::Ping(_))));
+    assert_eq!(c.last_frame_len(), 26);
+    // A large frame: known from its header alone.
+    let mut big = masked_header(70_000);
+    big.extend_from_slice(&[1; 100]);
+    c.receive(Instant::ZERO, &big).unwrap();
+    assert!(c.poll_event().unwrap().is_none());
+    assert_eq!(c.last_frame_len(), 2 + 8 + 4 + 70_000);
+}

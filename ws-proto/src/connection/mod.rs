@@ -195,6 +195,9 @@ struct Shared {
     /// RFC 6455 frame (no extension, not split by `fragment_size`, at most
     /// `send::COPY_MAX`): the fast path of `send_*`. 0: none.
     small_max: u16,
+    /// Wire bytes (header and payload, saturated) of the last data frame
+    /// whose header was parsed: see `Connection::last_frame_len`.
+    last_frame: u32,
     has_stream: bool,
     /// With a stream extension: its undecoded input and state.
     stream: Option<Box<StreamIn>>,
@@ -465,6 +468,19 @@ impl Connection {
         self.rf.remaining.saturating_sub(unparsed)
     }
 
+    /// Wire bytes (header and payload) of the last data frame whose header
+    /// was parsed, 0 before the first (saturated at `u32::MAX`; with a
+    /// stream extension, the decoded frame's). Peers that stream frames of
+    /// one size make it the size of the next: a driver reading them in
+    /// place can end its reads where frames end (see
+    /// [`recv_into`](Self::recv_into)), so that no partial frame is left
+    /// at the end of a buffer to be moved to the next.
+    #[must_use]
+    #[inline]
+    pub fn last_frame_len(&self) -> usize {
+        self.shared.last_frame as usize
+    }
+
     /// Heap bytes held by the connection's buffers: receive buffer,
     /// reassembly buffer and transmit queue (not the settings block, the
     /// extensions' own state, or payloads already handed out as `Bytes`).
@@ -588,6 +604,7 @@ impl Shared {
             msg_rsv: 0,
             always_decode: false,
             small_max: 0,
+            last_frame: 0,
             has_stream: false,
             stream: None,
             pong_at: timers::NEVER,

@@ -658,6 +658,7 @@ impl Connection {
         }
         self.rx_advance(head);
         let payload = self.take_rx(len);
+        self.shared.last_frame = (head + len) as u32;
         Ok(Some(if text {
             Event::Text(Utf8Bytes::from_validated(payload))
         } else {
@@ -708,6 +709,8 @@ impl Connection {
         self.rx_advance(len);
         if !h.opcode.is_control() {
             self.begin_data_frame(&h);
+            let wire = h.payload_len.saturating_add(len as u64);
+            self.shared.last_frame = u32::try_from(wire).unwrap_or(u32::MAX);
         }
         let whole = h.opcode.is_control() || self.needs_decode(h.rsv);
         self.rf = RecvFrame {
