@@ -175,11 +175,17 @@ fn encode_header_sizes_back_to_back() {
     s.send_binary_slice(&[1; 200]).unwrap();
     s.send_binary_slice(&[2; 1000]).unwrap();
     s.send_binary_slice(&[3; 1001]).unwrap();
+    // Owned and past 2 KiB: split too, not queued whole.
+    s.send_binary(vec![4u8; 3000]).unwrap();
     let mut want = server_binary_frame(&[1; 200]);
     want.extend(server_binary_frame(&[2; 1000]));
     want.extend([0x02, 126, 0x03, 0xE8]);
     want.extend([3; 1000]);
     want.extend([0x80, 1, 3]);
+    for head in [0x02, 0x00, 0x80] {
+        want.extend([head, 126, 0x03, 0xE8]);
+        want.extend([4; 1000]);
+    }
     assert_eq!(transmit(&mut s), want);
 }
 

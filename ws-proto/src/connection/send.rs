@@ -169,7 +169,9 @@ impl Connection {
     /// Sends a text message (§5.6), fragmented per `fragment_size`.
     pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
         let data = text.into().into_bytes();
-        if self.try_send_small(MessageKind::Text, &data) {
+        if self.try_send_small(MessageKind::Text, &data)
+            || self.try_send_large(MessageKind::Text, &data)
+        {
             return Ok(());
         }
         if self.recording() {
@@ -178,13 +180,62 @@ impl Connection {
         self.send_whole(MessageKind::Text, data)
     }
 
+    /// A server's unfragmented message past [`COPY_MAX`] on a plain RFC
+    /// 6455 connection: queued behind its header (§5.2) without a copy,
+    /// straight, without the general path's extension chain and codec.
+    /// False (nothing done) where that path is needed.
+    #[inline]
+    fn try_send_large(&mut self, kind: MessageKind, data: &Bytes) -> bool {
+        let s = &*self.shared;
+        // `small_max` is 0 unless the connection is plain RFC 6455 framing
+        // without extensions.
+        if s.small_max == 0
+            || data.len() <= COPY_MAX
+            || self.role != Role::Server
+            || s.rec.is_some()
+            || self.err.is_some()
+            || self.close_sent
+            || self.send_kind.is_some()
+            || s.config.fragment_size.is_some_and(|n| data.len() > n)
+        {
+            return false;
+        }
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: opcode_of(kind),
+            mask: None,
+            payload_len: data.len() as u64,
+        };
+        let (head, head_len) = header.to_bytes();
+        let mut inline = [0; TX_INLINE];
+        if let (Some(d), Some(h)) = (inline.get_mut(..MAX_HEADER_LEN), head.get(..)) {
+            d.copy_from_slice(h);
+        }
+        self.seal_tail();
+        if self.tx_len == 0 {
+            self.tx_started();
+        }
+        self.tx_len += head_len + data.len();
+        self.tx.push_back(TxFrame {
+            head: inline,
+            head_len: head_len as u8,
+            head_off: 0,
+            run: 0,
+            payload: data.clone(),
+        });
+        true
+    }
+
     /// Sends a binary message (§5.6). On a server a payload over 2 KiB is
     /// queued without a copy (a smaller one is copied into the output,
     /// which costs less than a slice of its own to write); a client copies
     /// it once, masked, into the output.
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
         let data = data.into();
-        if self.try_send_small(MessageKind::Binary, &data) {
+        if self.try_send_small(MessageKind::Binary, &data)
+            || self.try_send_large(MessageKind::Binary, &data)
+        {
             return Ok(());
         }
         if self.recording() {
