@@ -187,6 +187,22 @@ fn encode_header_sizes_back_to_back() {
         want.extend([4; 1000]);
     }
     assert_eq!(transmit(&mut s), want);
+    // Split at 5,000 bytes: two fragments queued zero copy, the last
+    // (2,000 bytes) copied, with a small message before and after.
+    let mut s = conn(Role::Server, Config::default().with_fragment_size(Some(5000)));
+    let big: Vec<u8> = (0..12_000u32).map(|k| (k % 251) as u8).collect();
+    s.send_binary_slice(b"a").unwrap();
+    s.send_binary(big.clone()).unwrap();
+    s.send_binary_slice(b"b").unwrap();
+    let mut want = server_binary_frame(b"a");
+    for (head, part) in [(0x02, &big[..5000]), (0x00, &big[5000..10_000])] {
+        want.extend([head, 126, 0x13, 0x88]);
+        want.extend_from_slice(part);
+    }
+    want.extend([0x80, 126, 0x07, 0xD0]);
+    want.extend_from_slice(&big[10_000..]);
+    want.extend(server_binary_frame(b"b"));
+    assert_eq!(transmit(&mut s), want);
 }
 
 #[test]

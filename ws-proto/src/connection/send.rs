@@ -200,12 +200,21 @@ impl Connection {
         {
             return false;
         }
+        self.queue_plain(opcode_of(kind), true, data.clone());
+        true
+    }
+
+    /// Queues a server's unmasked RFC 6455 frame without extension bits
+    /// behind its header (§5.2), zero copy: what `build_frame` does for
+    /// it, without the codec. Only for a plain connection's server side.
+    #[inline]
+    fn queue_plain(&mut self, opcode: OpCode, fin: bool, payload: Bytes) {
         let header = FrameHeader {
-            fin: true,
+            fin,
             rsv: 0,
-            opcode: opcode_of(kind),
+            opcode,
             mask: None,
-            payload_len: data.len() as u64,
+            payload_len: payload.len() as u64,
         };
         let (head, head_len) = header.to_bytes();
         let mut inline = [0; TX_INLINE];
@@ -216,15 +225,14 @@ impl Connection {
         if self.tx_len == 0 {
             self.tx_started();
         }
-        self.tx_len += head_len + data.len();
+        self.tx_len += head_len + payload.len();
         self.tx.push_back(TxFrame {
             head: inline,
             head_len: head_len as u8,
             head_off: 0,
             run: 0,
-            payload: data.clone(),
+            payload,
         });
-        true
     }
 
     /// Sends a binary message (§5.6). On a server a payload over 2 KiB is
@@ -591,6 +599,25 @@ impl Connection {
             return Ok(());
         }
         let count = data.len().div_ceil(step).max(1);
+        if self.shared.exts.is_empty() && self.shared.small_max > 0 && self.role == Role::Server {
+            // A plain server's fragments (§5.4): small ones copied into the
+            // output, large ones queued zero copy, each behind its header.
+            for i in 0..count {
+                let start = (i * step).min(data.len());
+                let end = start.saturating_add(step).min(data.len());
+                let op = if first && i == 0 {
+                    opcode_of(kind)
+                } else {
+                    OpCode::Continuation
+                };
+                let last = fin && i + 1 == count;
+                let piece = data.get(start..end).unwrap_or_default();
+                if !self.queue_contiguous(op, last, 0, piece) {
+                    self.queue_plain(op, last, data.slice(start..end));
+                }
+            }
+            return Ok(());
+        }
         for i in 0..count {
             let start = i.saturating_mul(step);
             let piece =
