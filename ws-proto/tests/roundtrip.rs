@@ -205,17 +205,19 @@ proptest! {
     /// The output comes out whole and in order whatever the mix: small
     /// frames (written back to back into the contiguous output), large ones
     /// (queued zero copy behind their header), pings and fragments between
-    /// them, sent with the owned or the borrowing API, with writes of any
-    /// size (down to one byte) between the sends.
+    /// them, sent with the owned or the borrowing API, split by a
+    /// `fragment_size` or not, with writes of any size (down to one byte)
+    /// between the sends.
     #[test]
     fn output_order_with_partial_writes(
         msgs in proptest::collection::vec(msg(), 0..12),
         from_client in any::<bool>(),
         borrow in any::<u8>(),
         write_seed in any::<u64>(),
+        fragment in proptest::option::weighted(0.3, 1usize..6000),
     ) {
         let (tx_role, rx_role) = if from_client { (Role::Client, Role::Server) } else { (Role::Server, Role::Client) };
-        let mut tx = conn(tx_role, Config::default());
+        let mut tx = conn(tx_role, Config::default().with_fragment_size(fragment));
         let mut rx = conn(rx_role, Config::default());
         let mut r = SplitMix::new(write_seed);
         let mut want = Vec::new();
