@@ -189,7 +189,10 @@ fn encode_header_sizes_back_to_back() {
     assert_eq!(transmit(&mut s), want);
     // Split at 5,000 bytes: two fragments queued zero copy, the last
     // (2,000 bytes) copied, with a small message before and after.
-    let mut s = conn(Role::Server, Config::default().with_fragment_size(Some(5000)));
+    let mut s = conn(
+        Role::Server,
+        Config::default().with_fragment_size(Some(5000)),
+    );
     let big: Vec<u8> = (0..12_000u32).map(|k| (k % 251) as u8).collect();
     s.send_binary_slice(b"a").unwrap();
     s.send_binary(big.clone()).unwrap();

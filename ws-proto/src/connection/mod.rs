@@ -469,8 +469,8 @@ impl Connection {
     }
 
     /// Wire bytes (header and payload) of the last data frame whose header
-    /// was parsed, 0 before the first (saturated at `u32::MAX`; with a
-    /// stream extension, the decoded frame's). Peers that stream frames of
+    /// was parsed, 0 before the first (saturated at `u32::MAX`) and with a
+    /// stream extension (its wire bytes are not frames). Peers that stream frames of
     /// one size make it the size of the next: a driver reading them in
     /// place can end its reads where frames end (see
     /// [`recv_into`](Self::recv_into)), so that no partial frame is left
@@ -478,6 +478,9 @@ impl Connection {
     #[must_use]
     #[inline]
     pub fn last_frame_len(&self) -> usize {
+        if self.shared.has_stream {
+            return 0;
+        }
         self.shared.last_frame as usize
     }
 
