@@ -599,9 +599,10 @@ impl Connection {
             return Ok(());
         }
         let count = data.len().div_ceil(step).max(1);
-        if self.shared.exts.is_empty() && self.shared.small_max > 0 && self.role == Role::Server {
-            // A plain server's fragments (§5.4): small ones copied into the
-            // output, large ones queued zero copy, each behind its header.
+        if self.shared.exts.is_empty() && self.shared.small_max > 0 {
+            // A plain connection's fragments (§5.4): copied into the output
+            // (a client's masked there) up to `queue_contiguous`'s limit,
+            // else queued, a server's zero copy behind its header.
             for i in 0..count {
                 let start = (i * step).min(data.len());
                 let end = start.saturating_add(step).min(data.len());
@@ -612,8 +613,12 @@ impl Connection {
                 };
                 let last = fin && i + 1 == count;
                 let piece = data.get(start..end).unwrap_or_default();
-                if !self.queue_contiguous(op, last, 0, piece) {
-                    self.queue_plain(op, last, data.slice(start..end));
+                if self.queue_contiguous(op, last, 0, piece) {
+                    continue;
+                }
+                match self.role {
+                    Role::Server => self.queue_plain(op, last, data.slice(start..end)),
+                    Role::Client => self.queue_frame(op, last, 0, data.slice(start..end)),
                 }
             }
             return Ok(());
