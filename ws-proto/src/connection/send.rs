@@ -191,12 +191,8 @@ impl Connection {
         // without extensions.
         if s.small_max == 0
             || data.len() <= COPY_MAX
-            || self.role != Role::Server
-            || s.rec.is_some()
-            || self.err.is_some()
-            || self.close_sent
-            || self.send_kind.is_some()
             || s.config.fragment_size.is_some_and(|n| data.len() > n)
+            || !self.fast_send_open()
         {
             return false;
         }
@@ -287,21 +283,26 @@ impl Connection {
         self.send_slice_slow(kind, data)
     }
 
+    /// What both send fast paths need besides the message's size: a server
+    /// (no mask), no recording, a connection still sending, and no
+    /// fragmented message of the caller's in progress.
+    #[inline]
+    fn fast_send_open(&self) -> bool {
+        self.role == Role::Server
+            && self.shared.rec.is_none()
+            && self.err.is_none()
+            && !self.close_sent
+            && self.send_kind.is_none()
+    }
+
     /// A server's message up to [`COPY_MAX`] on a plain connection with
     /// room in the contiguous output: a 2-byte header, or a 4-byte one past
     /// 125 bytes (§5.2), and the payload, copied. False (nothing done) if
     /// any of that does not hold.
     #[inline]
     fn try_send_small(&mut self, kind: MessageKind, data: &[u8]) -> bool {
-        let s = &*self.shared;
         let len = data.len();
-        if len > usize::from(s.small_max)
-            || self.role != Role::Server
-            || s.rec.is_some()
-            || self.err.is_some()
-            || self.close_sent
-            || self.send_kind.is_some()
-        {
+        if len > usize::from(self.shared.small_max) || !self.fast_send_open() {
             return false;
         }
         let at = self.txb_end as usize;
@@ -599,44 +600,40 @@ impl Connection {
             return Ok(());
         }
         let count = data.len().div_ceil(step).max(1);
-        if self.shared.exts.is_empty() && self.shared.small_max > 0 {
-            // A plain connection's fragments (§5.4): copied into the output
-            // (a client's masked there) up to `queue_contiguous`'s limit,
-            // else queued, a server's zero copy behind its header.
-            for i in 0..count {
-                let start = (i * step).min(data.len());
-                let end = start.saturating_add(step).min(data.len());
-                let op = if first && i == 0 {
-                    opcode_of(kind)
-                } else {
-                    OpCode::Continuation
-                };
-                let last = fin && i + 1 == count;
-                let piece = data.get(start..end).unwrap_or_default();
-                if self.queue_contiguous(op, last, 0, piece) {
-                    continue;
-                }
-                match self.role {
-                    Role::Server => self.queue_plain(op, last, data.slice(start..end)),
-                    Role::Client => self.queue_frame(op, last, 0, data.slice(start..end)),
-                }
-            }
-            return Ok(());
-        }
+        // A plain connection (RFC 6455 framing, no extension): a fragment
+        // is copied into the output (a client's masked there) up to
+        // `queue_contiguous`'s limit without a shared slice of its own,
+        // else queued, a server's zero copy behind its header.
+        let plain = self.shared.exts.is_empty() && self.shared.small_max > 0;
         for i in 0..count {
-            let start = i.saturating_mul(step);
-            let piece =
-                data.slice(start.min(data.len())..start.saturating_add(step).min(data.len()));
+            let start = i.saturating_mul(step).min(data.len());
+            let end = start.saturating_add(step).min(data.len());
             let head = first && i == 0;
             let last = fin && i + 1 == count;
-            let rsv = if head { msg_rsv } else { 0 };
-            let (piece, rsv) =
-                self.encode_chain(Granularity::Frame, kind, piece, head, last, rsv)?;
             let op = if head {
                 opcode_of(kind)
             } else {
                 OpCode::Continuation
             };
+            if plain {
+                let piece = data.get(start..end).unwrap_or_default();
+                if !self.queue_contiguous(op, last, 0, piece) {
+                    match self.role {
+                        Role::Server => self.queue_plain(op, last, data.slice(start..end)),
+                        Role::Client => self.queue_frame(op, last, 0, data.slice(start..end)),
+                    }
+                }
+                continue;
+            }
+            let rsv = if head { msg_rsv } else { 0 };
+            let (piece, rsv) = self.encode_chain(
+                Granularity::Frame,
+                kind,
+                data.slice(start..end),
+                head,
+                last,
+                rsv,
+            )?;
             self.queue_frame(op, last, rsv, piece);
         }
         Ok(())
