@@ -36,6 +36,11 @@ pub const MAX_LEND: usize = 64 * 1024;
 /// Size of the scratch buffers adapters read handshake and TLS bytes into.
 pub const SCRATCH: usize = 16 * 1024;
 
+/// Room kept in a busy connection's receive buffer from its last messages
+/// that the next read goes straight into (no copy out of the scratch
+/// buffer): a small message's room, 1 KiB to 4 KiB, is enough.
+const KEPT_ROOM_MIN: usize = 1024;
+
 /// The most a streamed HTTP body reads at once ([`BodySource`]).
 pub const BODY_CHUNK: usize = 64 * 1024;
 
@@ -482,9 +487,10 @@ impl Driver {
     /// loop's scratch buffer instead ([`in_place_read_size`]): in the
     /// middle of a large frame, what it still needs (as
     /// [`read_from`](Self::read_from)); between frames, the room a busy
-    /// connection kept from its last messages when it is at least a scratch
-    /// buffer's worth (a connection receiving large messages then reads
-    /// each whole, in place, in one read); and up to [`MAX_LEND`] in all
+    /// connection kept from its last messages when it is at least 1 KiB
+    /// (a connection receiving large messages then reads each whole, in
+    /// place, in one read; one receiving small ones reads them into the
+    /// room kept from the last, without a copy); and up to [`MAX_LEND`] in all
     /// while input streams in (the last read filled all it was given),
     /// ending where a frame ends if frames keep one size. Frames back to
     /// back rarely end where a read does:
@@ -1065,29 +1071,31 @@ fn is_reset(e: &io::Error) -> bool {
 ///
 /// In the middle of a large frame, what it still needs (up to
 /// [`MAX_LEND`]); between frames, the room a busy connection kept from its
-/// last messages when it is at least a scratch buffer's worth; and up to
+/// last messages when it is at least 1 KiB; and up to
 /// `MAX_LEND` in all while input streams in. Reads end where frames do
 /// when frames keep one size: a read that ends inside a frame leaves its
 /// start to be moved to the front of the next buffer.
 pub fn in_place_read_size(conn: &mut ws_proto::Connection, streaming: bool) -> usize {
-    let expected = conn.frame_bytes_expected();
-    let held = conn.buffered_receive();
-    let frame = conn.last_frame_len();
+    let expected =
+        usize::try_from(conn.frame_bytes_expected()).map_or(MAX_LEND, |e| e.min(MAX_LEND));
+    // The common case of small messages first: no large frame in
+    // progress, input not streaming, and no large room kept.
     let room = conn.recv_room().min(MAX_LEND);
-    let expected = usize::try_from(expected).map_or(MAX_LEND, |e| e.min(MAX_LEND));
     let n = if expected as u64 >= ZERO_COPY_MIN {
         expected.max(room)
-    } else if room >= SCRATCH {
+    } else if room >= KEPT_ROOM_MIN {
         room
     } else if streaming {
         // The buffer stays at `MAX_LEND` in all: a 16 KiB message is a
         // quarter of it and handed out without a copy (see
         // `Connection::take_rx`).
-        MAX_LEND.saturating_sub(held).max(SCRATCH)
+        MAX_LEND
+            .saturating_sub(conn.buffered_receive())
+            .max(SCRATCH)
     } else {
         return 0;
     };
-    frame_aligned(n, expected, held, frame)
+    frame_aligned(n, expected, conn.buffered_receive(), conn.last_frame_len())
 }
 
 /// A read of up to `n` bytes into the connection's buffer, shortened to end
@@ -1183,6 +1191,115 @@ mod tests {
         assert_eq!(frame_aligned(MAX_LEND, 0, 0, 0), MAX_LEND);
         // Held bytes of a whole frame (not polled yet): the read as it was.
         assert_eq!(frame_aligned(MAX_LEND - f, 0, f, f), MAX_LEND - f);
+    }
+
+    /// A transport that hands out queued chunks (a chunk at most per read,
+    /// `WouldBlock` when none is queued) and logs every read: into the
+    /// connection's buffer or not, and the room it was given.
+    #[derive(Default)]
+    struct Chunks {
+        queued: std::collections::VecDeque<Vec<u8>>,
+        reads: Vec<(bool, usize)>,
+    }
+
+    impl Chunks {
+        fn take(&mut self, room: usize) -> io::Result<Vec<u8>> {
+            let Some(mut c) = self.queued.pop_front() else {
+                return Err(io::ErrorKind::WouldBlock.into());
+            };
+            if c.len() > room {
+                self.queued.push_front(c.split_off(room));
+            }
+            Ok(c)
+        }
+    }
+
+    impl crate::Transport for Chunks {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.reads.push((false, buf.len()));
+            let c = self.take(buf.len())?;
+            buf[..c.len()].copy_from_slice(&c);
+            Ok(c.len())
+        }
+        fn reads_uninit(&self) -> bool {
+            true
+        }
+        fn read_uninit<'a>(
+            &mut self,
+            buf: &'a mut [std::mem::MaybeUninit<u8>],
+        ) -> io::Result<&'a mut [u8]> {
+            self.reads.push((true, buf.len()));
+            let c = self.take(buf.len())?;
+            let filled = &mut buf[..c.len()];
+            for (d, s) in filled.iter_mut().zip(&c) {
+                d.write(*s);
+            }
+            // SAFETY: every byte of `filled` was written just above.
+            #[allow(unsafe_code)]
+            Ok(unsafe { &mut *(std::ptr::from_mut(filled) as *mut [u8]) })
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            Ok(bufs.iter().map(|b| b.len()).sum())
+        }
+        fn short_read_drains(&self) -> bool {
+            true
+        }
+    }
+
+    /// A busy connection's small messages are read straight into the room
+    /// its receive buffer kept (no copy out of the scratch buffer), and a
+    /// burst larger than that room still arrives whole and in order.
+    #[test]
+    fn small_messages_are_read_into_the_kept_room() {
+        let (mut client, server, clock) = open_pair();
+        let mut d = Driver::new(server, clock, None);
+        let mut io = Chunks::default();
+        let mut scratch = vec![0u8; SCRATCH];
+        let frame = |client: &mut Session, payload: Vec<u8>| {
+            let conn = client.connection_mut().unwrap();
+            conn.send_binary(payload).unwrap();
+            let mut wire = Vec::new();
+            assert!(client.poll_transmit(&mut wire) > 0);
+            wire
+        };
+        let mut received = Vec::new();
+        let mut turn_until_wait = |d: &mut Driver, io: &mut Chunks, received: &mut Vec<Bytes>| loop {
+            d.note_readable();
+            match d.turn(io, &mut scratch).unwrap() {
+                crate::Turn::Event(Event::Binary(b)) => received.push(b),
+                crate::Turn::Event(e) => panic!("unexpected {e:?}"),
+                crate::Turn::Wait(_) => return,
+                crate::Turn::Closed => panic!("closed"),
+            }
+        };
+        // One message at a time, as an echo client sends them.
+        for i in 0..20u8 {
+            io.queued.push_back(frame(&mut client, vec![i; 20]));
+            turn_until_wait(&mut d, &mut io, &mut received);
+        }
+        let direct: Vec<usize> = io.reads.iter().filter(|r| r.0).map(|r| r.1).collect();
+        assert!(
+            direct.len() >= 15,
+            "most small reads should go into the kept room: {:?}",
+            io.reads
+        );
+        assert!(
+            direct
+                .iter()
+                .all(|&n| (KEPT_ROOM_MIN..SCRATCH).contains(&n)),
+            "{direct:?}"
+        );
+        // A burst of 100 messages, 10 KiB in all, larger than the room.
+        let burst: Vec<u8> = (0..100u8)
+            .flat_map(|i| frame(&mut client, vec![i; 100]))
+            .collect();
+        io.queued.push_back(burst);
+        turn_until_wait(&mut d, &mut io, &mut received);
+        assert_eq!(received.len(), 120);
+        for (i, m) in received.iter().enumerate() {
+            let (byte, len) = if i < 20 { (i, 20) } else { (i - 20, 100) };
+            assert_eq!(&m[..], &vec![byte as u8; len][..], "message {i}");
+        }
     }
 
     /// A server session opened in memory, then closed by its client.

@@ -447,6 +447,7 @@ impl Connection {
     /// pauses reading while this is large and the application does not
     /// poll events.
     #[must_use]
+    #[inline]
     pub fn buffered_receive(&self) -> usize {
         self.rx.len() - self.spare + self.shared.stream.as_ref().map_or(0, |s| s.raw.len())
     }
@@ -459,6 +460,7 @@ impl Connection {
     /// a shared scratch buffer and [`receive`](Self::receive) is cheaper (no
     /// room to zero-fill for a small message).
     #[must_use]
+    #[inline]
     pub fn frame_bytes_expected(&self) -> u64 {
         // With a stream extension the wire bytes are not the payload's.
         if !self.rf.active || self.shared.has_stream {

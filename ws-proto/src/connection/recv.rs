@@ -124,6 +124,7 @@ impl Connection {
     /// [`recv_into`](Self::recv_into) when it is large: a busy connection
     /// receiving large messages then reads each one whole, in place, in
     /// one read, with no copy out of a scratch buffer.
+    #[inline]
     pub fn recv_room(&mut self) -> usize {
         self.reuse_rx();
         if self.shared.has_stream {
