@@ -653,14 +653,15 @@ impl Driver {
         write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
     ) -> io::Result<()> {
         // Nothing queued (every layer counts in `pending_write`): no call.
-        let r = if self.pending_write() > 0 {
+        let queued = self.pending_write() > 0;
+        let r = if queued {
             self.write_layers(write)
         } else {
             Ok(())
         };
         // Only a turn that read something, or left output queued, can
         // have changed what the connection holds (sends queue output).
-        if self.budget.is_some() && (self.dirty || self.pending_write() > 0) {
+        if self.budget.is_some() && (self.dirty || queued && self.pending_write() > 0) {
             self.dirty = false;
             self.account();
         }
@@ -1145,17 +1146,69 @@ pub(crate) fn write_session(
     session: &mut Session,
     write: &mut impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
 ) -> io::Result<()> {
-    while session.pending_transmit() > 0 {
+    // Once the session adds nothing to its connection (the usual case),
+    // the connection's queue directly: no dispatch on the session's stage
+    // for each of the calls below.
+    match session.connection_direct() {
+        Some(c) => drain_output(c, write),
+        None => drain_output(session, write),
+    }
+}
+
+/// Queued output as [`write_session`] drains it: a session's, or its open
+/// connection's.
+trait Output {
+    fn pending(&self) -> usize;
+    fn contiguous(&self) -> Option<&[u8]>;
+    fn fill<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize;
+    fn advance(&mut self, n: usize);
+}
+
+impl Output for Session {
+    fn pending(&self) -> usize {
+        self.pending_transmit()
+    }
+    fn contiguous(&self) -> Option<&[u8]> {
+        self.contiguous_transmit()
+    }
+    fn fill<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
+        self.fill_io_slices(out)
+    }
+    fn advance(&mut self, n: usize) {
+        self.advance_transmit(n);
+    }
+}
+
+impl Output for ws_proto::Connection {
+    fn pending(&self) -> usize {
+        self.pending_transmit()
+    }
+    fn contiguous(&self) -> Option<&[u8]> {
+        self.contiguous_transmit()
+    }
+    fn fill<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
+        self.fill_io_slices(out)
+    }
+    fn advance(&mut self, n: usize) {
+        self.advance_transmit(n);
+    }
+}
+
+fn drain_output(
+    out: &mut impl Output,
+    write: &mut impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+) -> io::Result<()> {
+    while out.pending() > 0 {
         // Small frames only (a busy connection's usual output): one slice.
-        let n = match session.contiguous_transmit() {
+        let n = match out.contiguous() {
             Some(one) => write_some(write, &[IoSlice::new(one)])?,
             None => {
                 let mut slices = [IoSlice::new(&[]); 16];
-                let k = session.fill_io_slices(&mut slices);
+                let k = out.fill(&mut slices);
                 write_some(write, slices.get(..k).unwrap_or_default())?
             }
         };
-        session.advance_transmit(n);
+        out.advance(n);
     }
     Ok(())
 }
