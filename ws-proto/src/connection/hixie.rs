@@ -172,8 +172,10 @@ impl Connection {
     /// ("Any data on the connection after the 0xFF frame is discarded").
     fn on_hixie_close(&mut self) -> Event {
         self.close_received = true;
+        self.ending = true;
         if !self.close_sent {
             self.close_sent = true;
+            self.ending = true;
             self.queue_close(None, &[]);
         }
         self.on_handshake_complete();

@@ -330,6 +330,7 @@ impl Connection {
     pub fn receive_eof(&mut self, now: Instant) {
         self.timers.touch(&self.shared.config, now, false);
         self.eof = true;
+        self.ending = true;
     }
 
     /// The next event, `Ok(None)` when more input is needed. Parsing,
@@ -349,7 +350,7 @@ impl Connection {
             && !self.eof
             && !matches!(self.shared.codec, Codec::Hixie76(_))
         {
-            self.starved = false;
+            self.timers.starved = false;
             self.release_idle_buffers();
             return Ok(None);
         }
@@ -372,7 +373,8 @@ impl Connection {
                 // does not matter, §5.5.1).
                 Some(e) if !self.close_received => Err(self.fail(e)),
                 _ => {
-                    self.starved = self.data_len() > 0 || self.rf.active || self.rm.kind.is_some();
+                    self.timers.starved =
+                        self.data_len() > 0 || self.rf.active || self.rm.kind.is_some();
                     self.release_idle_buffers();
                     Ok(None)
                 }
@@ -992,6 +994,7 @@ impl Connection {
         }
         self.close_sent = true;
         self.close_received = true;
+        self.ending = true;
         self.on_handshake_complete();
         self.drop_input();
         Ok(Step::Event(Event::Close { code, reason }))

@@ -501,6 +501,7 @@ impl Connection {
             let code = self.shared.codec.allows(code).then_some(code);
             self.queue_close(code, reason.as_bytes());
             self.close_sent = true;
+            self.ending = true;
         }
         self.fail(Error::Aborted(code));
     }
@@ -922,6 +923,7 @@ impl Connection {
                 if self.err.is_none() {
                     self.err = Some(alloc::boxed::Box::new(Error::Extension(e)));
                     self.close_sent = true;
+                    self.ending = true;
                 }
                 return Bytes::new();
             }

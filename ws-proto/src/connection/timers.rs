@@ -23,6 +23,9 @@ pub(super) struct Timers {
     /// deadline was last checked; `now` may be stale when that happens, so
     /// the check restarts the wait rather than trusting `tx_since`.
     tx_progress: bool,
+    /// The parser waits for the rest of a frame header, frame or message
+    /// (the stall timeout runs).
+    pub(super) starved: bool,
 }
 
 /// `d` in nanoseconds, saturating (in u64 arithmetic: `as_nanos` works in
@@ -53,6 +56,7 @@ impl Timers {
             ping_at: config.keep_alive.map_or(NEVER, |d| after(now, d)),
             close_at: NEVER,
             tx_progress: false,
+            starved: false,
         }
     }
 
@@ -156,6 +160,7 @@ impl Connection {
     /// The next instant at which [`handle_timeout`](Connection::handle_timeout)
     /// must be called, if any timer is armed.
     #[must_use]
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let t = &self.timers;
         let s = &*self.shared;
@@ -173,7 +178,7 @@ impl Connection {
             if let Some(idle) = s.config.idle_timeout {
                 next = next.min(after(t.last_rx, idle));
             }
-            if self.starved {
+            if self.timers.starved {
                 if let Some(stall) = s.config.stall_timeout {
                     next = next.min(after(t.last_rx, stall));
                 }
@@ -203,6 +208,7 @@ impl Connection {
         if t.close_at <= t.now {
             self.timers.close_at = NEVER;
             self.timed_out = true;
+            self.ending = true;
             return;
         }
         if let (Some(wt), true) = (self.shared.config.write_timeout, self.tx_len > 0) {
@@ -213,6 +219,7 @@ impl Connection {
                 } else if !self.timed_out {
                     self.fail(TimeoutError::WriteStalled.into());
                     self.timed_out = true;
+                    self.ending = true;
                     return;
                 }
             }
@@ -220,7 +227,7 @@ impl Connection {
         if self.state() != State::Open {
             return;
         }
-        if let (Some(stall), true) = (self.shared.config.stall_timeout, self.starved) {
+        if let (Some(stall), true) = (self.shared.config.stall_timeout, self.timers.starved) {
             if after(t.last_rx, stall) <= t.now {
                 self.fail(TimeoutError::Stalled.into());
                 return;
@@ -256,6 +263,7 @@ impl Connection {
     pub(super) fn start_close(&mut self, code: Option<CloseCode>, reason: &[u8]) {
         self.queue_close(code, reason);
         self.close_sent = true;
+        self.ending = true;
         self.timers.arm_close_wait(&self.shared.config);
     }
 
