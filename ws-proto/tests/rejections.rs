@@ -357,3 +357,47 @@ mod no_panic {
         }
     }
 }
+
+/// The limits hold exactly at their edge for whole small frames (decoded
+/// in one step when they fit, the general way otherwise): a payload of the
+/// limit is delivered, one byte more is refused with 1009 (frame or
+/// message limit) or streamed (the streaming threshold).
+#[test]
+fn small_frame_limits_hold_at_their_edge() {
+    use ws_proto::{MessageKind, ReceiveMode};
+    for max in [0u64, 1, 20, 125, 126, 1000, 65_535] {
+        for (name, config) in [
+            ("frame", Config::default().with_max_frame_size(max)),
+            ("message", Config::default().with_max_message_size(max)),
+        ] {
+            let fits = frame(S, true, 0, OpCode::Binary, &vec![7; max as usize]);
+            let (events, err) = feed_chunked(&mut conn(S, config.clone()), &fits, &[usize::MAX]);
+            assert_eq!(err, None, "{name} limit {max}: a payload of the limit");
+            assert_eq!(events, [Event::Binary(vec![7; max as usize].into())]);
+            let over = frame(S, true, 0, OpCode::Binary, &vec![7; max as usize + 1]);
+            let e = rejected_with(S, config, &over, 1009);
+            assert!(matches!(e, Error::Capacity(_)), "{name} limit {max}: {e}");
+        }
+        if max == 0 {
+            // A threshold of 0 streams every message, as `Stream` does.
+            continue;
+        }
+        let config = Config::default().with_receive_mode(ReceiveMode::Threshold(max as usize));
+        let fits = frame(S, true, 0, OpCode::Binary, &vec![7; max as usize]);
+        let (events, err) = feed_chunked(&mut conn(S, config.clone()), &fits, &[usize::MAX]);
+        assert_eq!(err, None);
+        assert_eq!(
+            events,
+            [Event::Binary(vec![7; max as usize].into())],
+            "threshold {max}"
+        );
+        let over = frame(S, true, 0, OpCode::Binary, &vec![7; max as usize + 1]);
+        let (events, err) = feed_chunked(&mut conn(S, config), &over, &[usize::MAX]);
+        assert_eq!(err, None);
+        assert_eq!(
+            events.first(),
+            Some(&Event::MessageStart(MessageKind::Binary)),
+            "threshold {max}"
+        );
+    }
+}

@@ -197,6 +197,13 @@ struct Shared {
     /// RFC 6455 frame (no extension, not split by `fragment_size`, at most
     /// `send::COPY_MAX`): the fast path of `send_*`. 0: none.
     small_max: u16,
+    /// One past the largest payload a whole small frame may have to be
+    /// decoded in one step (`recv::fast_frame`): the frame and message
+    /// limits and the streaming threshold, at most 65,535 (a small
+    /// frame's length field). 0: never (another dialect, an extension
+    /// that sees frames, streamed messages, `max_fragments` 0). Worked
+    /// out once here instead of per frame.
+    fast_recv_end: u32,
     /// Wire bytes (header and payload, saturated) of the last data frame
     /// whose header was parsed: see `Connection::last_frame_len`.
     last_frame: u32,
@@ -635,6 +642,7 @@ impl Shared {
             msg_rsv: 0,
             always_decode: false,
             small_max: 0,
+            fast_recv_end: 0,
             last_frame: 0,
             has_stream: false,
             stream: None,
@@ -666,6 +674,20 @@ impl Shared {
                 }
             }
             s.always_decode |= m == 0 && e.granularity() != Granularity::Stream;
+        }
+        let c = &s.config;
+        if s.codec.is_rfc6455()
+            && !s.always_decode
+            && !s.has_stream
+            && c.stream_threshold() > 0
+            && c.max_fragments > 0
+        {
+            let limit = c
+                .max_frame_size
+                .min(c.max_message_size)
+                .min(c.stream_threshold())
+                .min(u64::from(u16::MAX));
+            s.fast_recv_end = limit as u32 + 1;
         }
         if s.exts.is_empty() && s.codec.is_rfc() {
             let max = send::COPY_MAX;

@@ -617,13 +617,7 @@ impl Connection {
     #[inline]
     fn fast_frame(&mut self) -> Result<Option<Event>, Error> {
         let s = &self.shared;
-        if !s.codec.is_rfc6455()
-            || self.rf.active
-            || self.rm.kind.is_some()
-            || self.close_received
-            || s.always_decode
-            || s.has_stream
-        {
+        if s.fast_recv_end == 0 || self.rf.active || self.rm.kind.is_some() || self.close_received {
             return Ok(None);
         }
         let avail = self.data_len();
@@ -634,12 +628,9 @@ impl Connection {
         if key.is_some() != (self.role == Role::Server) {
             return Ok(None);
         }
-        let c = &s.config;
-        let limit = c
-            .max_frame_size
-            .min(c.max_message_size)
-            .min(c.stream_threshold());
-        if len as u64 > limit || c.stream_threshold() == 0 || c.max_fragments == 0 {
+        // The limits, worked out once (see `Shared::fast_recv_end`); a
+        // frame over them goes the general way, which reports it.
+        if len >= s.fast_recv_end as usize {
             return Ok(None);
         }
         if avail < head + len {
