@@ -1164,35 +1164,26 @@ trait Output {
     fn advance(&mut self, n: usize);
 }
 
-impl Output for Session {
-    fn pending(&self) -> usize {
-        self.pending_transmit()
-    }
-    fn contiguous(&self) -> Option<&[u8]> {
-        self.contiguous_transmit()
-    }
-    fn fill<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
-        self.fill_io_slices(out)
-    }
-    fn advance(&mut self, n: usize) {
-        self.advance_transmit(n);
-    }
+/// Both have the same four calls under these names.
+macro_rules! output_of {
+    ($($t:ty),*) => {$(
+        impl Output for $t {
+            fn pending(&self) -> usize {
+                self.pending_transmit()
+            }
+            fn contiguous(&self) -> Option<&[u8]> {
+                self.contiguous_transmit()
+            }
+            fn fill<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
+                self.fill_io_slices(out)
+            }
+            fn advance(&mut self, n: usize) {
+                self.advance_transmit(n);
+            }
+        }
+    )*};
 }
-
-impl Output for ws_proto::Connection {
-    fn pending(&self) -> usize {
-        self.pending_transmit()
-    }
-    fn contiguous(&self) -> Option<&[u8]> {
-        self.contiguous_transmit()
-    }
-    fn fill<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
-        self.fill_io_slices(out)
-    }
-    fn advance(&mut self, n: usize) {
-        self.advance_transmit(n);
-    }
-}
+output_of!(Session, ws_proto::Connection);
 
 fn drain_output(
     out: &mut impl Output,
