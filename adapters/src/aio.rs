@@ -80,6 +80,27 @@ pub trait AsyncStream: Unpin + Send + 'static {
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// A timer firing at `at`.
     fn sleep_until(at: std::time::Instant) -> Self::Sleep;
+    /// Polls the timer. A `Pending` answer must mean the timer will wake
+    /// `cx`'s waker when it fires (a runtime's cooperative budget must not
+    /// make it return `Pending` without registering): see
+    /// [`sleep_waits`](Self::sleep_waits). Default: polls it.
+    fn poll_sleep(sleep: Pin<&mut Self::Sleep>, cx: &mut Context<'_>) -> Poll<()>
+    where
+        Self: Sized,
+    {
+        sleep.poll(cx).map(drop)
+    }
+    /// True if `sleep`, polled `Pending` before, has not fired since: it
+    /// will wake the waker it was polled with, so a connection whose wait
+    /// ends on the same timer with the same waker need not poll it again.
+    /// Default: false (always poll again).
+    fn sleep_waits(sleep: &Self::Sleep) -> bool
+    where
+        Self: Sized,
+    {
+        let _ = sleep;
+        false
+    }
     /// Runs `write` (a push's write, made outside the connection's own
     /// task, perhaps for many connections in a row) free of the runtime's
     /// cooperative budget, if it has one: tokio's would otherwise make
@@ -542,7 +563,15 @@ macro_rules! send_methods {
 /// connection (pongs, close echoes, timers): keep a task receiving.
 pub struct AsyncWebSocket<S: AsyncStream> {
     shared: Arc<Shared<S>>,
-    sleep: Option<(Instant, Pin<Box<S::Sleep>>)>,
+    sleep: Option<Armed<S>>,
+}
+
+/// The timer of a connection's waits: its deadline, and the waker its last
+/// `Pending` poll registered (`None`: not polled since it was armed).
+struct Armed<S: AsyncStream> {
+    at: Instant,
+    sleep: Pin<Box<S::Sleep>>,
+    waker: Option<Waker>,
 }
 
 impl<S: AsyncStream> std::fmt::Debug for AsyncWebSocket<S> {
@@ -798,21 +827,37 @@ sink_impl!(WriteHalf<S>);
 /// (keep-alive, idle) does not re-arm a timer per message. True when it
 /// fired.
 fn poll_sleep<S: AsyncStream>(
-    slot: &mut Option<(Instant, Pin<Box<S::Sleep>>)>,
+    slot: &mut Option<Armed<S>>,
     clock: crate::Clock,
     cx: &mut Context<'_>,
     at: Instant,
 ) -> bool {
-    if slot.as_ref().is_none_or(|(armed, _)| *armed > at) {
-        *slot = Some((at, Box::pin(S::sleep_until(clock.to_std(at)))));
+    if slot.as_ref().is_none_or(|a| a.at > at) {
+        *slot = Some(Armed {
+            at,
+            sleep: Box::pin(S::sleep_until(clock.to_std(at))),
+            waker: None,
+        });
     }
-    let fired = slot
-        .as_mut()
-        .is_some_and(|(_, sleep)| sleep.as_mut().poll(cx).is_ready());
-    if fired {
+    let Some(a) = slot.as_mut() else {
+        return false;
+    };
+    // Polled `Pending` with this task's waker and not fired since: it will
+    // wake the task, and a poll would only register the same waker again
+    // (on tokio about 170 instructions, once per message, as every
+    // message's wait ends here while the deadline moves later).
+    if a.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) && S::sleep_waits(&a.sleep) {
+        return false;
+    }
+    if S::poll_sleep(a.sleep.as_mut(), cx).is_ready() {
         *slot = None;
+        return true;
     }
-    fired
+    match &mut a.waker {
+        Some(w) => w.clone_from(cx.waker()),
+        None => a.waker = Some(cx.waker().clone()),
+    }
+    false
 }
 
 /// The receiving half of a split [`AsyncWebSocket`] (a [`Stream`] too).

@@ -88,6 +88,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncStream for Tokio<S
     fn sleep_until(at: std::time::Instant) -> Self::Sleep {
         tokio::time::sleep_until(at.into())
     }
+    fn poll_sleep(sleep: Pin<&mut Self::Sleep>, cx: &mut Context<'_>) -> Poll<()> {
+        // Free of the cooperative budget: out of budget, a `Sleep` answers
+        // `Pending` without registering its timer (and wakes the task at
+        // once), which would break `sleep_waits`.
+        let mut sleep = tokio::task::coop::unconstrained(sleep);
+        Pin::new(&mut sleep).poll(cx)
+    }
+    fn sleep_waits(sleep: &Self::Sleep) -> bool {
+        !sleep.is_elapsed()
+    }
     fn write_unbudgeted(
         write: &mut dyn FnMut() -> Poll<Result<(), crate::Error>>,
     ) -> Poll<Result<(), crate::Error>> {

@@ -513,3 +513,74 @@ fn tokio_reads_a_large_message_once_in_place() {
         });
     });
 }
+
+/// A connection's idle timeout still fires after traffic, on both tokio
+/// runtimes: every message's wait ends on the timer armed by an earlier
+/// wait, which is not polled again while it waits with the same waker
+/// (`AsyncStream::sleep_waits`); once it fires the next wait must poll it,
+/// see it done and arm the later deadline. Messages back to back, then
+/// spaced past the first deadline, then silence: the server closes.
+#[test]
+fn tokio_idle_timeout_fires_after_traffic() {
+    let idle = Duration::from_millis(300);
+    let current = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    bounded(
+        Duration::from_secs(40),
+        "idle timeout after traffic",
+        move || {
+            for rt in [runtime(), current()] {
+                rt.block_on(async {
+                    let (a, b) = tokio::io::duplex(64 * 1024);
+                    let config = ws_proto::Config::default().with_idle_timeout(Some(idle));
+                    let server_opts =
+                        ws_adapters::ServerOptions::new(ws_adapters::session_config(config, false));
+                    let client_opts = client_options(false);
+                    let (server, client) = tokio::join!(
+                        wtokio::accept(a, &server_opts),
+                        wtokio::client(b, "ws://pipe.invalid/", &client_opts)
+                    );
+                    let mut server = server.unwrap();
+                    let (mut client, _) = client.unwrap();
+                    let echo = tokio::spawn(async move {
+                        while let Ok(Some(ev)) = server.recv().await {
+                            if let Event::Binary(b) = ev {
+                                server.send_binary(b).await.unwrap();
+                            }
+                        }
+                    });
+                    for i in 0..120u32 {
+                        if i >= 100 {
+                            // Spaced: the timer armed early fires mid-traffic.
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        client.send_binary(i.to_be_bytes().to_vec()).await.unwrap();
+                        match client.recv().await.unwrap() {
+                            Some(Event::Binary(b)) => assert_eq!(&b[..], &i.to_be_bytes()),
+                            other => panic!("{other:?}"),
+                        }
+                    }
+                    // Then silence: the server's idle timeout closes with 1001.
+                    let last = std::time::Instant::now();
+                    match client.recv().await.unwrap() {
+                        Some(Event::Close { code, .. }) => {
+                            assert_eq!(code, Some(CloseCode::GOING_AWAY))
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                    let silent = last.elapsed();
+                    assert!(
+                        silent >= idle / 2 && silent < idle * 10,
+                        "closed {silent:?} after the last message (idle timeout {idle:?})"
+                    );
+                    while client.recv().await.unwrap().is_some() {}
+                    echo.await.unwrap();
+                });
+            }
+        },
+    );
+}
