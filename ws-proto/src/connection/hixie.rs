@@ -175,7 +175,6 @@ impl Connection {
         self.ending = true;
         if !self.close_sent {
             self.close_sent = true;
-            self.ending = true;
             self.queue_close(None, &[]);
         }
         self.on_handshake_complete();

@@ -562,7 +562,6 @@ impl Connection {
         self.rm = RecvMessage::default();
         self.timers.arm_close_wait(&self.shared.config);
         self.err = Some(Box::new(e.clone()));
-        self.ending = true;
         e
     }
 }
