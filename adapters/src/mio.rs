@@ -927,7 +927,13 @@ mod tests {
         }
         client.join().unwrap();
         let reads = reads() - before;
-        assert!(turns >= MESSAGES as u64, "{turns} turns");
+        // Not always a turn per message: a connection's first service,
+        // before its first readiness event, reads until `WouldBlock`, so a
+        // client faster than a loaded server has tens of messages echoed in
+        // that one turn (seen under CI load: 271 turns for 300 echoes).
+        // The bound below does not need one: connection turns that read the
+        // clock would add two reads per echo, 600 over the loop's own.
+        assert!(turns > 1, "{turns} turns");
         // The loop's own: one after the wait, and one before it for the
         // wait's length when a timer is armed (here always: the busy
         // connection's buffer linger). A connection's turns add none
