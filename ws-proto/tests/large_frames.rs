@@ -219,6 +219,61 @@ fn transmit_parts_share_payloads_and_consume_nothing() {
     assert_eq!(after[1].2, small);
 }
 
+/// A server's message sent in fragments: every fragment's payload is the
+/// message's own memory (the last one too, which takes the message
+/// itself), the wire is the reference framing, and writing everything
+/// queued at once (mixed with a small frame and a queued pong) leaves the
+/// queue empty and ready for more.
+#[test]
+fn fragments_share_the_message_and_a_whole_write_empties_the_queue() {
+    use ws_proto::{Bytes, Config, TransmitPart};
+    let config = Config::default().with_fragment_size(Some(4096));
+    let mut c = Connection::server(config, Instant::ZERO).unwrap();
+    let big = Bytes::from((0..11_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+    c.send_binary(big.clone()).unwrap();
+    c.send_pong(Bytes::from_static(b"p")).unwrap();
+    c.send_text("hi").unwrap();
+    let mut shared = Vec::new();
+    c.for_each_transmit_part(|p| {
+        if let TransmitPart::Shared(b) = p {
+            shared.push((b.as_ptr() as usize, b.len()));
+        }
+        true
+    });
+    let base = big.as_ptr() as usize;
+    assert_eq!(
+        shared,
+        [(base, 4096), (base + 4096, 4096), (base + 8192, 2808)],
+        "each fragment is a view of the message"
+    );
+    let mut want = Vec::new();
+    for (i, piece) in big.chunks(4096).enumerate() {
+        let op = if i == 0 { 0x02 } else { 0x00 };
+        let fin = if i == 2 { 0x80 } else { 0 };
+        want.push(fin | op);
+        if piece.len() < 126 {
+            want.push(piece.len() as u8);
+        } else {
+            want.push(126);
+            want.extend_from_slice(&(piece.len() as u16).to_be_bytes());
+        }
+        want.extend_from_slice(piece);
+    }
+    want.extend_from_slice(&[0x8a, 1, b'p', 0x81, 2, b'h', b'i']);
+    let mut out = Vec::new();
+    assert_eq!(c.poll_transmit(&mut out), want.len());
+    assert_eq!(out, want);
+    assert_eq!(c.pending_transmit(), 0);
+    // The queue is reusable: the next output is exactly the next frames.
+    c.send_binary(big.slice(..3000)).unwrap();
+    c.send_text("ok").unwrap();
+    let mut out = Vec::new();
+    c.poll_transmit(&mut out);
+    assert_eq!(&out[..4], &[0x82, 126, 0x0b, 0xb8]);
+    assert_eq!(&out[4..3004], &big[..3000]);
+    assert_eq!(&out[3004..], &[0x81, 2, b'o', b'k']);
+}
+
 /// Reads `wire[*at..]` into uninitialized room as a transport reading
 /// with `rustix::io::read` does: a prefix of the room, at most `max`.
 fn fill<'a>(

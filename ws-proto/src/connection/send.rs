@@ -606,6 +606,7 @@ impl Connection {
         // `queue_contiguous`'s limit without a shared slice of its own,
         // else queued, a server's zero copy behind its header.
         let plain = self.shared.exts.is_empty() && self.shared.small_max > 0;
+        let mut data = data;
         for i in 0..count {
             let start = i.saturating_mul(step).min(data.len());
             let end = start.saturating_add(step).min(data.len());
@@ -619,9 +620,10 @@ impl Connection {
             if plain {
                 let piece = data.get(start..end).unwrap_or_default();
                 if !self.queue_contiguous(op, last, 0, piece) {
+                    let piece = fragment(&mut data, start, end, i + 1 == count);
                     match self.role {
-                        Role::Server => self.queue_plain(op, last, data.slice(start..end)),
-                        Role::Client => self.queue_frame(op, last, 0, data.slice(start..end)),
+                        Role::Server => self.queue_plain(op, last, piece),
+                        Role::Client => self.queue_frame(op, last, 0, piece),
                     }
                 }
                 continue;
@@ -630,7 +632,7 @@ impl Connection {
             let (piece, rsv) = self.encode_chain(
                 Granularity::Frame,
                 kind,
-                data.slice(start..end),
+                fragment(&mut data, start, end, i + 1 == count),
                 head,
                 last,
                 rsv,
@@ -933,6 +935,21 @@ impl Connection {
     }
 }
 
+/// Fragment `start..end` of a message's `data`: a shared slice (a
+/// reference count) for every fragment but the last, which takes `data`
+/// itself (its end is the message's end), so a message sent in `n`
+/// fragments counts `n - 1` references, not `n` and a drop.
+#[inline]
+fn fragment(data: &mut Bytes, start: usize, end: usize, last: bool) -> Bytes {
+    if !last {
+        return data.slice(start..end);
+    }
+    debug_assert_eq!(end, data.len(), "the last fragment ends the message");
+    let mut rest = core::mem::take(data);
+    bytes::Buf::advance(&mut rest, start);
+    rest
+}
+
 /// Draining the transmit queue.
 impl Connection {
     /// Bytes waiting to be written to the transport.
@@ -1078,7 +1095,15 @@ impl Connection {
             self.tx_len -= n;
         }
         if !self.tx.is_empty() {
-            n = self.advance_entries(n);
+            if self.tx_len == 0 {
+                // Everything is written (the common case): the entries go
+                // at once, without taking each one's bytes off in turn.
+                self.tx.clear();
+                self.pong_idx = NO_PONG;
+                n = (self.txb_end - self.txb_off) as usize;
+            } else {
+                n = self.advance_entries(n);
+            }
         }
         // What is left is the contiguous tail (every entry is written).
         if n > 0 {
