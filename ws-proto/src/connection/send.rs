@@ -606,6 +606,12 @@ impl Connection {
         // `queue_contiguous`'s limit without a shared slice of its own,
         // else queued, a server's zero copy behind its header.
         let plain = self.shared.exts.is_empty() && self.shared.small_max > 0;
+        // Past this a fragment is queued, not copied (`queue_contiguous`):
+        // looked at here, without the call, for every fragment.
+        let copy_max = match self.role {
+            Role::Server => COPY_MAX,
+            Role::Client => MASK_COPY_MAX,
+        };
         let mut data = data;
         for i in 0..count {
             let start = i.saturating_mul(step).min(data.len());
@@ -619,7 +625,7 @@ impl Connection {
             };
             if plain {
                 let piece = data.get(start..end).unwrap_or_default();
-                if !self.queue_contiguous(op, last, 0, piece) {
+                if piece.len() > copy_max || !self.queue_contiguous(op, last, 0, piece) {
                     let piece = fragment(&mut data, start, end, i + 1 == count);
                     match self.role {
                         Role::Server => self.queue_plain(op, last, piece),
