@@ -19,17 +19,20 @@ struct Counting;
 thread_local! {
     /// Allocation calls (alloc and realloc) by this thread.
     static ALLOCS: Cell<u64> = const { Cell::new(0) };
+    /// The largest allocation (or reallocation) asked for by this thread.
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
 }
 
-fn count() {
+fn count(size: usize) {
     let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
+    let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
 }
 
 // SAFETY: every call is forwarded to `System` with the caller's arguments
 // unchanged; the counter is only bookkeeping.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
+        count(layout.size());
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
         unsafe { System.alloc(layout) }
     }
@@ -38,7 +41,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
+        count(new_size);
         // SAFETY: as for `dealloc`; `new_size` is the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -152,4 +155,100 @@ fn buffers_are_released_after_the_linger() {
     }
     assert_eq!(server.buffer_capacity(), 0, "released once idle");
     assert_eq!(server.poll_timeout(), None, "nothing left to release");
+}
+
+/// Masked client text messages of `size` bytes, each sent in fragments of
+/// `fragment` bytes, made before counting.
+fn fragmented_text(n: usize, size: usize, fragment: usize) -> Vec<(String, Vec<u8>)> {
+    let config = Config::default().with_fragment_size(Some(fragment));
+    let mut client = Connection::client(config, Box::new(SplitMix::new(9)), Instant::ZERO).unwrap();
+    (0..n)
+        .map(|i| {
+            let text: String = (0..size)
+                .map(|j| (b'a' + ((i + j) % 26) as u8) as char)
+                .collect();
+            client.send_text(text.clone()).unwrap();
+            let mut wire = Vec::new();
+            client.poll_transmit(&mut wire);
+            (text, wire)
+        })
+        .collect()
+}
+
+/// A message arriving in fragments is gathered straight from the receive
+/// buffer into one allocation the size of the last such message: one
+/// allocation per message once the connection has seen one (before: a
+/// copy of each fragment, then a buffer grown by doubling). And what the
+/// first fragment makes the connection reserve is bounded: after a 3 MiB
+/// message, a 1-byte first fragment reserves at most `FRAME_RESERVE`.
+#[test]
+fn fragmented_messages_are_gathered_in_one_allocation() {
+    let mut t = Instant::ZERO;
+    let config = Config::default().with_max_message_size(8 << 20);
+    let mut server = Connection::server(config, t).unwrap();
+    // Each message's wire in one read (the receive buffer is then reused
+    // from message to message): one allocation per message, the message.
+    for (size, fragment) in [(1024, 256), (16384, 4096), (16384, 100)] {
+        let messages = fragmented_text(50, size, fragment);
+        let mut counted = 0;
+        for (i, (text, wire)) in messages.iter().enumerate() {
+            t = t + Duration::from_micros(50);
+            let before = allocs();
+            server.receive(t, wire).unwrap();
+            let Some(Event::Text(got)) = server.poll_event().unwrap() else {
+                panic!("{size} B: no message")
+            };
+            assert_eq!(got.as_str(), text.as_str(), "{size} B: message {i}");
+            assert!(server.poll_event().unwrap().is_none());
+            drop(got);
+            if i >= 5 {
+                counted += allocs() - before;
+            }
+        }
+        eprintln!("{size} B in {fragment} B fragments: {counted} allocations for 45 messages");
+        assert_eq!(
+            counted, 45,
+            "{size} B in {fragment} B fragments: allocations for 45 messages"
+        );
+    }
+    // In reads of 4 KiB, each decoded before the next (as a driver does),
+    // fragments spanning reads: the same messages.
+    for (text, wire) in fragmented_text(5, 100_000, 1000) {
+        let mut got = None;
+        for chunk in wire.chunks(4096) {
+            server.receive(t, chunk).unwrap();
+            while let Some(ev) = server.poll_event().unwrap() {
+                assert!(got.is_none(), "one message");
+                got = Some(ev);
+            }
+        }
+        assert!(matches!(got, Some(Event::Text(s)) if s.as_str() == text));
+    }
+    // A 3 MiB message, then a new message's 1-byte first fragment.
+    let big = fragmented_text(1, 3 << 20, 64 << 10);
+    let mut got = None;
+    for chunk in big[0].1.chunks(64 << 10) {
+        server.receive(t, chunk).unwrap();
+        while let Some(ev) = server.poll_event().unwrap() {
+            got = Some(ev);
+        }
+    }
+    let Some(Event::Text(got)) = got else {
+        panic!("no 3 MiB message")
+    };
+    assert_eq!(got.len(), 3 << 20);
+    drop(got);
+    let first = fragmented_text(1, 2, 1);
+    // The first frame of two (1 byte, masked: 2 + 4 + 1 bytes).
+    let wire = &first[0].1;
+    LARGEST.with(|l| l.set(0));
+    server.receive(t, &wire[..7]).unwrap();
+    assert!(server.poll_event().unwrap().is_none());
+    let largest = LARGEST.with(Cell::get);
+    assert!(
+        largest <= ws_proto::FRAME_RESERVE,
+        "a 1-byte fragment reserved {largest} bytes"
+    );
+    server.receive(t, &wire[7..]).unwrap();
+    assert!(matches!(server.poll_event().unwrap(), Some(Event::Text(s)) if s.len() == 2));
 }

@@ -817,6 +817,9 @@ impl Connection {
         }
         self.rf.active = false;
         self.rf.held = 0;
+        if !rf.opcode.is_control() && !rf.whole && self.gathers(rf.held, rf.fin) {
+            return self.gather_from_rx(rf.held, rf.fin);
+        }
         let payload = self.take_rx(rf.held);
         if rf.opcode.is_control() {
             return self.on_control(rf.opcode, payload);
@@ -890,7 +893,7 @@ impl Connection {
         if self.rm.streaming {
             self.rm.end_pending = fin;
             if self.rm.start_pending || !self.shared.msg.is_empty() {
-                self.shared.msg.extend_from_slice(&payload);
+                self.gather(&payload);
                 return Ok(Step::Continue);
             }
             return Ok(if payload.is_empty() {
@@ -900,21 +903,71 @@ impl Connection {
             });
         }
         if !fin {
-            self.shared.msg.extend_from_slice(&payload);
+            self.gather(&payload);
             return Ok(Step::Continue);
         }
         let whole = if self.shared.msg.is_empty() {
             payload
         } else {
-            self.shared.msg.extend_from_slice(&payload);
-            Bytes::from(core::mem::take(&mut self.shared.msg))
+            self.gather(&payload);
+            self.take_gathered()
         };
+        Ok(Step::Event(self.message_event(whole)))
+    }
+
+    /// True if a data frame of `n` payload bytes that needs no extension
+    /// joins a message gathered whole (not streamed) in `msg`: a fragment
+    /// before the last, or the last of several. Such a frame is copied
+    /// from the receive buffer straight into `msg` (`gather_from_rx`), not
+    /// taken out as a payload of its own first.
+    #[inline]
+    fn gathers(&self, n: usize, fin: bool) -> bool {
+        !self.rm.streaming
+            && (!fin || !self.shared.msg.is_empty())
+            && self.rm.size.saturating_add(n as u64) <= self.shared.config.stream_threshold()
+    }
+
+    /// [`complete_data`](Self::complete_data) for a frame that
+    /// [`gathers`](Self::gathers): its `n` bytes, at the front of the
+    /// receive buffer (unmasked and, for text, validated), join `msg`.
+    fn gather_from_rx(&mut self, n: usize, fin: bool) -> Result<Step, Error> {
+        self.rm.size += n as u64;
+        if fin && self.is_text() {
+            self.rm.utf8.finish().map_err(|_| PeerError::InvalidUtf8)?;
+        }
+        let Connection { rx, shared, .. } = self;
+        let part = rx.get(..n).unwrap_or_default();
+        gather_into(&mut shared.msg, shared.msg_hint, part);
+        self.rx_advance(n);
+        if !fin {
+            return Ok(Step::Continue);
+        }
+        let whole = self.take_gathered();
+        Ok(Step::Event(self.message_event(whole)))
+    }
+
+    /// Appends a fragment to the message gathered in `msg`.
+    #[inline]
+    fn gather(&mut self, part: &[u8]) {
+        gather_into(&mut self.shared.msg, self.shared.msg_hint, part);
+    }
+
+    /// The message gathered in `msg`, handed out; its length is the next
+    /// one's reservation.
+    fn take_gathered(&mut self) -> Bytes {
+        let whole = core::mem::take(&mut self.shared.msg);
+        self.shared.msg_hint = u32::try_from(whole.len()).unwrap_or(u32::MAX);
+        Bytes::from(whole)
+    }
+
+    /// The event for a whole message; the message state is reset.
+    fn message_event(&mut self, whole: Bytes) -> Event {
         let kind = self.rm.kind;
         self.rm = RecvMessage::default();
-        Ok(Step::Event(match kind {
+        match kind {
             Some(MessageKind::Text) => Event::Text(Utf8Bytes::from_validated(whole)),
             _ => Event::Binary(whole),
-        }))
+        }
     }
 
     /// Passes a complete frame payload through the extensions that claim
@@ -1032,4 +1085,21 @@ impl RecvLoan {
     pub(crate) fn filled(&self, n: usize) -> Option<&[u8]> {
         self.buf.get(..n)
     }
+}
+
+/// Appends `part` to a message being gathered in `msg`. The first part
+/// reserves the last gathered message's length (`hint`), bounded by
+/// [`FRAME_RESERVE`]: a message of several fragments is gathered in one
+/// allocation, without the copies of growing by doubling. What a peer can
+/// make this reserve ahead of the bytes it sends is bounded by a message
+/// it sent before and by 1 MiB.
+#[inline]
+fn gather_into(msg: &mut Vec<u8>, hint: u32, part: &[u8]) {
+    if msg.capacity() == 0 {
+        let hint = usize::try_from(hint)
+            .unwrap_or(usize::MAX)
+            .min(FRAME_RESERVE);
+        msg.reserve(hint.max(part.len()));
+    }
+    msg.extend_from_slice(part);
 }
