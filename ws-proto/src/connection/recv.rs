@@ -1094,7 +1094,7 @@ impl RecvLoan {
 /// make this reserve ahead of the bytes it sends is bounded by a message
 /// it sent before and by 1 MiB.
 #[inline]
-fn gather_into(msg: &mut Vec<u8>, hint: u32, part: &[u8]) {
+fn gather_into(msg: &mut alloc::vec::Vec<u8>, hint: u32, part: &[u8]) {
     if msg.capacity() == 0 {
         let hint = usize::try_from(hint)
             .unwrap_or(usize::MAX)
