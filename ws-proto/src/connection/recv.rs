@@ -882,10 +882,7 @@ impl Connection {
 
     /// A complete (decoded) data frame payload.
     pub(super) fn complete_data(&mut self, payload: Bytes, fin: bool) -> Result<Step, Error> {
-        self.rm.size += payload.len() as u64;
-        if fin && self.is_text() {
-            self.rm.utf8.finish().map_err(|_| PeerError::InvalidUtf8)?;
-        }
+        self.count_data(payload.len(), fin)?;
         if !self.rm.streaming && self.rm.size > self.shared.config.stream_threshold() {
             self.rm.streaming = true;
             self.rm.start_pending = true;
@@ -931,10 +928,7 @@ impl Connection {
     /// [`gathers`](Self::gathers): its `n` bytes, at the front of the
     /// receive buffer (unmasked and, for text, validated), join `msg`.
     fn gather_from_rx(&mut self, n: usize, fin: bool) -> Result<Step, Error> {
-        self.rm.size += n as u64;
-        if fin && self.is_text() {
-            self.rm.utf8.finish().map_err(|_| PeerError::InvalidUtf8)?;
-        }
+        self.count_data(n, fin)?;
         let Connection { rx, shared, .. } = self;
         let part = rx.get(..n).unwrap_or_default();
         gather_into(&mut shared.msg, shared.msg_hint, part);
@@ -944,6 +938,17 @@ impl Connection {
         }
         let whole = self.take_gathered();
         Ok(Step::Event(self.message_event(whole)))
+    }
+
+    /// A data frame's `n` payload bytes join the message; the last one
+    /// ends its text, which must then be whole UTF-8 (§8.1).
+    #[inline]
+    fn count_data(&mut self, n: usize, fin: bool) -> Result<(), Error> {
+        self.rm.size += n as u64;
+        if fin && self.is_text() {
+            self.rm.utf8.finish().map_err(|_| PeerError::InvalidUtf8)?;
+        }
+        Ok(())
     }
 
     /// Appends a fragment to the message gathered in `msg`.

@@ -606,12 +606,9 @@ impl Connection {
         // `queue_contiguous`'s limit without a shared slice of its own,
         // else queued, a server's zero copy behind its header.
         let plain = self.shared.exts.is_empty() && self.shared.small_max > 0;
-        // Past this a fragment is queued, not copied (`queue_contiguous`):
-        // looked at here, without the call, for every fragment.
-        let copy_max = match self.role {
-            Role::Server => COPY_MAX,
-            Role::Client => MASK_COPY_MAX,
-        };
+        // Past this a fragment is queued, not copied: looked at here,
+        // without the call to `queue_contiguous`, for every fragment.
+        let copy_max = self.copy_max();
         let mut data = data;
         for i in 0..count {
             let start = i.saturating_mul(step).min(data.len());
@@ -772,11 +769,17 @@ impl Connection {
     /// replace it, §5.5.3), another dialect, a stream extension.
     #[inline]
     fn queue_contiguous(&mut self, op: OpCode, fin: bool, rsv: u8, payload: &[u8]) -> bool {
-        let max = match self.role {
+        self.queue_contiguous_upto(op, fin, rsv, payload, self.copy_max())
+    }
+
+    /// The largest payload [`queue_contiguous`](Self::queue_contiguous)
+    /// copies into the output for this role.
+    #[inline]
+    fn copy_max(&self) -> usize {
+        match self.role {
             Role::Server => COPY_MAX,
             Role::Client => MASK_COPY_MAX,
-        };
-        self.queue_contiguous_upto(op, fin, rsv, payload, max)
+        }
     }
 
     /// [`queue_contiguous`](Self::queue_contiguous) for payloads up to
