@@ -252,3 +252,36 @@ fn fragmented_messages_are_gathered_in_one_allocation() {
     server.receive(t, &wire[7..]).unwrap();
     assert!(matches!(server.poll_event().unwrap(), Some(Event::Text(s)) if s.len() == 2));
 }
+
+/// A server's large message handed over as an owned `Bytes` is queued as
+/// that `Bytes` itself (RFC 6455 §5.2: the header, then the payload
+/// unchanged): no copy and no second reference, so a `Bytes` made from a
+/// `Vec` is not promoted to a shared one (an allocation) on the way.
+#[test]
+fn a_large_owned_message_is_sent_without_an_allocation() {
+    let mut server = Connection::server(Config::default(), Instant::ZERO).unwrap();
+    let payloads: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 16384]).collect();
+    let mut sink = Vec::with_capacity(1 << 20);
+    let mut counted = 0;
+    for (i, payload) in payloads.into_iter().enumerate() {
+        let expected_head = [0x82, 126, 0x40, 0x00];
+        let fill = payload[0];
+        let before = allocs();
+        server.send_binary(bytes::Bytes::from(payload)).unwrap();
+        let mut slices = [std::io::IoSlice::new(&[]); 8];
+        let n = server.fill_io_slices(&mut slices);
+        let len: usize = slices[..n].iter().map(|s| s.len()).sum();
+        for s in &slices[..n] {
+            sink.extend_from_slice(s);
+        }
+        server.advance_transmit(len);
+        if i >= 2 {
+            counted += allocs() - before;
+        }
+        assert_eq!(sink[..4], expected_head, "message {i}: header");
+        assert_eq!(sink.len(), 4 + 16384, "message {i}: length");
+        assert!(sink[4..].iter().all(|&b| b == fill), "message {i}: payload");
+        sink.clear();
+    }
+    assert_eq!(counted, 0, "allocations sending 18 owned 16 KiB messages");
+}

@@ -169,9 +169,11 @@ impl Connection {
     /// Sends a text message (§5.6), fragmented per `fragment_size`.
     pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
         let data = text.into().into_bytes();
-        if self.try_send_small(MessageKind::Text, &data)
-            || self.try_send_large(MessageKind::Text, &data)
-        {
+        if self.try_send_small(MessageKind::Text, &data) {
+            return Ok(());
+        }
+        if self.sends_large(data.len()) {
+            self.queue_plain(OpCode::Text, true, data);
             return Ok(());
         }
         if self.recording() {
@@ -180,24 +182,22 @@ impl Connection {
         self.send_whole(MessageKind::Text, data)
     }
 
-    /// A server's unfragmented message past [`COPY_MAX`] on a plain RFC
-    /// 6455 connection: queued behind its header (§5.2) without a copy,
-    /// straight, without the general path's extension chain and codec.
-    /// False (nothing done) where that path is needed.
+    /// Whether a server's unfragmented message of `len` bytes, past
+    /// [`COPY_MAX`] on a plain RFC 6455 connection, can be queued behind
+    /// its header (§5.2) without a copy, straight, without the general
+    /// path's extension chain and codec. False where that path is needed.
+    /// The caller then hands its `Bytes` itself to
+    /// [`queue_plain`](Self::queue_plain): no second reference to count
+    /// and drop.
     #[inline]
-    fn try_send_large(&mut self, kind: MessageKind, data: &Bytes) -> bool {
+    fn sends_large(&self, len: usize) -> bool {
         let s = &*self.shared;
         // `small_max` is 0 unless the connection is plain RFC 6455 framing
         // without extensions.
-        if s.small_max == 0
-            || data.len() <= COPY_MAX
-            || s.config.fragment_size.is_some_and(|n| data.len() > n)
-            || !self.fast_send_open()
-        {
-            return false;
-        }
-        self.queue_plain(opcode_of(kind), true, data.clone());
-        true
+        s.small_max != 0
+            && len > COPY_MAX
+            && s.config.fragment_size.is_none_or(|n| len <= n)
+            && self.fast_send_open()
     }
 
     /// Queues a server's unmasked RFC 6455 frame without extension bits
@@ -237,9 +237,11 @@ impl Connection {
     /// it once, masked, into the output.
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
         let data = data.into();
-        if self.try_send_small(MessageKind::Binary, &data)
-            || self.try_send_large(MessageKind::Binary, &data)
-        {
+        if self.try_send_small(MessageKind::Binary, &data) {
+            return Ok(());
+        }
+        if self.sends_large(data.len()) {
+            self.queue_plain(OpCode::Binary, true, data);
             return Ok(());
         }
         if self.recording() {
