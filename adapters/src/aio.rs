@@ -271,9 +271,35 @@ impl<S: AsyncStream> Shared<S> {
     ///
     /// [`TimeoutError::WriteStalled`]: ws_proto::TimeoutError::WriteStalled
     fn poll_write_out(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_write_out_locked(&mut self.lock(), cx)
+    }
+
+    /// A send's poll: on the first (`queue` still there) the message is
+    /// queued and the write tried under the same lock, one lock per
+    /// message where queueing and writing separately take two; later
+    /// polls only write ([`poll_write_out`](Self::poll_write_out)).
+    fn poll_send(
+        &self,
+        queue: &mut Option<impl FnOnce(&mut Driver) -> Result<(), Error>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Error>> {
         let mut st = self.lock();
+        if let Some(f) = queue.take() {
+            let r = f(&mut st.driver);
+            self.mirror(&st);
+            r?;
+        }
+        self.poll_write_out_locked(&mut st, cx)
+    }
+
+    /// [`poll_write_out`](Self::poll_write_out) with the lock held.
+    fn poll_write_out_locked(
+        &self,
+        st: &mut State<S>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Error>> {
         loop {
-            if let Poll::Ready(r) = self.write_out(&mut st, cx) {
+            if let Poll::Ready(r) = self.write_out(st, cx) {
                 // Nothing waits any more: the timer goes with the wait.
                 st.write_timer = None;
                 return Poll::Ready(r);
@@ -500,8 +526,8 @@ macro_rules! send_methods {
             &self,
             f: impl FnOnce(&mut Driver) -> Result<(), Error>,
         ) -> Result<(), Error> {
-            self.shared.queue(f)?;
-            poll_fn(|cx| self.shared.poll_write_out(cx)).await
+            let mut queue = Some(f);
+            poll_fn(|cx| self.shared.poll_send(&mut queue, cx)).await
         }
 
         /// Sends `msg` and writes it out.
