@@ -70,6 +70,18 @@ fn client_frames(n: usize, size: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Writes the connection's output to `sink` as a driver does (vectored,
+/// through `fill_io_slices`), then marks it written.
+fn write_out(conn: &mut Connection, sink: &mut Vec<u8>) {
+    let mut slices = [std::io::IoSlice::new(&[]); 8];
+    let n = conn.fill_io_slices(&mut slices);
+    let len: usize = slices[..n].iter().map(|s| s.len()).sum();
+    for s in &slices[..n] {
+        sink.extend_from_slice(s);
+    }
+    conn.advance_transmit(len);
+}
+
 /// Echoes `frames` through a server connection the way a driver does
 /// (receive from a read buffer, poll the message, send it back, write the
 /// output through `fill_io_slices`); returns the allocations counted from
@@ -96,13 +108,7 @@ fn echo_with(
         };
         server.send_binary(b).unwrap();
         assert!(server.poll_event().unwrap().is_none());
-        let mut slices = [std::io::IoSlice::new(&[]); 8];
-        let n = server.fill_io_slices(&mut slices);
-        let len: usize = slices[..n].iter().map(|s| s.len()).sum();
-        for s in &slices[..n] {
-            sink.extend_from_slice(s);
-        }
-        server.advance_transmit(len);
+        write_out(&mut server, &mut sink);
         sink.clear();
         if i >= warm {
             counted += allocs() - before;
@@ -268,13 +274,7 @@ fn a_large_owned_message_is_sent_without_an_allocation() {
         let fill = payload[0];
         let before = allocs();
         server.send_binary(bytes::Bytes::from(payload)).unwrap();
-        let mut slices = [std::io::IoSlice::new(&[]); 8];
-        let n = server.fill_io_slices(&mut slices);
-        let len: usize = slices[..n].iter().map(|s| s.len()).sum();
-        for s in &slices[..n] {
-            sink.extend_from_slice(s);
-        }
-        server.advance_transmit(len);
+        write_out(&mut server, &mut sink);
         if i >= 2 {
             counted += allocs() - before;
         }
