@@ -682,8 +682,9 @@ impl Driver {
     /// buffers after the call that submitted it: calls `f` with each part of
     /// the queued output in order while it returns true, without consuming
     /// any ([`Session::for_each_transmit_part`]: copy the
-    /// [`Inline`](ws_proto::TransmitPart::Inline) parts, clone the
-    /// [`Shared`](ws_proto::TransmitPart::Shared) payloads). Once the kernel
+    /// [`Inline`](ws_proto::TransmitPart::Inline) parts, clone the `Bytes`
+    /// of the [`Shared`](ws_proto::TransmitPart::Shared) and
+    /// [`Slice`](ws_proto::TransmitPart::Slice) payloads). Once the kernel
     /// reports `n` bytes sent, consume them with [`write_to`](Self::write_to)
     /// returning `n`.
     ///

@@ -259,29 +259,63 @@ fn fragmented_messages_are_gathered_in_one_allocation() {
     assert!(matches!(server.poll_event().unwrap(), Some(Event::Text(s)) if s.len() == 2));
 }
 
-/// A server's large message handed over as an owned `Bytes` is queued as
-/// that `Bytes` itself (RFC 6455 §5.2: the header, then the payload
-/// unchanged): no copy and no second reference, so a `Bytes` made from a
-/// `Vec` is not promoted to a shared one (an allocation) on the way.
-#[test]
-fn a_large_owned_message_is_sent_without_an_allocation() {
-    let mut server = Connection::server(Config::default(), Instant::ZERO).unwrap();
+/// Sends 20 owned 16 KiB messages (each a `Bytes` made from a `Vec`, all
+/// bytes `i`) through a server with `config`, writing each out as a
+/// driver does and handing its wire to `check(i, wire)`; returns the
+/// allocations counted from the third message on.
+fn send_owned(config: Config, check: impl Fn(u8, &[u8])) -> u64 {
+    let mut server = Connection::server(config, Instant::ZERO).unwrap();
     let payloads: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 16384]).collect();
     let mut sink = Vec::with_capacity(1 << 20);
     let mut counted = 0;
-    for (i, payload) in payloads.into_iter().enumerate() {
-        let expected_head = [0x82, 126, 0x40, 0x00];
-        let fill = payload[0];
+    for (i, payload) in (0u8..).zip(payloads) {
         let before = allocs();
         server.send_binary(bytes::Bytes::from(payload)).unwrap();
         write_out(&mut server, &mut sink);
         if i >= 2 {
             counted += allocs() - before;
         }
-        assert_eq!(sink[..4], expected_head, "message {i}: header");
-        assert_eq!(sink.len(), 4 + 16384, "message {i}: length");
-        assert!(sink[4..].iter().all(|&b| b == fill), "message {i}: payload");
+        check(i, &sink);
         sink.clear();
     }
+    counted
+}
+
+/// A server's large message handed over as an owned `Bytes` is queued as
+/// that `Bytes` itself (RFC 6455 §5.2: the header, then the payload
+/// unchanged): no copy and no second reference, so a `Bytes` made from a
+/// `Vec` is not promoted to a shared one (an allocation) on the way.
+#[test]
+fn a_large_owned_message_is_sent_without_an_allocation() {
+    let counted = send_owned(Config::default(), |i, wire| {
+        assert_eq!(wire[..4], [0x82, 126, 0x40, 0x00], "message {i}: header");
+        assert_eq!(wire.len(), 4 + 16384, "message {i}: length");
+        assert!(wire[4..].iter().all(|&b| b == i), "message {i}: payload");
+    });
     assert_eq!(counted, 0, "allocations sending 18 owned 16 KiB messages");
+}
+
+/// The same for a message sent in fragments (§5.4): its fragments view
+/// the message held once, so no fragment takes a shared slice of it (the
+/// first slice of a `Bytes` made from a `Vec` promotes it, an allocation).
+#[test]
+fn a_large_owned_message_is_sent_in_fragments_without_an_allocation() {
+    let config = Config::default().with_fragment_size(Some(4096));
+    let counted = send_owned(config, |i, wire| {
+        assert_eq!(wire.len(), 4 * (4 + 4096), "message {i}: four fragments");
+        for (k, frame) in wire.chunks(4 + 4096).enumerate() {
+            let op = if k == 0 { 0x02 } else { 0x00 };
+            let fin = if k == 3 { 0x80 } else { 0 };
+            let head = [fin | op, 126, 0x10, 0x00];
+            assert_eq!(frame[..4], head, "message {i}: header {k}");
+            assert!(
+                frame[4..].iter().all(|&b| b == i),
+                "message {i}: payload {k}"
+            );
+        }
+    });
+    assert_eq!(
+        counted, 0,
+        "allocations sending 18 owned messages in fragments"
+    );
 }

@@ -189,6 +189,7 @@ fn transmit_parts_share_payloads_and_consume_nothing() {
             v.push(match p {
                 TransmitPart::Inline(s) => (false, s.as_ptr() as usize, s.to_vec()),
                 TransmitPart::Shared(b) => (true, b.as_ptr() as usize, b.to_vec()),
+                TransmitPart::Slice(..) => panic!("no fragment was sent"),
             });
             true
         });
@@ -219,11 +220,11 @@ fn transmit_parts_share_payloads_and_consume_nothing() {
     assert_eq!(after[1].2, small);
 }
 
-/// A server's message sent in fragments: every fragment's payload is the
-/// message's own memory (the last one too, which takes the message
-/// itself), the wire is the reference framing, and writing everything
-/// queued at once (mixed with a small frame and a queued pong) leaves the
-/// queue empty and ready for more.
+/// A server's message sent in fragments: every fragment's payload is a
+/// range of the message's own `Bytes` (held once for all of them), the
+/// wire is the reference framing, and writing everything queued at once
+/// (mixed with a small frame and a queued pong) leaves the queue empty and
+/// ready for more.
 #[test]
 fn fragments_share_the_message_and_a_whole_write_empties_the_queue() {
     use ws_proto::{Bytes, Config, TransmitPart};
@@ -235,15 +236,23 @@ fn fragments_share_the_message_and_a_whole_write_empties_the_queue() {
     c.send_text("hi").unwrap();
     let mut shared = Vec::new();
     c.for_each_transmit_part(|p| {
-        if let TransmitPart::Shared(b) = p {
-            shared.push((b.as_ptr() as usize, b.len()));
+        match p {
+            TransmitPart::Slice(b, start, len) => {
+                shared.push((b.as_ptr() as usize, b.len(), start, len));
+            }
+            TransmitPart::Shared(_) => panic!("a fragment with a reference of its own"),
+            TransmitPart::Inline(_) => {}
         }
         true
     });
     let base = big.as_ptr() as usize;
     assert_eq!(
         shared,
-        [(base, 4096), (base + 4096, 4096), (base + 8192, 2808)],
+        [
+            (base, 11_000, 0, 4096),
+            (base, 11_000, 4096, 4096),
+            (base, 11_000, 8192, 2808)
+        ],
         "each fragment is a view of the message"
     );
     let mut want = Vec::new();
@@ -496,4 +505,87 @@ fn last_frame_len_is_the_wire_size_of_the_last_data_frame() {
     c.receive(Instant::ZERO, &big).unwrap();
     assert!(c.poll_event().unwrap().is_none());
     assert_eq!(c.last_frame_len(), 2 + 8 + 4 + 70_000);
+}
+
+/// A server's messages sent in fragments that view the message held once,
+/// written a few bytes to a few KiB at a time while more messages (whole,
+/// fragmented, small) and the pongs a peer's pings ask for are queued
+/// behind them: a client receives every message intact and in order
+/// (RFC 6455 §5.4), and pongs (the client would fail on a pong inside a
+/// fragment's bytes).
+#[test]
+fn fragment_views_survive_partial_writes_and_frames_queued_behind() {
+    use http_upgrade::testing::SplitMix;
+    use ws_proto::Bytes;
+    let config = Config::default().with_fragment_size(Some(3000));
+    let mut server = Connection::server(config, Instant::ZERO).unwrap();
+    let mut client =
+        Connection::client(Config::default(), Box::new(SplitMix::new(5)), Instant::ZERO).unwrap();
+    let mut rng = SplitMix::new(11);
+    let mut sent: Vec<Bytes> = Vec::new();
+    let mut got: Vec<Bytes> = Vec::new();
+    let mut pongs = 0;
+    let mut pings = 0;
+    let take = |client: &mut Connection, got: &mut Vec<Bytes>, pongs: &mut usize| {
+        while let Some(ev) = client.poll_event().unwrap() {
+            match ev {
+                Event::Binary(b) => got.push(b),
+                Event::Pong(_) => *pongs += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    for round in 0..400 {
+        for _ in 0..rng.below(3) {
+            let len = match rng.below(4) {
+                0 => rng.below(100),
+                1 => 3000 + rng.below(3),
+                _ => rng.below(20_000),
+            };
+            let msg = Bytes::from(rng.bytes(len));
+            server.send_binary(msg.clone()).unwrap();
+            sent.push(msg);
+        }
+        if rng.below(4) == 0 {
+            // A ping from the client: the server answers it with a pong
+            // queued behind what it has.
+            client.send_ping(Bytes::from_static(b"p")).unwrap();
+            let mut wire = Vec::new();
+            client.poll_transmit(&mut wire);
+            server.receive(Instant::ZERO, &wire).unwrap();
+            assert!(
+                server
+                    .poll_event()
+                    .unwrap()
+                    .is_some_and(|e| matches!(e, Event::Ping(_)))
+            );
+            pings += 1;
+        }
+        // A partial write: at most `n` bytes of the parts, in order.
+        let n = 1 + rng.below(if round % 2 == 0 { 50 } else { 7000 });
+        let mut wire = Vec::new();
+        server.for_each_transmit_part(|p| {
+            let s = p.as_slice();
+            let k = s.len().min(n - wire.len());
+            wire.extend_from_slice(&s[..k]);
+            wire.len() < n
+        });
+        server.advance_transmit(wire.len());
+        client.receive(Instant::ZERO, &wire).unwrap();
+        take(&mut client, &mut got, &mut pongs);
+    }
+    let mut wire = Vec::new();
+    server.poll_transmit(&mut wire);
+    client.receive(Instant::ZERO, &wire).unwrap();
+    take(&mut client, &mut got, &mut pongs);
+    assert_eq!(server.pending_transmit(), 0);
+    assert!(sent.len() > 300, "{} messages", sent.len());
+    assert_eq!(got.len(), sent.len(), "every message arrived");
+    assert!(got == sent, "every message intact and in order");
+    // With a backlog a pong replaces the one queued and not yet started
+    // (§5.5.3), so there are fewer.
+    assert!(
+        pongs >= 1 && pongs <= pings,
+        "{pongs} pongs for {pings} pings"
+    );
 }

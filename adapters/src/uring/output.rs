@@ -119,21 +119,32 @@ impl Output {
         }
     }
 
+    /// Names `len` bytes of `b` from `start` in the staged send, holding
+    /// `b` until the send completes.
+    fn hold(&mut self, b: &Bytes, start: usize, len: usize) -> bool {
+        self.pieces.push(Piece {
+            held: Some(self.held.len()),
+            start,
+            len,
+        });
+        self.held.push(b.clone());
+        self.len += len;
+        true
+    }
+
     /// Adds `part` to the staged send; false once the send is full.
     fn take(&mut self, part: TransmitPart<'_>) -> bool {
         if self.len >= SEND_MAX || self.pieces.len() >= MAX_IOV {
             return false;
         }
         match part {
-            TransmitPart::Shared(b) if b.len() >= SHARE_MIN => {
-                self.pieces.push(Piece {
-                    held: Some(self.held.len()),
-                    start: 0,
-                    len: b.len(),
-                });
-                self.held.push(b.clone());
-                self.len += b.len();
-                true
+            TransmitPart::Shared(b) if b.len() >= SHARE_MIN => self.hold(b, 0, b.len()),
+            // A fragment of a message held once: the message is held (one
+            // reference per fragment in flight), the fragment named.
+            TransmitPart::Slice(b, start, len)
+                if len >= SHARE_MIN && b.len() >= start.saturating_add(len) =>
+            {
+                self.hold(b, start, len)
             }
             part => {
                 let s = part.as_slice();
@@ -294,6 +305,38 @@ mod tests {
         // The payload is held, not copied: the same memory.
         assert_eq!(out.held[0].as_ptr(), big.as_ptr());
         assert_eq!(out.buf, [0x82, 126, 0x40, 0, 0x81, 2, b'h', b'i']);
+    }
+
+    /// A fragment of a message held once: the message is held, the
+    /// fragment's range named (its first byte is the send's), and a small
+    /// fragment is copied like any small part.
+    #[test]
+    fn holds_the_message_of_a_fragment_and_names_its_range() {
+        let mut out = Output::default();
+        let msg = Bytes::from((0..12_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+        assert!(out.take(TransmitPart::Inline(&[0x00, 126, 0x10, 0])));
+        assert!(out.take(TransmitPart::Slice(&msg, 4096, 4096)));
+        assert!(out.take(TransmitPart::Inline(&[0x80, 126, 0x0e, 0xe0])));
+        assert!(out.take(TransmitPart::Slice(&msg, 8192, 3808)));
+        assert!(out.take(TransmitPart::Slice(&msg, 0, 3)));
+        assert_eq!(
+            piece_lens(&out),
+            [
+                (false, 4),
+                (true, 4096),
+                (false, 4),
+                (true, 3808),
+                (false, 3)
+            ]
+        );
+        assert_eq!(out.len, 4 + 4096 + 4 + 3808 + 3);
+        assert_eq!(out.held.len(), 2);
+        assert!(out.held.iter().all(|h| h.as_ptr() == msg.as_ptr()));
+        let p = out.pieces[1];
+        assert_eq!(out.base(&p, 0), msg[4096..].as_ptr());
+        let p = out.pieces[3];
+        assert_eq!(out.base(&p, 10), msg[8202..].as_ptr());
+        assert_eq!(out.buf[8..], [0, 1, 2]);
     }
 
     #[test]

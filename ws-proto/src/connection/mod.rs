@@ -290,6 +290,10 @@ pub enum TransmitPart<'a> {
     /// A payload in a `Bytes` of its own (a message's, or the compressor's
     /// output): clone it to hold it without a copy.
     Shared(&'a Bytes),
+    /// `len` bytes from `start` of a `Bytes` (a fragment of a message
+    /// sent in fragments, which holds the whole message): clone the
+    /// `Bytes` to hold them without a copy.
+    Slice(&'a Bytes, usize, usize),
 }
 
 impl<'a> TransmitPart<'a> {
@@ -299,6 +303,9 @@ impl<'a> TransmitPart<'a> {
         match *self {
             TransmitPart::Inline(s) => s,
             TransmitPart::Shared(b) => b,
+            TransmitPart::Slice(b, start, len) => {
+                b.get(start..start.saturating_add(len)).unwrap_or_default()
+            }
         }
     }
 }
@@ -311,15 +318,58 @@ struct TxFrame {
     head: [u8; codec::TX_INLINE],
     head_len: u8,
     head_off: u8,
+    /// A fragment of a message held once: see `view_start`.
+    view: bool,
     /// Bytes of `Connection::txb` this entry stands for (not yet written);
     /// 0 for a frame of its own.
     run: u32,
+    /// The payload; for a fragment of a message held once (`view`), the
+    /// whole message, held by the first of its fragments still
+    /// queued (and handed to the next when that one is written), empty in
+    /// the others.
     payload: Bytes,
+    /// For a fragment of a message held once (`view`; a server's message
+    /// sent in fragments, RFC 6455 §5.4): its payload not yet written is
+    /// bytes `view_start..view_start + view_len` of the message, one
+    /// reference for all the fragments instead of a shared slice each.
+    view_start: u32,
+    view_len: u32,
 }
 
 impl TxFrame {
+    /// A frame of its own: `head[..head_len]`, then `payload`.
+    fn new(head: [u8; codec::TX_INLINE], head_len: usize, payload: Bytes) -> TxFrame {
+        TxFrame {
+            head,
+            head_len: head_len as u8,
+            head_off: 0,
+            view: false,
+            run: 0,
+            payload,
+            view_start: 0,
+            view_len: 0,
+        }
+    }
+
+    /// Its payload's bytes not yet written.
+    #[inline]
+    fn payload_len(&self) -> usize {
+        if self.view {
+            self.view_len as usize
+        } else {
+            self.payload.len()
+        }
+    }
+
+    /// Holds the message its fragment views (and, after it, the message's
+    /// next fragments still queued).
+    #[inline]
+    fn holds_message(&self) -> bool {
+        self.view && !self.payload.is_empty()
+    }
+
     fn len(&self) -> usize {
-        usize::from(self.head_len - self.head_off) + self.payload.len() + self.run as usize
+        usize::from(self.head_len - self.head_off) + self.payload_len() + self.run as usize
     }
 
     fn head(&self) -> &[u8] {

@@ -205,30 +205,47 @@ impl Connection {
     /// it, without the codec. Only for a plain connection's server side.
     #[inline]
     fn queue_plain(&mut self, opcode: OpCode, fin: bool, payload: Bytes) {
+        let len = payload.len();
+        self.push_plain(opcode, fin, len, TxFrame::new([0; TX_INLINE], 0, payload));
+    }
+
+    /// Queues bytes `start..end` of the message being sent in fragments
+    /// as a server's unmasked frame (§5.4) that views the message rather
+    /// than holding a slice of it: the message is handed to the first of
+    /// its views once all are queued (see `frame_message`). Returns the
+    /// view's index in the queue.
+    #[inline]
+    fn queue_view(&mut self, opcode: OpCode, fin: bool, start: u32, end: u32) -> usize {
+        let mut frame = TxFrame::new([0; TX_INLINE], 0, Bytes::new());
+        frame.view = true;
+        frame.view_start = start;
+        frame.view_len = end - start;
+        self.push_plain(opcode, fin, (end - start) as usize, frame);
+        self.tx.len() - 1
+    }
+
+    /// Puts the header of a server's unmasked frame of `len` payload bytes
+    /// into `frame` and queues it.
+    #[inline]
+    fn push_plain(&mut self, opcode: OpCode, fin: bool, len: usize, mut frame: TxFrame) {
         let header = FrameHeader {
             fin,
             rsv: 0,
             opcode,
             mask: None,
-            payload_len: payload.len() as u64,
+            payload_len: len as u64,
         };
         let (head, head_len) = header.to_bytes();
-        let mut inline = [0; TX_INLINE];
-        if let (Some(d), Some(h)) = (inline.get_mut(..MAX_HEADER_LEN), head.get(..)) {
+        if let (Some(d), Some(h)) = (frame.head.get_mut(..MAX_HEADER_LEN), head.get(..)) {
             d.copy_from_slice(h);
         }
+        frame.head_len = head_len as u8;
         self.seal_tail();
         if self.tx_len == 0 {
             self.tx_started();
         }
-        self.tx_len += head_len + payload.len();
-        self.tx.push_back(TxFrame {
-            head: inline,
-            head_len: head_len as u8,
-            head_off: 0,
-            run: 0,
-            payload,
-        });
+        self.tx_len += head_len + len;
+        self.tx.push_back(frame);
     }
 
     /// Sends a binary message (§5.6). On a server a payload over 2 KiB is
@@ -611,6 +628,11 @@ impl Connection {
         // Past this a fragment is queued, not copied: looked at here,
         // without the call to `queue_contiguous`, for every fragment.
         let copy_max = self.copy_max();
+        // A server's fragments past the copy limit view the message, which
+        // the first of them holds (`queue_view`): no reference counted per
+        // fragment. Its index, once queued.
+        let views = plain && self.role == Role::Server && u32::try_from(data.len()).is_ok();
+        let mut holder = None;
         let mut data = data;
         for i in 0..count {
             let start = i.saturating_mul(step).min(data.len());
@@ -625,6 +647,12 @@ impl Connection {
             if plain {
                 let piece = data.get(start..end).unwrap_or_default();
                 if piece.len() > copy_max || !self.queue_contiguous(op, last, 0, piece) {
+                    if views {
+                        // Within u32: the message's length is.
+                        let at = self.queue_view(op, last, start as u32, end as u32);
+                        holder.get_or_insert(at);
+                        continue;
+                    }
                     let piece = fragment(&mut data, start, end, i + 1 == count);
                     match self.role {
                         Role::Server => self.queue_plain(op, last, piece),
@@ -643,6 +671,12 @@ impl Connection {
                 rsv,
             )?;
             self.queue_frame(op, last, rsv, piece);
+        }
+        // Nothing was written meanwhile (the queue's front did not move):
+        // the first view takes the message.
+        if let Some(first) = holder.and_then(|i| self.tx.get_mut(i)) {
+            debug_assert!(first.view && first.payload.is_empty());
+            first.payload = data;
         }
         Ok(())
     }
@@ -845,7 +879,17 @@ impl Connection {
     /// The front entry is written: drop it (the queued pong moves up).
     #[inline]
     fn pop_front(&mut self) {
-        self.tx.pop_front();
+        let front = self.tx.pop_front();
+        if let Some(front) = front.filter(TxFrame::holds_message) {
+            // The message goes to its next fragment still queued: the
+            // first entry after this one that is not a run of the
+            // contiguous output (only runs come between a message's
+            // fragments), if it is a view that holds nothing.
+            let next = self.tx.iter_mut().find(|f| f.run == 0);
+            if let Some(next) = next.filter(|f| f.view && f.payload.is_empty()) {
+                next.payload = front.payload;
+            }
+        }
         self.pong_idx = match self.pong_idx {
             0 | NO_PONG => NO_PONG,
             i => i - 1,
@@ -859,13 +903,9 @@ impl Connection {
         if tail == 0 {
             return;
         }
-        self.tx.push_back(TxFrame {
-            head: [0; TX_INLINE],
-            head_len: 0,
-            head_off: 0,
-            run: tail as u32,
-            payload: Bytes::new(),
-        });
+        let mut run = TxFrame::new([0; TX_INLINE], 0, Bytes::new());
+        run.run = tail as u32;
+        self.tx.push_back(run);
         self.txb_sealed = self.txb_end;
     }
 
@@ -885,22 +925,10 @@ impl Connection {
                 if let (Some(d), Some(h)) = (inline.get_mut(..head_len), head.get(..head_len)) {
                     d.copy_from_slice(h);
                 }
-                return TxFrame {
-                    head: inline,
-                    head_len: head_len as u8,
-                    head_off: 0,
-                    run: 0,
-                    payload,
-                };
+                return TxFrame::new(inline, head_len, payload);
             }
             Built::Inline(frame, len) if !s.has_stream => {
-                return TxFrame {
-                    head: frame,
-                    head_len: len as u8,
-                    head_off: 0,
-                    run: 0,
-                    payload: Bytes::new(),
-                };
+                return TxFrame::new(frame, len, Bytes::new());
             }
             Built::Inline(frame, len) => BytesMut::from(frame.get(..len).unwrap_or_default()),
             Built::Split(head, head_len) => {
@@ -911,13 +939,8 @@ impl Connection {
             }
             Built::Whole(wire) => wire,
         };
-        TxFrame {
-            head: [0; TX_INLINE],
-            head_len: 0,
-            head_off: 0,
-            run: 0,
-            payload: self.stream_encode(wire),
-        }
+        let wire = self.stream_encode(wire);
+        TxFrame::new([0; TX_INLINE], 0, wire)
     }
 
     pub(super) fn stream_encode(&mut self, wire: BytesMut) -> Bytes {
@@ -1035,7 +1058,9 @@ impl Connection {
     /// Calls `f` with each non-empty part of the pending output in order
     /// while it returns true: a frame header (or a small frame whole) as
     /// [`TransmitPart::Inline`], a payload as [`TransmitPart::Shared`] with
-    /// the `Bytes` that owns it.
+    /// the `Bytes` that owns it, or, for a fragment of a server's message
+    /// sent in fragments, as [`TransmitPart::Slice`]: the message's `Bytes`
+    /// and the fragment's range in it.
     ///
     /// This is the owned form of [`transmit_slices`](Self::transmit_slices),
     /// for completion-based I/O (io_uring), where the kernel reads the
@@ -1055,6 +1080,8 @@ impl Connection {
             }
             return;
         }
+        // The message the views met so far are fragments of.
+        let mut held: Option<&'a Bytes> = None;
         for frame in &self.tx {
             if frame.run > 0 {
                 let end = at + frame.run as usize;
@@ -1069,6 +1096,23 @@ impl Connection {
             let head = frame.head();
             if !head.is_empty() && !f(TransmitPart::Inline(head)) {
                 return;
+            }
+            if frame.view {
+                if !frame.payload.is_empty() {
+                    held = Some(&frame.payload);
+                }
+                let (start, len) = (frame.view_start as usize, frame.view_len as usize);
+                // Always held (the first view queued holds the message and
+                // hands it on): a view without one would be a bug, and
+                // nothing after it is offered rather than wrong bytes.
+                let Some(msg) = held.filter(|m| start + len <= m.len()) else {
+                    debug_assert!(false, "a fragment view without its message");
+                    return;
+                };
+                if !f(TransmitPart::Slice(msg, start, len)) {
+                    return;
+                }
+                continue;
             }
             if !frame.payload.is_empty() && !f(TransmitPart::Shared(&frame.payload)) {
                 return;
@@ -1154,9 +1198,16 @@ impl Connection {
             let from_head = n.min(head_left);
             front.head_off += from_head as u8;
             n -= from_head;
-            let from_payload = n.min(front.payload.len());
-            bytes::Buf::advance(&mut front.payload, from_payload);
-            n -= from_payload;
+            if front.view {
+                let k = n.min(front.view_len as usize);
+                front.view_start += k as u32;
+                front.view_len -= k as u32;
+                n -= k;
+            } else {
+                let from_payload = n.min(front.payload.len());
+                bytes::Buf::advance(&mut front.payload, from_payload);
+                n -= from_payload;
+            }
             if front.len() == 0 {
                 self.pop_front();
             }

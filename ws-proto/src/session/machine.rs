@@ -1069,9 +1069,10 @@ impl Session {
     }
 
     /// Calls `f` with each part of the queued output in order while it
-    /// returns true, payloads as [`TransmitPart::Shared`] (clone the `Bytes`
-    /// to hold them without a copy) and everything else (the handshake,
-    /// frame headers) as [`TransmitPart::Inline`]. Nothing is consumed:
+    /// returns true, payloads as [`TransmitPart::Shared`] or, for the
+    /// fragments of a message held once, [`TransmitPart::Slice`] (clone
+    /// the `Bytes` to hold them without a copy) and everything else (the
+    /// handshake, frame headers) as [`TransmitPart::Inline`]. Nothing is consumed:
     /// follow the write with [`advance_transmit`](Self::advance_transmit).
     /// See [`Connection::for_each_transmit_part`](crate::Connection::for_each_transmit_part).
     pub fn for_each_transmit_part<'a>(&'a self, mut f: impl FnMut(TransmitPart<'a>) -> bool) {
