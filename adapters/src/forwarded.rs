@@ -9,7 +9,7 @@
 //! itself is to the left of what the first trusted proxy appended, so it
 //! is never believed). That address becomes the connection's
 //! [`peer`](crate::Driver::peer) (port 0: the header has none) and goes
-//! through the [filter](ServerOptions::with_filter): refused, the request
+//! through the [filter][`ServerOptions::with_filter`]: refused, the request
 //! gets `403`. A list the server cannot read gets `400`. Without the
 //! field the proxy itself is the client.
 //!

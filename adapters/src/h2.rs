@@ -22,8 +22,8 @@
 //!   [`Connection::websocket`] opens a WebSocket on a new stream of it,
 //!   as many as the server's concurrency limit allows.
 //!
-//! A [`WebSocket`] here is the tokio adapter's [`AsyncWebSocket`]
-//! (crate::AsyncWebSocket) over a [`Stream`]: `recv`, `send`, `split`,
+//! A [`WebSocket`] here is the tokio adapter's
+//! [`AsyncWebSocket`](crate::AsyncWebSocket) over a [`Stream`]: `recv`, `send`, `split`,
 //! `Stream + Sink`, push handles and the protocols table work as on any
 //! other stream. Flow control is HTTP/2's: the window a stream grants its
 //! peer is handed back only as the connection reads what arrived, so a
@@ -683,9 +683,9 @@ async fn connection(
     Ok(())
 }
 
-/// One HTTP/2 connection of a client, on which [`websocket`]
-/// (Self::websocket) opens WebSockets, each on a stream of its own (RFC
-/// 8441). Cheap to clone; the connection lives while a clone or one of
+/// One HTTP/2 connection of a client, on which
+/// [`websocket`](Self::websocket) opens WebSockets, each on a stream of
+/// its own (RFC 8441). Cheap to clone; the connection lives while a clone or one of
 /// its WebSockets does.
 #[derive(Clone)]
 pub struct Connection {

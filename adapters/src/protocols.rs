@@ -18,7 +18,7 @@
 //! | `LWS_CALLBACK_HTTP` | [`Protocols::http`] |
 //! | `lws_write` from another connection or thread | [`Ctx::push_handle`] ([`Push`]) |
 //! | `lws_send_pipe_choked` | [`Ctx::is_choked`], [`Push::is_choked`] |
-//! | broadcast to a protocol's connections | [`Group`](crate::Group) |
+//! | broadcast to a protocol's connections | [`Group`] |
 //!
 //! ```no_run
 //! use std::time::Duration;

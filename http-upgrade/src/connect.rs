@@ -70,8 +70,8 @@ const CONNECTION_SPECIFIC: [&str; 5] = [
 const FIELD_OVERHEAD: usize = 32;
 
 /// A WebSocket request over HTTP/2 or HTTP/3 (extended CONNECT, RFC 8441
-/// §4–5, RFC 9220 §3) whose fields passed the checks; [`accept`]
-/// (Self::accept) it for the `200` to send.
+/// §4–5, RFC 9220 §3) whose fields passed the checks;
+/// [`accept`](Self::accept) it for the `200` to send.
 ///
 /// The host HTTP/2 or HTTP/3 server parsed the stream's `HEADERS`; it
 /// hands every field, pseudo-header fields first, in the order received,

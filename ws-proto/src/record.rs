@@ -826,7 +826,8 @@ impl Recorder {
     }
 }
 
-/// What the [`Scanner`] found in the input stream.
+/// What the recording's input scanner found in the input stream (see
+/// [`Transcript::scan_input`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Scanned {

@@ -4,7 +4,7 @@
 //! blocks live, so malloc's own overhead is not included).
 //!
 //! The heap (not counting the `size_of` of the driver itself) is measured
-//! on `N` server-side [`Driver`](ws_adapters::Driver)s
+//! on `N` server-side [`Driver`]s
 //! (session + connection + policy, what the mio server keeps per
 //! connection next to its socket), built by `ServerOptions::driver` with
 //! the default negotiators, at three points: fresh (accepted, nothing
