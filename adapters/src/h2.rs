@@ -23,9 +23,9 @@
 //!   as many as the server's concurrency limit allows.
 //!
 //! A [`WebSocket`] here is the tokio adapter's
-//! [`AsyncWebSocket`](crate::AsyncWebSocket) over a [`Stream`]: `recv`, `send`, `split`,
-//! `Stream + Sink`, push handles and the protocols table work as on any
-//! other stream. Flow control is HTTP/2's: the window a stream grants its
+//! [`AsyncWebSocket`](crate::AsyncWebSocket) over a [`Stream`]: `recv`,
+//! `send`, `split`, `Stream + Sink`, push handles and the protocols table
+//! work as on any other stream. Flow control is HTTP/2's: the window a stream grants its
 //! peer is handed back only as the connection reads what arrived, so a
 //! WebSocket that does not read stops its peer without the server
 //! buffering more than one window.
@@ -685,8 +685,8 @@ async fn connection(
 
 /// One HTTP/2 connection of a client, on which
 /// [`websocket`](Self::websocket) opens WebSockets, each on a stream of
-/// its own (RFC 8441). Cheap to clone; the connection lives while a clone or one of
-/// its WebSockets does.
+/// its own (RFC 8441). Cheap to clone; the connection lives while a clone
+/// or one of its WebSockets does.
 #[derive(Clone)]
 pub struct Connection {
     send: h2::client::SendRequest<Bytes>,

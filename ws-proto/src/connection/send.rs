@@ -168,18 +168,25 @@ impl Connection {
 
     /// Sends a text message (§5.6), fragmented per `fragment_size`.
     pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Error> {
-        let data = text.into().into_bytes();
-        if self.try_send_small(MessageKind::Text, &data) {
+        self.send_owned(MessageKind::Text, text.into().into_bytes())
+    }
+
+    /// A whole message the caller handed over: small, copied into the
+    /// output; large on a plain server, queued as `data` itself; else
+    /// through the general path (recording, extensions, fragments).
+    #[inline]
+    fn send_owned(&mut self, kind: MessageKind, data: Bytes) -> Result<(), Error> {
+        if self.try_send_small(kind, &data) {
             return Ok(());
         }
         if self.sends_large(data.len()) {
-            self.queue_plain(OpCode::Text, true, data);
+            self.queue_plain(opcode_of(kind), true, data);
             return Ok(());
         }
         if self.recording() {
-            self.log_rec(|r| r.send(MessageKind::Text, &data));
+            self.log_rec(|r| r.send(kind, &data));
         }
-        self.send_whole(MessageKind::Text, data)
+        self.send_whole(kind, data)
     }
 
     /// Whether a server's unfragmented message of `len` bytes, past
@@ -253,18 +260,7 @@ impl Connection {
     /// which costs less than a slice of its own to write); a client copies
     /// it once, masked, into the output.
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
-        let data = data.into();
-        if self.try_send_small(MessageKind::Binary, &data) {
-            return Ok(());
-        }
-        if self.sends_large(data.len()) {
-            self.queue_plain(OpCode::Binary, true, data);
-            return Ok(());
-        }
-        if self.recording() {
-            self.log_rec(|r| r.send(MessageKind::Binary, &data));
-        }
-        self.send_whole(MessageKind::Binary, data)
+        self.send_owned(MessageKind::Binary, data.into())
     }
 
     /// Sends a text message from a borrowed string: it is copied, straight
